@@ -1,0 +1,23 @@
+#pragma once
+/// Subcommands of the sit-eval program. Each adds itself to the CLI11 app and returns
+/// the function that runs it after parsing (exit code; errors are thrown as sit::Error).
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace sit::eval {
+
+struct GlobalOptions {
+  int threads = 0;  ///< 0: every core
+  bool quiet = false;
+};
+
+using Command = std::function<int()>;
+
+Command add_metrics_command(CLI::App& app, const GlobalOptions& global);
+Command add_version_command(CLI::App& app);
+
+}  // namespace sit::eval

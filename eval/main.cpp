@@ -1,0 +1,46 @@
+// sit-eval: evaluation and benchmarking harness for SiT / DiT image generators.
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+#include <map>
+
+#include "common/error.h"
+#include "eval/commands.h"
+#include "metrics/linalg.h"
+
+int main(int argc, char** argv) {
+  using namespace sit::eval;
+  CLI::App app{
+      "sit-eval: reproducible evaluation of SiT / DiT samplers (FID, sFID, IS, "
+      "precision/recall, KID with ADM evaluator semantics)",
+      "sit-eval"};
+  app.require_subcommand(1);
+  GlobalOptions global;
+  global.threads = sit::linalg::hardware_threads();
+  app.add_option("--threads", global.threads,
+                 "threads for BLAS and parallel loops (default: every core)")
+      ->capture_default_str();
+
+  std::map<std::string, Command> commands;
+  commands["metrics"] = add_metrics_command(app, global);
+  commands["version"] = add_version_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help or the usage error
+    return rc == 0 ? 0 : 1;
+  }
+  try {
+    for (CLI::App* sub : app.get_subcommands())
+      return commands.at(sub->get_name())();
+  } catch (const sit::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 1;
+}

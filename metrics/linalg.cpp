@@ -1,0 +1,122 @@
+#include "metrics/linalg.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "common/error.h"
+
+// Fortran interfaces (every BLAS/LAPACK exports these); declared here so no vendor
+// header is needed.
+extern "C" {
+void dsyrk_(const char* uplo, const char* trans, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* beta, double* c, const int* ldc);
+void dsyr_(const char* uplo, const int* n, const double* alpha, const double* x, const int* incx,
+           double* a, const int* lda);
+void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+            const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+            const float* beta, float* c, const int* ldc);
+void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+            const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
+            const double* beta, double* c, const int* ldc);
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+void dsygst_(const int* itype, const char* uplo, const int* n, double* a, const int* lda,
+             const double* b, const int* ldb, int* info);
+void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
+             double* work, const int* lwork, int* iwork, const int* liwork, int* info);
+// OpenBLAS thread control; weak so that other BLAS vendors link too.
+void openblas_set_num_threads(int n) __attribute__((weak));
+int openblas_get_num_threads(void) __attribute__((weak));
+}
+
+namespace sit::linalg {
+namespace {
+
+int to_int(int64_t v, const char* what) {
+  if (v < 0 || v > INT_MAX) fail("linalg: ", what, " = ", v, " exceeds the 32-bit BLAS interface");
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+int hardware_threads() {
+  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+void set_num_threads(int n) {
+  if (n <= 0) n = hardware_threads();
+  if (openblas_set_num_threads) openblas_set_num_threads(n);
+  omp_set_num_threads(n);
+}
+
+int num_threads() {
+  if (openblas_get_num_threads) return openblas_get_num_threads();
+  return omp_get_max_threads();
+}
+
+void dsyrk_lower(int64_t n, int64_t k, double alpha, const double* a, int64_t lda, double beta,
+                 double* c, int64_t ldc) {
+  const int n_ = to_int(n, "n"), k_ = to_int(k, "k"), lda_ = to_int(lda, "lda"),
+            ldc_ = to_int(ldc, "ldc");
+  dsyrk_("L", "N", &n_, &k_, &alpha, a, &lda_, &beta, c, &ldc_);
+}
+
+void dsyr_lower(int64_t n, double alpha, const double* x, double* a, int64_t lda) {
+  const int n_ = to_int(n, "n"), lda_ = to_int(lda, "lda"), one = 1;
+  dsyr_("L", &n_, &alpha, x, &one, a, &lda_);
+}
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const int m_ = to_int(m, "m"), n_ = to_int(n, "n"), k_ = to_int(k, "k"),
+            lda_ = to_int(lda, "lda"), ldb_ = to_int(ldb, "ldb"), ldc_ = to_int(ldc, "ldc");
+  sgemm_(trans_a ? "T" : "N", trans_b ? "T" : "N", &m_, &n_, &k_, &alpha, a, &lda_, b, &ldb_, &beta,
+         c, &ldc_);
+}
+
+void dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+           const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
+           int64_t ldc) {
+  const int m_ = to_int(m, "m"), n_ = to_int(n, "n"), k_ = to_int(k, "k"),
+            lda_ = to_int(lda, "lda"), ldb_ = to_int(ldb, "ldb"), ldc_ = to_int(ldc, "ldc");
+  dgemm_(trans_a ? "T" : "N", trans_b ? "T" : "N", &m_, &n_, &k_, &alpha, a, &lda_, b, &ldb_, &beta,
+         c, &ldc_);
+}
+
+bool dpotrf_lower(int64_t n, double* a, int64_t lda) {
+  const int n_ = to_int(n, "n"), lda_ = to_int(lda, "lda");
+  int info = 0;
+  dpotrf_("L", &n_, a, &lda_, &info);
+  if (info < 0) fail("linalg: dpotrf argument ", -info, " is invalid");
+  return info == 0;
+}
+
+void dsygst_product_lower(int64_t n, double* a, int64_t lda, const double* l, int64_t ldl) {
+  const int n_ = to_int(n, "n"), lda_ = to_int(lda, "lda"), ldl_ = to_int(ldl, "ldl");
+  const int itype = 2;
+  int info = 0;
+  dsygst_(&itype, "L", &n_, a, &lda_, l, &ldl_, &info);
+  if (info != 0) fail("linalg: dsygst failed with info ", info);
+}
+
+std::vector<double> dsyevd_lower(int64_t n, double* a, int64_t lda, bool vectors) {
+  const int n_ = to_int(n, "n"), lda_ = to_int(lda, "lda");
+  const char* jobz = vectors ? "V" : "N";
+  std::vector<double> w(static_cast<size_t>(n));
+  int info = 0, lwork = -1, liwork = -1, iwork_query = 0;
+  double work_query = 0;
+  dsyevd_(jobz, "L", &n_, a, &lda_, w.data(), &work_query, &lwork, &iwork_query, &liwork, &info);
+  if (info != 0) fail("linalg: dsyevd workspace query failed with info ", info);
+  lwork = std::max(1, static_cast<int>(work_query));
+  liwork = std::max(1, iwork_query);
+  std::vector<double> work(static_cast<size_t>(lwork));
+  std::vector<int> iwork(static_cast<size_t>(liwork));
+  dsyevd_(jobz, "L", &n_, a, &lda_, w.data(), work.data(), &lwork, iwork.data(), &liwork, &info);
+  if (info != 0) fail("linalg: dsyevd did not converge (info ", info, ")");
+  return w;
+}
+
+}  // namespace sit::linalg

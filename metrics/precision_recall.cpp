@@ -1,0 +1,285 @@
+#include "metrics/precision_recall.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "common/error.h"
+#include "metrics/half.h"
+#include "metrics/linalg.h"
+
+namespace sit::metrics {
+namespace {
+
+constexpr const char* kModeNames[] = {"fp32", "adm-fp16"};
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+/// One feature set prepared for a distance mode: the matrix the product uses (the
+/// original, or a half-rounded copy) and the squared norms in that mode's arithmetic.
+struct Prepared {
+  FeatureView original;
+  std::vector<float> rounded;  // half-rounded copy (ADM-fp16 only)
+  std::vector<float> norms16;  // squared norms in half arithmetic (ADM-fp16 only)
+  std::vector<float> norms32;  // squared norms in float32 (fp32 mode and the fallback)
+  FeatureView product_view(DistanceMode mode) const {
+    if (mode == DistanceMode::kFp32) return original;
+    return FeatureView{rounded.data(), original.rows, original.cols};
+  }
+  const float* norms(DistanceMode mode) const {
+    return mode == DistanceMode::kFp32 ? norms32.data() : norms16.data();
+  }
+};
+
+Prepared prepare(const FeatureView& f, DistanceMode mode) {
+  Prepared p;
+  p.original = f;
+  const int64_t n = f.rows, d = f.cols;
+  p.norms32.resize(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    double s = 0;
+    const float* r = f.row(i);
+    for (int64_t j = 0; j < d; ++j)
+      s += static_cast<double>(r[j]) * r[j];
+    p.norms32[i] = static_cast<float>(s);
+  }
+  if (mode == DistanceMode::kFp32) return p;
+  p.rounded.resize(static_cast<size_t>(n * d));
+  p.norms16.resize(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float* r = f.row(i);
+    float* h = p.rounded.data() + i * d;
+    float s = 0;  // TF sums the half squares with a float32 accumulator
+    for (int64_t j = 0; j < d; ++j) {
+      h[j] = round_to_half(r[j]);
+      s += round_to_half(h[j] * h[j]);
+    }
+    p.norms16[i] = round_to_half(s);
+  }
+  return p;
+}
+
+/// Squared distances of rows [r0, r0 + nr) of `a` to rows [c0, c0 + nc) of `b`, written
+/// row-major into `out` (nr x nc). Returns false when any value is not finite.
+bool distance_tile(const Prepared& a, int64_t r0, int64_t nr, const Prepared& b, int64_t c0,
+                   int64_t nc, DistanceMode mode, float* out) {
+  const FeatureView av = a.product_view(mode), bv = b.product_view(mode);
+  const int64_t d = av.cols;
+  // Column-major (nc x nr) = B_rows (nc x d) * A_rows^T (d x nr) is row-major (nr x nc).
+  linalg::sgemm(true, false, nc, nr, d, 1.0f, bv.row(c0), d, av.row(r0), d, 0.0f, out, nc);
+  const float* norms_a = a.norms(mode);
+  const float* norms_b = b.norms(mode) + c0;
+  int bad = 0;
+  if (mode == DistanceMode::kFp32) {
+#pragma omp parallel for schedule(static) reduction(| : bad)
+    for (int64_t i = 0; i < nr; ++i) {
+      const float nu = norms_a[r0 + i];
+      const float* nv = norms_b;
+      float* row = out + i * nc;
+      for (int64_t j = 0; j < nc; ++j) {
+        const float v = (nu - 2.0f * row[j]) + nv[j];
+        row[j] = v > 0.0f ? v : 0.0f;
+        bad |= !(std::fabs(v) <= std::numeric_limits<float>::max());
+      }
+    }
+  } else {
+#pragma omp parallel for schedule(static) reduction(| : bad)
+    for (int64_t i = 0; i < nr; ++i) {
+      const float nu = norms_a[r0 + i];
+      const float* nv = norms_b;
+      float* row = out + i * nc;
+      for (int64_t j = 0; j < nc; ++j) {
+        // matches ADM: norm_u - 2 * matmul(U, V^T) + norm_v, every op in half.
+        const float g = round_to_half(row[j]);
+        const float t = round_to_half(nu - 2.0f * g);
+        const float v = round_to_half(t + nv[j]);
+        row[j] = v > 0.0f ? v : 0.0f;
+        bad |= !(std::fabs(v) <= 65504.0f);
+      }
+    }
+  }
+  return bad == 0;
+}
+
+/// Inserts v into the ascending list top[0..m) if smaller than its last entry.
+inline void insert_smallest(float* top, int m, float v) {
+  if (!(v < top[m - 1])) return;
+  int pos = m - 1;
+  while (pos > 0 && top[pos - 1] > v) {
+    top[pos] = top[pos - 1];
+    --pos;
+  }
+  top[pos] = v;
+}
+
+void check_inputs(const FeatureView& f, const char* what, const PrecisionRecallOptions& o) {
+  if (o.k < 1) fail("precision_recall: k must be >= 1, got ", o.k);
+  if (o.block_size < 1) fail("precision_recall: block size must be >= 1, got ", o.block_size);
+  if (o.tile_rows < 1) fail("precision_recall: tile rows must be >= 1, got ", o.tile_rows);
+  if (f.rows < o.k + 1)
+    fail("precision_recall: the ", what, " set needs at least k + 1 = ", o.k + 1, " rows, got ",
+         f.rows);
+}
+
+/// Per-row k+1 smallest distances of rows [r0, r0+nr) against columns [c0, c0+nc), in
+/// tiles. Returns false when any tile was not finite.
+bool block_smallest(const Prepared& p, int64_t r0, int64_t nr, int64_t c0, int64_t nc,
+                    DistanceMode mode, int m, int64_t tile_rows, std::vector<float>& tile,
+                    float* top /* nr x m */) {
+  bool finite = true;
+  std::fill(top, top + nr * m, kInf);
+  for (int64_t t0 = 0; t0 < nr; t0 += tile_rows) {
+    const int64_t tr = std::min(tile_rows, nr - t0);
+    finite &= distance_tile(p, r0 + t0, tr, p, c0, nc, mode, tile.data());
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < tr; ++i) {
+      float* best = top + (t0 + i) * m;
+      const float* row = tile.data() + i * nc;
+      for (int64_t j = 0; j < nc; ++j)
+        insert_smallest(best, m, row[j]);
+    }
+  }
+  return finite;
+}
+
+std::vector<float> radii_impl(const Prepared& p, const PrecisionRecallOptions& o,
+                              int64_t* fallback_blocks) {
+  const int64_t n = p.original.rows;
+  const int m = o.k + 1;
+  const int64_t bs = o.block_size;
+  const int64_t tile_rows = std::min(o.tile_rows, bs);
+  std::vector<float> tile(static_cast<size_t>(tile_rows * std::min(bs, n)));
+  std::vector<float> best(static_cast<size_t>(n * m), kInf);
+  std::vector<float> block_top;
+  for (int64_t r0 = 0; r0 < n; r0 += bs) {
+    const int64_t nr = std::min(bs, n - r0);
+    block_top.resize(static_cast<size_t>(nr * m));
+    for (int64_t c0 = 0; c0 < n; c0 += bs) {
+      const int64_t nc = std::min(bs, n - c0);
+      bool finite = block_smallest(p, r0, nr, c0, nc, o.mode, m, tile_rows, tile, block_top.data());
+      if (!finite && o.mode == DistanceMode::kAdmFp16) {
+        ++*fallback_blocks;
+        finite = block_smallest(p, r0, nr, c0, nc, DistanceMode::kFp32, m, tile_rows, tile,
+                                block_top.data());
+      }
+      for (int64_t i = 0; i < nr; ++i)
+        for (int q = 0; q < m; ++q)
+          insert_smallest(&best[(r0 + i) * m], m, block_top[i * m + q]);
+    }
+  }
+  std::vector<float> radii(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    radii[i] = best[i * m + m - 1];
+  return radii;
+}
+
+/// Marks, for one block, references inside some sample ball and samples inside some
+/// reference ball. Returns false when any tile was not finite.
+bool block_status(const Prepared& ref, const std::vector<float>& ref_radii, int64_t r0, int64_t nr,
+                  const Prepared& smp, const std::vector<float>& smp_radii, int64_t c0, int64_t nc,
+                  DistanceMode mode, int64_t tile_rows, std::vector<float>& tile, uint8_t* ref_in,
+                  uint8_t* smp_in) {
+  bool finite = true;
+  std::fill(ref_in, ref_in + nr, 0);
+  std::fill(smp_in, smp_in + nc, 0);
+  const int n_threads = omp_get_max_threads();
+  std::vector<uint8_t> local(static_cast<size_t>(n_threads * nc));
+  for (int64_t t0 = 0; t0 < nr; t0 += tile_rows) {
+    const int64_t tr = std::min(tile_rows, nr - t0);
+    finite &= distance_tile(ref, r0 + t0, tr, smp, c0, nc, mode, tile.data());
+    std::fill(local.begin(), local.end(), 0);
+#pragma omp parallel
+    {
+      uint8_t* mine = local.data() + omp_get_thread_num() * nc;
+      const float* sr = smp_radii.data() + c0;
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < tr; ++i) {
+        const float* row = tile.data() + i * nc;
+        const float rr = ref_radii[r0 + t0 + i];
+        uint8_t inside_sample = 0;
+        for (int64_t j = 0; j < nc; ++j) {
+          inside_sample |= static_cast<uint8_t>(row[j] <= sr[j]);
+          mine[j] |= static_cast<uint8_t>(row[j] <= rr);
+        }
+        ref_in[t0 + i] = inside_sample;
+      }
+    }
+    for (int t = 0; t < n_threads; ++t)
+      for (int64_t j = 0; j < nc; ++j)
+        smp_in[j] |= local[t * nc + j];
+  }
+  return finite;
+}
+
+}  // namespace
+
+const char* to_string(DistanceMode mode) {
+  return kModeNames[static_cast<int>(mode)];
+}
+
+DistanceMode parse_distance_mode(const std::string& name) {
+  for (int i = 0; i < 2; ++i)
+    if (name == kModeNames[i]) return static_cast<DistanceMode>(i);
+  fail("precision/recall distance mode must be one of fp32, adm-fp16; got '", name, "'");
+}
+
+std::vector<float> manifold_radii(const FeatureView& features,
+                                  const PrecisionRecallOptions& options, int64_t* fallback_blocks) {
+  check_inputs(features, "feature", options);
+  int64_t fallbacks = 0;
+  const Prepared p = prepare(features, options.mode);
+  auto radii = radii_impl(p, options, &fallbacks);
+  if (fallback_blocks) *fallback_blocks += fallbacks;
+  return radii;
+}
+
+PrecisionRecallResult precision_recall(const FeatureView& reference, const FeatureView& samples,
+                                       const PrecisionRecallOptions& o) {
+  check_inputs(reference, "reference", o);
+  check_inputs(samples, "sample", o);
+  if (reference.cols != samples.cols)
+    fail("precision_recall: feature dimensions must match, got ", reference.cols,
+         " (reference) and ", samples.cols, " (samples)");
+  PrecisionRecallResult result;
+  const Prepared ref = prepare(reference, o.mode);
+  const Prepared smp = prepare(samples, o.mode);
+  const std::vector<float> ref_radii = radii_impl(ref, o, &result.fp32_fallback_blocks);
+  const std::vector<float> smp_radii = radii_impl(smp, o, &result.fp32_fallback_blocks);
+
+  const int64_t bs = o.block_size;
+  const int64_t tile_rows = std::min(o.tile_rows, bs);
+  std::vector<float> tile(static_cast<size_t>(tile_rows * std::min(bs, samples.rows)));
+  std::vector<uint8_t> ref_status(static_cast<size_t>(reference.rows), 0);
+  std::vector<uint8_t> smp_status(static_cast<size_t>(samples.rows), 0);
+  std::vector<uint8_t> ref_in(static_cast<size_t>(bs)), smp_in(static_cast<size_t>(bs));
+  for (int64_t r0 = 0; r0 < reference.rows; r0 += bs) {
+    const int64_t nr = std::min(bs, reference.rows - r0);
+    for (int64_t c0 = 0; c0 < samples.rows; c0 += bs) {
+      const int64_t nc = std::min(bs, samples.rows - c0);
+      bool finite = block_status(ref, ref_radii, r0, nr, smp, smp_radii, c0, nc, o.mode, tile_rows,
+                                 tile, ref_in.data(), smp_in.data());
+      if (!finite && o.mode == DistanceMode::kAdmFp16) {
+        ++result.fp32_fallback_blocks;
+        block_status(ref, ref_radii, r0, nr, smp, smp_radii, c0, nc, DistanceMode::kFp32, tile_rows,
+                     tile, ref_in.data(), smp_in.data());
+      }
+      for (int64_t i = 0; i < nr; ++i)
+        ref_status[r0 + i] |= ref_in[i];
+      for (int64_t j = 0; j < nc; ++j)
+        smp_status[c0 + j] |= smp_in[j];
+    }
+  }
+  int64_t n_prec = 0, n_rec = 0;
+  for (uint8_t s : smp_status)
+    n_prec += s;
+  for (uint8_t s : ref_status)
+    n_rec += s;
+  result.precision = static_cast<double>(n_prec) / static_cast<double>(samples.rows);
+  result.recall = static_cast<double>(n_rec) / static_cast<double>(reference.rows);
+  return result;
+}
+
+}  // namespace sit::metrics

@@ -1,0 +1,210 @@
+#include "reference_stats/feature_set.h"
+
+#include <cstring>
+#include <fstream>
+
+#include "common/error.h"
+#include "common/format.h"
+#include "reference_stats/npy.h"
+
+namespace sit::io {
+namespace {
+
+constexpr const char* kRowKeys[] = {"pool", "spatial", "logits"};
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::optional<FeatureMatrix>* row_slot(FeatureSet& set, const std::string& key) {
+  if (key == "pool") return &set.pool;
+  if (key == "spatial") return &set.spatial;
+  return &set.logits;
+}
+
+/// Source-independent access to named arrays.
+struct ArraySource {
+  virtual ~ArraySource() = default;
+  virtual bool has(const std::string& key) const = 0;
+  virtual std::vector<int64_t> shape(const std::string& key) const = 0;
+  virtual std::vector<float> f32(const std::string& key) const = 0;
+  virtual std::vector<double> f64(const std::string& key) const = 0;
+  virtual std::vector<int64_t> i64(const std::string& key) const = 0;
+};
+
+struct NpzSource : ArraySource {
+  NpzReader npz;
+  explicit NpzSource(const std::string& path) : npz(path) {}
+  bool has(const std::string& k) const override { return npz.has(k); }
+  std::vector<int64_t> shape(const std::string& k) const override { return npz.open(k).shape(); }
+  std::vector<float> f32(const std::string& k) const override {
+    return npz.open(k).read_all<float>();
+  }
+  std::vector<double> f64(const std::string& k) const override {
+    return npz.open(k).read_all<double>();
+  }
+  std::vector<int64_t> i64(const std::string& k) const override {
+    return npz.open(k).read_all<int64_t>();
+  }
+};
+
+struct H5Source : ArraySource {
+  H5FeatureReader h5;
+  explicit H5Source(const std::string& path) : h5(path) {}
+  bool has(const std::string& k) const override { return h5.has(k); }
+  std::vector<int64_t> shape(const std::string& k) const override { return h5.shape(k); }
+  std::vector<float> f32(const std::string& k) const override { return h5.read_f32(k); }
+  std::vector<double> f64(const std::string& k) const override { return h5.read_f64(k); }
+  std::vector<int64_t> i64(const std::string& k) const override { return h5.read_i64(k); }
+};
+
+std::optional<metrics::FeatureStats> load_stats(const ArraySource& src, const std::string& path,
+                                                const std::string& mu_key,
+                                                const std::string& sigma_key) {
+  const bool has_mu = src.has(mu_key), has_sigma = src.has(sigma_key);
+  if (!has_mu && !has_sigma) return std::nullopt;
+  if (has_mu != has_sigma)
+    fail(path, ": has '", has_mu ? mu_key : sigma_key, "' but not '", has_mu ? sigma_key : mu_key,
+         "'; stored statistics need both");
+  const auto mu_shape = src.shape(mu_key);
+  if (mu_shape.size() != 1)
+    fail(path, ": '", mu_key, "' must be 1-D, got shape ", shape_string(mu_shape));
+  const int64_t d = mu_shape[0];
+  const auto sigma_shape = src.shape(sigma_key);
+  if (sigma_shape != std::vector<int64_t>{d, d})
+    fail(path, ": '", sigma_key, "' has shape ", shape_string(sigma_shape), ", expected (", d, ", ",
+         d, ") to match '", mu_key, "'");
+  metrics::FeatureStats s;
+  const auto mu = src.f64(mu_key);
+  const auto sigma = src.f64(sigma_key);
+  s.mu = Eigen::Map<const Eigen::VectorXd>(mu.data(), d);
+  // Row-major on disk; symmetric, but keep the exact layout.
+  s.sigma =
+      Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+          sigma.data(), d, d);
+  return s;
+}
+
+FeatureSet load_from(const ArraySource& src, const std::string& path) {
+  FeatureSet set;
+  set.path = path;
+  int64_t n = -1;
+  std::string n_key;
+  auto check_rows = [&](const std::string& key, int64_t rows) {
+    if (n < 0) {
+      n = rows;
+      n_key = key;
+    } else if (rows != n) {
+      fail(path, ": '", key, "' has ", rows, " rows but '", n_key, "' has ", n,
+           "; per-sample arrays must have the same N");
+    }
+  };
+  for (const char* key : kRowKeys) {
+    if (!src.has(key)) continue;
+    const auto shp = src.shape(key);
+    if (shp.size() != 2)
+      fail(path, ": '", key, "' must be 2-D [N, D], got shape ", shape_string(shp));
+    check_rows(key, shp[0]);
+    FeatureMatrix m;
+    m.rows = shp[0];
+    m.cols = shp[1];
+    m.data = src.f32(key);
+    *row_slot(set, key) = std::move(m);
+  }
+  if (src.has("labels")) {
+    const auto shp = src.shape("labels");
+    if (shp.size() != 1) fail(path, ": 'labels' must be 1-D [N], got shape ", shape_string(shp));
+    check_rows("labels", shp[0]);
+    set.labels = src.i64("labels");
+  }
+  set.stats = load_stats(src, path, "mu", "sigma");
+  set.stats_spatial = load_stats(src, path, "mu_s", "sigma_s");
+  if (src.has("arr_0")) {
+    const auto shp = src.shape("arr_0");
+    set.image_count = shp.empty() ? 0 : shp[0];
+  }
+  return set;
+}
+
+}  // namespace
+
+int64_t FeatureSet::num_rows() const {
+  for (const auto* m : {&pool, &spatial, &logits})
+    if (*m) return (*m)->rows;
+  if (labels) return static_cast<int64_t>(labels->size());
+  return 0;
+}
+
+FileKind detect_file_kind(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open file (", std::strerror(errno), ")");
+  unsigned char magic[8] = {0};
+  in.read(reinterpret_cast<char*>(magic), 8);
+  const auto got = in.gcount();
+  if (got >= 4 && magic[0] == 'P' && magic[1] == 'K' &&
+      ((magic[2] == 3 && magic[3] == 4) || (magic[2] == 5 && magic[3] == 6)))
+    return FileKind::kNpz;
+  if (got == 8 && std::memcmp(magic, "\x89HDF\r\n\x1a\n", 8) == 0) return FileKind::kHdf5;
+  if (got >= 6 && std::memcmp(magic, "\x93NUMPY", 6) == 0)
+    fail(path, ": is a single .npy array; feature files must be .npz (np.savez) or HDF5");
+  fail(path, ": must be an npz (zip) or HDF5 file, got ",
+       got < 4 ? "a file too short to tell" : "unrecognised magic bytes");
+}
+
+FeatureSet load_feature_set(const std::string& path) {
+  if (detect_file_kind(path) == FileKind::kNpz) {
+    NpzSource src(path);
+    return load_from(src, path);
+  }
+  H5Source src(path);
+  FeatureSet set = load_from(src, path);
+  set.provenance = src.h5.provenance();
+  return set;
+}
+
+void save_feature_set(const std::string& path, const FeatureSet& set) {
+  auto row_major = [](const Eigen::MatrixXd& m) {
+    std::vector<double> out(static_cast<size_t>(m.size()));
+    Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+        out.data(), m.rows(), m.cols()) = m;
+    return out;
+  };
+  const std::pair<const char*, const std::optional<FeatureMatrix>*> rows[] = {
+      {"pool", &set.pool}, {"spatial", &set.spatial}, {"logits", &set.logits}};
+  const std::pair<std::pair<const char*, const char*>, const std::optional<metrics::FeatureStats>*>
+      stats[] = {{{"mu", "sigma"}, &set.stats}, {{"mu_s", "sigma_s"}, &set.stats_spatial}};
+
+  if (ends_with(path, ".h5") || ends_with(path, ".hdf5")) {
+    H5FeatureWriter w(path);
+    for (const auto& [key, m] : rows)
+      if (*m) w.append_rows(key, (*m)->data.data(), (*m)->rows, (*m)->cols);
+    if (set.labels) w.append_labels(set.labels->data(), static_cast<int64_t>(set.labels->size()));
+    for (const auto& [keys, s] : stats) {
+      if (!*s) continue;
+      w.write_array(keys.first, (*s)->mu.data(), (*s)->mu.size(), 0);
+      const auto sigma = row_major((*s)->sigma);
+      w.write_array(keys.second, sigma.data(), (*s)->sigma.rows(), (*s)->sigma.cols());
+    }
+    Provenance p = set.provenance;
+    if (p.count == 0) p.count = set.num_rows();
+    if (p.created.empty()) p.created = utc_now_iso8601();
+    w.set_provenance(p);
+    w.close();
+    return;
+  }
+  if (!ends_with(path, ".npz")) fail(path, ": output file name must end in .npz, .h5 or .hdf5");
+  NpzWriter w(path);
+  for (const auto& [key, m] : rows)
+    if (*m) w.add(key, {(*m)->rows, (*m)->cols}, (*m)->data.data());
+  if (set.labels) w.add("labels", {static_cast<int64_t>(set.labels->size())}, set.labels->data());
+  for (const auto& [keys, s] : stats) {
+    if (!*s) continue;
+    w.add(keys.first, {(*s)->mu.size()}, (*s)->mu.data());
+    const auto sigma = row_major((*s)->sigma);
+    w.add(keys.second, {(*s)->sigma.rows(), (*s)->sigma.cols()}, sigma.data());
+  }
+  w.close();
+}
+
+}  // namespace sit::io

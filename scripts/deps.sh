@@ -1,0 +1,40 @@
+# Debian packages sit-eval needs, and an idempotent installer. Sourced by the scripts.
+
+SIT_DEBIAN_PACKAGES=(
+  cmake g++ ninja-build git
+  libtorch-dev libeigen3-dev libopenblas-dev libhdf5-dev libcli11-dev
+  libgtest-dev libbenchmark-dev zlib1g-dev nlohmann-json3-dev
+  python3-numpy python3-scipy   # golden values, interop test, bench/compare_fid.py
+)
+
+# Installs whatever of SIT_DEBIAN_PACKAGES is missing; does nothing when all are present.
+sit_install_deps() {
+  local missing=()
+  local p
+  for p in "${SIT_DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  echo "sit-eval: installing missing Debian packages: ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || {
+      echo "sit-eval: need root (or sudo) to apt-get install: ${missing[*]}" >&2
+      return 1
+    }
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# Configures (once) and builds into build/.
+sit_build() {
+  local jobs="${SIT_JOBS:-$(nproc)}"
+  if [ ! -f build/CMakeCache.txt ]; then
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+  fi
+  cmake --build build -j "$jobs"
+}

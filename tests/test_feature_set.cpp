@@ -1,0 +1,106 @@
+#include <filesystem>
+#include <fstream>
+
+#include "reference_stats/feature_set.h"
+#include "reference_stats/npy.h"
+#include "test_util.h"
+
+using namespace sit::io;
+
+namespace {
+FeatureSet sample_set() {
+  FeatureSet s;
+  FeatureMatrix pool;
+  pool.rows = 6;
+  pool.cols = 3;
+  for (int i = 0; i < 18; ++i)
+    pool.data.push_back(0.5f * i);
+  s.pool = pool;
+  FeatureMatrix logits;
+  logits.rows = 6;
+  logits.cols = 2;
+  for (int i = 0; i < 12; ++i)
+    logits.data.push_back(float(i % 5));
+  s.logits = logits;
+  s.labels = std::vector<int64_t>{0, 1, 2, 3, 4, 5};
+  sit::metrics::FeatureStats st;
+  st.mu = Eigen::VectorXd::LinSpaced(3, 0, 1);
+  st.sigma = Eigen::MatrixXd::Identity(3, 3) * 2;
+  st.sigma(0, 2) = st.sigma(2, 0) = 0.25;
+  s.stats_spatial = st;
+  s.provenance.source = "test";
+  return s;
+}
+
+void expect_same(const FeatureSet& a, const FeatureSet& b) {
+  ASSERT_TRUE(b.pool && b.logits && b.labels && b.stats_spatial);
+  EXPECT_FALSE(b.spatial || b.stats);
+  EXPECT_EQ(a.pool->data, b.pool->data);
+  EXPECT_EQ(a.logits->data, b.logits->data);
+  EXPECT_EQ(*a.labels, *b.labels);
+  EXPECT_EQ(a.stats_spatial->mu, b.stats_spatial->mu);
+  EXPECT_EQ(a.stats_spatial->sigma, b.stats_spatial->sigma);
+  EXPECT_EQ(b.num_rows(), 6);
+}
+}  // namespace
+
+TEST(FeatureSet, RoundTripsThroughNpzAndHdf5) {
+  const auto dir = sit::test::temp_dir();
+  const FeatureSet s = sample_set();
+  for (const char* name : {"f.npz", "f.h5"}) {
+    const auto path = (dir / name).string();
+    save_feature_set(path, s);
+    const FeatureSet back = load_feature_set(path);
+    expect_same(s, back);
+  }
+  const auto h5 = load_feature_set((dir / "f.h5").string());
+  EXPECT_EQ(h5.provenance.source, "test");
+  EXPECT_EQ(h5.provenance.count, 6);
+  EXPECT_FALSE(h5.provenance.created.empty());
+}
+
+TEST(FeatureSet, DetectsFormatByContentNotName) {
+  const auto dir = sit::test::temp_dir();
+  save_feature_set((dir / "f.h5").string(), sample_set());
+  std::filesystem::copy_file(dir / "f.h5", dir / "renamed.npz");
+  EXPECT_EQ(detect_file_kind((dir / "renamed.npz").string()), FileKind::kHdf5);
+  expect_same(sample_set(), load_feature_set((dir / "renamed.npz").string()));
+  {
+    std::ofstream out(dir / "x.txt");
+    out << "id,value\n";
+  }
+  sit::test::expect_error([&] { load_feature_set((dir / "x.txt").string()); },
+                          {"x.txt", "must be an npz (zip) or HDF5 file"});
+  sit::test::expect_error([&] { load_feature_set(sit::test::fixture("npy_v1.npy")); },
+                          {"single .npy array"});
+  sit::test::expect_error([&] { save_feature_set((dir / "f.csv").string(), sample_set()); },
+                          {"must end in .npz, .h5 or .hdf5"});
+}
+
+TEST(FeatureSet, InconsistentFilesAreClearErrors) {
+  const auto dir = sit::test::temp_dir();
+  const std::vector<float> a(12, 1.0f), b(10, 1.0f);
+  const std::vector<double> mu(3, 0.0), sigma(4, 1.0);
+  auto write = [&](const std::string& name, auto&& fill) {
+    NpzWriter w((dir / name).string());
+    fill(w);
+    w.close();
+    return (dir / name).string();
+  };
+  const auto rows = write("rows.npz", [&](NpzWriter& w) {
+    w.add("pool", {4, 3}, a.data());
+    w.add("logits", {5, 2}, b.data());
+  });
+  sit::test::expect_error([&] { load_feature_set(rows); },
+                          {"'logits' has 5 rows but 'pool' has 4", "same N"});
+  const auto rank = write("rank.npz", [&](NpzWriter& w) { w.add("pool", {12}, a.data()); });
+  sit::test::expect_error([&] { load_feature_set(rank); }, {"'pool' must be 2-D [N, D]", "(12,)"});
+  const auto half = write("half.npz", [&](NpzWriter& w) { w.add("mu", {3}, mu.data()); });
+  sit::test::expect_error([&] { load_feature_set(half); }, {"has 'mu' but not 'sigma'"});
+  const auto shape = write("shape.npz", [&](NpzWriter& w) {
+    w.add("mu", {3}, mu.data());
+    w.add("sigma", {2, 2}, sigma.data());
+  });
+  sit::test::expect_error([&] { load_feature_set(shape); },
+                          {"shape.npz", "'sigma' has shape (2, 2), expected (3, 3)"});
+}

@@ -1,0 +1,145 @@
+#include <Eigen/Dense>
+
+#include "metrics/feature_stats.h"
+#include "test_util.h"
+
+using namespace sit::metrics;
+
+namespace {
+
+// Naive two-pass reference in long double.
+void naive_stats(const std::vector<float>& x, int64_t n, int64_t d, int ddof, Eigen::VectorXd* mu,
+                 Eigen::MatrixXd* sigma) {
+  std::vector<long double> mean(d, 0.0L);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j)
+      mean[j] += x[i * d + j];
+  for (auto& m : mean)
+    m /= n;
+  *mu = Eigen::VectorXd(d);
+  *sigma = Eigen::MatrixXd(d, d);
+  for (int64_t j = 0; j < d; ++j)
+    (*mu)[j] = static_cast<double>(mean[j]);
+  for (int64_t a = 0; a < d; ++a)
+    for (int64_t b = 0; b < d; ++b) {
+      long double s = 0;
+      for (int64_t i = 0; i < n; ++i)
+        s += (x[i * d + a] - mean[a]) * (x[i * d + b] - mean[b]);
+      (*sigma)(a, b) = static_cast<double>(s / (n - ddof));
+    }
+}
+
+double rel(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
+  return (a - b).norm() / b.norm();
+}
+
+}  // namespace
+
+TEST(FeatureStats, TwoPassMatchesNaiveReference) {
+  const int64_t n = 517, d = 13;
+  const auto x = sit::test::gaussian_features(n, d, 1, 2.0, 100.0);  // large offset
+  Eigen::VectorXd mu;
+  Eigen::MatrixXd sigma;
+  naive_stats(x, n, d, 1, &mu, &sigma);
+  StatsOptions o;
+  o.block_rows = 64;
+  const FeatureStats s = compute_stats({x.data(), n, d}, o);
+  EXPECT_EQ(s.count, n);
+  EXPECT_LT(rel(s.mu, mu), 1e-14);
+  EXPECT_LT(rel(s.sigma, sigma), 1e-12);
+  EXPECT_EQ((s.sigma - s.sigma.transpose()).norm(), 0.0);
+}
+
+TEST(FeatureStats, StreamingMatchesTwoPassWhateverTheBatches) {
+  const int64_t n = 1000, d = 9;
+  const auto x = sit::test::gaussian_features(n, d, 2, 1.0, 1e3);
+  StatsOptions o;
+  o.block_rows = 128;
+  const FeatureStats ref = compute_stats({x.data(), n, d}, o);
+  for (int64_t batch : {1, 7, 128, 333, 1000}) {
+    StatsAccumulator acc(d, o);
+    for (int64_t start = 0; start < n; start += batch)
+      acc.add(x.data() + start * d, std::min(batch, n - start));
+    const FeatureStats s = acc.finalize();
+    EXPECT_EQ(s.count, n);
+    EXPECT_LT(rel(s.mu, ref.mu), 1e-13) << "batch " << batch;
+    EXPECT_LT(rel(s.sigma, ref.sigma), 1e-12) << "batch " << batch;
+  }
+}
+
+TEST(FeatureStats, BlockGroupingDependsOnlyOnRowSequence) {
+  const int64_t n = 700, d = 5;
+  const auto x = sit::test::gaussian_features(n, d, 3);
+  StatsOptions o;
+  o.block_rows = 64;
+  StatsAccumulator a(d, o), b(d, o);
+  a.add(x.data(), n);
+  for (int64_t i = 0; i < n; i += 3)
+    b.add(x.data() + i * d, std::min<int64_t>(3, n - i));
+  const auto sa = a.finalize(), sb = b.finalize();
+  EXPECT_EQ((sa.sigma - sb.sigma).norm(), 0.0);  // bitwise identical
+  EXPECT_EQ((sa.mu - sb.mu).norm(), 0.0);
+}
+
+TEST(FeatureStats, MergingPartialAccumulatorsEqualsOnePass) {
+  const int64_t n = 900, d = 11;
+  const auto x = sit::test::gaussian_features(n, d, 4, 3.0, -50.0);
+  StatsOptions o;
+  o.block_rows = 100;
+  StatsAccumulator whole(d, o);
+  whole.add(x.data(), n);
+  // Uneven shards, including buffered (unflushed) rows in each.
+  const int64_t cuts[] = {0, 151, 152, 560, 900};
+  StatsAccumulator merged(d, o);
+  for (int k = 0; k < 4; ++k) {
+    StatsAccumulator part(d, o);
+    part.add(x.data() + cuts[k] * d, cuts[k + 1] - cuts[k]);
+    merged.merge(part);
+  }
+  const auto a = whole.finalize(), b = merged.finalize();
+  EXPECT_EQ(b.count, n);
+  EXPECT_LT(rel(b.mu, a.mu), 1e-12);
+  EXPECT_LT(rel(b.sigma, a.sigma), 1e-12);
+}
+
+TEST(FeatureStats, DdofZeroDividesByN) {
+  const int64_t n = 50, d = 3;
+  const auto x = sit::test::gaussian_features(n, d, 5);
+  StatsOptions o1, o0;
+  o0.ddof = 0;
+  const auto s1 = compute_stats({x.data(), n, d}, o1);
+  const auto s0 = compute_stats({x.data(), n, d}, o0);
+  EXPECT_LT(rel(s0.sigma * n, s1.sigma * (n - 1)), 1e-14);
+  StatsAccumulator acc(d, o0);
+  acc.add(x.data(), n);
+  EXPECT_LT(rel(acc.finalize().sigma, s0.sigma), 1e-13);
+}
+
+TEST(FeatureStats, TooFewRowsIsAnError) {
+  const std::vector<float> one_row = {1, 2, 3};
+  sit::test::expect_error(
+      [&] {
+        compute_stats({one_row.data(), 1, 3});
+      },
+      {"at least 2 rows", "got 1"});
+  StatsAccumulator acc(3);
+  acc.add(one_row.data(), 1);
+  sit::test::expect_error([&] { acc.finalize(); }, {"need at least 2 rows", "got 1"});
+  sit::test::expect_error([] { StatsAccumulator bad(0); }, {"dim must be positive"});
+}
+
+TEST(FeatureStats, MergeRejectsOtherDimension) {
+  StatsAccumulator a(3), b(4);
+  sit::test::expect_error([&] { a.merge(b); }, {"dimensions must match", "3", "4"});
+}
+
+TEST(FeatureCheck, NamesTheFirstNonFiniteRow) {
+  std::vector<float> x(5 * 4, 1.0f);
+  x[3 * 4 + 2] = std::numeric_limits<float>::quiet_NaN();
+  x[4 * 4 + 0] = std::numeric_limits<float>::infinity();
+  sit::test::expect_error(
+      [&] {
+        check_finite({x.data(), 5, 4}, "samples.npz 'pool'");
+      },
+      {"samples.npz 'pool'", "row 3", "column 2", "nan"});
+}

@@ -1,0 +1,90 @@
+#include <filesystem>
+#include <fstream>
+
+#include "reference_stats/h5_store.h"
+#include "test_util.h"
+
+using namespace sit::io;
+
+TEST(H5Store, AppendsRowBatchesAndKeepsProvenance) {
+  const auto dir = sit::test::temp_dir();
+  const auto path = (dir / "f.h5").string();
+  const int64_t d = 5;
+  {
+    H5FeatureWriter w(path);
+    std::vector<float> rows(7 * d);
+    for (int64_t b = 0; b < 3; ++b) {
+      for (int64_t i = 0; i < 7 * d; ++i)
+        rows[i] = float(b * 7 * d + i);
+      w.append_rows("pool", rows.data(), 7, d);
+      const std::vector<int64_t> labels(7, b);
+      w.append_labels(labels.data(), 7);
+    }
+    const std::vector<double> mu = {1, 2, 3};
+    w.write_array("mu", mu.data(), 3, 0);
+    Provenance p;
+    p.source = "unit test";
+    p.extractor = "identity";
+    p.created = "2026-01-01T00:00:00Z";
+    p.program_version = "sit-eval test";
+    p.count = 21;
+    w.set_provenance(p);
+    EXPECT_FALSE(std::filesystem::exists(path));  // not visible before close()
+    w.close();
+  }
+  H5FeatureReader r(path);
+  EXPECT_EQ(r.shape("pool"), (std::vector<int64_t>{21, d}));
+  const auto all = r.read_f32("pool");
+  for (int64_t i = 0; i < 21 * d; ++i)
+    ASSERT_EQ(all[i], float(i));
+  std::vector<float> some(4 * d);
+  r.read_rows("pool", 10, 4, some.data());
+  EXPECT_EQ(some[0], float(10 * d));
+  EXPECT_EQ(r.read_i64("labels")[20], 2);
+  EXPECT_EQ(r.read_f64("mu"), (std::vector<double>{1, 2, 3}));
+  const auto p = r.provenance();
+  EXPECT_EQ(p.source, "unit test");
+  EXPECT_EQ(p.extractor, "identity");
+  EXPECT_EQ(p.created, "2026-01-01T00:00:00Z");
+  EXPECT_EQ(p.program_version, "sit-eval test");
+  EXPECT_EQ(p.count, 21);
+}
+
+TEST(H5Store, IdenticalContentGivesIdenticalFiles) {
+  const auto dir = sit::test::temp_dir();
+  auto write = [&](const std::string& name) {
+    H5FeatureWriter w((dir / name).string());
+    const std::vector<float> rows = {1, 2, 3, 4};
+    w.append_rows("pool", rows.data(), 2, 2);
+    Provenance p;
+    p.created = "fixed";
+    w.set_provenance(p);
+    w.close();
+    std::ifstream in(dir / name, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(write("a.h5"), write("b.h5"));
+}
+
+TEST(H5Store, Errors) {
+  const auto dir = sit::test::temp_dir();
+  {
+    std::ofstream out(dir / "fake.h5");
+    out << "not hdf5";
+  }
+  sit::test::expect_error([&] { H5FeatureReader((dir / "fake.h5").string()); },
+                          {"fake.h5", "not an HDF5 file"});
+  const auto path = (dir / "g.h5").string();
+  {
+    H5FeatureWriter w(path);
+    const std::vector<float> rows(6, 1.0f);
+    w.append_rows("pool", rows.data(), 2, 3);
+    sit::test::expect_error([&] { w.append_rows("pool", rows.data(), 3, 2); },
+                            {"'pool' has 3 columns, appending 2"});
+    w.close();
+  }
+  H5FeatureReader r(path);
+  sit::test::expect_error([&] { r.shape("logits"); }, {"g.h5", "'logits' is missing"});
+  std::vector<float> buf(30);
+  sit::test::expect_error([&] { r.read_rows("pool", 1, 5, buf.data()); }, {"out of range"});
+}

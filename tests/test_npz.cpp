@@ -1,0 +1,219 @@
+#include <filesystem>
+#include <fstream>
+
+#include "reference_stats/npy.h"
+#include "test_util.h"
+
+using namespace sit::io;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+void spit(const fs::path& p, const std::string& s) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(s.data(), static_cast<std::streamsize>(s.size()));
+}
+
+// The arrays of make_fixtures.py's dtype_arrays(), checked through properties that do not
+// need their exact values: shapes, dtypes, and self-consistency across the two files.
+void check_fixture_npz(const std::string& name) {
+  NpzReader z(sit::test::fixture(name));
+  EXPECT_TRUE(z.has("u1") && z.has("i4") && z.has("i8") && z.has("f4") && z.has("f8"));
+  EXPECT_EQ(z.open("u1").shape(), (std::vector<int64_t>{5, 4, 3}));
+  EXPECT_EQ(z.open("u1").dtype(), DType::kU1);
+  EXPECT_EQ(z.open("i4").dtype(), DType::kI4);
+  EXPECT_EQ(z.open("i8").dtype(), DType::kI8);
+  EXPECT_EQ(z.open("f4").dtype(), DType::kF4);
+  EXPECT_EQ(z.open("f8").dtype(), DType::kF8);
+  EXPECT_EQ(z.open("scalar").shape(), std::vector<int64_t>{});
+  EXPECT_EQ(z.open("scalar").read_all<double>(), std::vector<double>{3.25});
+  EXPECT_EQ(z.open("empty").shape(), (std::vector<int64_t>{0, 4}));
+  EXPECT_TRUE(z.open("empty").read_all<float>().empty());
+}
+
+}  // namespace
+
+TEST(Npz, ReadsNumpyStoredAndDeflatedAlike) {
+  check_fixture_npz("npz_stored.npz");
+  check_fixture_npz("npz_deflated.npz");
+  NpzReader a(sit::test::fixture("npz_stored.npz")), b(sit::test::fixture("npz_deflated.npz"));
+  EXPECT_EQ(a.open("u1").read_all<uint8_t>(), b.open("u1").read_all<uint8_t>());
+  EXPECT_EQ(a.open("i4").read_all<int64_t>(), b.open("i4").read_all<int64_t>());
+  EXPECT_EQ(a.open("i8").read_all<int64_t>(), b.open("i8").read_all<int64_t>());
+  EXPECT_EQ(a.open("f4").read_all<float>(), b.open("f4").read_all<float>());
+  EXPECT_EQ(a.open("f8").read_all<double>(), b.open("f8").read_all<double>());
+}
+
+TEST(Npz, AllHeaderVersions) {
+  std::vector<double> expected(12);
+  for (int i = 0; i < 12; ++i)
+    expected[i] = i;
+  for (int v = 1; v <= 3; ++v) {
+    auto arr = open_npy(sit::test::fixture("npy_v" + std::to_string(v) + ".npy"));
+    EXPECT_EQ(arr.shape(), (std::vector<int64_t>{3, 4}));
+    EXPECT_EQ(arr.read_all<double>(), expected) << "version " << v;
+  }
+  NpzReader z(sit::test::fixture("npz_versions.npz"));
+  for (int v = 1; v <= 3; ++v)
+    EXPECT_EQ(z.open("v" + std::to_string(v)).read_all<double>(), expected) << "member v" << v;
+}
+
+TEST(Npz, RoundTripEveryDtypeStoredDeflatedAndZip64) {
+  const auto dir = sit::test::temp_dir();
+  std::vector<uint8_t> u8(2 * 3 * 3);
+  for (size_t i = 0; i < u8.size(); ++i)
+    u8[i] = static_cast<uint8_t>(i * 13);
+  const std::vector<int32_t> i4 = {-5, 0, 7};
+  const std::vector<int64_t> i8 = {1LL << 40, -3};
+  const std::vector<float> f4 = {1.5f, -2.25f, 3e-8f, 6.0f};
+  const std::vector<double> f8 = {0.1, 1e300};
+  for (auto [compress, zip64] :
+       {std::pair{false, false}, {true, false}, {false, true}, {true, true}}) {
+    const auto path =
+        (dir / ("rt" + std::to_string(compress) + std::to_string(zip64) + ".npz")).string();
+    NpzWriter w(path, compress, zip64);
+    w.add("u1", {2, 3, 3}, u8.data());
+    w.add("i4", {3}, i4.data());
+    w.add("i8", {2}, i8.data());
+    w.add("f4", {2, 2}, f4.data());
+    w.add("f8", {}, f8.data());  // 0-d
+    w.close();
+    NpzReader r(path);
+    EXPECT_EQ(r.keys(), (std::vector<std::string>{"u1", "i4", "i8", "f4", "f8"}));
+    EXPECT_EQ(r.open("u1").read_all<uint8_t>(), u8);
+    EXPECT_EQ(r.open("i4").read_all<int64_t>(), (std::vector<int64_t>{-5, 0, 7}));
+    EXPECT_EQ(r.open("i8").read_all<int64_t>(), i8);
+    EXPECT_EQ(r.open("f4").read_all<float>(), f4);
+    EXPECT_EQ(r.open("f8").read_all<double>(), std::vector<double>{0.1});
+    EXPECT_EQ(r.open("f8").shape(), std::vector<int64_t>{});
+  }
+}
+
+TEST(Npz, StreamsRowBatchesWithoutReadingWhole) {
+  const auto dir = sit::test::temp_dir();
+  const int64_t n = 1000, d = 7;
+  for (bool compress : {false, true}) {
+    const auto path = (dir / (compress ? "z.npz" : "s.npz")).string();
+    {
+      NpzWriter w(path, compress);
+      w.begin("x", DType::kF4, {n, d});
+      std::vector<float> rows(10 * d);
+      for (int64_t b = 0; b < n; b += 10) {
+        for (int64_t i = 0; i < 10 * d; ++i)
+          rows[i] = static_cast<float>(b * d + i);
+        w.append_rows(rows.data(), 10);
+      }
+      w.end();
+      w.close();
+    }
+    NpzReader r(path);
+    auto arr = r.open("x");
+    std::vector<float> batch(33 * d);
+    for (int64_t start : {0, 33, 500, 967, 100}) {  // includes a backwards seek
+      arr.read_rows(start, 33, batch.data());
+      for (int64_t i = 0; i < 33 * d; ++i)
+        ASSERT_EQ(batch[i], float(start * d + i));
+    }
+    std::vector<double> as_double(5 * d);
+    arr.read_rows(995, 5, as_double.data());
+    EXPECT_EQ(as_double.back(), double(n * d - 1));
+  }
+}
+
+TEST(Npz, WriterMisuseAndAbandonedFilesLeaveNothingBehind) {
+  const auto dir = sit::test::temp_dir();
+  const auto path = (dir / "out.npz").string();
+  spit(path, "precious");
+  {
+    NpzWriter w(path);
+    w.begin("x", DType::kF4, {4, 2});
+    std::vector<float> rows(2 * 2);
+    w.append_rows(rows.data(), 2);
+    sit::test::expect_error([&] { w.end(); }, {"'x' got 2 rows", "(4, 2)", "needs 4"});
+    sit::test::expect_error([&] { w.append_rows(rows.data(), 3); }, {"gets 5 rows"});
+  }  // destroyed without close(): the old file stays, no temporary is left
+  EXPECT_EQ(slurp(path), "precious");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+}
+
+TEST(NpzErrors, MissingKeyNamesFileKeyAndKeysPresent) {
+  NpzReader z(sit::test::fixture("features_ref.npz"));
+  sit::test::expect_error(
+      [&] { z.open("logits"); },
+      {"features_ref.npz", "required key 'logits' is missing", "pool, spatial"});
+}
+
+TEST(NpzErrors, UnsupportedDtypesAndFortranOrder) {
+  sit::test::expect_error([] { open_npy(sit::test::fixture("bad_bigendian.npy")); },
+                          {"bad_bigendian.npy", "dtype must be one of", "'>f4'"});
+  sit::test::expect_error([] { open_npy(sit::test::fixture("bad_complex.npy")); }, {"'<c8'"});
+  sit::test::expect_error([] { open_npy(sit::test::fixture("bad_fortran.npy")); },
+                          {"bad_fortran.npy", "Fortran-ordered"});
+}
+
+TEST(NpzErrors, WrongMagicTruncatedAndCorrupt) {
+  const auto dir = sit::test::temp_dir();
+  const std::string good = slurp(sit::test::fixture("npz_deflated.npz"));
+  // Not a zip at all.
+  spit(dir / "text.npz", "hello, this is not a zip file at all......");
+  sit::test::expect_error([&] { NpzReader((dir / "text.npz").string()); },
+                          {"text.npz", "end-of-central-directory record not found"});
+  // Truncated: the directory is gone.
+  spit(dir / "cut.npz", good.substr(0, good.size() / 2));
+  sit::test::expect_error([&] { NpzReader((dir / "cut.npz").string()); }, {"cut.npz", "truncated"});
+  // Corrupt deflate data: flip bytes inside the first member's compressed stream.
+  std::string bad = good;
+  for (size_t i = 60; i < 90; ++i)
+    bad[i] = static_cast<char>(bad[i] ^ 0x5a);
+  spit(dir / "flip.npz", bad);
+  sit::test::expect_error(
+      [&] {
+        NpzReader z((dir / "flip.npz").string());
+        for (const auto& k : z.keys())
+          z.open(k).read_all<double>();
+      },
+      {"flip.npz", "corrupt"});
+  // A .npy member with the wrong magic.
+  {
+    sit::io::ZipWriter w((dir / "magic.npz").string(), false);
+    const std::string junk = "NOTNUMPY and some more bytes";
+    w.begin_member("x.npy", junk.size());
+    w.write(junk.data(), junk.size());
+    w.end_member();
+    w.close();
+  }
+  sit::test::expect_error([&] { NpzReader((dir / "magic.npz").string()).open("x"); },
+                          {"magic.npz member 'x'", "wrong magic"});
+}
+
+TEST(NpzErrors, UnsupportedCompressionMethod) {
+  const auto dir = sit::test::temp_dir();
+  std::string z = slurp(sit::test::fixture("npz_stored.npz"));
+  // Patch every central-directory entry's method field to 12 (bzip2).
+  for (size_t p = 0; (p = z.find("PK\x01\x02", p)) != std::string::npos; p += 4)
+    z[p + 10] = 12;
+  spit(dir / "bz.npz", z);
+  sit::test::expect_error([&] { NpzReader((dir / "bz.npz").string()); },
+                          {"compression method 12", "stored (0) and deflated (8)"});
+}
+
+TEST(NpzErrors, TruncatedArrayData) {
+  const auto dir = sit::test::temp_dir();
+  const std::string npy = slurp(sit::test::fixture("npy_v1.npy"));
+  spit(dir / "short.npy", npy.substr(0, npy.size() - 8));
+  sit::test::expect_error([&] { open_npy((dir / "short.npy").string()); },
+                          {"short.npy", "truncated array", "(3, 4)"});
+}
+
+TEST(NpzErrors, ConversionsThatLoseMeaningAreRefused) {
+  NpzReader z(sit::test::fixture("npz_stored.npz"));
+  sit::test::expect_error([&] { z.open("f4").read_all<int64_t>(); },
+                          {"member 'f4'", "convertible to <i8", "got <f4"});
+  std::vector<uint8_t> buf(100);
+  sit::test::expect_error([&] { z.open("f8").read_rows_u8(0, 1, buf.data()); },
+                          {"must be |u1", "got <f8"});
+}
