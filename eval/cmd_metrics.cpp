@@ -5,7 +5,6 @@
 #include "common/error.h"
 #include "eval/commands.h"
 #include "eval/metrics_job.h"
-#include "metrics/linalg.h"
 #include "reference_stats/feature_set.h"
 
 namespace sit::eval {
@@ -51,9 +50,8 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "KID subset seed")->capture_default_str();
 
-  return [cmd, args, &global]() -> int {
-    (void)cmd;
-    linalg::set_num_threads(global.threads);
+  (void)global;  // --threads is applied by main() for every command
+  return [args]() -> int {
     MetricsJobOptions o;
     o.which = parse_metric_selection(args->metrics);
     o.pr.mode = metrics::parse_distance_mode(args->pr_distance);

@@ -15,7 +15,7 @@ Command add_version_command(CLI::App& app) {
               << "compiler: " << b.compiler << "\n"
               << "eigen: " << b.eigen_version << "\n"
               << "hdf5: " << b.hdf5_version << "\n"
-              << "blas: " << b.blas << " (" << linalg::num_threads() << " threads)\n"
+              << "blas: " << b.blas << ": " << linalg::blas_description() << "\n"
               << "libtorch: " << b.torch_version << "\n";
     return 0;
   };

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 1;
   }
   try {
+    sit::linalg::set_num_threads(global.threads);
     for (CLI::App* sub : app.get_subcommands())
       return commands.at(sub->get_name())();
   } catch (const sit::Error& e) {

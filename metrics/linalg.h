@@ -4,6 +4,7 @@
 /// column-major (d x n) matrix with leading dimension d.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace sit::linalg {
@@ -14,6 +15,9 @@ void set_num_threads(int n);
 int num_threads();
 /// Number of online cores of this machine.
 int hardware_threads();
+/// Which BLAS libraries and kernel sets are in use, e.g.
+/// "BLIS 0.9.0 (skx kernels) + OpenBLAS (Prescott kernels), 2 threads".
+std::string blas_description();
 
 /// C(lower) = alpha * A A^T + beta * C, A column-major (n x k), lda >= n.
 void dsyrk_lower(int64_t n, int64_t k, double alpha, const double* a, int64_t lda, double beta,
