@@ -1,4 +1,5 @@
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <iostream>
 
 #include "common/atomic_file.h"
@@ -16,6 +17,7 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
     int ddof = 1;
     int64_t kid_subsets = 100, kid_subset_size = 1000;
     uint64_t seed = 0;
+    bool timings = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -49,6 +51,8 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
                   "KID: subset size (capped at the smaller set)")
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "KID subset seed")->capture_default_str();
+  cmd->add_flag("--timings", args->timings,
+                "print wall seconds of loading and of each metric to stderr");
 
   (void)global;  // --threads is applied by main() for every command
   return [args]() -> int {
@@ -61,9 +65,17 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
     o.kid.subset_size = args->kid_subset_size;
     o.kid.seed = args->seed;
 
+    const auto start = std::chrono::steady_clock::now();
     const io::FeatureSet ref = io::load_feature_set(args->ref);
     const io::FeatureSet samples = io::load_feature_set(args->samples);
+    const std::chrono::duration<double> load = std::chrono::steady_clock::now() - start;
     const MetricsReport report = compute_metrics(ref, samples, o);
+    if (args->timings) {
+      std::cerr << "timing: load " << load.count() << " s";
+      for (const auto& [name, s] : report.seconds)
+        std::cerr << ", " << name << " " << s << " s";
+      std::cerr << "\n";
+    }
     for (const auto& w : report.warnings)
       std::cerr << "warning: " << w << "\n";
     for (const auto& s : report.skipped)

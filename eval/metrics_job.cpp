@@ -1,5 +1,6 @@
 #include "eval/metrics_job.h"
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -49,6 +50,22 @@ void frechet_metric(const char* name, const io::FeatureSet& ref, const io::Featu
   *out = r.distance;
 }
 
+/// Records the wall time of one metric into the report.
+class Timer {
+ public:
+  Timer(MetricsReport* report, const char* name)
+      : report_(report), name_(name), start_(std::chrono::steady_clock::now()) {}
+  ~Timer() {
+    const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - start_;
+    report_->seconds.emplace_back(name_, dt.count());
+  }
+
+ private:
+  MetricsReport* report_;
+  const char* name_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 }  // namespace
 
 MetricSelection parse_metric_selection(const std::string& list) {
@@ -82,6 +99,7 @@ MetricsReport compute_metrics(const io::FeatureSet& ref, const io::FeatureSet& s
   report.n_ref = ref.num_rows();
 
   if (o.which.inception_score) {
+    Timer timer(&report, "is");
     if (smp.logits) {
       metrics::check_finite(smp.logits->view(), cat(smp.path, " 'logits'"));
       const auto is = metrics::inception_score(smp.logits->view(), o.inception);
@@ -92,12 +110,16 @@ MetricsReport compute_metrics(const io::FeatureSet& ref, const io::FeatureSet& s
           cat("Inception Score: skipped, ", smp.path, " has no 'logits' (unbiased logits [N, C])"));
     }
   }
-  if (o.which.fid)
+  if (o.which.fid) {
+    Timer timer(&report, "fid");
     frechet_metric("FID", ref, smp, ref.stats, smp.stats, ref.pool, smp.pool, "pool", "mu", o,
                    &report.fid, &report);
-  if (o.which.sfid)
+  }
+  if (o.which.sfid) {
+    Timer timer(&report, "sfid");
     frechet_metric("sFID", ref, smp, ref.stats_spatial, smp.stats_spatial, ref.spatial, smp.spatial,
                    "spatial", "mu_s", o, &report.sfid, &report);
+  }
 
   const bool need_rows = o.which.precision_recall || o.which.kid;
   if (need_rows && ref.pool && smp.pool) {
@@ -115,6 +137,7 @@ MetricsReport compute_metrics(const io::FeatureSet& ref, const io::FeatureSet& s
     return why;
   };
   if (o.which.precision_recall) {
+    Timer timer(&report, "pr");
     if (ref.pool && smp.pool) {
       const auto pr = metrics::precision_recall(ref.pool->view(), smp.pool->view(), o.pr);
       report.precision = pr.precision;
@@ -128,6 +151,7 @@ MetricsReport compute_metrics(const io::FeatureSet& ref, const io::FeatureSet& s
     }
   }
   if (o.which.kid) {
+    Timer timer(&report, "kid");
     if (ref.pool && smp.pool) {
       const auto kid =
           metrics::kernel_inception_distance(ref.pool->view(), smp.pool->view(), o.kid);

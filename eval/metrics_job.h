@@ -36,6 +36,8 @@ struct MetricsReport {
   int64_t n_samples = 0, n_ref = 0;
   std::vector<std::string> skipped;   ///< one line per metric that had no inputs
   std::vector<std::string> warnings;  ///< rank deficiency, eps retries, ...
+  /// Wall seconds per metric, in computation order ("fid", "sfid", ...).
+  std::vector<std::pair<std::string, double>> seconds;
 
   /// ADM's printed lines, in ADM's order and number format, then KID.
   std::string adm_lines() const;

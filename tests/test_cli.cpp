@@ -85,10 +85,12 @@ TEST(Cli, SkipsMetricsWithoutInputsWithOneLineReason) {
 TEST(Cli, MetricSubsetAndOptions) {
   const CliRun r =
       run("metrics --ref " + fx("features_ref.npz") + " --samples " + fx("features_samples.npz") +
-          " --metrics fid,pr --pr-distance fp32 --fid-route sqrtm");
+          " --metrics fid,pr --pr-distance fp32 --fid-route sqrtm --timings");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "FID: ") && contains(r.out, "Precision: "));
   EXPECT_FALSE(contains(r.out, "Inception") || contains(r.out, "sFID") || contains(r.out, "KID"));
+  EXPECT_TRUE(contains(r.err, "timing: load ")) << r.err;
+  EXPECT_TRUE(contains(r.err, ", fid ") && contains(r.err, ", pr ")) << r.err;
 }
 
 TEST(Cli, UsageErrorsExitOne) {

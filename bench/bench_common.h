@@ -1,0 +1,71 @@
+#pragma once
+// Synthetic features and a reporter that keeps each benchmark's real time, shared by the
+// benchmark programs.
+
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "metrics/linalg.h"
+
+namespace sit::bench {
+
+/// Row-major [n, d] features with correlated dimensions, like pool_3 activations:
+/// x = relu(g + g[:, :r] M + 0.5 + shift), g standard normal (fast xorshift +
+/// Box-Muller). M is the same for every seed, so sets differ only by the draw and shift.
+inline std::vector<float> synthetic_features(int64_t n, int64_t d, uint64_t seed,
+                                             float shift = 0.0f) {
+  uint64_t s = 0x5DEECE66Dull;
+  auto next = [&s]() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return (static_cast<double>(s >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+  };
+  auto normal = [&]() {
+    return static_cast<float>(std::sqrt(-2.0 * std::log(next())) *
+                              std::cos(6.283185307179586 * next()));
+  };
+  const int64_t r = std::min<int64_t>(64, d);
+  std::vector<float> g(static_cast<size_t>(n * d)), m(static_cast<size_t>(r * d));
+  for (auto& v : m)
+    v = normal() * 0.15f;
+  s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& v : g)
+    v = normal();
+  std::vector<float> x = g;
+  // x += g[:, :r] @ M  (column-major: X^T (d x n) += M^T (d x r) * G_r^T (r x n))
+  linalg::sgemm(true, false, d, n, r, 1.0f, m.data(), r, g.data(), d, 1.0f, x.data(), d);
+  for (auto& v : x)
+    v = std::max(0.0f, v + 0.5f + shift);
+  return x;
+}
+
+/// Peak resident memory of this process in MiB.
+inline double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+/// Console output plus the real time (seconds per iteration) of every run, by name.
+class RecordingReporter : public benchmark::ConsoleReporter {
+ public:
+  std::map<std::string, double> seconds;
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& r : runs) {
+      // GetTimeUnitMultiplier converts seconds into the run's unit.
+      const double per_iter =
+          r.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(r.time_unit);
+      seconds[r.benchmark_name()] = per_iter;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+};
+
+}  // namespace sit::bench
