@@ -25,9 +25,8 @@ import numpy as np
 import scipy.linalg
 
 
-def features(rng, n, d, shift):
+def features(rng, mix, n, d, shift):
     g = rng.standard_normal((n, d), dtype=np.float32)
-    mix = rng.standard_normal((min(64, d), d), dtype=np.float32) * 0.15
     x = g + g[:, : mix.shape[0]] @ mix
     return np.maximum(x + np.float32(0.5 + shift), 0, dtype=np.float32)
 
@@ -53,8 +52,9 @@ def main():
     args = ap.parse_args()
 
     rng = np.random.default_rng(0)
-    a = features(rng, args.n, args.d, 0.0)
-    b = features(rng, args.n, args.d, 0.05)
+    mix = rng.standard_normal((min(64, args.d), args.d), dtype=np.float32) * 0.15
+    a = features(rng, mix, args.n, args.d, 0.0)
+    b = features(rng, mix, args.n, args.d, 0.05)
     with tempfile.TemporaryDirectory() as tmp:
         fa, fb, out = (os.path.join(tmp, f) for f in ("samples.npz", "ref.npz", "out.json"))
         np.savez(fa, pool=a)

@@ -62,6 +62,42 @@ Prepared prepare(const FeatureView& f, DistanceMode mode) {
   return p;
 }
 
+// Hot loops compiled for several instruction sets, picked at run time (GCC/Clang ifunc),
+// so they vectorise on AVX-512 / AVX2 machines without -march=native builds.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SIT_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SIT_MULTIVERSION
+#endif
+
+/// One row of a distance tile from its inner products, in float32. Returns non-zero when
+/// any value is not finite.
+SIT_MULTIVERSION
+int distances_fp32(float* row, int64_t nc, float nu, const float* nv) {
+  int bad = 0;
+  for (int64_t j = 0; j < nc; ++j) {
+    const float v = (nu - 2.0f * row[j]) + nv[j];
+    row[j] = v > 0.0f ? v : 0.0f;
+    bad |= !(std::fabs(v) <= std::numeric_limits<float>::max());
+  }
+  return bad;
+}
+
+/// The same in ADM's half arithmetic: norm_u - 2 * matmul(U, V^T) + norm_v, every op
+/// rounded to half.
+SIT_MULTIVERSION
+int distances_fp16(float* row, int64_t nc, float nu, const float* nv) {
+  int bad = 0;
+  for (int64_t j = 0; j < nc; ++j) {
+    const float g = round_to_half(row[j]);
+    const float t = round_to_half(nu - 2.0f * g);
+    const float v = round_to_half(t + nv[j]);
+    row[j] = v > 0.0f ? v : 0.0f;
+    bad |= !(std::fabs(v) <= 65504.0f);
+  }
+  return bad;
+}
+
 /// Squared distances of rows [r0, r0 + nr) of `a` to rows [c0, c0 + nc) of `b`, written
 /// row-major into `out` (nr x nc). Returns false when any value is not finite.
 bool distance_tile(const Prepared& a, int64_t r0, int64_t nr, const Prepared& b, int64_t c0,
@@ -72,34 +108,13 @@ bool distance_tile(const Prepared& a, int64_t r0, int64_t nr, const Prepared& b,
   linalg::sgemm(true, false, nc, nr, d, 1.0f, bv.row(c0), d, av.row(r0), d, 0.0f, out, nc);
   const float* norms_a = a.norms(mode);
   const float* norms_b = b.norms(mode) + c0;
+  const bool fp32 = mode == DistanceMode::kFp32;
   int bad = 0;
-  if (mode == DistanceMode::kFp32) {
 #pragma omp parallel for schedule(static) reduction(| : bad)
-    for (int64_t i = 0; i < nr; ++i) {
-      const float nu = norms_a[r0 + i];
-      const float* nv = norms_b;
-      float* row = out + i * nc;
-      for (int64_t j = 0; j < nc; ++j) {
-        const float v = (nu - 2.0f * row[j]) + nv[j];
-        row[j] = v > 0.0f ? v : 0.0f;
-        bad |= !(std::fabs(v) <= std::numeric_limits<float>::max());
-      }
-    }
-  } else {
-#pragma omp parallel for schedule(static) reduction(| : bad)
-    for (int64_t i = 0; i < nr; ++i) {
-      const float nu = norms_a[r0 + i];
-      const float* nv = norms_b;
-      float* row = out + i * nc;
-      for (int64_t j = 0; j < nc; ++j) {
-        // matches ADM: norm_u - 2 * matmul(U, V^T) + norm_v, every op in half.
-        const float g = round_to_half(row[j]);
-        const float t = round_to_half(nu - 2.0f * g);
-        const float v = round_to_half(t + nv[j]);
-        row[j] = v > 0.0f ? v : 0.0f;
-        bad |= !(std::fabs(v) <= 65504.0f);
-      }
-    }
+  for (int64_t i = 0; i < nr; ++i) {
+    float* row = out + i * nc;
+    bad |= fp32 ? distances_fp32(row, nc, norms_a[r0 + i], norms_b)
+                : distances_fp16(row, nc, norms_a[r0 + i], norms_b);
   }
   return bad == 0;
 }
@@ -113,6 +128,37 @@ inline void insert_smallest(float* top, int m, float v) {
     --pos;
   }
   top[pos] = v;
+}
+
+/// Merges a row of distances into its m smallest. Most chunks of 16 hold nothing below
+/// the current m-th smallest: a vectorised minimum rules them out first.
+SIT_MULTIVERSION
+void select_smallest(const float* row, int64_t nc, float* top, int m) {
+  constexpr int64_t kChunk = 16;
+  int64_t j = 0;
+  for (; j + kChunk <= nc; j += kChunk) {
+    float lo = row[j];
+    for (int64_t q = 1; q < kChunk; ++q)
+      lo = row[j + q] < lo ? row[j + q] : lo;
+    if (!(lo < top[m - 1])) continue;
+    for (int64_t q = 0; q < kChunk; ++q)
+      insert_smallest(top, m, row[j + q]);
+  }
+  for (; j < nc; ++j)
+    insert_smallest(top, m, row[j]);
+}
+
+/// Marks which columns of a distance row fall inside their own radius (col_in) and
+/// returns whether any falls inside the row's radius.
+SIT_MULTIVERSION
+uint8_t mark_inside(const float* row, int64_t nc, float row_radius, const float* col_radii,
+                    uint8_t* col_in) {
+  uint8_t inside = 0;
+  for (int64_t j = 0; j < nc; ++j) {
+    inside |= static_cast<uint8_t>(row[j] <= col_radii[j]);
+    col_in[j] |= static_cast<uint8_t>(row[j] <= row_radius);
+  }
+  return inside;
 }
 
 void check_inputs(const FeatureView& f, const char* what, const PrecisionRecallOptions& o) {
@@ -135,12 +181,8 @@ bool block_smallest(const Prepared& p, int64_t r0, int64_t nr, int64_t c0, int64
     const int64_t tr = std::min(tile_rows, nr - t0);
     finite &= distance_tile(p, r0 + t0, tr, p, c0, nc, mode, tile.data());
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < tr; ++i) {
-      float* best = top + (t0 + i) * m;
-      const float* row = tile.data() + i * nc;
-      for (int64_t j = 0; j < nc; ++j)
-        insert_smallest(best, m, row[j]);
-    }
+    for (int64_t i = 0; i < tr; ++i)
+      select_smallest(tile.data() + i * nc, nc, top + (t0 + i) * m, m);
   }
   return finite;
 }
@@ -197,14 +239,7 @@ bool block_status(const Prepared& ref, const std::vector<float>& ref_radii, int6
       const float* sr = smp_radii.data() + c0;
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < tr; ++i) {
-        const float* row = tile.data() + i * nc;
-        const float rr = ref_radii[r0 + t0 + i];
-        uint8_t inside_sample = 0;
-        for (int64_t j = 0; j < nc; ++j) {
-          inside_sample |= static_cast<uint8_t>(row[j] <= sr[j]);
-          mine[j] |= static_cast<uint8_t>(row[j] <= rr);
-        }
-        ref_in[t0 + i] = inside_sample;
+        ref_in[t0 + i] = mark_inside(tile.data() + i * nc, nc, ref_radii[r0 + t0 + i], sr, mine);
       }
     }
     for (int t = 0; t < n_threads; ++t)
