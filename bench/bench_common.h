@@ -5,8 +5,10 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,23 +48,36 @@ inline std::vector<float> synthetic_features(int64_t n, int64_t d, uint64_t seed
   return x;
 }
 
-/// Peak resident memory of this process in MiB.
+/// Peak resident memory (VmHWM) of this process in MiB, since start or the last
+/// reset_peak_rss().
 inline double peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
-/// Console output plus the real time (seconds per iteration) of every run, by name.
+/// Resets the peak to the current resident size (Linux: "5" > /proc/self/clear_refs).
+inline void reset_peak_rss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
+
+/// Console output plus, for each benchmark (by function name), the best real time per
+/// iteration in seconds over its repetitions: the machine's capability, robust to the
+/// run-to-run noise of a shared VM.
 class RecordingReporter : public benchmark::ConsoleReporter {
  public:
   std::map<std::string, double> seconds;
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const auto& r : runs) {
+      if (r.run_type != Run::RT_Iteration) continue;
       // GetTimeUnitMultiplier converts seconds into the run's unit.
       const double per_iter =
           r.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(r.time_unit);
-      seconds[r.benchmark_name()] = per_iter;
+      auto [it, fresh] = seconds.emplace(r.run_name.function_name, per_iter);
+      if (!fresh) it->second = std::min(it->second, per_iter);
     }
     ConsoleReporter::ReportRuns(runs);
   }

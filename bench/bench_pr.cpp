@@ -64,26 +64,28 @@ int main(int argc, char** argv) {
       metrics::to_string(g_mode), linalg::num_threads());
   g_a = bench::synthetic_features(g_ref, g_d, 3);
   g_b = bench::synthetic_features(g_smp, g_d, 4, 0.05f);
-  const double rss_inputs = bench::peak_rss_mib();
+  const double input_mib = (g_ref + g_smp) * g_d * 4.0 / (1 << 20);
+  bench::reset_peak_rss();
 
   benchmark::RegisterBenchmark("Sgemm", BM_Sgemm)
       ->Unit(benchmark::kMillisecond)
-      ->MinTime(2.0)
+      ->MinTime(1.0)
+      ->Repetitions(5)
       ->UseRealTime();
   benchmark::RegisterBenchmark("PrecisionRecall", BM_PrecisionRecall)
       ->Unit(benchmark::kSecond)
       ->Iterations(1)
       ->UseRealTime();
-  int bargc = 1;
-  benchmark::Initialize(&bargc, argv);
+  // Google Benchmark's own flags (--benchmark_filter=..., ...) pass through.
+  std::vector<char*> bargv = {argv[0]};
+  for (int i = 1; i < argc; ++i)
+    if (std::strncmp(argv[i], "--benchmark", 11) == 0) bargv.push_back(argv[i]);
+  int bargc = static_cast<int>(bargv.size());
+  benchmark::Initialize(&bargc, bargv.data());
   bench::RecordingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
 
-  double sgemm_s = 0, pr_s = 0;
-  for (const auto& [name, s] : reporter.seconds) {
-    if (name.rfind("Sgemm", 0) == 0) sgemm_s = s;
-    if (name.rfind("PrecisionRecall", 0) == 0) pr_s = s;
-  }
+  const double sgemm_s = reporter.seconds["Sgemm"], pr_s = reporter.seconds["PrecisionRecall"];
   const double m = 1024, n = std::min<int64_t>(10000, g_smp);
   const double rate = 2.0 * m * n * g_d / sgemm_s;
   // ADM's work: radii of each set against itself, then reference x samples.
@@ -94,7 +96,9 @@ int main(int argc, char** argv) {
       "\nsgemm rate %.1f GFLOP/s; sgemm work %.3g FLOP = %.1f s at that rate; "
       "precision/recall %.1f s; ratio %.2f (target <= 1.5)\n",
       rate / 1e9, flops, sgemm_time, pr_s, pr_s / sgemm_time);
-  std::printf("peak memory: %.0f MiB in all, %.0f MiB of it the input features\n",
-              bench::peak_rss_mib(), rss_inputs);
+  std::printf(
+      "peak memory while measuring: %.0f MiB, of which %.0f MiB are the input "
+      "features\n",
+      bench::peak_rss_mib(), input_mib);
   return 0;
 }

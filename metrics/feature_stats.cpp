@@ -125,37 +125,50 @@ FeatureStats compute_stats(const FeatureView& features, StatsOptions options) {
   if (d <= 0) fail("compute_stats: feature dimension must be positive, got ", d);
   if (n - options.ddof < 1)
     fail("compute_stats: need at least ", options.ddof + 1, " rows, got ", n);
-  // Pass 1: exact mean in double (per-thread partial sums, combined in a fixed order).
-  Eigen::VectorXd mean = Eigen::VectorXd::Zero(d);
-  const int64_t chunk = 1024;
-  const int64_t n_chunks = (n + chunk - 1) / chunk;
-  std::vector<Eigen::VectorXd> partial(static_cast<size_t>(n_chunks), Eigen::VectorXd::Zero(d));
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < n_chunks; ++c) {
-    Eigen::VectorXd& acc = partial[c];
-    for (int64_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i)
-      acc += Eigen::Map<const Eigen::VectorXf>(features.row(i), d).cast<double>();
-  }
-  for (const auto& p : partial)
-    mean += p;
-  mean /= static_cast<double>(n);
-
-  // Pass 2: centred blocks into the scatter matrix.
-  Eigen::MatrixXd scatter = Eigen::MatrixXd::Zero(d, d);
   const int64_t block_rows = std::min<int64_t>(options.block_rows, n);
+  // Row chunks whose column sums are combined in a fixed order: the result does not
+  // depend on the number of threads.
+  constexpr int64_t kChunk = 64;
+
+  // One pass over the data, centred on a shift c = the mean of the first block:
+  //   scatter = sum (x - c)(x - c)^T - n delta delta^T,  mean = c + delta,
+  // with delta = mean(x - c). As |delta| ~ sigma / sqrt(block_rows), the correction is
+  // tiny next to the scatter and costs no precision, and the data is read once.
+  Eigen::VectorXd shift = Eigen::VectorXd::Zero(d);
+  for (int64_t i = 0; i < block_rows; ++i)
+    shift += Eigen::Map<const Eigen::VectorXf>(features.row(i), d).cast<double>();
+  shift /= static_cast<double>(block_rows);
+
+  Eigen::MatrixXd scatter = Eigen::MatrixXd::Zero(d, d);
+  Eigen::VectorXd delta_sum = Eigen::VectorXd::Zero(d);
   std::vector<double> block(static_cast<size_t>(block_rows * d));
+  const int64_t max_chunks = (block_rows + kChunk - 1) / kChunk;
+  Eigen::MatrixXd chunk_sums(d, max_chunks);
   for (int64_t start = 0; start < n; start += block_rows) {
     const int64_t rows = std::min(block_rows, n - start);
+    const int64_t chunks = (rows + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < rows; ++i) {
-      const float* src = features.row(start + i);
-      double* dst = block.data() + i * d;
-      for (int64_t j = 0; j < d; ++j)
-        dst[j] = static_cast<double>(src[j]) - mean[j];
+    for (int64_t c = 0; c < chunks; ++c) {
+      // __restrict: without it the possible aliasing of dst and sum keeps this loop from
+      // vectorising (measured: +0.2 s per 50,000 x 2048 set).
+      double* __restrict sum = chunk_sums.col(c).data();
+      const double* __restrict c_shift = shift.data();
+      std::fill(sum, sum + d, 0.0);
+      for (int64_t i = c * kChunk; i < std::min(rows, (c + 1) * kChunk); ++i) {
+        const float* __restrict src = features.row(start + i);
+        double* __restrict dst = block.data() + i * d;
+        for (int64_t j = 0; j < d; ++j) {
+          dst[j] = static_cast<double>(src[j]) - c_shift[j];
+          sum[j] += dst[j];
+        }
+      }
     }
+    for (int64_t c = 0; c < chunks; ++c) delta_sum += chunk_sums.col(c);
     linalg::dsyrk_lower(d, rows, 1.0, block.data(), d, 1.0, scatter.data(), d);
   }
-  return make_stats(n, mean, scatter, options.ddof);
+  const Eigen::VectorXd delta = delta_sum / static_cast<double>(n);
+  linalg::dsyr_lower(d, -static_cast<double>(n), delta.data(), scatter.data(), d);
+  return make_stats(n, shift + delta, scatter, options.ddof);
 }
 
 }  // namespace sit::metrics

@@ -22,14 +22,15 @@ double sum_sqrt_clipped(const std::vector<double>& eigenvalues) {
   return total;
 }
 
-// tr sqrt(A B) = sum sqrt(eig(L^T A L)) with B = L L^T. Returns false when B is not
-// positive definite.
+// tr sqrt(A B) = sum sqrt(eig(L^T A L)) with B = L L^T: L^T A L is similar to B A (and
+// has the eigenvalues of A B) but is symmetric. Returns false when B is not positive
+// definite.
 bool trace_sqrt_cholesky(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b, double* out) {
   const int64_t n = a.rows();
   Eigen::MatrixXd l = b;
   if (!linalg::dpotrf_lower(n, l.data(), n)) return false;
   Eigen::MatrixXd m = a;
-  linalg::dsygst_product_lower(n, m.data(), n, l.data(), n);
+  linalg::congruence_lower(n, m.data(), n, l.data(), n);
   *out = sum_sqrt_clipped(linalg::dsyevd_lower(n, m.data(), n, /*vectors=*/false));
   return true;
 }

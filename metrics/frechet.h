@@ -11,9 +11,9 @@
 namespace sit::metrics {
 
 enum class FrechetRoute {
-  /// tr sqrt(S1 S2) = sum sqrt(eig(L^T S1 L)) with S2 = L L^T (LAPACK dpotrf, dsygst,
-  /// dsyevd without vectors). Falls back to S1's Cholesky factor, then to an eigen
-  /// factor of S2 when neither is positive definite. Fast and symmetric-exact.
+  /// tr sqrt(S1 S2) = sum sqrt(eig(L^T S1 L)) with S2 = L L^T (blocked Cholesky, two
+  /// dtrmm, LAPACK dsyevd without vectors). Falls back to S1's Cholesky factor, then to an
+  /// eigen factor of S2 when neither is positive definite. Fast and symmetric-exact.
   kEigen,
   /// scipy.linalg.sqrtm semantics via Eigen MatrixFunctions (real Schur, complex Schur
   /// when the real one has 2x2 blocks or negative eigenvalues): for parity checks.

@@ -25,8 +25,12 @@ void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const in
             const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
             const double* beta, double* c, const int* ldc);
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
-void dsygst_(const int* itype, const char* uplo, const int* n, double* a, const int* lda,
-             const double* b, const int* ldb, int* info);
+void dtrsm_(const char* side, const char* uplo, const char* transa, const char* diag, const int* m,
+            const int* n, const double* alpha, const double* a, const int* lda, double* b,
+            const int* ldb);
+void dtrmm_(const char* side, const char* uplo, const char* transa, const char* diag, const int* m,
+            const int* n, const double* alpha, const double* a, const int* lda, double* b,
+            const int* ldb);
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
              double* work, const int* lwork, int* iwork, const int* liwork, int* info);
 // Vendor extensions, weak so that any BLAS links: OpenBLAS and BLIS thread control, BLIS
@@ -138,19 +142,33 @@ void dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double a
 }
 
 bool dpotrf_lower(int64_t n, double* a, int64_t lda) {
-  const int n_ = to_int(n, "n"), lda_ = to_int(lda, "lda");
-  int info = 0;
-  dpotrf_("L", &n_, a, &lda_, &info);
-  if (info < 0) fail("linalg: dpotrf argument ", -info, " is invalid");
-  return info == 0;
+  // Right-looking blocked Cholesky. The level-3 work (dtrsm, dsyrk) goes to the fast BLAS;
+  // LAPACK only factors the small diagonal blocks.
+  constexpr int64_t kBlock = 256;
+  const int lda_ = to_int(lda, "lda");
+  const double one = 1.0, minus_one = -1.0;
+  for (int64_t k = 0; k < n; k += kBlock) {
+    const int kb = static_cast<int>(std::min(kBlock, n - k));
+    double* a11 = a + k + k * lda;
+    int info = 0;
+    dpotrf_("L", &kb, a11, &lda_, &info);
+    if (info < 0) fail("linalg: dpotrf argument ", -info, " is invalid");
+    if (info > 0) return false;
+    const int rest = static_cast<int>(n - k - kb);
+    if (rest == 0) break;
+    double* a21 = a + (k + kb) + k * lda;
+    double* a22 = a + (k + kb) + (k + kb) * lda;
+    dtrsm_("R", "L", "T", "N", &rest, &kb, &one, a11, &lda_, a21, &lda_);  // A21 L11^-T
+    dsyrk_("L", "N", &rest, &kb, &minus_one, a21, &lda_, &one, a22, &lda_);
+  }
+  return true;
 }
 
-void dsygst_product_lower(int64_t n, double* a, int64_t lda, const double* l, int64_t ldl) {
+void congruence_lower(int64_t n, double* a, int64_t lda, const double* l, int64_t ldl) {
   const int n_ = to_int(n, "n"), lda_ = to_int(lda, "lda"), ldl_ = to_int(ldl, "ldl");
-  const int itype = 2;
-  int info = 0;
-  dsygst_(&itype, "L", &n_, a, &lda_, l, &ldl_, &info);
-  if (info != 0) fail("linalg: dsygst failed with info ", info);
+  const double one = 1.0;
+  dtrmm_("R", "L", "N", "N", &n_, &n_, &one, l, &ldl_, a, &lda_);  // A L
+  dtrmm_("L", "L", "T", "N", &n_, &n_, &one, l, &ldl_, a, &lda_);  // L^T (A L)
 }
 
 std::vector<double> dsyevd_lower(int64_t n, double* a, int64_t lda, bool vectors) {

@@ -31,11 +31,12 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
 void dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
            const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
            int64_t ldc);
-/// Cholesky A = L L^T of the lower triangle, in place. Returns false when A is not
-/// positive definite (LAPACK info > 0).
+/// Cholesky A = L L^T of the lower triangle, in place (blocked: LAPACK on 256-wide
+/// diagonal blocks, level-3 BLAS for the panels and updates). Returns false when A is not
+/// positive definite.
 bool dpotrf_lower(int64_t n, double* a, int64_t lda);
-/// A <- L^T A L (LAPACK dsygst itype 2, lower), with L from dpotrf_lower.
-void dsygst_product_lower(int64_t n, double* a, int64_t lda, const double* l, int64_t ldl);
+/// A <- L^T A L for a full symmetric A and lower-triangular L (two dtrmm calls).
+void congruence_lower(int64_t n, double* a, int64_t lda, const double* l, int64_t ldl);
 /// Eigenvalues (ascending) of the symmetric matrix in the lower triangle of A; A is
 /// overwritten. With vectors, A holds the orthonormal eigenvectors on return.
 std::vector<double> dsyevd_lower(int64_t n, double* a, int64_t lda, bool vectors);

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/build_info.h"
 #include "common/error.h"
 #include "common/format.h"
 #include "reference_stats/npy.h"
@@ -189,6 +190,10 @@ void save_feature_set(const std::string& path, const FeatureSet& set) {
     Provenance p = set.provenance;
     if (p.count == 0) p.count = set.num_rows();
     if (p.created.empty()) p.created = utc_now_iso8601();
+    if (p.program_version.empty()) {
+      const BuildInfo& b = build_info();
+      p.program_version = "sit-eval " + b.version + " (git " + b.git_revision + ")";
+    }
     w.set_provenance(p);
     w.close();
     return;
