@@ -83,4 +83,35 @@ class RecordingReporter : public benchmark::ConsoleReporter {
   }
 };
 
+/// Value of "--name VALUE" among the program's arguments, or `fallback`.
+inline std::string arg(int argc, char** argv, const std::string& name,
+                       const std::string& fallback) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (name == argv[i]) return argv[i + 1];
+  return fallback;
+}
+
+/// Registers a real-time benchmark whose every run is one call, repeated `repetitions`
+/// times (the reporter keeps the best).
+inline void add_timed(const char* name, void (*fn)(benchmark::State&), int repetitions) {
+  benchmark::RegisterBenchmark(name, fn)
+      ->Unit(benchmark::kSecond)
+      ->Iterations(1)
+      ->Repetitions(repetitions)
+      ->UseRealTime();
+}
+
+/// Runs the registered benchmarks, passing Google Benchmark's own flags
+/// (--benchmark_filter=..., ...) through; returns the best seconds per benchmark.
+inline std::map<std::string, double> run_all(int argc, char** argv) {
+  std::vector<char*> bargv = {argv[0]};
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]).rfind("--benchmark", 0) == 0) bargv.push_back(argv[i]);
+  int bargc = static_cast<int>(bargv.size());
+  benchmark::Initialize(&bargc, bargv.data());
+  RecordingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  return reporter.seconds;
+}
+
 }  // namespace sit::bench

@@ -3,7 +3,6 @@
 //
 //   build/bench/bench_fid [--n 50000] [--d 2048] [--threads 2]
 #include <cstdio>
-#include <cstring>
 
 #include "bench_common.h"
 #include "metrics/feature_stats.h"
@@ -70,59 +69,23 @@ void BM_FrechetEigenRoute(benchmark::State& state) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 0;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--n") && i + 1 < argc)
-      g_n = std::atoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--d") && i + 1 < argc)
-      g_d = std::atoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
-      threads = std::atoi(argv[++i]);
-  }
-  linalg::set_num_threads(threads);
+  g_n = std::stoll(bench::arg(argc, argv, "--n", "50000"));
+  g_d = std::stoll(bench::arg(argc, argv, "--d", "2048"));
+  linalg::set_num_threads(std::stoi(bench::arg(argc, argv, "--threads", "0")));
   std::printf("FID benchmark: two sets of %lld x %lld float32 features, %d threads\n",
               static_cast<long long>(g_n), static_cast<long long>(g_d), linalg::num_threads());
   g_a = bench::synthetic_features(g_n, g_d, 1);
   g_b = bench::synthetic_features(g_n, g_d, 2, 0.05f);
 
-  benchmark::RegisterBenchmark("FidFull", BM_FidFull)
-      ->Unit(benchmark::kSecond)
-      ->Iterations(1)
-      ->Repetitions(3)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("BoundDsyrk", BM_BoundDsyrk)
-      ->Unit(benchmark::kSecond)
-      ->Iterations(1)
-      ->Repetitions(3)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("BoundEigensolve", BM_BoundEigensolve)
-      ->Unit(benchmark::kSecond)
-      ->Iterations(1)
-      ->Repetitions(3)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("StatsOneSet", BM_StatsOneSet)
-      ->Unit(benchmark::kSecond)
-      ->Iterations(1)
-      ->Repetitions(3)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("FrechetEigenRoute", BM_FrechetEigenRoute)
-      ->Unit(benchmark::kSecond)
-      ->Iterations(1)
-      ->Repetitions(3)
-      ->UseRealTime();
-  // Google Benchmark's own flags (--benchmark_filter=..., ...) pass through.
-  std::vector<char*> bargv = {argv[0]};
-  for (int i = 1; i < argc; ++i)
-    if (std::strncmp(argv[i], "--benchmark", 11) == 0) bargv.push_back(argv[i]);
-  int bargc = static_cast<int>(bargv.size());
-  benchmark::Initialize(&bargc, bargv.data());
-  bench::RecordingReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
+  bench::add_timed("FidFull", BM_FidFull, 3);
+  bench::add_timed("BoundDsyrk", BM_BoundDsyrk, 3);
+  bench::add_timed("BoundEigensolve", BM_BoundEigensolve, 3);
+  bench::add_timed("StatsOneSet", BM_StatsOneSet, 3);
+  bench::add_timed("FrechetEigenRoute", BM_FrechetEigenRoute, 3);
+  auto seconds = bench::run_all(argc, argv);
 
-  const double full = reporter.seconds["FidFull"];
-  const double dsyrk = reporter.seconds["BoundDsyrk"];
-  const double eig = reporter.seconds["BoundEigensolve"];
-  const double bound = dsyrk + eig;
+  const double full = seconds["FidFull"], dsyrk = seconds["BoundDsyrk"],
+               eig = seconds["BoundEigensolve"], bound = dsyrk + eig;
   std::printf(
       "\nFID (stats + distance): %.3f s; double-precision bound (dsyrk %.3f s + "
       "eigensolve %.3f s) = %.3f s; ratio %.2f (target <= 1.3); best of 3 each\n",

@@ -5,7 +5,6 @@
 //   build/bench/bench_pr [--ref 10000] [--samples 50000] [--d 2048] [--mode adm-fp16|fp32]
 //                        [--threads 2]
 #include <cstdio>
-#include <cstring>
 
 #include "bench_common.h"
 #include "metrics/precision_recall.h"
@@ -20,7 +19,7 @@ std::vector<float> g_a, g_b;
 
 // The sgemm shape the estimator uses: a tile of 1024 rows against a 10,000-row block.
 void BM_Sgemm(benchmark::State& state) {
-  const int64_t m = 1024, n = std::min<int64_t>(10000, g_smp), k = g_d;
+  const int64_t m = std::min<int64_t>(1024, g_ref), n = std::min<int64_t>(10000, g_smp), k = g_d;
   std::vector<float> c(static_cast<size_t>(m * n));
   for (auto _ : state) {
     linalg::sgemm(true, false, n, m, k, 1.0f, g_b.data(), k, g_a.data(), k, 0.0f, c.data(), n);
@@ -43,20 +42,11 @@ void BM_PrecisionRecall(benchmark::State& state) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 0;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--ref") && i + 1 < argc)
-      g_ref = std::atoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--samples") && i + 1 < argc)
-      g_smp = std::atoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--d") && i + 1 < argc)
-      g_d = std::atoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--mode") && i + 1 < argc)
-      g_mode = metrics::parse_distance_mode(argv[++i]);
-    else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
-      threads = std::atoi(argv[++i]);
-  }
-  linalg::set_num_threads(threads);
+  g_ref = std::stoll(bench::arg(argc, argv, "--ref", "10000"));
+  g_smp = std::stoll(bench::arg(argc, argv, "--samples", "50000"));
+  g_d = std::stoll(bench::arg(argc, argv, "--d", "2048"));
+  g_mode = metrics::parse_distance_mode(bench::arg(argc, argv, "--mode", "adm-fp16"));
+  linalg::set_num_threads(std::stoi(bench::arg(argc, argv, "--threads", "0")));
   std::printf(
       "Precision/recall benchmark: %lld reference vs %lld samples, D = %lld, mode %s, "
       "%d threads\n",
@@ -72,21 +62,11 @@ int main(int argc, char** argv) {
       ->MinTime(1.0)
       ->Repetitions(5)
       ->UseRealTime();
-  benchmark::RegisterBenchmark("PrecisionRecall", BM_PrecisionRecall)
-      ->Unit(benchmark::kSecond)
-      ->Iterations(1)
-      ->UseRealTime();
-  // Google Benchmark's own flags (--benchmark_filter=..., ...) pass through.
-  std::vector<char*> bargv = {argv[0]};
-  for (int i = 1; i < argc; ++i)
-    if (std::strncmp(argv[i], "--benchmark", 11) == 0) bargv.push_back(argv[i]);
-  int bargc = static_cast<int>(bargv.size());
-  benchmark::Initialize(&bargc, bargv.data());
-  bench::RecordingReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
+  bench::add_timed("PrecisionRecall", BM_PrecisionRecall, 1);
+  auto seconds = bench::run_all(argc, argv);
 
-  const double sgemm_s = reporter.seconds["Sgemm"], pr_s = reporter.seconds["PrecisionRecall"];
-  const double m = 1024, n = std::min<int64_t>(10000, g_smp);
+  const double sgemm_s = seconds["Sgemm"], pr_s = seconds["PrecisionRecall"];
+  const double m = std::min<int64_t>(1024, g_ref), n = std::min<int64_t>(10000, g_smp);
   const double rate = 2.0 * m * n * g_d / sgemm_s;
   // ADM's work: radii of each set against itself, then reference x samples.
   const double r = static_cast<double>(g_ref), s = static_cast<double>(g_smp);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/format.h"
+#include "reference_stats/feature_set.h"
 #include "reference_stats/npy.h"
 #include "test_util.h"
 
@@ -160,4 +161,16 @@ TEST(Cli, BadDataExitsOneWithClearErrorAndNoJson) {
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "has no 'logits'")) << r.err;
   EXPECT_TRUE(contains(r.err, "no requested metric could be computed")) << r.err;
+}
+
+TEST(Cli, Hdf5AndNpzFeatureFilesGiveIdenticalOutput) {
+  const auto dir = sit::test::temp_dir();
+  const auto h5 = (dir / "samples.h5").string();
+  sit::io::save_feature_set(h5, sit::io::load_feature_set(fx("features_samples.npz")));
+  const std::string opts = " --metrics fid,sfid,is,pr --ref " + fx("features_ref.npz");
+  const CliRun a = run("metrics" + opts + " --samples " + fx("features_samples.npz"));
+  const CliRun b = run("metrics" + opts + " --samples " + h5);
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(a.out, b.out);
 }

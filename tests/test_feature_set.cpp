@@ -57,7 +57,8 @@ TEST(FeatureSet, RoundTripsThroughNpzAndHdf5) {
   EXPECT_EQ(h5.provenance.source, "test");
   EXPECT_EQ(h5.provenance.count, 6);
   EXPECT_FALSE(h5.provenance.created.empty());
-  EXPECT_EQ(h5.provenance.program_version.rfind("sit-eval ", 0), 0u) << h5.provenance.program_version;
+  EXPECT_EQ(h5.provenance.program_version.rfind("sit-eval ", 0), 0u)
+      << h5.provenance.program_version;
 }
 
 TEST(FeatureSet, DetectsFormatByContentNotName) {
