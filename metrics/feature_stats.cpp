@@ -163,7 +163,8 @@ FeatureStats compute_stats(const FeatureView& features, StatsOptions options) {
         }
       }
     }
-    for (int64_t c = 0; c < chunks; ++c) delta_sum += chunk_sums.col(c);
+    for (int64_t c = 0; c < chunks; ++c)
+      delta_sum += chunk_sums.col(c);
     linalg::dsyrk_lower(d, rows, 1.0, block.data(), d, 1.0, scatter.data(), d);
   }
   const Eigen::VectorXd delta = delta_sum / static_cast<double>(n);
