@@ -1,0 +1,220 @@
+#include "samplers/ode.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.h"
+#include "samplers/names.h"
+
+namespace sit::samplers {
+namespace {
+
+const NameTable<OdeMethod>& method_names() {
+  static const NameTable<OdeMethod> t = {
+      {"euler", OdeMethod::kEuler},   {"midpoint", OdeMethod::kMidpoint},
+      {"heun2", OdeMethod::kHeun2},   {"rk4", OdeMethod::kRk4},
+      {"dopri5", OdeMethod::kDopri5}, {"heun", OdeMethod::kHeun2},
+  };
+  return t;
+}
+
+double rms(const at::Tensor& t) {
+  return t.pow(2).mean().sqrt().item<double>();
+}
+
+// Dormand-Prince 5(4) tableau as in torchdiffeq (dopri5.py).
+constexpr double kAlpha[6] = {1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1.0, 1.0};
+constexpr double kBeta[6][6] = {
+    {1.0 / 5},
+    {3.0 / 40, 9.0 / 40},
+    {44.0 / 45, -56.0 / 15, 32.0 / 9},
+    {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
+    {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
+    {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84},
+};
+constexpr double kCError[7] = {35.0 / 384 - 1951.0 / 21600,
+                               0,
+                               500.0 / 1113 - 22642.0 / 50085,
+                               125.0 / 192 - 451.0 / 720,
+                               -2187.0 / 6784 + 12231.0 / 42400,
+                               11.0 / 84 - 649.0 / 6300,
+                               -1.0 / 60};
+constexpr double kCMid[7] = {6025192743.0 / 30085553152 / 2,     0,
+                             51252292925.0 / 65400821598 / 2,    -2691868925.0 / 45128329728 / 2,
+                             187940372067.0 / 1594534317056 / 2, -1776094331.0 / 19743644256 / 2,
+                             11237099.0 / 235043384 / 2};
+
+struct Dopri5 {
+  const DriftFn& f;
+  double atol, rtol;
+  OdeStats* stats;
+
+  at::Tensor eval(const at::Tensor& x, double t) {
+    ++stats->evaluations;
+    return f(x, t);
+  }
+
+  // torchdiffeq's _select_initial_step with order 4 (dopri5's order - 1).
+  double initial_step(const at::Tensor& y0, const at::Tensor& f0, double t0) {
+    const at::Tensor scale = atol + y0.abs() * rtol;
+    const double d0 = rms(y0 / scale), d1 = rms(f0 / scale);
+    const double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
+    const at::Tensor f1 = eval(y0 + h0 * f0, t0 + h0);
+    const double d2 = rms((f1 - f0) / scale) / h0;
+    const double h1 = (d1 <= 1e-15 && d2 <= 1e-15) ? std::max(1e-6, h0 * 1e-3)
+                                                   : std::pow(0.01 / std::max(d1, d2), 1.0 / 5);
+    return std::min(100 * h0, h1);
+  }
+
+  at::Tensor integrate(const at::Tensor& x0, double t_start, double t_end) {
+    at::Tensor y0 = x0;
+    at::Tensor f0 = eval(y0, t_start);
+    double t0 = t_start;
+    double dt = initial_step(y0, f0, t0);
+    for (;;) {
+      if (!(t0 + dt > t0)) fail("dopri5: step size underflow at t = ", t0, " (dt = ", dt, ")");
+      // One Runge-Kutta step (6 evaluations; f1 is the last stage, FSAL).
+      at::Tensor k[7];
+      k[0] = f0;
+      at::Tensor yi;
+      for (int i = 0; i < 6; ++i) {
+        yi = y0;
+        for (int j = 0; j <= i; ++j)
+          if (kBeta[i][j] != 0) yi = yi + (kBeta[i][j] * dt) * k[j];
+        const double ti = kAlpha[i] == 1.0 ? t0 + dt : t0 + kAlpha[i] * dt;
+        k[i + 1] = eval(yi, ti);
+      }
+      const at::Tensor y1 = yi;  // c_sol equals the last beta row (Dormand-Prince)
+      at::Tensor err = at::zeros_like(y0);
+      for (int j = 0; j < 7; ++j)
+        if (kCError[j] != 0) err = err + (kCError[j] * dt) * k[j];
+      const at::Tensor tol = atol + rtol * at::max(y0.abs(), y1.abs());
+      const double ratio = rms(err / tol);
+      if (!std::isfinite(ratio))
+        fail("dopri5: the error estimate is not finite at t = ", t0, " (step to ", t0 + dt,
+             "): the drift returned NaN or Inf. As in torchdiffeq, a last step may overshoot t1;",
+             " past t = 1 the VP path has no real sigma. Lower --t1 or use a fixed-step method");
+      const bool accept = ratio <= 1;
+      const double t1 = t0 + dt;
+      if (accept) {
+        ++stats->accepted;
+        if (t1 >= t_end) {
+          // 4th-order interpolation back to t_end (torchdiffeq's _interp_fit/_evaluate).
+          at::Tensor y_mid = y0;
+          for (int j = 0; j < 7; ++j)
+            if (kCMid[j] != 0) y_mid = y_mid + (kCMid[j] * dt) * k[j];
+          const at::Tensor& fa = k[0];
+          const at::Tensor& fb = k[6];
+          const at::Tensor a = 2 * dt * (fb - fa) - 8 * (y1 + y0) + 16 * y_mid;
+          const at::Tensor b = dt * (5 * fa - 3 * fb) + 18 * y0 + 14 * y1 - 32 * y_mid;
+          const at::Tensor c = dt * (fb - 4 * fa) - 11 * y0 - 5 * y1 + 16 * y_mid;
+          const at::Tensor d = dt * fa;
+          const double s = (t_end - t0) / (t1 - t0);
+          return y0 + s * d + (s * s) * c + (s * s * s) * b + (s * s * s * s) * a;
+        }
+        y0 = y1;
+        f0 = k[6];
+        t0 = t1;
+      } else {
+        ++stats->rejected;
+      }
+      // torchdiffeq's _optimal_step_size: safety 0.9, factors in [0.2, 10], no shrink
+      // after an accepted step.
+      double factor;
+      if (ratio == 0) {
+        factor = 10.0;
+      } else {
+        const double dfactor = ratio < 1 ? 1.0 : 0.2;
+        factor = std::min(10.0, std::max(0.9 / std::pow(ratio, 1.0 / 5), dfactor));
+      }
+      dt *= factor;
+    }
+  }
+};
+
+}  // namespace
+
+const char* to_string(OdeMethod m) {
+  return name_of(method_names(), m);
+}
+OdeMethod parse_ode_method(const std::string& name) {
+  return parse_name(method_names(), name, "ODE sampling method");
+}
+
+std::vector<double> linspace_grid(double t0, double t1, int64_t n) {
+  if (n < 2) fail("number of sampling steps must be >= 2 (grid points), got ", n);
+  const at::Tensor g = at::linspace(t0, t1, n, at::TensorOptions().dtype(at::kFloat));
+  std::vector<double> out(static_cast<size_t>(n));
+  const float* p = g.data_ptr<float>();
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = static_cast<double>(p[i]);
+  return out;
+}
+
+int64_t fixed_step_evaluations(OdeMethod m, int64_t n) {
+  const int64_t steps = n - 1;
+  switch (m) {
+    case OdeMethod::kEuler:
+      return steps;
+    case OdeMethod::kMidpoint:
+    case OdeMethod::kHeun2:
+      return 2 * steps;
+    case OdeMethod::kRk4:
+      return 4 * steps;
+    case OdeMethod::kDopri5:
+      return -1;
+  }
+  return -1;
+}
+
+at::Tensor integrate_ode(const DriftFn& f, const at::Tensor& x0, const std::vector<double>& grid,
+                         const OdeOptions& o, OdeStats* stats) {
+  OdeStats local;
+  if (!stats) stats = &local;
+  if (grid.size() < 2) fail("integrate_ode: the time grid needs at least 2 points");
+  if (o.method == OdeMethod::kDopri5) {
+    Dopri5 solver{f, o.atol, o.rtol, stats};
+    return solver.integrate(x0, grid.front(), grid.back());
+  }
+  auto eval = [&](const at::Tensor& x, double t) {
+    ++stats->evaluations;
+    return f(x, t);
+  };
+  at::Tensor x = x0;
+  for (size_t i = 0; i + 1 < grid.size(); ++i) {
+    const double t0 = grid[i], t1 = grid[i + 1], dt = t1 - t0;
+    switch (o.method) {
+      case OdeMethod::kEuler:
+        x = x + dt * eval(x, t0);
+        break;
+      case OdeMethod::kMidpoint: {
+        const at::Tensor k1 = eval(x, t0);
+        x = x + dt * eval(x + (0.5 * dt) * k1, t0 + 0.5 * dt);
+        break;
+      }
+      case OdeMethod::kHeun2: {
+        // explicit trapezoid (the paper's Heun): k2 at t_{i+1}
+        const at::Tensor k1 = eval(x, t0);
+        const at::Tensor k2 = eval(x + dt * k1, t1);
+        x = x + (0.5 * dt) * (k1 + k2);
+        break;
+      }
+      case OdeMethod::kRk4: {
+        // torchdiffeq's rk4 (rk4_alt_step_func: the 3/8 rule)
+        const at::Tensor k1 = eval(x, t0);
+        const at::Tensor k2 = eval(x + (dt / 3) * k1, t0 + dt / 3);
+        const at::Tensor k3 = eval(x + dt * (k2 - k1 / 3), t0 + dt * 2 / 3);
+        const at::Tensor k4 = eval(x + dt * (k1 - k2 + k3), t1);
+        x = x + (dt * 0.125) * (k1 + 3 * (k2 + k3) + k4);
+        break;
+      }
+      case OdeMethod::kDopri5:
+        break;
+    }
+  }
+  return x;
+}
+
+}  // namespace sit::samplers

@@ -1,0 +1,205 @@
+#include "samplers/sampler.h"
+
+#include <ATen/ATen.h>
+#include <cmath>
+
+#include "common/error.h"
+#include "samplers/names.h"
+
+namespace sit::samplers {
+namespace {
+
+const NameTable<CfgChannels>& channel_names() {
+  static const NameTable<CfgChannels> t = {
+      {"3", CfgChannels::kFirst3}, {"all", CfgChannels::kAll}, {"3ch", CfgChannels::kFirst3}};
+  return t;
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+/// Key of the counter-based stream (seed, sample id, stream).
+uint64_t stream_key(uint64_t seed, int64_t id, uint64_t stream) {
+  return splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(id)) ^ stream);
+}
+
+/// Uniform in (0, 1) from counter j of a stream: 53 random bits, never 0 or 1.
+double uniform_at(uint64_t key, uint64_t j) {
+  return (static_cast<double>(splitmix64(key + j * 0xD1B54A32D192ED03ull) >> 11) + 0.5) *
+         (1.0 / 9007199254740992.0);
+}
+
+}  // namespace
+
+const char* to_string(CfgChannels c) {
+  return name_of(channel_names(), c);
+}
+CfgChannels parse_cfg_channels(const std::string& name) {
+  return parse_name(channel_names(), name, "cfg channels");
+}
+
+at::Tensor per_sample_normal(uint64_t seed, const std::vector<int64_t>& ids, uint64_t stream,
+                             at::IntArrayRef sample_shape, const at::TensorOptions& options) {
+  // Counter-based (splitmix64 + Box-Muller): identical on every platform and LibTorch
+  // version, and cheap enough to draw per sample and per step.
+  std::vector<int64_t> shape = {static_cast<int64_t>(ids.size())};
+  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+  at::Tensor out = at::empty(shape, at::TensorOptions().dtype(at::kDouble));
+  const int64_t per = ids.empty() ? 0 : out.numel() / static_cast<int64_t>(ids.size());
+  double* p = out.data_ptr<double>();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const uint64_t key = stream_key(seed, ids[i], stream);
+    double* row = p + static_cast<int64_t>(i) * per;
+    for (int64_t j = 0; j < per; j += 2) {
+      const double r = std::sqrt(-2.0 * std::log(uniform_at(key, j)));
+      const double a = 6.283185307179586 * uniform_at(key, j + 1);
+      row[j] = r * std::cos(a);
+      if (j + 1 < per) row[j + 1] = r * std::sin(a);
+    }
+  }
+  return out.to(options);
+}
+
+at::Tensor per_sample_labels(uint64_t seed, const std::vector<int64_t>& ids, int64_t num_classes) {
+  if (num_classes < 1) fail("number of classes must be >= 1, got ", num_classes);
+  at::Tensor labels = at::empty({static_cast<int64_t>(ids.size())}, at::kLong);
+  int64_t* p = labels.data_ptr<int64_t>();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const double u = uniform_at(stream_key(seed, ids[i], kStreamLabels), 0);
+    p[i] = std::min<int64_t>(num_classes - 1, static_cast<int64_t>(u * num_classes));
+  }
+  return labels;
+}
+
+ModelFn guided_model(ModelFn model, const GuidanceOptions& g) {
+  return
+      [model = std::move(model), g](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) {
+        const int64_t half = x.size(0) / 2;
+        const at::Tensor first = x.narrow(0, 0, half);
+        const at::Tensor out = model(at::cat({first, first}), t, y);
+        const at::Tensor cond = out.narrow(0, 0, half), uncond = out.narrow(0, half, half);
+        if (g.channels == CfgChannels::kAll) {
+          const at::Tensor guided = uncond + g.scale * (cond - uncond);
+          return at::cat({guided, guided});
+        }
+        // matches the SiT/DiT reference (forward_with_cfg): guidance on channels 0..2 only
+        if (out.dim() < 2 || out.size(1) < 3)
+          fail("--cfg-channels 3 needs a model output with at least 3 channels (dim 1), got shape ",
+               out.sizes());
+        const int64_t c = std::min<int64_t>(3, out.size(1));
+        const at::Tensor eps =
+            uncond.narrow(1, 0, c) + g.scale * (cond.narrow(1, 0, c) - uncond.narrow(1, 0, c));
+        const at::Tensor rest = out.narrow(1, c, out.size(1) - c);
+        return at::cat({at::cat({eps, eps}), rest}, 1);
+      };
+}
+
+SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Tensor& x0,
+                    const at::Tensor& y, const std::vector<int64_t>& ids, uint64_t seed) {
+  const int64_t batch = x0.size(0);
+  if (y.size(0) != batch || static_cast<int64_t>(ids.size()) != batch)
+    fail("sample: x0, labels and ids must have the same batch size, got ", batch, ", ", y.size(0),
+         ", ", ids.size());
+  const Interpolant path(cfg.path);
+  IntervalOptions io = cfg.interval;
+  io.sde = cfg.sde;
+  io.form = cfg.sde_options.diffusion.form;
+  io.last_step = cfg.sde_options.last_step;
+  io.last_step_size = cfg.sde_options.last_step_size;
+  SampleResult result;
+  result.interval = sampling_interval(cfg.path, cfg.prediction, io);
+  const std::vector<double> grid =
+      linspace_grid(result.interval.t0, result.interval.t1, cfg.num_steps);
+
+  // Refuse configurations that would evaluate an infinite coefficient.
+  const DiffusionOptions& diff = cfg.sde_options.diffusion;
+  if (cfg.sde) {
+    const bool heun = cfg.sde_options.method == SdeMethod::kHeun;
+    const CoefficientUse step{false, true, true, false};
+    check_coefficients(path, cfg.prediction, diff, grid.front(), step);
+    check_coefficients(path, cfg.prediction, diff, heun ? grid.back() : grid[grid.size() - 2],
+                       step);
+    switch (cfg.sde_options.last_step) {
+      case LastStep::kNone:
+        break;
+      case LastStep::kMean:
+        check_coefficients(path, cfg.prediction, diff, grid.back(), step);
+        break;
+      case LastStep::kTweedie:
+        check_coefficients(path, cfg.prediction, diff, grid.back(), {false, true, false, true});
+        break;
+      case LastStep::kEuler:
+        check_coefficients(path, cfg.prediction, diff, grid.back(), {true, false, false, false});
+        break;
+    }
+  } else {
+    const CoefficientUse v{true, false, false, false};
+    check_coefficients(path, cfg.prediction, diff, grid.front(), v);
+    const bool reaches_end =
+        cfg.ode.method != OdeMethod::kEuler && cfg.ode.method != OdeMethod::kMidpoint;
+    check_coefficients(path, cfg.prediction, diff,
+                       reaches_end ? grid.back() : grid[grid.size() - 2], v);
+  }
+
+  const bool guided = cfg.guidance.scale != 1.0;
+  const ModelFn net = guided ? guided_model(model, cfg.guidance) : model;
+  auto doubled = [&](const at::Tensor& t) { return guided ? at::cat({t, t}) : t; };
+  const at::Tensor y_state = guided ? at::cat({y, at::full_like(y, cfg.guidance.null_class)}) : y;
+
+  at::Tensor x;
+  result.nfe.assign(static_cast<size_t>(batch), 0);
+  if (cfg.sde) {
+    Field field(net, cfg.prediction, path);
+    const at::IntArrayRef shape = x0.sizes().slice(1);
+    auto noise = [&](int64_t step) {
+      return doubled(per_sample_normal(seed, ids, kStreamSdeBase + step, shape, x0.options()));
+    };
+    x = integrate_sde(field, doubled(x0), y_state, grid, cfg.sde_options, noise);
+    std::fill(result.nfe.begin(), result.nfe.end(), field.calls());
+    result.network_calls = field.calls();
+  } else if (cfg.ode.method == OdeMethod::kDopri5 && cfg.error_norm == ErrorNorm::kPerSample) {
+    std::vector<at::Tensor> rows;
+    for (int64_t i = 0; i < batch; ++i) {
+      const at::Tensor yi = guided ? at::cat({y.narrow(0, i, 1), y_state.narrow(0, batch + i, 1)})
+                                   : y.narrow(0, i, 1);
+      Field field(net, cfg.prediction, path);
+      auto f = [&](const at::Tensor& xs, double t) { return field.velocity(xs, t, yi); };
+      OdeStats stats;
+      const at::Tensor xi = integrate_ode(f, doubled(x0.narrow(0, i, 1)), grid, cfg.ode, &stats);
+      rows.push_back(xi.narrow(0, 0, 1));
+      result.nfe[i] = stats.evaluations;
+      result.network_calls += stats.evaluations;
+    }
+    x = at::cat(rows);
+  } else {
+    Field field(net, cfg.prediction, path);
+    auto f = [&](const at::Tensor& xs, double t) { return field.velocity(xs, t, y_state); };
+    OdeStats stats;
+    x = integrate_ode(f, doubled(x0), grid, cfg.ode, &stats);
+    std::fill(result.nfe.begin(), result.nfe.end(), stats.evaluations);
+    result.network_calls = stats.evaluations;
+  }
+  result.x = x.narrow(0, 0, batch);
+
+  // No NaN leaves silently.
+  const at::Tensor bad = at::logical_not(at::isfinite(result.x.reshape({batch, -1})).all(1));
+  if (bad.any().item<bool>()) {
+    std::string list;
+    int shown = 0;
+    for (int64_t i = 0; i < batch && shown < 10; ++i)
+      if (bad[i].item<bool>()) {
+        list += (shown++ ? ", " : "") + std::to_string(ids[i]);
+      }
+    fail("sampler produced non-finite values for ", bad.sum().item<int64_t>(), " of ", batch,
+         " samples (sample ids ", list, shown < bad.sum().item<int64_t>() ? ", ..." : "",
+         "); path ", to_string(cfg.path), ", prediction ", to_string(cfg.prediction),
+         ", interval [", result.interval.t0, ", ", result.interval.t1, "]");
+  }
+  return result;
+}
+
+}  // namespace sit::samplers

@@ -1,0 +1,41 @@
+#pragma once
+/// SDE integrators of the SiT reference, code time:
+///   dx = [v + D s] dt + sqrt(2 D) dW, D = w / 2 (see diffusion.h).
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "samplers/diffusion.h"
+#include "samplers/field.h"
+#include "samplers/interval.h"
+
+namespace sit::samplers {
+
+enum class SdeMethod { kEulerMaruyama, kHeun };
+const char* to_string(SdeMethod m);
+/// "Euler" (the reference's name for Euler-Maruyama), "euler-maruyama", "Heun", "heun".
+SdeMethod parse_sde_method(const std::string& name);
+
+struct SdeOptions {
+  SdeMethod method = SdeMethod::kEulerMaruyama;
+  DiffusionOptions diffusion;
+  LastStep last_step = LastStep::kMean;
+  double last_step_size = 0.04;
+};
+
+/// Standard normal noise with the state's shape for stochastic step k (0-based).
+using NoiseFn = std::function<at::Tensor(int64_t step)>;
+
+/// Runs grid.size() - 1 stochastic steps (dt = grid[1] - grid[0], as the reference) and
+/// the last step at grid.back(). y: labels passed to the model.
+at::Tensor integrate_sde(Field& field, const at::Tensor& x0, const at::Tensor& y,
+                         const std::vector<double>& grid, const SdeOptions& o,
+                         const NoiseFn& noise);
+
+/// Drift evaluations of an SDE run on a grid of n points.
+int64_t sde_evaluations(const SdeOptions& o, int64_t n);
+
+}  // namespace sit::samplers
