@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   std::map<std::string, Command> commands;
   commands["metrics"] = add_metrics_command(app, global);
   commands["version"] = add_version_command(app);
+#ifdef SIT_HAVE_TORCH
+  commands["sample"] = add_sample_command(app);
+#endif
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,220 @@
+// sit-eval sample {ODE|SDE}: draws samples from a model with one sampler configuration.
+#include <ATen/ATen.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <numeric>
+
+#include "common/error.h"
+#include "common/format.h"
+#include "eval/commands.h"
+#include "models/gmm.h"
+#include "reference_stats/npy.h"
+#include "samplers/sampler.h"
+
+namespace sit::eval {
+namespace {
+
+struct SampleArgs {
+  std::string model, path_type = "Linear", prediction = "velocity", method, out = "samples.npz";
+  std::string noise, labels, diffusion_form = "sigma", last_step = "Mean", cfg_channels = "3";
+  std::string error_norm = "batch", loss_table, device = "cpu", precision = "fp32";
+  int64_t num_steps = -1, num_samples = 64, batch_size = 32, null_class = -1;
+  double atol = 1e-6, rtol = 1e-3, diffusion_norm = 1.0, eta = 0.0, last_step_size = 0.04;
+  double cfg_scale = 1.0;
+  uint64_t seed = 0;
+  std::optional<double> t0, t1, sample_eps;
+};
+
+void add_shared_options(CLI::App* cmd, SampleArgs& a) {
+  cmd->add_option("--model", a.model, "gmm:PRESET (bernoulli1d, mix1d, demo) or gmm:FILE.toml")
+      ->required();
+  cmd->add_option("--path-type", a.path_type, "Linear, GVP or VP")->capture_default_str();
+  cmd->add_option("--prediction", a.prediction, "what the model predicts: velocity, score, noise")
+      ->capture_default_str();
+  cmd->add_option("--sampling-method", a.method,
+                  "ODE: euler, midpoint, heun2 (heun), rk4, dopri5 (default); SDE: Euler "
+                  "(Euler-Maruyama, default) or Heun");
+  cmd->add_option("--num-sampling-steps", a.num_steps,
+                  "grid points (ODE default 50, SDE default 250); steps = points - 1");
+  cmd->add_option("--cfg-scale", a.cfg_scale, "classifier-free guidance scale (1: none)")
+      ->capture_default_str();
+  cmd->add_option("--cfg-channels", a.cfg_channels,
+                  "3: guide channels 0..2 as the reference's forward_with_cfg; all: every channel")
+      ->capture_default_str();
+  cmd->add_option("--null-class", a.null_class,
+                  "label of the unconditional class (default: the "
+                  "model's, 1000 for ImageNet models)");
+  cmd->add_option("--global-seed", a.seed, "seed; sample i depends only on (seed, i)")
+      ->capture_default_str();
+  cmd->add_option("--num-samples", a.num_samples, "samples to draw")->capture_default_str();
+  cmd->add_option("--batch-size", a.batch_size, "samples per batch (results do not depend on it)")
+      ->capture_default_str();
+  cmd->add_option("--t0", a.t0, "start of the sampling interval (overrides the reference rule)");
+  cmd->add_option("--t1", a.t1, "end of the sampling interval (overrides the reference rule)");
+  cmd->add_option("--sample-eps", a.sample_eps,
+                  "the reference's sample_eps (default 1e-3; 0 for Linear/GVP velocity models)");
+  cmd->add_option("--noise", a.noise, "initial states, .npy with one row per sample");
+  cmd->add_option("--labels", a.labels, "labels, .npy with one integer per sample");
+  cmd->add_option("--out", a.out, "output .npz: samples, labels, nfe")->capture_default_str();
+  cmd->add_option("--device", a.device, "cpu, cuda, cuda:N")->capture_default_str();
+  cmd->add_option("--precision", a.precision, "state precision: fp32 or fp64")
+      ->capture_default_str();
+}
+
+at::ScalarType parse_precision(const std::string& p) {
+  if (p == "fp32") return at::kFloat;
+  if (p == "fp64") return at::kDouble;
+  fail("--precision must be one of fp32, fp64; got '", p, "'");
+}
+
+int run_sample(const SampleArgs& a, bool sde) {
+  using namespace sit::samplers;
+  const models::GaussianMixture gmm = models::GaussianMixture::from_spec(a.model);
+  SamplerConfig cfg;
+  cfg.path = parse_path_type(a.path_type);
+  cfg.prediction = parse_prediction(a.prediction);
+  cfg.sde = sde;
+  cfg.num_steps = a.num_steps > 0 ? a.num_steps : (sde ? 250 : 50);
+  if (sde) {
+    cfg.sde_options.method = parse_sde_method(a.method.empty() ? "Euler" : a.method);
+    cfg.sde_options.diffusion.form = parse_diffusion_form(a.diffusion_form);
+    cfg.sde_options.diffusion.norm = a.diffusion_norm;
+    cfg.sde_options.diffusion.eta = a.eta;
+    if (!a.loss_table.empty()) cfg.sde_options.diffusion.loss = LossTable::from_csv(a.loss_table);
+    cfg.sde_options.last_step = parse_last_step(a.last_step);
+    cfg.sde_options.last_step_size = a.last_step_size;
+  } else {
+    cfg.ode.method = parse_ode_method(a.method.empty() ? "dopri5" : a.method);
+    cfg.ode.atol = a.atol;
+    cfg.ode.rtol = a.rtol;
+    if (a.error_norm == "per-sample")
+      cfg.error_norm = ErrorNorm::kPerSample;
+    else if (a.error_norm != "batch")
+      fail("--error-norm must be one of batch, per-sample; got '", a.error_norm, "'");
+  }
+  cfg.interval.t0 = a.t0;
+  cfg.interval.t1 = a.t1;
+  cfg.interval.sample_eps = a.sample_eps;
+  cfg.guidance.scale = a.cfg_scale;
+  cfg.guidance.channels = parse_cfg_channels(a.cfg_channels);
+  cfg.guidance.null_class = a.null_class >= 0 ? a.null_class : gmm.null_class();
+  if (a.cfg_scale != 1.0 && gmm.num_classes() == 0)
+    fail("--cfg-scale ", a.cfg_scale, " needs a class-conditional model; ", gmm.name(),
+         " is unconditional");
+  if (a.num_samples < 1) fail("--num-samples must be >= 1, got ", a.num_samples);
+  if (a.batch_size < 1) fail("--batch-size must be >= 1, got ", a.batch_size);
+
+  const at::Device device(a.device);
+  const auto options = at::TensorOptions().dtype(parse_precision(a.precision)).device(device);
+  const int64_t n = a.num_samples, d = gmm.dim();
+  std::vector<int64_t> all_ids(static_cast<size_t>(n));
+  std::iota(all_ids.begin(), all_ids.end(), 0);
+
+  // Optional user-supplied initial states and labels.
+  std::optional<io::NpyArray> noise_file, label_file;
+  if (!a.noise.empty()) {
+    noise_file.emplace(io::open_npy(a.noise));
+    const std::vector<int64_t> want = {n, d};
+    if (noise_file->shape() != want)
+      fail(a.noise, ": --noise must have shape (", n, ", ", d, ") for ", n, " samples of ",
+           gmm.name(), ", got ", shape_string(noise_file->shape()));
+  }
+  at::Tensor labels_all;
+  if (!a.labels.empty()) {
+    label_file.emplace(io::open_npy(a.labels));
+    if (label_file->shape() != std::vector<int64_t>{n})
+      fail(a.labels, ": --labels must have shape (", n, ",), got ",
+           shape_string(label_file->shape()));
+    labels_all = at::tensor(label_file->read_all<int64_t>(), at::kLong);
+    const int64_t hi = std::max<int64_t>(gmm.num_classes(), 1);
+    if ((labels_all < 0).any().item<bool>() || (labels_all >= hi + 1).any().item<bool>())
+      fail(a.labels, ": labels must lie in [0, ", hi, "]");
+  } else {
+    labels_all = gmm.num_classes() > 0 ? per_sample_labels(a.seed, all_ids, gmm.num_classes())
+                                       : at::zeros({n}, at::kLong);
+  }
+
+  io::NpzWriter out(a.out);
+  out.begin("samples", parse_precision(a.precision) == at::kFloat ? io::DType::kF4 : io::DType::kF8,
+            {n, d});
+  std::vector<int64_t> nfe;
+  int64_t network_calls = 0;
+  Interval interval;
+  for (int64_t s = 0; s < n; s += a.batch_size) {
+    const int64_t b = std::min(a.batch_size, n - s);
+    const std::vector<int64_t> ids(all_ids.begin() + s, all_ids.begin() + s + b);
+    at::Tensor x0;
+    if (noise_file) {
+      std::vector<double> rows(static_cast<size_t>(b * d));
+      noise_file->read_rows(s, b, rows.data());
+      x0 = at::tensor(rows, at::kDouble).view({b, d}).to(options);
+    } else {
+      x0 = per_sample_normal(a.seed, ids, kStreamInit, {d}, options);
+    }
+    const at::Tensor y = labels_all.narrow(0, s, b).to(device);
+    const SampleResult r = sample(gmm.model_fn(cfg.prediction, cfg.path), cfg, x0, y, ids, a.seed);
+    const at::Tensor host = r.x.cpu().contiguous();
+    out.append_rows(host.data_ptr(), b);
+    nfe.insert(nfe.end(), r.nfe.begin(), r.nfe.end());
+    network_calls += r.network_calls;
+    interval = r.interval;
+  }
+  out.end();
+  out.add("labels", {n}, labels_all.contiguous().data_ptr<int64_t>());
+  out.add("nfe", {n}, nfe.data());
+  out.close();
+
+  const double mean_nfe = std::accumulate(nfe.begin(), nfe.end(), 0.0) / static_cast<double>(n);
+  std::cerr << "sampled " << n << " x " << d << " from " << gmm.name() << " ("
+            << to_string(cfg.path) << ", " << to_string(cfg.prediction) << ") with "
+            << (sde ? to_string(cfg.sde_options.method) : to_string(cfg.ode.method)) << " on ["
+            << interval.t0 << ", " << interval.t1 << "], " << cfg.num_steps << " grid points";
+  if (sde)
+    std::cerr << ", diffusion " << to_string(cfg.sde_options.diffusion.form) << " norm "
+              << cfg.sde_options.diffusion.norm << " (D(t) = w(t)/2), last step "
+              << to_string(cfg.sde_options.last_step);
+  std::cerr << "; mean NFE " << mean_nfe << " per sample, " << network_calls
+            << " network batch evaluations; wrote " << a.out << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Command add_sample_command(CLI::App& app) {
+  auto ode = std::make_shared<SampleArgs>();
+  auto sde = std::make_shared<SampleArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "sample",
+      "draw samples with one sampler configuration: 'sample ODE ...' or 'sample SDE ...'");
+  cmd->require_subcommand(1);
+  CLI::App* o = cmd->add_subcommand("ODE", "probability-flow ODE sampling");
+  add_shared_options(o, *ode);
+  o->add_option("--atol", ode->atol, "dopri5 absolute tolerance")->capture_default_str();
+  o->add_option("--rtol", ode->rtol, "dopri5 relative tolerance")->capture_default_str();
+  o->add_option("--error-norm", ode->error_norm,
+                "dopri5 error norm: batch (RMS over the whole batch, as torchdiffeq) or "
+                "per-sample (each sample on its own: independent of batching)")
+      ->capture_default_str();
+  CLI::App* s = cmd->add_subcommand(
+      "SDE",
+      "SDE sampling: dx = [v + D s] dt + sqrt(2 D) dW in code time, D(t) = w(t)/2 where "
+      "w is the paper's diffusion coefficient");
+  add_shared_options(s, *sde);
+  s->add_option("--diffusion-form", sde->diffusion_form,
+                "D(t) (= w/2): constant, SBDM, sigma, linear, decreasing, increasing-decreasing "
+                "(sin2), kl-eta (paper eq. 14, needs --loss-table and --diffusion-eta)")
+      ->capture_default_str();
+  s->add_option("--diffusion-norm", sde->diffusion_norm, "norm of the diffusion form")
+      ->capture_default_str();
+  s->add_option("--diffusion-eta", sde->eta, "eta of the kl-eta form")->capture_default_str();
+  s->add_option("--loss-table", sde->loss_table, "CSV 't,L' of the model's loss per time (kl-eta)");
+  s->add_option("--last-step", sde->last_step, "none, Mean, Tweedie, Euler")->capture_default_str();
+  s->add_option("--last-step-size", sde->last_step_size, "size of the last step")
+      ->capture_default_str();
+  return [cmd, o, ode, sde]() -> int {
+    return o->parsed() ? run_sample(*ode, false) : run_sample(*sde, true);
+  };
+}
+
+}  // namespace sit::eval
