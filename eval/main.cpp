@@ -9,6 +9,10 @@
 #include "eval/commands.h"
 #include "metrics/linalg.h"
 
+#ifdef SIT_HAVE_TORCH
+#include <ATen/Parallel.h>
+#endif
+
 int main(int argc, char** argv) {
   using namespace sit::eval;
   CLI::App app{
@@ -37,6 +41,10 @@ int main(int argc, char** argv) {
   }
   try {
     sit::linalg::set_num_threads(global.threads);
+#ifdef SIT_HAVE_TORCH
+    // Debian's LibTorch starts with one intra-op thread.
+    at::set_num_threads(global.threads > 0 ? global.threads : sit::linalg::hardware_threads());
+#endif
     for (CLI::App* sub : app.get_subcommands())
       return commands.at(sub->get_name())();
   } catch (const sit::Error& e) {

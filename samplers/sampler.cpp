@@ -1,6 +1,7 @@
 #include "samplers/sampler.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <cmath>
 
 #include "common/error.h"
@@ -51,16 +52,19 @@ at::Tensor per_sample_normal(uint64_t seed, const std::vector<int64_t>& ids, uin
   at::Tensor out = at::empty(shape, at::TensorOptions().dtype(at::kDouble));
   const int64_t per = ids.empty() ? 0 : out.numel() / static_cast<int64_t>(ids.size());
   double* p = out.data_ptr<double>();
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const uint64_t key = stream_key(seed, ids[i], stream);
-    double* row = p + static_cast<int64_t>(i) * per;
-    for (int64_t j = 0; j < per; j += 2) {
-      const double r = std::sqrt(-2.0 * std::log(uniform_at(key, j)));
-      const double a = 6.283185307179586 * uniform_at(key, j + 1);
-      row[j] = r * std::cos(a);
-      if (j + 1 < per) row[j + 1] = r * std::sin(a);
+  // Rows are independent: fill them in parallel (the values do not depend on threads).
+  at::parallel_for(0, static_cast<int64_t>(ids.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const uint64_t key = stream_key(seed, ids[i], stream);
+      double* row = p + i * per;
+      for (int64_t j = 0; j < per; j += 2) {
+        const double r = std::sqrt(-2.0 * std::log(uniform_at(key, j)));
+        const double a = 6.283185307179586 * uniform_at(key, j + 1);
+        row[j] = r * std::cos(a);
+        if (j + 1 < per) row[j + 1] = r * std::sin(a);
+      }
     }
-  }
+  });
   return out.to(options);
 }
 
