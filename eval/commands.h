@@ -21,5 +21,7 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global);
 Command add_version_command(CLI::App& app);
 /// Only in builds with LibTorch (SIT_HAVE_TORCH).
 Command add_sample_command(CLI::App& app);
+Command add_sweep_command(CLI::App& app);
+Command add_report_command(CLI::App& app);
 
 }  // namespace sit::eval

@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   commands["version"] = add_version_command(app);
 #ifdef SIT_HAVE_TORCH
   commands["sample"] = add_sample_command(app);
+  commands["sweep"] = add_sweep_command(app);
+  commands["report"] = add_report_command(app);
 #endif
 
   try {

@@ -91,7 +91,9 @@ void set_num_threads(int n) {
 }
 
 int num_threads() {
-  if (bli_thread_get_num_threads) return static_cast<int>(bli_thread_get_num_threads());
+  // BLIS reports -1 until a count is set: it then follows OpenMP's.
+  if (bli_thread_get_num_threads && bli_thread_get_num_threads() > 0)
+    return static_cast<int>(bli_thread_get_num_threads());
   if (openblas_get_num_threads) return openblas_get_num_threads();
   return omp_get_max_threads();
 }

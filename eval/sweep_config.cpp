@@ -1,0 +1,302 @@
+#include "eval/sweep_config.h"
+
+#include <toml++/toml.h>
+
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "common/error.h"
+#include "common/format.h"
+#include "samplers/diffusion.h"
+#include "samplers/field.h"
+#include "samplers/interval.h"
+#include "samplers/ode.h"
+#include "samplers/sampler.h"
+#include "samplers/sde.h"
+
+namespace sit::eval {
+namespace {
+
+std::string where(const std::string& file, const toml::node& n) {
+  return cat(file, ":", n.source().begin.line);
+}
+
+/// A grid axis: a TOML array (or a single value) of strings or numbers.
+template <class T>
+std::vector<T> axis(const std::string& file, const toml::table& t, const char* key,
+                    std::vector<T> fallback) {
+  const toml::node* n = t.get(key);
+  if (!n) return fallback;
+  std::vector<T> out;
+  auto take = [&](const toml::node& v) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      const auto s = v.value<std::string>();
+      if (!s) fail(where(file, v), ": '", key, "' must hold strings");
+      out.push_back(*s);
+    } else {
+      const auto d = v.value<T>();
+      if (!d) fail(where(file, v), ": '", key, "' must hold numbers");
+      out.push_back(*d);
+    }
+  };
+  if (const auto* a = n->as_array()) {
+    for (const auto& v : *a)
+      take(v);
+  } else {
+    take(*n);
+  }
+  if (out.empty()) fail(where(file, *n), ": '", key, "' must not be empty");
+  return out;
+}
+
+void check_keys(const std::string& file, const toml::table& t, const char* section,
+                const std::set<std::string>& allowed) {
+  for (const auto& [key, node] : t)
+    if (!allowed.count(std::string(key.str()))) {
+      std::string list;
+      for (const auto& a : allowed)
+        list += (list.empty() ? "" : ", ") + a;
+      fail(where(file, node), ": unknown key '", key.str(), "' in [", section, "] (expected ", list,
+           ")");
+    }
+}
+
+/// Value of a config field by its rule key, as a string, for include/exclude matching.
+std::string field(const SweepConfig& c, const std::string& key) {
+  if (key == "mode") return c.mode;
+  if (key == "path_type") return c.path_type;
+  if (key == "prediction") return c.prediction;
+  if (key == "method") return c.method;
+  if (key == "num_steps") return std::to_string(c.num_steps);
+  if (key == "diffusion_form") return c.diffusion_form;
+  if (key == "last_step") return c.last_step;
+  if (key == "cfg_scale") return python_repr(c.cfg_scale);
+  if (key == "cfg_channels") return c.cfg_channels;
+  if (key == "diffusion_norm") return python_repr(c.diffusion_norm);
+  return "";
+}
+
+const std::set<std::string> kRuleKeys = {
+    "mode",           "path_type",      "prediction", "method",    "num_steps",
+    "diffusion_form", "diffusion_norm", "last_step",  "cfg_scale", "cfg_channels"};
+
+}  // namespace
+
+std::string SweepConfig::canonical() const {
+  std::string s = "mode=" + mode + ";path=" + path_type + ";prediction=" + prediction +
+                  ";method=" + method + ";steps=" + std::to_string(num_steps);
+  if (mode == "ODE") {
+    s += ";atol=" + python_repr(atol) + ";rtol=" + python_repr(rtol);
+  } else {
+    s += ";form=" + diffusion_form + ";norm=" + python_repr(diffusion_norm) + ";last=" + last_step +
+         ";h=" + python_repr(last_step_size);
+  }
+  s += ";cfg=" + python_repr(cfg_scale);
+  if (cfg_scale != 1.0) s += ";cfg_channels=" + cfg_channels;
+  return s;
+}
+
+std::string SweepConfig::id() const {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : canonical()) {
+    h ^= ch;
+    h *= 0x100000001b3ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return std::string(buf, 12);
+}
+
+int64_t SweepConfig::nfe_estimate() const {
+  using namespace samplers;
+  if (mode == "ODE") return fixed_step_evaluations(parse_ode_method(method), num_steps);
+  SdeOptions o;
+  o.method = parse_sde_method(method);
+  o.last_step = parse_last_step(last_step);
+  return sde_evaluations(o, num_steps);
+}
+
+std::string SweepConfig::label() const {
+  std::string s =
+      mode + " " + path_type + "/" + prediction + " " + method + " " + std::to_string(num_steps);
+  if (mode == "SDE") s += " " + diffusion_form;
+  if (cfg_scale != 1.0) s += " cfg " + python_repr(cfg_scale);
+  return s;
+}
+
+SweepSpec load_sweep(const std::string& path) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    fail(path, ":", e.source().begin.line, ": ", e.description());
+  }
+  check_keys(path, tbl, "top level", {"sweep", "grid", "exclude"});
+  const toml::table* sweep = tbl["sweep"].as_table();
+  const toml::table* grid = tbl["grid"].as_table();
+  if (!sweep) fail(path, ": needs a [sweep] table (model, samples, ...)");
+  if (!grid) fail(path, ": needs a [grid] table (path_type, prediction, methods, steps, ...)");
+  check_keys(path, *sweep, "sweep",
+             {"name", "model", "samples", "reference_samples", "global_seed", "batch_size",
+              "device", "precision", "out", "metrics"});
+  check_keys(path, *grid, "grid",
+             {"path_type", "prediction", "ode_methods", "ode_steps", "sde_methods", "sde_steps",
+              "diffusion_form", "diffusion_norm", "last_step", "last_step_size", "cfg_scale",
+              "cfg_channels", "atol", "rtol"});
+
+  SweepSpec spec;
+  spec.source = path;
+  auto str = [&](const char* key, std::string fallback) {
+    const toml::node* n = sweep->get(key);
+    if (!n) return fallback;
+    const auto v = n->value<std::string>();
+    if (!v) fail(where(path, *n), ": '", key, "' must be a string");
+    return *v;
+  };
+  auto integer = [&](const char* key, int64_t fallback, int64_t min) {
+    const toml::node* n = sweep->get(key);
+    if (!n) return fallback;
+    const auto v = n->value<int64_t>();
+    if (!v || *v < min) fail(where(path, *n), ": '", key, "' must be an integer >= ", min);
+    return *v;
+  };
+  spec.model = str("model", "");
+  if (spec.model.empty()) fail(path, ": [sweep] needs 'model' (e.g. \"gmm:demo\")");
+  spec.name = str("name", spec.model);
+  spec.device = str("device", "cpu");
+  spec.precision = str("precision", "fp32");
+  spec.out = str("out", "");
+  spec.samples = integer("samples", 1000, 2);
+  spec.reference_samples = integer("reference_samples", spec.samples, 2);
+  spec.batch_size = integer("batch_size", 500, 1);
+  spec.seed = static_cast<uint64_t>(integer("global_seed", 0, 0));
+  spec.metrics = axis<std::string>(path, *sweep, "metrics", spec.metrics);
+  for (const auto& m : spec.metrics)
+    if (m != "fid" && m != "pr" && m != "kid")
+      fail(where(path, *sweep->get("metrics")), ": 'metrics' entries must be fid, pr or kid, got '",
+           m, "'");
+
+  // Expand the grid; every name is validated through the samplers' parsers.
+  const auto paths = axis<std::string>(path, *grid, "path_type", {"Linear"});
+  const auto preds = axis<std::string>(path, *grid, "prediction", {"velocity"});
+  const auto ode_methods = axis<std::string>(path, *grid, "ode_methods", {});
+  const auto ode_steps = axis<int64_t>(path, *grid, "ode_steps", {50});
+  const auto sde_methods = axis<std::string>(path, *grid, "sde_methods", {});
+  const auto sde_steps = axis<int64_t>(path, *grid, "sde_steps", {250});
+  const auto forms = axis<std::string>(path, *grid, "diffusion_form", {"sigma"});
+  const auto norms = axis<double>(path, *grid, "diffusion_norm", {1.0});
+  const auto lasts = axis<std::string>(path, *grid, "last_step", {"Mean"});
+  const auto sizes = axis<double>(path, *grid, "last_step_size", {0.04});
+  const auto scales = axis<double>(path, *grid, "cfg_scale", {1.0});
+  const auto channels = axis<std::string>(path, *grid, "cfg_channels", {"3"});
+  const double atol = axis<double>(path, *grid, "atol", {1e-6}).front();
+  const double rtol = axis<double>(path, *grid, "rtol", {1e-3}).front();
+  auto validate = [&](const char* key, const std::string& v, const std::function<void()>& parse) {
+    try {
+      parse();
+    } catch (const Error& e) {
+      fail(where(path, *grid->get(key)), ": ", key, ": ", e.what());
+    }
+    (void)v;
+  };
+  for (const auto& v : paths)
+    validate("path_type", v, [&] { samplers::parse_path_type(v); });
+  for (const auto& v : preds)
+    validate("prediction", v, [&] { samplers::parse_prediction(v); });
+  for (const auto& v : ode_methods)
+    validate("ode_methods", v, [&] { samplers::parse_ode_method(v); });
+  for (const auto& v : sde_methods)
+    validate("sde_methods", v, [&] { samplers::parse_sde_method(v); });
+  for (const auto& v : forms)
+    validate("diffusion_form", v, [&] { samplers::parse_diffusion_form(v); });
+  for (const auto& v : lasts)
+    validate("last_step", v, [&] { samplers::parse_last_step(v); });
+  for (const auto& v : channels)
+    validate("cfg_channels", v, [&] { samplers::parse_cfg_channels(v); });
+  for (int64_t s : ode_steps)
+    if (s < 2) fail(where(path, *grid->get("ode_steps")), ": ode_steps must be >= 2, got ", s);
+  for (int64_t s : sde_steps)
+    if (s < 2) fail(where(path, *grid->get("sde_steps")), ": sde_steps must be >= 2, got ", s);
+  if (ode_methods.empty() && sde_methods.empty())
+    fail(where(path, *grid), ": [grid] needs ode_methods and/or sde_methods");
+
+  std::vector<SweepConfig> all;
+  for (const auto& p : paths)
+    for (const auto& pr : preds)
+      for (double scale : scales)
+        for (const auto& ch : scale == 1.0 ? std::vector<std::string>{"3"} : channels) {
+          SweepConfig base;
+          base.path_type = p;
+          base.prediction = pr;
+          base.cfg_scale = scale;
+          base.cfg_channels = ch;
+          for (const auto& m : ode_methods)
+            for (int64_t steps : ode_steps) {
+              SweepConfig c = base;
+              c.mode = "ODE";
+              c.method = m;
+              c.num_steps = m == "dopri5" ? 2 : steps;  // dopri5 chooses its own steps
+              c.atol = atol;
+              c.rtol = rtol;
+              all.push_back(c);
+            }
+          for (const auto& m : sde_methods)
+            for (int64_t steps : sde_steps)
+              for (const auto& f : forms)
+                for (double norm : norms)
+                  for (const auto& last : lasts)
+                    for (double h : sizes) {
+                      SweepConfig c = base;
+                      c.mode = "SDE";
+                      c.method = m;
+                      c.num_steps = steps;
+                      c.diffusion_form = f;
+                      c.diffusion_norm = norm;
+                      c.last_step = last;
+                      c.last_step_size = h;
+                      all.push_back(c);
+                    }
+        }
+
+  // [[exclude]] rules: a configuration matching every key of a rule is dropped.
+  std::vector<std::map<std::string, std::string>> rules;
+  if (const toml::node* ex = tbl.get("exclude")) {
+    const toml::array* arr = ex->as_array();
+    if (!arr) fail(where(path, *ex), ": 'exclude' must be [[exclude]] tables");
+    for (const auto& r : *arr) {
+      const toml::table* t = r.as_table();
+      if (!t) fail(where(path, r), ": each [[exclude]] must be a table");
+      check_keys(path, *t, "exclude", kRuleKeys);
+      std::map<std::string, std::string> rule;
+      for (const auto& [k, v] : *t) {
+        if (const auto s = v.value<std::string>())
+          rule[std::string(k.str())] = *s;
+        else if (const auto i = v.value<int64_t>(); i && v.is_integer())
+          rule[std::string(k.str())] = std::to_string(*i);
+        else if (const auto d = v.value<double>())
+          rule[std::string(k.str())] = python_repr(*d);
+        else
+          fail(where(path, v), ": exclude '", k.str(), "' must be a string or a number");
+      }
+      rules.push_back(std::move(rule));
+    }
+  }
+  std::set<std::string> seen;
+  for (const auto& c : all) {
+    bool excluded = false;
+    for (const auto& rule : rules) {
+      bool match = true;
+      for (const auto& [k, v] : rule)
+        match = match && field(c, k) == v;
+      excluded = excluded || match;
+    }
+    if (excluded || !seen.insert(c.id()).second) continue;  // dopri5 step lists collapse
+    spec.configs.push_back(c);
+  }
+  if (spec.configs.empty()) fail(path, ": the grid expands to no configuration");
+  return spec;
+}
+
+}  // namespace sit::eval

@@ -1,0 +1,136 @@
+#include "reports/results.h"
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "common/error.h"
+
+namespace sit::reports {
+namespace {
+
+std::string num(const Record& r, const char* key, int digits = 4) {
+  if (!r.contains(key) || !r[key].is_number()) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*g", digits, r[key].get<double>());
+  return buf;
+}
+
+std::string str(const Record& r, const char* key) {
+  return r.contains(key) && r[key].is_string() ? r[key].get<std::string>() : "";
+}
+
+std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s)
+    out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string render(const std::vector<std::string>& header,
+                   const std::vector<std::vector<std::string>>& rows, TableFormat format) {
+  std::string out;
+  auto line = [&](const std::vector<std::string>& cells) {
+    if (format == TableFormat::kCsv) {
+      for (size_t i = 0; i < cells.size(); ++i)
+        out += (i ? "," : "") + csv_cell(cells[i]);
+    } else {
+      out += "|";
+      for (const auto& c : cells)
+        out += " " + c + " |";
+    }
+    out += "\n";
+  };
+  line(header);
+  if (format == TableFormat::kMarkdown) {
+    out += "|";
+    for (size_t i = 0; i < header.size(); ++i)
+      out += "---|";
+    out += "\n";
+  }
+  for (const auto& r : rows)
+    line(r);
+  return out;
+}
+
+std::string sampler_column(const Record& r) {
+  std::string s = str(r, "mode") + " " + str(r, "method") + " " +
+                  std::to_string(r.value("num_steps", int64_t{0}));
+  if (str(r, "mode") == "SDE") s += " " + str(r, "diffusion_form");
+  if (r.value("cfg_scale", 1.0) != 1.0) s += " cfg " + num(r, "cfg_scale");
+  return s;
+}
+
+}  // namespace
+
+std::vector<Record> load_results(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail(path, ": cannot open the results file");
+  std::vector<Record> out;
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  size_t start = 0;
+  int line_no = 0;
+  for (size_t end; (end = content.find('\n', start)) != std::string::npos; start = end + 1) {
+    ++line_no;
+    const std::string line = content.substr(start, end - start);
+    if (line.empty()) continue;
+    try {
+      out.push_back(Record::parse(line));
+    } catch (const std::exception&) {
+      fail(path, ":", line_no, ": not a JSON record");
+    }
+  }
+  return out;  // anything after the last newline is a torn write and is ignored
+}
+
+TableFormat parse_table_format(const std::string& name) {
+  if (name == "md") return TableFormat::kMarkdown;
+  if (name == "csv") return TableFormat::kCsv;
+  fail("table format must be one of md, csv; got '", name, "'");
+}
+
+std::string long_table(const std::vector<Record>& records, TableFormat format) {
+  const std::vector<std::string> header = {
+      "id",  "mode", "path", "prediction", "method", "steps", "w(t) (D = w/2)",
+      "cfg", "NFE",  "FD",   "precision",  "recall", "KID",   "status"};
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : records)
+    rows.push_back({str(r, "id"), str(r, "mode"), str(r, "path_type"), str(r, "prediction"),
+                    str(r, "method"), std::to_string(r.value("num_steps", int64_t{0})),
+                    str(r, "diffusion_form"), num(r, "cfg_scale"), num(r, "nfe"), num(r, "fid"),
+                    num(r, "precision", 3), num(r, "recall", 3), num(r, "kid", 3),
+                    str(r, "status") == "ok" ? "ok" : "failed: " + str(r, "error")});
+  return render(header, rows, format);
+}
+
+std::string pivot_table(const std::vector<Record>& records, const std::string& metric,
+                        TableFormat format) {
+  std::vector<std::string> columns, row_keys;
+  std::map<std::pair<std::string, std::string>, std::string> cells;
+  auto add_unique = [](std::vector<std::string>& v, const std::string& s) {
+    if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+  };
+  for (const auto& r : records) {
+    const std::string row = str(r, "path_type") + " / " + str(r, "prediction");
+    const std::string col = sampler_column(r);
+    add_unique(row_keys, row);
+    add_unique(columns, col);
+    cells[{row, col}] = str(r, "status") == "ok" ? num(r, metric.c_str()) : "failed";
+  }
+  std::vector<std::string> header = {"interpolant / prediction"};
+  header.insert(header.end(), columns.begin(), columns.end());
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& rk : row_keys) {
+    std::vector<std::string> row = {rk};
+    for (const auto& c : columns) {
+      auto it = cells.find({rk, c});
+      row.push_back(it == cells.end() ? "" : it->second);
+    }
+    rows.push_back(std::move(row));
+  }
+  return render(header, rows, format);
+}
+
+}  // namespace sit::reports

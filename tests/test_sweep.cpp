@@ -1,0 +1,204 @@
+// Sweeps: grid expansion and IDs, an end-to-end run, resume after SIGKILL (bitwise), a
+// failing configuration recorded, bad files, report rendering.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "eval/sweep.h"
+#include "eval/sweep_config.h"
+#include "reports/results.h"
+#include "test_util.h"
+
+using namespace sit;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+const char* kSmallSweep = R"([sweep]
+name = "small"
+model = "gmm:mix1d"
+samples = 600
+reference_samples = 500
+batch_size = 100
+global_seed = 3
+[grid]
+path_type = ["Linear", "VP"]
+prediction = ["velocity"]
+ode_methods = ["euler", "heun2"]
+ode_steps = [5, 9]
+sde_methods = ["Euler"]
+sde_steps = [41]
+diffusion_form = ["sigma", "SBDM"]
+[[exclude]]
+path_type = "VP"
+method = "euler"
+)";
+
+fs::path write_sweep(const fs::path& dir, const std::string& text) {
+  const fs::path p = dir / "sweep.toml";
+  std::ofstream(p) << text;
+  return p;
+}
+
+/// Result records without the fields that legitimately differ between runs.
+std::string stable_results(const fs::path& file) {
+  std::string out;
+  auto records = reports::load_results(file.string());
+  std::sort(records.begin(), records.end(),
+            [](const auto& a, const auto& b) { return a["id"] < b["id"]; });
+  for (auto r : records) {
+    r.erase("wall_s");
+    r.erase("samples_per_s");
+    r.erase("provenance");  // describes the process (threads, BLAS kernels), not the result
+    out += r.dump() + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(SweepConfig, GridExpansionExcludesAndStableIds) {
+  const auto dir = sit::test::temp_dir();
+  const auto spec = eval::load_sweep(write_sweep(dir, kSmallSweep).string());
+  // Linear: 2 ODE methods x 2 steps + 2 SDE forms = 6; VP: 1 ODE method x 2 + 2 = 4.
+  ASSERT_EQ(spec.configs.size(), 10u);
+  EXPECT_EQ(spec.samples, 600);
+  std::set<std::string> ids;
+  for (const auto& c : spec.configs) {
+    EXPECT_EQ(c.id().size(), 12u);
+    ids.insert(c.id());
+    EXPECT_FALSE(c.path_type == "VP" && c.method == "euler");
+  }
+  EXPECT_EQ(ids.size(), spec.configs.size());
+  // The ID is a function of the canonical form only.
+  eval::SweepConfig c = spec.configs[0];
+  const std::string id = c.id();
+  EXPECT_EQ(c.canonical(),
+            "mode=ODE;path=Linear;prediction=velocity;method=euler;steps=5;"
+            "atol=1e-06;rtol=0.001;cfg=1.0");
+  c.num_steps = 6;
+  EXPECT_NE(c.id(), id);
+  EXPECT_EQ(spec.configs[0].nfe_estimate(), 4);
+  const std::string listing = eval::dry_run_listing(spec);
+  EXPECT_NE(listing.find("10 configurations"), std::string::npos);
+  EXPECT_NE(listing.find("estimated budget"), std::string::npos);
+}
+
+TEST(SweepConfig, BadFilesNameFileLineAndKey) {
+  const auto dir = sit::test::temp_dir();
+  struct Case {
+    std::string text, fragment;
+  };
+  const Case cases[] = {
+      {"[sweep]\nmodel = \"gmm:mix1d\"\nsamplez = 3\n[grid]\node_methods = [\"euler\"]\n",
+       "sweep.toml:3: unknown key 'samplez' in [sweep]"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\", \"rk5\"]\n",
+       "sweep.toml:4: ode_methods: ODE sampling method must be one of"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\nsamples = \"many\"\n[grid]\node_methods = [\"euler\"]\n",
+       "sweep.toml:3: 'samples' must be an integer >= 2"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\npath_type = [1, 2]\node_methods = [\"euler\"]\n",
+       "sweep.toml:4: 'path_type' must hold strings"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\npath_type = [\"Linear\"]\n",
+       "needs ode_methods and/or sde_methods"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\n[[exclude]]\ncolor = "
+       "1\n",
+       "sweep.toml:6: unknown key 'color' in [exclude]"},
+      {"[sweep\nmodel = 1\n", "sweep.toml:1:"},
+  };
+  for (const auto& c : cases) {
+    const auto p = write_sweep(dir, c.text).string();
+    sit::test::expect_error([&] { eval::load_sweep(p); }, {c.fragment});
+  }
+}
+
+TEST(Sweep, EndToEndRecordsFailuresAndRendersTables) {
+  const auto dir = sit::test::temp_dir();
+  const auto spec = eval::load_sweep(write_sweep(dir, kSmallSweep).string());
+  std::ostringstream log;
+  const auto s = eval::run_sweep(spec, {(dir / "run").string(), false}, log);
+  // SBDM on the Linear velocity model is refused (lambda(0) = inf) and recorded.
+  EXPECT_EQ(s.ok, 9);
+  EXPECT_EQ(s.failed, 1);
+  const auto records = reports::load_results((dir / "run" / "results.jsonl").string());
+  ASSERT_EQ(records.size(), 10u);
+  for (const auto& r : records) {
+    for (const char* key : {"id", "mode", "path_type", "prediction", "method", "num_steps",
+                            "status", "wall_s", "provenance"})
+      EXPECT_TRUE(r.contains(key)) << key;
+    if (r["status"] == "ok") {
+      for (const char* key :
+           {"n_samples", "nfe", "fid", "precision", "recall", "kid", "samples_per_s"})
+        EXPECT_TRUE(r.contains(key)) << key;
+      EXPECT_TRUE(fs::exists(dir / "run" / "features" / (r["id"].get<std::string>() + ".h5")));
+    } else {
+      EXPECT_NE(r["error"].get<std::string>().find("SBDM"), std::string::npos);
+    }
+  }
+  // Euler ODE: more steps, lower FD; Heun beats Euler at equal NFE (8).
+  auto fd = [&](const std::string& method, int64_t steps) {
+    for (const auto& r : records)
+      if (r["path_type"] == "Linear" && r["method"] == method && r["num_steps"] == steps)
+        return r["fid"].get<double>();
+    return -1.0;
+  };
+  EXPECT_LT(fd("euler", 9), fd("euler", 5));
+  EXPECT_LT(fd("heun2", 5), fd("euler", 9));
+  const std::string pivot = reports::pivot_table(records, "fid", reports::TableFormat::kMarkdown);
+  EXPECT_NE(pivot.find("| interpolant / prediction | ODE euler 5 |"), std::string::npos);
+  EXPECT_NE(pivot.find("| Linear / velocity |"), std::string::npos);
+  EXPECT_NE(pivot.find("failed"), std::string::npos);
+  const std::string csv = reports::long_table(records, reports::TableFormat::kCsv);
+  EXPECT_EQ(csv.rfind("id,mode,path,prediction,method,steps,", 0), 0u);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 11);
+  // A second run skips everything.
+  const auto again = eval::run_sweep(spec, {(dir / "run").string(), true}, log);
+  EXPECT_EQ(again.skipped, 10);
+}
+
+TEST(Sweep, ResumeAfterSigkillIsBitwiseIdentical) {
+  const auto dir = sit::test::temp_dir();
+  const auto spec = eval::load_sweep(write_sweep(dir, kSmallSweep).string());
+  std::ostringstream log;
+  eval::run_sweep(spec, {(dir / "clean").string(), true}, log);
+  const std::string clean = stable_results(dir / "clean" / "results.jsonl");
+
+  // Run the sit-eval program on the same sweep and SIGKILL it at random moments, three
+  // times, then let it finish.
+  std::mt19937 rng(7);
+  const fs::path killed = dir / "killed";
+  const std::string sweep_file = (dir / "sweep.toml").string();
+  int interrupted_mid_run = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      execl(SIT_EVAL_BINARY, SIT_EVAL_BINARY, "--threads", "2", "sweep", sweep_file.c_str(),
+            "--out", killed.c_str(), "--quiet", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    usleep(std::uniform_int_distribution<int>(200000, 900000)(rng));
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status) && fs::exists(killed / "results.jsonl") &&
+        reports::load_results((killed / "results.jsonl").string()).size() < 10)
+      ++interrupted_mid_run;
+  }
+  EXPECT_GT(interrupted_mid_run, 0) << "no kill landed inside the sweep; the test proves nothing";
+  eval::run_sweep(spec, {killed.string(), true}, log);
+  EXPECT_EQ(stable_results(killed / "results.jsonl"), clean);
+  for (const auto& entry : fs::directory_iterator(dir / "clean" / "features"))
+    EXPECT_EQ(slurp(killed / "features" / entry.path().filename()), slurp(entry.path()))
+        << entry.path().filename();
+  EXPECT_FALSE(fs::exists(killed / "partial"));
+}
