@@ -30,7 +30,7 @@ void write_reports(const std::string& dir) {
 
 Command add_sweep_command(CLI::App& app) {
   struct Args {
-    std::string file, out;
+    std::string file, out, shard;
     bool dry_run = false, quiet = false;
   };
   auto a = std::make_shared<Args>();
@@ -40,6 +40,9 @@ Command add_sweep_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", a->out, "run directory (default: the file's [sweep] out, or runs/NAME)");
+  cmd->add_option("--shard", a->shard,
+                  "K/N: this process does batches k with k % N == K (default: from "
+                  "SLURM_PROCID/SLURM_NTASKS, RANK/WORLD_SIZE or OMPI_COMM_WORLD_RANK/SIZE)");
   cmd->add_flag("--dry-run", a->dry_run, "list the configurations and the NFE budget, run nothing");
   cmd->add_flag("--quiet", a->quiet, "no progress lines");
   return [a]() -> int {
@@ -48,11 +51,50 @@ Command add_sweep_command(CLI::App& app) {
       std::cout << dry_run_listing(spec);
       return 0;
     }
-    const SweepSummary s = run_sweep(spec, {a->out, a->quiet}, std::cerr);
+    const Shard shard = a->shard.empty() ? shard_from_environment() : parse_shard(a->shard);
+    SweepOptions o;
+    o.out_dir = a->out;
+    o.quiet = a->quiet;
+    o.shard = shard.index;
+    o.num_shards = shard.count;
+    if (spec.device == "cuda") o.device = "cuda:" + std::to_string(shard.local_rank);
+    const SweepSummary s = run_sweep(spec, o, std::cerr);
+    std::cout << "sweep " << spec.name;
+    if (shard.count > 1) std::cout << " (shard " << shard.index << "/" << shard.count << ")";
+    std::cout << ": " << s.ok << " ok, " << s.failed << " failed, " << s.skipped << " already done";
+    if (s.pending > 0) {
+      std::cout << ", " << s.pending << " waiting for other shards (the last one to finish, or "
+                << "'sit-eval merge " << s.dir << "', completes them)\n";
+      return 0;
+    }
     write_reports(s.dir);
-    std::cout << "sweep " << spec.name << ": " << s.ok << " ok, " << s.failed << " failed, "
-              << s.skipped << " already done; tables in " << s.dir << "/report.md and " << s.dir
-              << "/results.csv\n";
+    std::cout << "; tables in " << s.dir << "/report.md and " << s.dir << "/results.csv\n";
+    return 0;
+  };
+}
+
+Command add_merge_command(CLI::App& app) {
+  auto dir = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand(
+      "merge",
+      "complete the configurations whose batches all shards have written, and write "
+      "the tables (results equal a single-process run with the same batch size)");
+  cmd->add_option("RUN_DIR", *dir, "sweep run directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  return [dir]() -> int {
+    const SweepSpec spec = load_sweep(*dir + "/sweep.toml");
+    SweepOptions o;
+    o.out_dir = *dir;
+    o.merge_only = true;
+    const SweepSummary s = run_sweep(spec, o, std::cerr);
+    if (s.pending > 0)
+      fail("merge: ", s.pending, " configurations of ", *dir,
+           " still miss batches; run the missing shards first (rerun 'sit-eval sweep' with "
+           "their --shard)");
+    write_reports(s.dir);
+    std::cout << "merged " << s.ok + s.failed << " configurations; tables in " << s.dir
+              << "/report.md and " << s.dir << "/results.csv\n";
     return 0;
   };
 }

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   commands["sample"] = add_sample_command(app);
   commands["sweep"] = add_sweep_command(app);
   commands["report"] = add_report_command(app);
+  commands["merge"] = add_merge_command(app);
 #endif
 
   try {

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -134,28 +135,274 @@ std::string dry_run_listing(const SweepSpec& spec) {
   return out.str();
 }
 
+namespace {
+
+/// The settings part of a result record.
+json base_record(const SweepConfig& cfg, const SweepSpec& spec) {
+  json rec;
+  rec["id"] = cfg.id();
+  rec["label"] = cfg.label();
+  rec["mode"] = cfg.mode;
+  rec["path_type"] = cfg.path_type;
+  rec["prediction"] = cfg.prediction;
+  rec["method"] = cfg.method;
+  rec["num_steps"] = cfg.num_steps;
+  if (cfg.mode == "ODE") {
+    rec["atol"] = cfg.atol;
+    rec["rtol"] = cfg.rtol;
+  } else {
+    rec["diffusion_form"] = cfg.diffusion_form;
+    rec["diffusion_norm"] = cfg.diffusion_norm;
+    rec["diffusion_convention"] = "D = w/2";
+    rec["last_step"] = cfg.last_step;
+    rec["last_step_size"] = cfg.last_step_size;
+  }
+  rec["cfg_scale"] = cfg.cfg_scale;
+  rec["cfg_channels"] = cfg.cfg_channels;
+  rec["model"] = spec.model;
+  rec["global_seed"] = spec.seed;
+  return rec;
+}
+
+/// An exclusive advisory lock on a file, released when the object (or the process) dies.
+class FileLock {
+ public:
+  FileLock(const fs::path& path, bool wait) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd_ < 0) fail(path.string(), ": cannot open the lock file");
+    held_ = ::flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB)) == 0;
+  }
+  ~FileLock() {
+    if (held_) ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+  bool held() const { return held_; }
+
+ private:
+  int fd_ = -1;
+  bool held_ = false;
+};
+
+std::set<std::string> recorded_ids(const fs::path& results) {
+  std::set<std::string> ids;
+  if (fs::exists(results))
+    for (const auto& r : reports::load_results(results.string()))
+      ids.insert(r.value("id", ""));
+  return ids;
+}
+
+int64_t batch_count(const SweepSpec& spec) {
+  return (spec.samples + spec.batch_size - 1) / spec.batch_size;
+}
+
+fs::path batch_path(const fs::path& partial, int64_t k) {
+  return partial / ("batch_" + std::to_string(k) + ".npz");
+}
+
+struct Context {
+  const SweepSpec& spec;
+  const SweepOptions& options;
+  std::ostream& log;
+  fs::path dir, results;
+  const models::GaussianMixture& model;
+  at::TensorOptions tensor_options;
+  const metrics::FeatureStats& ref_stats;
+  metrics::FeatureView ref_view;
+  SweepSummary& summary;
+};
+
+void append_record(Context& c, const SweepConfig& cfg, json rec, double wall, int index) {
+  const BuildInfo& build = build_info();
+  rec["wall_s"] = wall;
+  if (rec["status"] == "ok") rec["samples_per_s"] = c.spec.samples / std::max(wall, 1e-9);
+  rec["shard"] = std::to_string(c.options.shard) + "/" + std::to_string(c.options.num_shards);
+  rec["provenance"] = {{"program_version", build.version},
+                       {"git_revision", build.git_revision},
+                       {"device", c.options.device.empty() ? c.spec.device : c.options.device},
+                       {"precision", c.spec.precision},
+                       {"blas", linalg::blas_description()},
+                       {"eigen", build.eigen_version},
+                       {"hdf5", build.hdf5_version},
+                       {"libtorch", build.torch_version}};
+  {
+    FileLock lock(c.dir / "results.lock", /*wait=*/true);
+    if (recorded_ids(c.results).count(cfg.id())) return;  // another shard was first
+    append_result(c.results, rec);
+  }
+  if (rec["status"] == "ok")
+    ++c.summary.ok;
+  else
+    ++c.summary.failed;
+  if (!c.options.quiet) {
+    c.log << "[" << index << "/" << c.spec.configs.size() << "] " << cfg.id() << " " << cfg.label()
+          << ": ";
+    if (rec["status"] == "ok")
+      c.log << "FD " << fixed(rec.value("fid", 0.0), 4) << ", NFE " << rec["nfe"].get<double>()
+            << ", " << fixed(wall, 2) << " s\n";
+    else
+      c.log << "failed: " << rec["error"].get<std::string>() << "\n";
+  }
+}
+
+/// Generates this shard's missing batches of one configuration; each lands atomically,
+/// so a kill loses at most the batch in flight.
+void generate_batches(Context& c, const SweepConfig& cfg) {
+  const samplers::SamplerConfig sc = sampler_config(cfg, c.model);
+  const fs::path partial = c.dir / "partial" / cfg.id();
+  fs::create_directories(partial);
+  const int64_t n = c.spec.samples, d = c.model.dim();
+  for (int64_t k = 0; k < batch_count(c.spec); ++k) {
+    if (k % c.options.num_shards != c.options.shard) continue;
+    if (fs::exists(batch_path(partial, k))) continue;
+    const int64_t s = k * c.spec.batch_size, b = std::min(c.spec.batch_size, n - s);
+    const auto ids = id_range(s, b);
+    const at::Tensor y = labels_for(c.model, c.spec.seed, ids).to(c.tensor_options.device());
+    const at::Tensor x0 =
+        samplers::per_sample_normal(c.spec.seed, ids, samplers::kStreamInit, {d}, c.tensor_options);
+    const auto r =
+        samplers::sample(c.model.model_fn(sc.prediction, sc.path), sc, x0, y, ids, c.spec.seed);
+    const at::Tensor rows = r.x.to(at::kFloat).cpu().contiguous();
+    io::NpzWriter w(batch_path(partial, k).string());
+    w.add("samples", {b, d}, rows.data_ptr<float>());
+    w.add("nfe", {b}, r.nfe.data());
+    w.close();
+  }
+}
+
+/// When every batch of a configuration is on disk, one process (holding its lock)
+/// assembles them in sample order, scores them and records the result: the outcome does
+/// not depend on interruptions, shard count or which process gets here.
+void try_finalize(Context& c, const SweepConfig& cfg, double wall_so_far, int index) {
+  const std::string id = cfg.id();
+  const fs::path partial = c.dir / "partial" / id;
+  for (int64_t k = 0; k < batch_count(c.spec); ++k)
+    if (!fs::exists(batch_path(partial, k))) return;
+  FileLock lock(c.dir / "partial" / (id + ".lock"), /*wait=*/false);
+  if (!lock.held() || recorded_ids(c.results).count(id)) return;
+  const auto start = std::chrono::steady_clock::now();
+  json rec = base_record(cfg, c.spec);
+  try {
+    const int64_t n = c.spec.samples, d = c.model.dim();
+    io::FeatureSet features;
+    features.pool = io::FeatureMatrix{};
+    features.pool->rows = n;
+    features.pool->cols = d;
+    features.pool->data.resize(static_cast<size_t>(n * d));
+    std::vector<int64_t> nfe;
+    metrics::StatsAccumulator acc(d);
+    for (int64_t k = 0; k < batch_count(c.spec); ++k) {
+      const int64_t s = k * c.spec.batch_size, b = std::min(c.spec.batch_size, n - s);
+      io::NpzReader z(batch_path(partial, k).string());
+      z.open("samples").read_rows(0, b, features.pool->data.data() + s * d);
+      const auto batch_nfe = z.open("nfe").read_all<int64_t>();
+      nfe.insert(nfe.end(), batch_nfe.begin(), batch_nfe.end());
+      acc.add(features.pool->data.data() + s * d, b);
+    }
+    const at::Tensor labels = labels_for(c.model, c.spec.seed, id_range(0, n));
+    features.labels =
+        std::vector<int64_t>(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + n);
+    features.provenance.source = c.spec.model + " " + cfg.canonical();
+    features.provenance.extractor = "identity (data-space features)";
+    features.provenance.created = "not recorded (sweep outputs are deterministic)";
+    features.provenance.count = n;
+    metrics::check_finite(features.pool->view(), "configuration " + id);
+    const metrics::FeatureView view = features.pool->view();
+    for (const auto& m : c.spec.metrics) {
+      if (m == "fid") {
+        rec["fid"] = metrics::frechet_distance(acc.finalize(), c.ref_stats).distance;
+      } else if (m == "pr") {
+        metrics::PrecisionRecallOptions po;
+        po.mode = metrics::DistanceMode::kFp32;  // data-space features: exact arithmetic
+        const auto pr = metrics::precision_recall(c.ref_view, view, po);
+        rec["precision"] = pr.precision;
+        rec["recall"] = pr.recall;
+      } else if (m == "kid") {
+        metrics::KidOptions ko;
+        ko.seed = c.spec.seed;
+        const auto kid = metrics::kernel_inception_distance(c.ref_view, view, ko);
+        rec["kid"] = kid.mean;
+        rec["kid_std"] = kid.std;
+      }
+    }
+    io::save_feature_set((c.dir / "features" / (id + ".h5")).string(), features);
+    rec["n_samples"] = n;
+    rec["nfe"] = std::accumulate(nfe.begin(), nfe.end(), 0.0) / static_cast<double>(n);
+    rec["status"] = "ok";
+  } catch (const std::exception& e) {
+    rec["status"] = "failed";
+    rec["error"] = e.what();
+  }
+  const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - start;
+  append_record(c, cfg, rec, wall_so_far + wall.count(), index);
+  fs::remove_all(partial);
+  // Safe while held: a process that still opens the old file re-checks the results.
+  fs::remove(c.dir / "partial" / (id + ".lock"));
+}
+
+}  // namespace
+
+Shard shard_from_environment() {
+  const std::pair<const char*, const char*> launchers[] = {
+      {"SLURM_PROCID", "SLURM_NTASKS"},
+      {"RANK", "WORLD_SIZE"},
+      {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"}};
+  for (const auto& [rank, size] : launchers) {
+    const char* r = std::getenv(rank);
+    const char* n = std::getenv(size);
+    if (r && n) {
+      Shard s{std::atoi(r), std::atoi(n), 0};
+      for (const char* local : {"SLURM_LOCALID", "LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"})
+        if (const char* l = std::getenv(local)) s.local_rank = std::atoi(l);
+      if (s.count < 1 || s.index < 0 || s.index >= s.count)
+        fail(rank, " = ", r, " and ", size, " = ", n, " do not describe a shard");
+      return s;
+    }
+  }
+  return Shard{};
+}
+
+Shard parse_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  Shard s;
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument("no slash");
+    s.index = std::stoi(text.substr(0, slash));
+    s.count = std::stoi(text.substr(slash + 1));
+  } catch (const std::exception&) {
+    fail("--shard must be K/N (e.g. 0/4), got '", text, "'");
+  }
+  if (s.count < 1 || s.index < 0 || s.index >= s.count)
+    fail("--shard K/N needs 0 <= K < N, got '", text, "'");
+  return s;
+}
+
 SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::ostream& log) {
+  if (options.num_shards < 1 || options.shard < 0 || options.shard >= options.num_shards)
+    fail("shard ", options.shard, "/", options.num_shards, " is not valid");
   SweepSummary summary;
   const fs::path dir = !options.out_dir.empty() ? options.out_dir
                        : !spec.out.empty()      ? spec.out
                                                 : "runs/" + spec.name;
   summary.dir = dir.string();
   fs::create_directories(dir / "features");
-  {
+  fs::create_directories(dir / "partial");
+  if (!options.merge_only) {
     std::ifstream in(spec.source);
-    write_file_atomic((dir / "sweep.toml").string(),
-                      std::string(std::istreambuf_iterator<char>(in), {}));
+    const std::string text(std::istreambuf_iterator<char>(in), {});
+    if (fs::path(spec.source) != dir / "sweep.toml")
+      write_file_atomic((dir / "sweep.toml").string(), text);
     json configs = json::array();
     for (const auto& c : spec.configs)
       configs.push_back({{"id", c.id()}, {"label", c.label()}, {"canonical", c.canonical()}});
     write_file_atomic((dir / "configs.json").string(), configs.dump(2) + "\n");
   }
-  const models::GaussianMixture model = models::GaussianMixture::from_spec(spec.model);
-  const auto options_t = at::TensorOptions()
-                             .dtype(spec.precision == "fp64" ? at::kDouble : at::kFloat)
-                             .device(at::Device(spec.device));
   if (spec.precision != "fp32" && spec.precision != "fp64")
     fail(spec.source, ": precision must be fp32 or fp64, got '", spec.precision, "'");
+  const models::GaussianMixture model = models::GaussianMixture::from_spec(spec.model);
+  const std::string device = options.device.empty() ? spec.device : options.device;
+  const auto tensor_options = at::TensorOptions()
+                                  .dtype(spec.precision == "fp64" ? at::kDouble : at::kFloat)
+                                  .device(at::Device(device));
 
   // Reference: exact statistics, and exact target draws for precision/recall and KID.
   const metrics::FeatureStats ref_stats = exact_reference_stats(model);
@@ -164,144 +411,55 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::
       model.sample_target(spec.seed, ref_ids, labels_for(model, spec.seed, ref_ids))
           .to(at::kFloat)
           .contiguous();
-  const metrics::FeatureView ref_view{ref_rows.data_ptr<float>(), ref_rows.size(0), model.dim()};
+  Context c{spec,
+            options,
+            log,
+            dir,
+            dir / "results.jsonl",
+            model,
+            tensor_options,
+            ref_stats,
+            metrics::FeatureView{ref_rows.data_ptr<float>(), ref_rows.size(0), model.dim()},
+            summary};
 
-  const fs::path results = dir / "results.jsonl";
-  std::set<std::string> done;
-  if (fs::exists(results))
-    for (const auto& r : reports::load_results(results.string()))
-      done.insert(r.value("id", ""));
-  const BuildInfo& build = build_info();
+  const std::set<std::string> done = recorded_ids(c.results);
   int index = 0;
   for (const auto& cfg : spec.configs) {
     ++index;
-    const std::string id = cfg.id();
-    if (done.count(id)) {
+    if (done.count(cfg.id())) {
       ++summary.skipped;
       continue;
     }
+    if (options.merge_only) continue;
     const auto start = std::chrono::steady_clock::now();
-    json rec;
-    rec["id"] = id;
-    rec["label"] = cfg.label();
-    rec["mode"] = cfg.mode;
-    rec["path_type"] = cfg.path_type;
-    rec["prediction"] = cfg.prediction;
-    rec["method"] = cfg.method;
-    rec["num_steps"] = cfg.num_steps;
-    if (cfg.mode == "ODE") {
-      rec["atol"] = cfg.atol;
-      rec["rtol"] = cfg.rtol;
-    } else {
-      rec["diffusion_form"] = cfg.diffusion_form;
-      rec["diffusion_norm"] = cfg.diffusion_norm;
-      rec["diffusion_convention"] = "D = w/2";
-      rec["last_step"] = cfg.last_step;
-      rec["last_step_size"] = cfg.last_step_size;
-    }
-    rec["cfg_scale"] = cfg.cfg_scale;
-    rec["cfg_channels"] = cfg.cfg_channels;
-    rec["model"] = spec.model;
-    rec["global_seed"] = spec.seed;
     try {
-      const samplers::SamplerConfig sc = sampler_config(cfg, model);
-      const fs::path partial = dir / "partial" / id;
-      fs::create_directories(partial);
-      const int64_t n = spec.samples, d = model.dim();
-      // Generate the missing batches; each lands atomically, so a kill loses at most the
-      // batch in flight.
-      for (int64_t s = 0, k = 0; s < n; s += spec.batch_size, ++k) {
-        const fs::path batch_file = partial / ("batch_" + std::to_string(k) + ".npz");
-        if (fs::exists(batch_file)) continue;
-        const int64_t b = std::min(spec.batch_size, n - s);
-        const auto ids = id_range(s, b);
-        const at::Tensor y = labels_for(model, spec.seed, ids).to(options_t.device());
-        const at::Tensor x0 =
-            samplers::per_sample_normal(spec.seed, ids, samplers::kStreamInit, {d}, options_t);
-        const auto r =
-            samplers::sample(model.model_fn(sc.prediction, sc.path), sc, x0, y, ids, spec.seed);
-        const at::Tensor rows = r.x.to(at::kFloat).cpu().contiguous();
-        io::NpzWriter w(batch_file.string());
-        w.add("samples", {b, d}, rows.data_ptr<float>());
-        w.add("nfe", {b}, r.nfe.data());
-        w.close();
-      }
-      // Assemble in sample order: the result depends only on the samples, not on how
-      // the run was interrupted.
-      io::FeatureSet features;
-      features.pool = io::FeatureMatrix{};
-      features.pool->rows = n;
-      features.pool->cols = d;
-      features.pool->data.resize(static_cast<size_t>(n * d));
-      std::vector<int64_t> nfe;
-      metrics::StatsAccumulator acc(d);
-      for (int64_t s = 0, k = 0; s < n; s += spec.batch_size, ++k) {
-        io::NpzReader z((partial / ("batch_" + std::to_string(k) + ".npz")).string());
-        const int64_t b = std::min(spec.batch_size, n - s);
-        z.open("samples").read_rows(0, b, features.pool->data.data() + s * d);
-        const auto batch_nfe = z.open("nfe").read_all<int64_t>();
-        nfe.insert(nfe.end(), batch_nfe.begin(), batch_nfe.end());
-        acc.add(features.pool->data.data() + s * d, b);
-      }
-      const at::Tensor labels = labels_for(model, spec.seed, id_range(0, n));
-      features.labels =
-          std::vector<int64_t>(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + n);
-      features.provenance.source = spec.model + " " + cfg.canonical();
-      features.provenance.extractor = "identity (data-space features)";
-      features.provenance.created = "not recorded (sweep outputs are deterministic)";
-      features.provenance.count = n;
-      metrics::check_finite(features.pool->view(), "configuration " + id);
-      const metrics::FeatureView view = features.pool->view();
-      for (const auto& m : spec.metrics) {
-        if (m == "fid") {
-          rec["fid"] = metrics::frechet_distance(acc.finalize(), ref_stats).distance;
-        } else if (m == "pr") {
-          metrics::PrecisionRecallOptions po;
-          po.mode = metrics::DistanceMode::kFp32;  // data-space features: exact arithmetic
-          const auto pr = metrics::precision_recall(ref_view, view, po);
-          rec["precision"] = pr.precision;
-          rec["recall"] = pr.recall;
-        } else if (m == "kid") {
-          metrics::KidOptions ko;
-          ko.seed = spec.seed;
-          const auto kid = metrics::kernel_inception_distance(ref_view, view, ko);
-          rec["kid"] = kid.mean;
-          rec["kid_std"] = kid.std;
-        }
-      }
-      io::save_feature_set((dir / "features" / (id + ".h5")).string(), features);
-      fs::remove_all(partial);
-      rec["n_samples"] = n;
-      rec["nfe"] = std::accumulate(nfe.begin(), nfe.end(), 0.0) / static_cast<double>(n);
-      rec["status"] = "ok";
-      ++summary.ok;
+      generate_batches(c, cfg);
     } catch (const std::exception& e) {
+      // Deterministic failures (e.g. a refused configuration) fail in every shard alike.
+      json rec = base_record(cfg, spec);
       rec["status"] = "failed";
       rec["error"] = e.what();
-      ++summary.failed;
+      const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - start;
+      append_record(c, cfg, rec, wall.count(), index);
+      fs::remove_all(dir / "partial" / cfg.id());
+      continue;
     }
     const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - start;
-    rec["wall_s"] = wall.count();
-    if (rec["status"] == "ok") rec["samples_per_s"] = spec.samples / std::max(wall.count(), 1e-9);
-    rec["provenance"] = {{"program_version", build.version},
-                         {"git_revision", build.git_revision},
-                         {"device", spec.device},
-                         {"precision", spec.precision},
-                         {"blas", linalg::blas_description()},
-                         {"eigen", build.eigen_version},
-                         {"hdf5", build.hdf5_version},
-                         {"libtorch", build.torch_version}};
-    append_result(results, rec);
-    if (!options.quiet) {
-      log << "[" << index << "/" << spec.configs.size() << "] " << id << " " << cfg.label() << ": ";
-      if (rec["status"] == "ok")
-        log << "FD " << fixed(rec.value("fid", 0.0), 4) << ", NFE " << rec["nfe"].get<double>()
-            << ", " << fixed(wall.count(), 2) << " s\n";
-      else
-        log << "failed: " << rec["error"].get<std::string>() << "\n";
-    }
+    try_finalize(c, cfg, wall.count(), index);
   }
-  fs::remove_all(dir / "partial");
+  // Whoever finishes last completes the configurations other shards left (and merge does
+  // only this).
+  index = 0;
+  for (const auto& cfg : spec.configs) {
+    ++index;
+    if (!done.count(cfg.id())) try_finalize(c, cfg, 0.0, index);
+  }
+  summary.pending = 0;
+  const auto recorded = recorded_ids(c.results);
+  for (const auto& cfg : spec.configs)
+    summary.pending += !recorded.count(cfg.id());
+  std::error_code ec;
+  fs::remove(dir / "partial", ec);  // only when empty: other shards may still be working
   return summary;
 }
 

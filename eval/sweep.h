@@ -14,12 +14,27 @@ namespace sit::eval {
 struct SweepOptions {
   std::string out_dir;  ///< overrides the file's [sweep] out
   bool quiet = false;
+  int shard = 0, num_shards = 1;  ///< this process does batches k with k % N == shard
+  bool merge_only = false;        ///< only finalise configurations whose batches are all there
+  std::string device;             ///< overrides the file's device (e.g. cuda:LOCAL_RANK)
 };
 
 struct SweepSummary {
   int ok = 0, failed = 0, skipped = 0;
+  int pending = 0;  ///< configurations still waiting for other shards' batches
   std::string dir;
 };
+
+/// A process's place among launcher ranks.
+struct Shard {
+  int index = 0, count = 1, local_rank = 0;
+};
+/// From SLURM_PROCID/SLURM_NTASKS (srun), RANK/WORLD_SIZE (torchrun) or
+/// OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE (mpirun), with the local rank for the CUDA
+/// device; a single shard when none is set.
+Shard shard_from_environment();
+/// "K/N".
+Shard parse_shard(const std::string& text);
 
 /// The configurations with IDs and the estimated NFE budget (the --dry-run listing).
 std::string dry_run_listing(const SweepSpec& spec);

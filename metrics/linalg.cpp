@@ -1,6 +1,7 @@
 #include "metrics/linalg.h"
 
 #include <omp.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -79,6 +80,13 @@ int to_int(int64_t v, const char* what) {
 }  // namespace
 
 int hardware_threads() {
+  // The CPUs this process may run on: a launcher that binds ranks to cores (mpirun, srun)
+  // gets one thread per bound core instead of spinning threads fighting for one core.
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
   const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<int>(n) : 1;
 }

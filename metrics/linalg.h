@@ -13,7 +13,7 @@ namespace sit::linalg {
 /// n <= 0 selects the number of online cores.
 void set_num_threads(int n);
 int num_threads();
-/// Number of online cores of this machine.
+/// CPUs this process may run on (its affinity mask; online cores as a fallback).
 int hardware_threads();
 /// Which BLAS libraries and kernel sets are in use, e.g.
 /// "BLIS 0.9.0 (skx kernels) + OpenBLAS (Prescott kernels), 2 threads".

@@ -4,9 +4,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "eval/sweep.h"
@@ -60,6 +62,7 @@ std::string stable_results(const fs::path& file) {
     r.erase("wall_s");
     r.erase("samples_per_s");
     r.erase("provenance");  // describes the process (threads, BLAS kernels), not the result
+    r.erase("shard");
     out += r.dump() + "\n";
   }
   return out;
@@ -215,4 +218,69 @@ TEST(Sweep, ResumeAfterSigkillIsBitwiseIdentical) {
     EXPECT_EQ(slurp(killed / "features" / entry.path().filename()), slurp(entry.path()))
         << entry.path().filename();
   EXPECT_FALSE(fs::exists(killed / "partial"));
+}
+
+namespace {
+
+/// Runs `command` through the shell; returns its exit status.
+int shell(const std::string& command) {
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+TEST(Sweep, TwoShardsThenMergeEqualOneProcess) {
+  const auto dir = sit::test::temp_dir();
+  const auto file = write_sweep(dir, kSmallSweep).string();
+  const std::string bin = SIT_EVAL_BINARY;
+  ASSERT_EQ(
+      shell(bin + " sweep " + file + " --out " + (dir / "one").string() + " --quiet >/dev/null"),
+      0);
+  // Two concurrent shards; then merge (which finds nothing left when the later shard
+  // already completed everything, and still writes the tables).
+  const std::string two = (dir / "two").string();
+  ASSERT_EQ(
+      shell("(" + bin + " sweep " + file + " --out " + two + " --shard 0/2 --quiet >/dev/null & " +
+            bin + " sweep " + file + " --out " + two + " --shard 1/2 --quiet >/dev/null; wait)"),
+      0);
+  ASSERT_EQ(shell(bin + " merge " + two + " >/dev/null"), 0);
+  EXPECT_EQ(stable_results(dir / "one" / "results.jsonl"),
+            stable_results(dir / "two" / "results.jsonl"));
+  for (const auto& entry : fs::directory_iterator(dir / "one" / "features"))
+    EXPECT_EQ(slurp(dir / "two" / "features" / entry.path().filename()), slurp(entry.path()));
+  EXPECT_TRUE(fs::exists(dir / "two" / "report.md"));
+
+  // One shard alone leaves work pending; merge refuses until the other shard has run.
+  const std::string half = (dir / "half").string();
+  ASSERT_EQ(shell(bin + " sweep " + file + " --out " + half + " --shard 0/2 --quiet >/dev/null"),
+            0);
+  EXPECT_EQ(shell(bin + " merge " + half + " 2>/dev/null >/dev/null"), 1);
+  ASSERT_EQ(shell(bin + " sweep " + file + " --out " + half + " --shard 1/2 --quiet >/dev/null"),
+            0);
+  EXPECT_EQ(stable_results(dir / "one" / "results.jsonl"),
+            stable_results(dir / "half" / "results.jsonl"));
+}
+
+TEST(Sweep, MpirunTwoRanksEqualOneProcess) {
+  if (shell("command -v mpirun >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "mpirun not installed (Debian openmpi-bin; scripts/test.sh installs it)";
+  const auto dir = sit::test::temp_dir();
+  const auto file = write_sweep(dir, kSmallSweep).string();
+  const std::string bin = SIT_EVAL_BINARY;
+  ASSERT_EQ(
+      shell(bin + " sweep " + file + " --out " + (dir / "one").string() + " --quiet >/dev/null"),
+      0);
+  // The rank and size come from OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE.
+  ASSERT_EQ(shell("mpirun --allow-run-as-root --oversubscribe -np 2 " + bin + " sweep " + file +
+                  " --out " + (dir / "mpi").string() + " --quiet >/dev/null 2>&1"),
+            0);
+  ASSERT_EQ(shell(bin + " merge " + (dir / "mpi").string() + " >/dev/null"), 0);
+  EXPECT_EQ(stable_results(dir / "one" / "results.jsonl"),
+            stable_results(dir / "mpi" / "results.jsonl"));
+  const auto records = reports::load_results((dir / "mpi" / "results.jsonl").string());
+  std::set<std::string> shards;
+  for (const auto& r : records)
+    shards.insert(r.value("shard", ""));
+  EXPECT_TRUE(shards.count("0/2") || shards.count("1/2")) << "ran as one process?";
 }
