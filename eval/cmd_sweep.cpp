@@ -1,5 +1,7 @@
 // sit-eval sweep FILE and sit-eval report RUN_DIR.
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
@@ -55,6 +57,7 @@ Command add_sweep_command(CLI::App& app) {
     SweepOptions o;
     o.out_dir = a->out;
     o.quiet = a->quiet;
+    o.tty = ::isatty(STDERR_FILENO) != 0;
     o.shard = shard.index;
     o.num_shards = shard.count;
     if (spec.device == "cuda") o.device = "cuda:" + std::to_string(shard.local_rank);
@@ -109,7 +112,7 @@ Command add_report_command(CLI::App& app) {
   cmd->add_option("RUN_DIR", a->dir, "sweep run directory")
       ->required()
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("--format", a->format, "md or csv")->capture_default_str();
+  cmd->add_option("--format", a->format, "md, csv or tex (booktabs)")->capture_default_str();
   cmd->add_option("--out", a->out, "write here instead of standard output");
   cmd->add_flag("--pivot", a->pivot, "interpolant x prediction rows against sampler columns");
   cmd->add_option("--metric", a->metric, "pivot cell metric: fid, precision, recall, kid, nfe")

@@ -199,6 +199,58 @@ fs::path batch_path(const fs::path& partial, int64_t k) {
   return partial / ("batch_" + std::to_string(k) + ".npz");
 }
 
+/// Progress of the sweep: configuration i of n, samples done, samples/s, ETAs.
+class Progress {
+ public:
+  Progress(const SweepOptions& o, std::ostream& log, size_t configs)
+      : o_(o), log_(log), configs_(configs), start_(clock::now()), last_(start_) {}
+
+  void begin_config(size_t index, const std::string& label) {
+    index_ = index;
+    label_ = label;
+    config_start_ = clock::now();
+  }
+  /// After a batch: `done` of `total` samples of the current configuration.
+  void batch(int64_t done, int64_t total) {
+    if (o_.quiet) return;
+    const auto now = clock::now();
+    if (!o_.tty && seconds(last_, now) < o_log_interval()) return;
+    last_ = now;
+    const double elapsed = seconds(config_start_, now);
+    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
+    const double eta_config = rate > 0 ? static_cast<double>(total - done) / rate : 0;
+    // The sweep's ETA assumes the remaining configurations cost what finished ones did.
+    const double per_config = finished_ > 0 ? seconds(start_, now) / finished_ : elapsed;
+    const double eta_sweep = eta_config + per_config * static_cast<double>(configs_ - index_);
+    std::ostringstream line;
+    line << "[" << index_ << "/" << configs_ << "] " << label_ << ": " << done << "/" << total
+         << " samples, " << fixed(rate, 1) << " samples/s, ETA " << fixed(eta_config, 0)
+         << " s (sweep " << fixed(eta_sweep, 0) << " s)";
+    if (o_.tty)
+      log_ << "\r\033[K" << line.str() << std::flush;
+    else
+      log_ << line.str() << "\n";
+  }
+  /// Before a result line: clear the live line.
+  void end_config() {
+    ++finished_;
+    if (o_.tty && !o_.quiet) log_ << "\r\033[K" << std::flush;
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  static double seconds(clock::time_point a, clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  }
+  double o_log_interval() const { return o_.log_interval_s; }
+  const SweepOptions& o_;
+  std::ostream& log_;
+  size_t configs_, index_ = 0;
+  int finished_ = 0;
+  std::string label_;
+  clock::time_point start_, last_, config_start_;
+};
+
 struct Context {
   const SweepSpec& spec;
   const SweepOptions& options;
@@ -209,6 +261,7 @@ struct Context {
   const metrics::FeatureStats& ref_stats;
   metrics::FeatureView ref_view;
   SweepSummary& summary;
+  Progress& progress;
 };
 
 void append_record(Context& c, const SweepConfig& cfg, json rec, double wall, int index) {
@@ -233,6 +286,7 @@ void append_record(Context& c, const SweepConfig& cfg, json rec, double wall, in
     ++c.summary.ok;
   else
     ++c.summary.failed;
+  c.progress.end_config();
   if (!c.options.quiet) {
     c.log << "[" << index << "/" << c.spec.configs.size() << "] " << cfg.id() << " " << cfg.label()
           << ": ";
@@ -266,6 +320,7 @@ void generate_batches(Context& c, const SweepConfig& cfg) {
     w.add("samples", {b, d}, rows.data_ptr<float>());
     w.add("nfe", {b}, r.nfe.data());
     w.close();
+    c.progress.batch(std::min(n, s + b), n);
   }
 }
 
@@ -411,6 +466,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::
       model.sample_target(spec.seed, ref_ids, labels_for(model, spec.seed, ref_ids))
           .to(at::kFloat)
           .contiguous();
+  Progress progress(options, log, spec.configs.size());
   Context c{spec,
             options,
             log,
@@ -420,7 +476,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::
             tensor_options,
             ref_stats,
             metrics::FeatureView{ref_rows.data_ptr<float>(), ref_rows.size(0), model.dim()},
-            summary};
+            summary,
+            progress};
 
   const std::set<std::string> done = recorded_ids(c.results);
   int index = 0;
@@ -431,6 +488,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::
       continue;
     }
     if (options.merge_only) continue;
+    progress.begin_config(static_cast<size_t>(index), cfg.label());
     const auto start = std::chrono::steady_clock::now();
     try {
       generate_batches(c, cfg);

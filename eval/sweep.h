@@ -17,6 +17,10 @@ struct SweepOptions {
   int shard = 0, num_shards = 1;  ///< this process does batches k with k % N == shard
   bool merge_only = false;        ///< only finalise configurations whose batches are all there
   std::string device;             ///< overrides the file's device (e.g. cuda:LOCAL_RANK)
+  /// Progress: a live line rewritten in place (terminal) or a plain line at most every
+  /// `log_interval_s` seconds (files, pipes).
+  bool tty = false;
+  double log_interval_s = 10.0;
 };
 
 struct SweepSummary {

@@ -29,9 +29,36 @@ std::string csv_cell(const std::string& s) {
   return out + "\"";
 }
 
+std::string tex_cell(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '_' || c == '%' || c == '&' || c == '#' || c == '$' || c == '{' || c == '}')
+      out += std::string("\\") + c;
+    else if (c == '\\')
+      out += "\\textbackslash{}";
+    else
+      out += c;
+  }
+  return out;
+}
+
 std::string render(const std::vector<std::string>& header,
                    const std::vector<std::vector<std::string>>& rows, TableFormat format) {
   std::string out;
+  if (format == TableFormat::kLatex) {
+    // booktabs: compiles with plain pdflatex + \usepackage{booktabs}
+    out = "\\begin{tabular}{l" + std::string(header.size() - 1, 'r') + "}\n\\toprule\n";
+    auto tex_line = [&](const std::vector<std::string>& cells) {
+      for (size_t i = 0; i < cells.size(); ++i)
+        out += (i ? " & " : "") + tex_cell(cells[i]);
+      out += " \\\\\n";
+    };
+    tex_line(header);
+    out += "\\midrule\n";
+    for (const auto& r : rows)
+      tex_line(r);
+    return out + "\\bottomrule\n\\end{tabular}\n";
+  }
   auto line = [&](const std::vector<std::string>& cells) {
     if (format == TableFormat::kCsv) {
       for (size_t i = 0; i < cells.size(); ++i)
@@ -88,7 +115,8 @@ std::vector<Record> load_results(const std::string& path) {
 TableFormat parse_table_format(const std::string& name) {
   if (name == "md") return TableFormat::kMarkdown;
   if (name == "csv") return TableFormat::kCsv;
-  fail("table format must be one of md, csv; got '", name, "'");
+  if (name == "tex") return TableFormat::kLatex;
+  fail("table format must be one of md, csv, tex; got '", name, "'");
 }
 
 std::string long_table(const std::vector<Record>& records, TableFormat format) {

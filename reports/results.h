@@ -12,8 +12,8 @@ using Record = nlohmann::ordered_json;
 /// Complete lines of a results.jsonl (a torn last line from a crash is ignored).
 std::vector<Record> load_results(const std::string& path);
 
-enum class TableFormat { kMarkdown, kCsv };
-TableFormat parse_table_format(const std::string& name);  ///< "md", "csv"
+enum class TableFormat { kMarkdown, kCsv, kLatex };
+TableFormat parse_table_format(const std::string& name);  ///< "md", "csv", "tex"
 
 /// One row per configuration: id, sampler settings, NFE, metrics, status.
 std::string long_table(const std::vector<Record>& records, TableFormat format);

@@ -128,7 +128,17 @@ TEST(Sweep, EndToEndRecordsFailuresAndRendersTables) {
   const auto dir = sit::test::temp_dir();
   const auto spec = eval::load_sweep(write_sweep(dir, kSmallSweep).string());
   std::ostringstream log;
-  const auto s = eval::run_sweep(spec, {(dir / "run").string(), false}, log);
+  eval::SweepOptions o;
+  o.out_dir = (dir / "run").string();
+  o.log_interval_s = 0;  // every batch
+  const auto s = eval::run_sweep(spec, o, log);
+  // Progress: configuration i of n, samples done, samples/s, ETAs; then a result line.
+  EXPECT_NE(log.str().find("[1/10] ODE Linear/velocity euler 5: 100/600 samples, "),
+            std::string::npos)
+      << log.str().substr(0, 300);
+  EXPECT_NE(log.str().find("samples/s, ETA "), std::string::npos);
+  EXPECT_NE(log.str().find("(sweep "), std::string::npos);
+  EXPECT_NE(log.str().find(": FD "), std::string::npos);
   // SBDM on the Linear velocity model is refused (lambda(0) = inf) and recorded.
   EXPECT_EQ(s.ok, 9);
   EXPECT_EQ(s.failed, 1);
@@ -160,11 +170,22 @@ TEST(Sweep, EndToEndRecordsFailuresAndRendersTables) {
   EXPECT_NE(pivot.find("| interpolant / prediction | ODE euler 5 |"), std::string::npos);
   EXPECT_NE(pivot.find("| Linear / velocity |"), std::string::npos);
   EXPECT_NE(pivot.find("failed"), std::string::npos);
+  const std::string tex = reports::pivot_table(records, "fid", reports::TableFormat::kLatex);
+  EXPECT_EQ(
+      tex.rfind("\\begin{tabular}{lrrrrrr}\n\\toprule\ninterpolant / prediction & ODE euler 5 & ",
+                0),
+      0u)
+      << tex;
+  EXPECT_NE(tex.find("\\bottomrule\n\\end{tabular}"), std::string::npos);
+  EXPECT_NE(reports::long_table(records, reports::TableFormat::kLatex).find("w(t) (D = w/2)"),
+            std::string::npos);
+  sit::test::expect_error([] { reports::parse_table_format("html"); }, {"md, csv, tex", "'html'"});
   const std::string csv = reports::long_table(records, reports::TableFormat::kCsv);
   EXPECT_EQ(csv.rfind("id,mode,path,prediction,method,steps,", 0), 0u);
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 11);
   // A second run skips everything.
-  const auto again = eval::run_sweep(spec, {(dir / "run").string(), true}, log);
+  o.quiet = true;
+  const auto again = eval::run_sweep(spec, o, log);
   EXPECT_EQ(again.skipped, 10);
 }
 
