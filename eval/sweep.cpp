@@ -147,6 +147,7 @@ json base_record(const SweepConfig& cfg, const SweepSpec& spec) {
   rec["prediction"] = cfg.prediction;
   rec["method"] = cfg.method;
   rec["num_steps"] = cfg.num_steps;
+  rec["nfe_planned"] = cfg.nfe_estimate();  // per sample; -1: adaptive (dopri5)
   if (cfg.mode == "ODE") {
     rec["atol"] = cfg.atol;
     rec["rtol"] = cfg.rtol;

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/format.h"
+#include "models/gmm.h"
 #include "samplers/diffusion.h"
 #include "samplers/field.h"
 #include "samplers/interval.h"
@@ -133,7 +134,7 @@ SweepSpec load_sweep(const std::string& path) {
   } catch (const toml::parse_error& e) {
     fail(path, ":", e.source().begin.line, ": ", e.description());
   }
-  check_keys(path, tbl, "top level", {"sweep", "grid", "exclude"});
+  check_keys(path, tbl, "top level", {"sweep", "grid", "exclude", "include"});
   const toml::table* sweep = tbl["sweep"].as_table();
   const toml::table* grid = tbl["grid"].as_table();
   if (!sweep) fail(path, ": needs a [sweep] table (model, samples, ...)");
@@ -295,7 +296,79 @@ SweepSpec load_sweep(const std::string& path) {
     if (excluded || !seen.insert(c.id()).second) continue;  // dopri5 step lists collapse
     spec.configs.push_back(c);
   }
+  // [[include]] tables add configurations outside the grid (after the excludes).
+  if (const toml::node* inc = tbl.get("include")) {
+    const toml::array* arr = inc->as_array();
+    if (!arr) fail(where(path, *inc), ": 'include' must be [[include]] tables");
+    for (const auto& node : *arr) {
+      const toml::table* t = node.as_table();
+      if (!t) fail(where(path, node), ": each [[include]] must be a table");
+      check_keys(path, *t, "include",
+                 {"mode", "path_type", "prediction", "method", "num_steps", "atol", "rtol",
+                  "diffusion_form", "diffusion_norm", "last_step", "last_step_size", "cfg_scale",
+                  "cfg_channels"});
+      auto text = [&](const char* key, const char* fallback) {
+        const toml::node* n = t->get(key);
+        if (!n) return std::string(fallback);
+        const auto v = n->value<std::string>();
+        if (!v) fail(where(path, *n), ": include '", key, "' must be a string");
+        return *v;
+      };
+      auto number = [&](const char* key, double fallback) {
+        const toml::node* n = t->get(key);
+        if (!n) return fallback;
+        const auto v = n->value<double>();
+        if (!v) fail(where(path, *n), ": include '", key, "' must be a number");
+        return *v;
+      };
+      SweepConfig c;
+      c.mode = text("mode", "");
+      if (c.mode != "ODE" && c.mode != "SDE")
+        fail(where(path, node), ": include 'mode' must be \"ODE\" or \"SDE\", got '", c.mode, "'");
+      c.path_type = text("path_type", "Linear");
+      c.prediction = text("prediction", "velocity");
+      c.method = text("method", c.mode == "ODE" ? "dopri5" : "Euler");
+      c.num_steps = static_cast<int64_t>(number("num_steps", c.mode == "ODE" ? 50 : 250));
+      c.atol = number("atol", 1e-6);
+      c.rtol = number("rtol", 1e-3);
+      if (c.mode == "SDE") {
+        c.diffusion_form = text("diffusion_form", "sigma");
+        c.diffusion_norm = number("diffusion_norm", 1.0);
+        c.last_step = text("last_step", "Mean");
+        c.last_step_size = number("last_step_size", 0.04);
+      }
+      c.cfg_scale = number("cfg_scale", 1.0);
+      c.cfg_channels = text("cfg_channels", "3");
+      try {
+        samplers::parse_path_type(c.path_type);
+        samplers::parse_prediction(c.prediction);
+        if (c.mode == "ODE") {
+          samplers::parse_ode_method(c.method);
+        } else {
+          samplers::parse_sde_method(c.method);
+          samplers::parse_diffusion_form(c.diffusion_form);
+          samplers::parse_last_step(c.last_step);
+        }
+        samplers::parse_cfg_channels(c.cfg_channels);
+      } catch (const Error& e) {
+        fail(where(path, node), ": include: ", e.what());
+      }
+      if (c.num_steps < 2) fail(where(path, node), ": include 'num_steps' must be >= 2");
+      if (seen.insert(c.id()).second) spec.configs.push_back(c);
+    }
+  }
   if (spec.configs.empty()) fail(path, ": the grid expands to no configuration");
+  // Impossible combinations: guidance needs a class-conditional model.
+  const models::GaussianMixture model = models::GaussianMixture::from_spec(spec.model);
+  if (model.num_classes() == 0)
+    for (const auto& c : spec.configs)
+      if (c.cfg_scale != 1.0) {
+        const toml::node* n = grid->get("cfg_scale");
+        fail(n ? where(path, *n) : path, ": cfg_scale ", python_repr(c.cfg_scale),
+             " needs a "
+             "class-conditional model, and ",
+             spec.model, " is unconditional");
+      }
   return spec;
 }
 

@@ -87,6 +87,11 @@ std::string sampler_column(const Record& r) {
                   std::to_string(r.value("num_steps", int64_t{0}));
   if (str(r, "mode") == "SDE") s += " " + str(r, "diffusion_form");
   if (r.value("cfg_scale", 1.0) != 1.0) s += " cfg " + num(r, "cfg_scale");
+  // The planned NFE per sample (the same in every row; dopri5's is adaptive).
+  if (r.contains("nfe_planned") && r["nfe_planned"].is_number_integer())
+    s += r["nfe_planned"].get<int64_t>() < 0
+             ? " (NFE adaptive)"
+             : " (NFE " + std::to_string(r["nfe_planned"].get<int64_t>()) + ")";
   return s;
 }
 

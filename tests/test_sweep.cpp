@@ -92,6 +92,15 @@ TEST(SweepConfig, GridExpansionExcludesAndStableIds) {
   c.num_steps = 6;
   EXPECT_NE(c.id(), id);
   EXPECT_EQ(spec.configs[0].nfe_estimate(), 4);
+  // [[include]] adds configurations outside the grid.
+  const auto with_include = eval::load_sweep(
+      write_sweep(dir, std::string(kSmallSweep) +
+                           "[[include]]\nmode = \"SDE\"\npath_type = \"GVP\"\nmethod = "
+                           "\"Heun\"\nnum_steps = 17\ndiffusion_form = \"sin2\"\n")
+          .string());
+  ASSERT_EQ(with_include.configs.size(), 11u);
+  EXPECT_EQ(with_include.configs.back().label(), "SDE GVP/velocity Heun 17 sin2");
+  EXPECT_EQ(with_include.configs.back().nfe_estimate(), 33);
   const std::string listing = eval::dry_run_listing(spec);
   EXPECT_NE(listing.find("10 configurations"), std::string::npos);
   EXPECT_NE(listing.find("estimated budget"), std::string::npos);
@@ -117,6 +126,16 @@ TEST(SweepConfig, BadFilesNameFileLineAndKey) {
        "1\n",
        "sweep.toml:6: unknown key 'color' in [exclude]"},
       {"[sweep\nmodel = 1\n", "sweep.toml:1:"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\ncfg_scale = [1.0, "
+       "2.0]\n",
+       "sweep.toml:5: cfg_scale 2.0 needs a class-conditional model"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\n[[include]]\nmode = "
+       "\"PDE\"\n",
+       "sweep.toml:5: include 'mode' must be \"ODE\" or \"SDE\""},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\n[[include]]\nmode = "
+       "\"SDE\"\n"
+       "diffusion_form = \"cosine\"\n",
+       "sweep.toml:5: include: diffusion form must be one of"},
   };
   for (const auto& c : cases) {
     const auto p = write_sweep(dir, c.text).string();
@@ -167,12 +186,17 @@ TEST(Sweep, EndToEndRecordsFailuresAndRendersTables) {
   EXPECT_LT(fd("euler", 9), fd("euler", 5));
   EXPECT_LT(fd("heun2", 5), fd("euler", 9));
   const std::string pivot = reports::pivot_table(records, "fid", reports::TableFormat::kMarkdown);
-  EXPECT_NE(pivot.find("| interpolant / prediction | ODE euler 5 |"), std::string::npos);
+  EXPECT_NE(pivot.find("| interpolant / prediction | ODE euler 5 (NFE 4) | ODE euler 9 (NFE 8) |"),
+            std::string::npos)
+      << pivot;
+  // A failed configuration shares its column with the others of the same sampler.
+  EXPECT_NE(pivot.find("SDE Euler 41 SBDM (NFE 41) |"), std::string::npos);
+  EXPECT_EQ(pivot.find("SDE Euler 41 SBDM |"), std::string::npos);
   EXPECT_NE(pivot.find("| Linear / velocity |"), std::string::npos);
   EXPECT_NE(pivot.find("failed"), std::string::npos);
   const std::string tex = reports::pivot_table(records, "fid", reports::TableFormat::kLatex);
   EXPECT_EQ(
-      tex.rfind("\\begin{tabular}{lrrrrrr}\n\\toprule\ninterpolant / prediction & ODE euler 5 & ",
+      tex.rfind("\\begin{tabular}{lrrrrrr}\n\\toprule\ninterpolant / prediction & ODE euler 5 (NFE 4) & ",
                 0),
       0u)
       << tex;
