@@ -196,8 +196,9 @@ TEST(Sweep, EndToEndRecordsFailuresAndRendersTables) {
   EXPECT_NE(pivot.find("failed"), std::string::npos);
   const std::string tex = reports::pivot_table(records, "fid", reports::TableFormat::kLatex);
   EXPECT_EQ(
-      tex.rfind("\\begin{tabular}{lrrrrrr}\n\\toprule\ninterpolant / prediction & ODE euler 5 (NFE 4) & ",
-                0),
+      tex.rfind(
+          "\\begin{tabular}{lrrrrrr}\n\\toprule\ninterpolant / prediction & ODE euler 5 (NFE 4) & ",
+          0),
       0u)
       << tex;
   EXPECT_NE(tex.find("\\bottomrule\n\\end{tabular}"), std::string::npos);
@@ -328,4 +329,37 @@ TEST(Sweep, MpirunTwoRanksEqualOneProcess) {
   for (const auto& r : records)
     shards.insert(r.value("shard", ""));
   EXPECT_TRUE(shards.count("0/2") || shards.count("1/2")) << "ran as one process?";
+}
+
+TEST(Reports, TablesRenderExactlyTheExpectedText) {
+  std::vector<reports::Record> records = {
+      reports::Record::parse(
+          R"({"id":"aaa","mode":"ODE","path_type":"Linear","prediction":"velocity",
+        "method":"heun2","num_steps":5,"nfe_planned":8,"cfg_scale":1.0,"nfe":8.0,"fid":0.123456,
+        "precision":0.9,"recall":0.8,"kid":0.01,"status":"ok"})"),
+      reports::Record::parse(
+          R"({"id":"bbb","mode":"SDE","path_type":"Linear","prediction":"velocity",
+        "method":"Euler","num_steps":9,"nfe_planned":9,"diffusion_form":"SBDM","cfg_scale":1.0,
+        "status":"failed","error":"lambda(0) = inf, set --t0"})"),
+      reports::Record::parse(R"({"id":"ccc","mode":"ODE","path_type":"VP","prediction":"noise",
+        "method":"heun2","num_steps":5,"nfe_planned":8,"cfg_scale":1.0,"nfe":8.0,"fid":2.5,
+        "status":"ok"})")};
+  EXPECT_EQ(reports::pivot_table(records, "fid", reports::TableFormat::kMarkdown),
+            "| interpolant / prediction | ODE heun2 5 (NFE 8) | SDE Euler 9 SBDM (NFE 9) |\n"
+            "|---|---|---|\n"
+            "| Linear / velocity | 0.1235 | failed |\n"
+            "| VP / noise | 2.5 |  |\n");
+  EXPECT_EQ(
+      reports::long_table(records, reports::TableFormat::kCsv),
+      "id,mode,path,prediction,method,steps,w(t) (D = w/2),cfg,NFE,FD,precision,recall,KID,status\n"
+      "aaa,ODE,Linear,velocity,heun2,5,,1,8,0.1235,0.9,0.8,0.01,ok\n"
+      "bbb,SDE,Linear,velocity,Euler,9,SBDM,1,,,,,,\"failed: lambda(0) = inf, set --t0\"\n"
+      "ccc,ODE,VP,noise,heun2,5,,1,8,2.5,,,,ok\n");
+  EXPECT_EQ(reports::pivot_table(records, "fid", reports::TableFormat::kLatex),
+            "\\begin{tabular}{lrr}\n\\toprule\n"
+            "interpolant / prediction & ODE heun2 5 (NFE 8) & SDE Euler 9 SBDM (NFE 9) \\\\\n"
+            "\\midrule\n"
+            "Linear / velocity & 0.1235 & failed \\\\\n"
+            "VP / noise & 2.5 &  \\\\\n"
+            "\\bottomrule\n\\end{tabular}\n");
 }
