@@ -274,49 +274,51 @@ int shell(const std::string& command) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/// "sit-eval sweep FILE --out OUT EXTRA --quiet", output discarded.
+std::string sweep_command(const std::string& file, const fs::path& out,
+                          const std::string& extra = "") {
+  return std::string(SIT_EVAL_BINARY) + " sweep " + file + " --out " + out.string() + " " + extra +
+         " --quiet >/dev/null";
+}
+
+/// The small sweep's file in a fresh directory, and its single-process run in DIR/one.
+std::pair<fs::path, std::string> single_process_run() {
+  const auto dir = sit::test::temp_dir();
+  const auto file = write_sweep(dir, kSmallSweep).string();
+  EXPECT_EQ(shell(sweep_command(file, dir / "one")), 0);
+  return {dir, file};
+}
+
 }  // namespace
 
 TEST(Sweep, TwoShardsThenMergeEqualOneProcess) {
-  const auto dir = sit::test::temp_dir();
-  const auto file = write_sweep(dir, kSmallSweep).string();
+  const auto [dir, file] = single_process_run();
   const std::string bin = SIT_EVAL_BINARY;
-  ASSERT_EQ(
-      shell(bin + " sweep " + file + " --out " + (dir / "one").string() + " --quiet >/dev/null"),
-      0);
   // Two concurrent shards; then merge (which finds nothing left when the later shard
   // already completed everything, and still writes the tables).
-  const std::string two = (dir / "two").string();
-  ASSERT_EQ(
-      shell("(" + bin + " sweep " + file + " --out " + two + " --shard 0/2 --quiet >/dev/null & " +
-            bin + " sweep " + file + " --out " + two + " --shard 1/2 --quiet >/dev/null; wait)"),
-      0);
-  ASSERT_EQ(shell(bin + " merge " + two + " >/dev/null"), 0);
-  EXPECT_EQ(stable_results(dir / "one" / "results.jsonl"),
-            stable_results(dir / "two" / "results.jsonl"));
+  const fs::path two = dir / "two";
+  ASSERT_EQ(shell("(" + sweep_command(file, two, "--shard 0/2") + " & " +
+                  sweep_command(file, two, "--shard 1/2") + "; wait)"),
+            0);
+  ASSERT_EQ(shell(bin + " merge " + two.string() + " >/dev/null"), 0);
+  EXPECT_EQ(stable_results(dir / "one" / "results.jsonl"), stable_results(two / "results.jsonl"));
   for (const auto& entry : fs::directory_iterator(dir / "one" / "features"))
-    EXPECT_EQ(slurp(dir / "two" / "features" / entry.path().filename()), slurp(entry.path()));
-  EXPECT_TRUE(fs::exists(dir / "two" / "report.md"));
+    EXPECT_EQ(slurp(two / "features" / entry.path().filename()), slurp(entry.path()));
+  EXPECT_TRUE(fs::exists(two / "report.md"));
 
   // One shard alone leaves work pending; merge refuses until the other shard has run.
-  const std::string half = (dir / "half").string();
-  ASSERT_EQ(shell(bin + " sweep " + file + " --out " + half + " --shard 0/2 --quiet >/dev/null"),
-            0);
-  EXPECT_EQ(shell(bin + " merge " + half + " 2>/dev/null >/dev/null"), 1);
-  ASSERT_EQ(shell(bin + " sweep " + file + " --out " + half + " --shard 1/2 --quiet >/dev/null"),
-            0);
-  EXPECT_EQ(stable_results(dir / "one" / "results.jsonl"),
-            stable_results(dir / "half" / "results.jsonl"));
+  const fs::path half = dir / "half";
+  ASSERT_EQ(shell(sweep_command(file, half, "--shard 0/2")), 0);
+  EXPECT_EQ(shell(bin + " merge " + half.string() + " 2>/dev/null >/dev/null"), 1);
+  ASSERT_EQ(shell(sweep_command(file, half, "--shard 1/2")), 0);
+  EXPECT_EQ(stable_results(dir / "one" / "results.jsonl"), stable_results(half / "results.jsonl"));
 }
 
 TEST(Sweep, MpirunTwoRanksEqualOneProcess) {
   if (shell("command -v mpirun >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "mpirun not installed (Debian openmpi-bin; scripts/test.sh installs it)";
-  const auto dir = sit::test::temp_dir();
-  const auto file = write_sweep(dir, kSmallSweep).string();
+  const auto [dir, file] = single_process_run();
   const std::string bin = SIT_EVAL_BINARY;
-  ASSERT_EQ(
-      shell(bin + " sweep " + file + " --out " + (dir / "one").string() + " --quiet >/dev/null"),
-      0);
   // The rank and size come from OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE.
   ASSERT_EQ(shell("mpirun --allow-run-as-root --oversubscribe -np 2 " + bin + " sweep " + file +
                   " --out " + (dir / "mpi").string() + " --quiet >/dev/null 2>&1"),
