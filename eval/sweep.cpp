@@ -8,21 +8,18 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <set>
 #include <sstream>
 
-#include <set>
 #include "common/atomic_file.h"
 #include "common/build_info.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "eval/metrics_job.h"
 #include "metrics/feature_stats.h"
-#include "metrics/frechet.h"
-#include "metrics/kid.h"
 #include "metrics/linalg.h"
-#include "metrics/precision_recall.h"
 #include "models/gmm.h"
 #include "reference_stats/feature_set.h"
 #include "reference_stats/npy.h"
@@ -259,8 +256,8 @@ struct Context {
   fs::path dir, results;
   const models::GaussianMixture& model;
   at::TensorOptions tensor_options;
-  const metrics::FeatureStats& ref_stats;
-  metrics::FeatureView ref_view;
+  const io::FeatureSet& reference;  ///< exact statistics + exact target rows
+  const MetricsJobOptions& metrics;
   SweepSummary& summary;
   Progress& progress;
 };
@@ -361,25 +358,18 @@ void try_finalize(Context& c, const SweepConfig& cfg, double wall_so_far, int in
     features.provenance.extractor = "identity (data-space features)";
     features.provenance.created = "not recorded (sweep outputs are deterministic)";
     features.provenance.count = n;
-    metrics::check_finite(features.pool->view(), "configuration " + id);
-    const metrics::FeatureView view = features.pool->view();
-    for (const auto& m : c.spec.metrics) {
-      if (m == "fid") {
-        rec["fid"] = metrics::frechet_distance(acc.finalize(), c.ref_stats).distance;
-      } else if (m == "pr") {
-        metrics::PrecisionRecallOptions po;
-        po.mode = metrics::DistanceMode::kFp32;  // data-space features: exact arithmetic
-        const auto pr = metrics::precision_recall(c.ref_view, view, po);
-        rec["precision"] = pr.precision;
-        rec["recall"] = pr.recall;
-      } else if (m == "kid") {
-        metrics::KidOptions ko;
-        ko.seed = c.spec.seed;
-        const auto kid = metrics::kernel_inception_distance(c.ref_view, view, ko);
-        rec["kid"] = kid.mean;
-        rec["kid_std"] = kid.std;
-      }
-    }
+    features.path = "configuration " + id;
+    // The streaming statistics stand in for the rows' (as stored statistics do in ADM).
+    features.stats = acc.finalize();
+    metrics::check_finite(features.pool->view(), features.path);
+    const MetricsReport report = compute_metrics(c.reference, features, c.metrics);
+    for (const auto& [key, value] : {std::pair{"fid", report.fid},
+                                     {"precision", report.precision},
+                                     {"recall", report.recall},
+                                     {"kid", report.kid},
+                                     {"kid_std", report.kid_std}})
+      if (value) rec[key] = *value;
+    if (!report.warnings.empty()) rec["warnings"] = report.warnings;
     io::save_feature_set((c.dir / "features" / (id + ".h5")).string(), features);
     rec["n_samples"] = n;
     rec["nfe"] = std::accumulate(nfe.begin(), nfe.end(), 0.0) / static_cast<double>(n);
@@ -461,24 +451,29 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::
                                   .device(at::Device(device));
 
   // Reference: exact statistics, and exact target draws for precision/recall and KID.
-  const metrics::FeatureStats ref_stats = exact_reference_stats(model);
+  io::FeatureSet reference;
+  reference.path = "exact reference of " + spec.model;
+  reference.stats = exact_reference_stats(model);
   const auto ref_ids = id_range(kReferenceIdBase, spec.reference_samples);
   const at::Tensor ref_rows =
       model.sample_target(spec.seed, ref_ids, labels_for(model, spec.seed, ref_ids))
           .to(at::kFloat)
           .contiguous();
+  reference.pool = io::FeatureMatrix{
+      std::vector<float>(ref_rows.data_ptr<float>(), ref_rows.data_ptr<float>() + ref_rows.numel()),
+      ref_rows.size(0), model.dim()};
+  MetricsJobOptions metric_options;
+  std::string selection;
+  for (const auto& m : spec.metrics)
+    selection += (selection.empty() ? "" : ",") + m;
+  metric_options.which = parse_metric_selection(selection);
+  metric_options.pr.mode = metrics::DistanceMode::kFp32;  // data-space features: exact arithmetic
+  metric_options.kid.seed = spec.seed;
+
   Progress progress(options, log, spec.configs.size());
-  Context c{spec,
-            options,
-            log,
-            dir,
-            dir / "results.jsonl",
-            model,
-            tensor_options,
-            ref_stats,
-            metrics::FeatureView{ref_rows.data_ptr<float>(), ref_rows.size(0), model.dim()},
-            summary,
-            progress};
+  Context c{
+      spec,      options,        log,     dir,     dir / "results.jsonl", model, tensor_options,
+      reference, metric_options, summary, progress};
 
   const std::set<std::string> done = recorded_ids(c.results);
   int index = 0;
