@@ -442,8 +442,6 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::
       configs.push_back({{"id", c.id()}, {"label", c.label()}, {"canonical", c.canonical()}});
     write_file_atomic((dir / "configs.json").string(), configs.dump(2) + "\n");
   }
-  if (spec.precision != "fp32" && spec.precision != "fp64")
-    fail(spec.source, ": precision must be fp32 or fp64, got '", spec.precision, "'");
   const models::GaussianMixture model = models::GaussianMixture::from_spec(spec.model);
   const std::string device = options.device.empty() ? spec.device : options.device;
   const auto tensor_options = at::TensorOptions()

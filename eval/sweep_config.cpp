@@ -169,6 +169,17 @@ SweepSpec load_sweep(const std::string& path) {
   spec.device = str("device", "cpu");
   spec.precision = str("precision", "fp32");
   spec.out = str("out", "");
+  if (spec.precision != "fp32" && spec.precision != "fp64")
+    fail(where(path, *sweep->get("precision")), ": 'precision' must be fp32 or fp64, got '",
+         spec.precision, "'");
+  {
+    const std::string& dev = spec.device;
+    const bool cuda_index = dev.rfind("cuda:", 0) == 0 && dev.size() > 5 &&
+                            dev.find_first_not_of("0123456789", 5) == std::string::npos;
+    if (dev != "cpu" && dev != "cuda" && !cuda_index)
+      fail(where(path, *sweep->get("device")), ": 'device' must be cpu, cuda or cuda:N, got '", dev,
+           "'");
+  }
   spec.samples = integer("samples", 1000, 2);
   spec.reference_samples = integer("reference_samples", spec.samples, 2);
   spec.batch_size = integer("batch_size", 500, 1);

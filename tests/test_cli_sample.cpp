@@ -95,6 +95,25 @@ TEST(CliSample, BadConfigurationsExitOneWithTheFix) {
   r = run("sample ODE --model gmm:mix1d --cfg-scale 4 --out " + out);
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "needs a class-conditional model")) << r.err;
+  r = run("sample ODE --model gmm:mix1d --precision fp16 --out " + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "--precision must be one of fp32, fp64; got 'fp16'")) << r.err;
+  r = run("sample ODE --model gmm:mix1d --error-norm rms --out " + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "--error-norm must be one of batch, per-sample; got 'rms'")) << r.err;
+  r = run("sample ODE --model gmm:mix1d --batch-size 0 --out " + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "--batch-size must be >= 1, got 0")) << r.err;
+  {
+    const std::vector<int64_t> labels = {0, 1, 12, 0};
+    std::ofstream f(dir / "labels.npy", std::ios::binary);
+    f << sit::io::format_npy_header(sit::io::DType::kI8, {4});
+    f.write(reinterpret_cast<const char*>(labels.data()), labels.size() * sizeof(int64_t));
+  }
+  r = run("sample ODE --model gmm:demo --num-samples 4 --labels " + (dir / "labels.npy").string() +
+          " --out " + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "labels must lie in [0, 10]")) << r.err;
   r = run("sample ODE --model sit:SiT-XL/2 --out " + out);
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "gmm:PRESET or gmm:FILE.toml")) << r.err;

@@ -126,6 +126,10 @@ TEST(SweepConfig, BadFilesNameFileLineAndKey) {
        "1\n",
        "sweep.toml:6: unknown key 'color' in [exclude]"},
       {"[sweep\nmodel = 1\n", "sweep.toml:1:"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\nprecision = \"fp16\"\n[grid]\node_methods = [\"euler\"]\n",
+       "sweep.toml:3: 'precision' must be fp32 or fp64, got 'fp16'"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\ndevice = \"gpu0\"\n[grid]\node_methods = [\"euler\"]\n",
+       "sweep.toml:3: 'device' must be cpu, cuda or cuda:N, got 'gpu0'"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\ncfg_scale = [1.0, "
        "2.0]\n",
        "sweep.toml:5: cfg_scale 2.0 needs a class-conditional model"},
@@ -312,6 +316,30 @@ TEST(Sweep, TwoShardsThenMergeEqualOneProcess) {
   EXPECT_EQ(shell(bin + " merge " + half.string() + " 2>/dev/null >/dev/null"), 1);
   ASSERT_EQ(shell(sweep_command(file, half, "--shard 1/2")), 0);
   EXPECT_EQ(stable_results(dir / "one" / "results.jsonl"), stable_results(half / "results.jsonl"));
+}
+
+TEST(Sweep, BadShardsAndIncompleteMergeAreClearErrors) {
+  const auto dir = sit::test::temp_dir();
+  const auto file = write_sweep(dir, kSmallSweep).string();
+  const std::string bin = SIT_EVAL_BINARY;
+  const std::string err = (dir / "err.txt").string();
+  auto stderr_of = [&] {
+    std::ifstream in(err);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(shell(bin + " sweep " + file + " --shard 2/2 2>" + err), 1);
+  EXPECT_NE(stderr_of().find("--shard K/N needs 0 <= K < N, got '2/2'"), std::string::npos)
+      << stderr_of();
+  EXPECT_EQ(shell(bin + " sweep " + file + " --shard half 2>" + err), 1);
+  EXPECT_NE(stderr_of().find("--shard must be K/N"), std::string::npos) << stderr_of();
+  EXPECT_EQ(shell("RANK=5 WORLD_SIZE=2 " + bin + " sweep " + file + " 2>" + err), 1);
+  EXPECT_NE(stderr_of().find("RANK = 5 and WORLD_SIZE = 2 do not describe a shard"),
+            std::string::npos)
+      << stderr_of();
+  ASSERT_EQ(shell(sweep_command(file, dir / "half", "--shard 0/2")), 0);
+  EXPECT_EQ(shell(bin + " merge " + (dir / "half").string() + " 2>" + err), 1);
+  EXPECT_NE(stderr_of().find("still miss batches; run the missing shards first"), std::string::npos)
+      << stderr_of();
 }
 
 TEST(Sweep, MpirunTwoRanksEqualOneProcess) {
