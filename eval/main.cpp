@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   GlobalOptions global;
   global.threads = sit::linalg::hardware_threads();
   app.add_option("--threads", global.threads,
-                 "threads for BLAS and parallel loops (default: every core)")
+                 "threads for BLAS, LibTorch and parallel loops (default: the CPUs this "
+                 "process may use)")
       ->capture_default_str();
 
   std::map<std::string, Command> commands;

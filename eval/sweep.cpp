@@ -212,7 +212,7 @@ class Progress {
   void batch(int64_t done, int64_t total) {
     if (o_.quiet) return;
     const auto now = clock::now();
-    if (!o_.tty && seconds(last_, now) < o_log_interval()) return;
+    if (!o_.tty && seconds(last_, now) < o_.log_interval_s) return;
     last_ = now;
     const double elapsed = seconds(config_start_, now);
     const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
@@ -240,7 +240,6 @@ class Progress {
   static double seconds(clock::time_point a, clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
   }
-  double o_log_interval() const { return o_.log_interval_s; }
   const SweepOptions& o_;
   std::ostream& log_;
   size_t configs_, index_ = 0;

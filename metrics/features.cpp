@@ -12,13 +12,11 @@ void check_finite(const FeatureView& features, const std::string& what) {
 #pragma omp parallel for schedule(static) reduction(min : first_bad)
   for (int64_t i = 0; i < features.rows; ++i) {
     const float* r = features.row(i);
-    bool ok = true;
     // Multiplying by 0 maps every finite value to 0 and NaN/Inf to NaN: one test per row.
     float acc = 0.0f;
     for (int64_t j = 0; j < features.cols; ++j)
       acc += r[j] * 0.0f;
-    ok = (acc == 0.0f);
-    if (!ok && i < first_bad) first_bad = i;
+    if (acc != 0.0f && i < first_bad) first_bad = i;
   }
   if (first_bad != std::numeric_limits<int64_t>::max()) {
     const float* r = features.row(first_bad);

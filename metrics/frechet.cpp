@@ -49,10 +49,6 @@ double trace_sqrt_eigen_factor(const Eigen::MatrixXd& a, const Eigen::MatrixXd& 
   return sum_sqrt_clipped(linalg::dsyevd_lower(n, m.data(), n, /*vectors=*/false));
 }
 
-bool all_finite(const Eigen::MatrixXd& m) {
-  return m.allFinite();
-}
-
 }  // namespace
 
 const char* to_string(FrechetRoute route) {
@@ -94,7 +90,7 @@ double trace_sqrt_product_sqrtm(const Eigen::MatrixXd& s1, const Eigen::MatrixXd
     Eigen::matrix_sqrt_triangular(t, sqrt_t);
     const Eigen::MatrixXd& u = real_schur.matrixU();
     const Eigen::MatrixXd covmean = u * sqrt_t.triangularView<Eigen::Upper>() * u.transpose();
-    if (!all_finite(covmean)) return std::numeric_limits<double>::quiet_NaN();
+    if (!covmean.allFinite()) return std::numeric_limits<double>::quiet_NaN();
     return covmean.trace();
   }
   Eigen::ComplexSchur<Eigen::MatrixXcd> complex_schur(product.cast<std::complex<double>>());
@@ -120,9 +116,9 @@ FrechetResult frechet_distance(const FeatureStats& samples, const FeatureStats& 
   if (reference.sigma.rows() != d || reference.sigma.cols() != d)
     fail("frechet_distance: reference covariance must be (", d, ", ", d, "), got (",
          reference.sigma.rows(), ", ", reference.sigma.cols(), ")");
-  if (!samples.mu.allFinite() || !all_finite(samples.sigma))
+  if (!samples.mu.allFinite() || !samples.sigma.allFinite())
     fail("frechet_distance: sample statistics must be finite, got NaN or Inf");
-  if (!reference.mu.allFinite() || !all_finite(reference.sigma))
+  if (!reference.mu.allFinite() || !reference.sigma.allFinite())
     fail("frechet_distance: reference statistics must be finite, got NaN or Inf");
 
   FrechetResult r;
