@@ -1,0 +1,81 @@
+#pragma once
+/// The SiT / DiT backbone (spec/sit_model.md): a transformer over latent patches with
+/// adaLN-Zero conditioning on time and class. Weights are held by checkpoint key name, so
+/// the released checkpoints load by name; the forward pass is batched ATen calls.
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/checkpoint.h"
+
+namespace sit::models {
+
+/// Compute precision of a network: fp32 (as the papers; TF32 off), tf32 (fp32 storage,
+/// TF32 matmuls and convolutions on CUDA), bf16 (weights and activations in bfloat16).
+enum class Precision { kFp32, kTf32, kBf16 };
+Precision parse_precision(const std::string& name);
+const char* to_string(Precision p);
+/// Sets the global TF32 switches for this precision (they matter on CUDA only).
+void apply_precision(Precision p);
+
+struct SiTConfig {
+  std::string size;  ///< "XL", "L", "B", "S"
+  int64_t depth = 28, hidden = 1152, heads = 16, patch = 2;
+  int64_t input_size = 32;  ///< latent side (32 for 256 px images, 64 for 512 px)
+  int64_t in_channels = 4;
+  int64_t num_classes = 1000;  ///< the label table has num_classes + 1 rows (null class last)
+  int64_t mlp_ratio = 4;
+  bool learn_sigma = true;  ///< out channels 2 * in_channels; the extra ones are dropped
+
+  /// "SiT-XL/2" (also "DiT-XL/2", "XL/2"); input_size and num_classes keep their defaults.
+  static SiTConfig named(const std::string& name);
+  std::string name() const;  ///< "SiT-XL/2"
+  int64_t out_channels() const { return learn_sigma ? 2 * in_channels : in_channels; }
+  int64_t tokens() const { return (input_size / patch) * (input_size / patch); }
+};
+
+/// Every parameter (checkpoint key) with its shape, in the reference's order.
+ShapeList sit_parameter_shapes(const SiTConfig& c);
+int64_t sit_parameter_count(const SiTConfig& c);
+
+/// The fixed 2-D sin-cos position table (1, grid^2, dim), float32, computed in float64:
+/// the first half of the dimensions encodes the column, the second half the row.
+at::Tensor sincos_pos_embed(int64_t dim, int64_t grid);
+
+/// What a checkpoint says about its architecture (hidden size, patch, depth, classes,
+/// learn_sigma, resolution), matched against the configuration table.
+SiTConfig detect_sit_config(const StateDict& sd);
+
+struct SiTOptions {
+  std::string name;         ///< "SiT-XL/2"; empty: detect from the checkpoint
+  int64_t input_size = 0;   ///< latent side; 0: the checkpoint's
+  int64_t num_classes = 0;  ///< 0: the checkpoint's
+  std::string device = "cpu";
+  Precision precision = Precision::kFp32;
+};
+
+class SiT {
+ public:
+  /// Strict loading (every key, every shape) with pos_embed recomputed when the requested
+  /// resolution differs from the checkpoint's.
+  SiT(const StateDict& sd, const SiTOptions& options);
+  ~SiT();
+  SiT(SiT&&) noexcept;
+
+  /// x: latents (B, C, H, W) with H = W = input_size; t: (B) in [0, 1]; y: (B) int64
+  /// labels, num_classes for the null class. Returns (B, C, H, W) in x's dtype.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) const;
+
+  const SiTConfig& config() const;
+  int64_t parameter_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sit::models

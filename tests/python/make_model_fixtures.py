@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""Writes random-weight SiT and VAE checkpoints, inputs and reference outputs for the
+C++ model tests (tests/test_models.cpp). CI runs it at test time (ctest fixture
+`model_fixtures`); it skips work when OUT already holds the files of this script's
+version.
+
+usage: /usr/bin/python3 tests/python/make_model_fixtures.py OUT_DIR
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model_reference as ref  # noqa: E402
+
+
+def stamp_of_sources():
+    h = hashlib.sha256()
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in ("make_model_fixtures.py", "model_reference.py"):
+        with open(os.path.join(here, name), "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def save(out, name, array):
+    np.save(os.path.join(out, name + ".npy"), np.ascontiguousarray(array))
+
+
+def sit_case(out, tag, sd, heads, patch, learn_sigma, sizes, seed):
+    """Inputs at each latent size and the reference outputs."""
+    g = torch.Generator().manual_seed(seed)
+    for size in sizes:
+        x = torch.randn(3, 4, size, size, generator=g)
+        t = torch.tensor([0.0, 0.37, 1.0])
+        y = torch.tensor([5, 999, 1000])  # the last is the null class
+        with torch.no_grad():
+            o = ref.sit_forward(sd, x, t, y, heads, patch, learn_sigma)
+        save(out, "%s_x%d" % (tag, size), x.numpy())
+        save(out, "%s_t%d" % (tag, size), t.numpy())
+        save(out, "%s_y%d" % (tag, size), y.numpy().astype(np.int64))
+        save(out, "%s_out%d" % (tag, size), o.numpy())
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    a = p.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    stamp_path = os.path.join(a.out, "stamp.txt")
+    stamp = stamp_of_sources()
+    if os.path.exists(stamp_path) and open(stamp_path).read() == stamp:
+        print("model fixtures up to date in", a.out)
+        return
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+
+    # SiT-S/2 at latent 32 (learn_sigma), saved three ways.
+    s2 = ref.random_sit("S", 2, seed=1)
+    torch.save(s2, os.path.join(a.out, "sit_s2_plain.pt"))
+    other = {k: (v + 1.0).half() for k, v in s2.items()}  # "model": must not be picked
+    torch.save({"model": other, "ema": s2, "opt": {"state": {}, "param_groups": [{"lr": 1e-4}]},
+                "args": argparse.Namespace(model="SiT-S/2", image_size=256, global_seed=0)},
+               os.path.join(a.out, "sit_s2_train.pt"))
+    ref.save_safetensors(os.path.join(a.out, "sit_s2.safetensors"), s2)
+    sit_case(a.out, "s2", s2, heads=6, patch=2, learn_sigma=True, sizes=[32, 16], seed=2)
+
+    # SiT-B/4 without learn_sigma, stored in float16: the reference uses the rounded weights.
+    b4 = {k: v.half().float() for k, v in ref.random_sit("B", 4, seed=3, learn_sigma=False).items()}
+    ref.save_safetensors(os.path.join(a.out, "sit_b4_fp16.safetensors"), b4, dtype=torch.float16)
+    sit_case(a.out, "b4", b4, heads=12, patch=4, learn_sigma=False, sizes=[32, 64], seed=4)
+
+    # Broken files for the loading errors.
+    bad = dict(s2)
+    del bad["blocks.3.mlp.fc1.bias"]
+    bad["blocks.0.extra.weight"] = torch.zeros(2)
+    bad["final_layer.adaLN_modulation.1.bias"] = torch.zeros(7)
+    torch.save(bad, os.path.join(a.out, "sit_s2_broken_keys.pt"))
+    with open(os.path.join(a.out, "sit_s2.safetensors"), "rb") as f:
+        head = f.read(1 << 20)
+    with open(os.path.join(a.out, "sit_s2_truncated.safetensors"), "wb") as f:
+        f.write(head)
+    with open(os.path.join(a.out, "sit_s2_plain.pt"), "rb") as f:
+        head = f.read(1 << 20)
+    with open(os.path.join(a.out, "sit_s2_truncated.pt"), "wb") as f:
+        f.write(head)
+    with open(os.path.join(a.out, "not_a_checkpoint.pt"), "w") as f:
+        f.write("this is a text file, not a checkpoint\n")
+
+    # Tiny VAE (two up blocks: x2 upsampling) in the diffusers layout, both file kinds.
+    cfg = {"_class_name": "AutoencoderKL", "in_channels": 3, "out_channels": 3,
+           "down_block_types": ["DownEncoderBlock2D"] * 2, "up_block_types": ["UpDecoderBlock2D"] * 2,
+           "block_out_channels": [32, 64], "layers_per_block": 1, "act_fn": "silu",
+           "latent_channels": 4, "norm_num_groups": 8, "sample_size": 32, "scaling_factor": 0.18215}
+    for kind, old in (("vae_new", False), ("vae_old", True)):
+        d = os.path.join(a.out, kind)
+        os.makedirs(d, exist_ok=True)
+        sd = ref.random_vae(cfg, seed=5, old_attention_names=old)
+        sd["encoder.conv_in.weight"] = torch.zeros(32, 3, 3, 3)  # encoder keys are ignored
+        if old:
+            torch.save(sd, os.path.join(d, "diffusion_pytorch_model.bin"))
+        else:
+            ref.save_safetensors(os.path.join(d, "diffusion_pytorch_model.safetensors"), sd)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
+        g = torch.Generator().manual_seed(6)
+        for h, w in ((8, 8), (6, 10)):
+            z = torch.randn(2, 4, h, w, generator=g) * 0.18215 * 3
+            with torch.no_grad():
+                img = ref.vae_decode(sd, cfg, z)
+            save(a.out, "%s_z%dx%d" % (kind, h, w), z.numpy())
+            save(a.out, "%s_img%dx%d" % (kind, h, w), img.numpy())
+            save(a.out, "%s_u8_%dx%d" % (kind, h, w), ref.quantize(img))
+
+    with open(stamp_path, "w") as f:
+        f.write(stamp)
+    print("wrote model fixtures to", a.out)
+
+
+if __name__ == "__main__":
+    main()

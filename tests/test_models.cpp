@@ -1,0 +1,234 @@
+// SiT backbone, checkpoint loading and VAE decoder against the independent Python
+// reference (tests/python/model_reference.py) on random-weight checkpoints that
+// tests/python/make_model_fixtures.py writes at test time.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+
+#include "common/error.h"
+#include "models/checkpoint.h"
+#include "models/sit.h"
+#include "models/vae.h"
+#include "reference_stats/npy.h"
+
+using namespace sit;
+using namespace sit::models;
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  return std::string(SIT_MODEL_FIXTURES) + "/" + name;
+}
+
+at::Tensor load_npy(const std::string& name) {
+  io::NpyArray a = io::open_npy(fixture(name + ".npy"));
+  if (a.dtype() == io::DType::kI8)
+    return at::tensor(a.read_all<int64_t>(), at::kLong).view(a.shape());
+  if (a.dtype() == io::DType::kU1) {
+    at::Tensor t = at::empty(a.shape(), at::kByte);
+    a.read_rows_u8(0, a.shape()[0], t.data_ptr<uint8_t>());
+    return t;
+  }
+  return at::tensor(a.read_all<float>(), at::kFloat).view(a.shape());
+}
+
+/// max |a - b| / max |b|
+double relative_error(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const sit::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+void expect_forward_matches(const SiT& model, const std::string& tag, int size) {
+  const std::string s = std::to_string(size);
+  const at::Tensor out =
+      model.forward(load_npy(tag + "_x" + s), load_npy(tag + "_t" + s), load_npy(tag + "_y" + s));
+  const at::Tensor want = load_npy(tag + "_out" + s);
+  ASSERT_EQ(out.sizes(), want.sizes());
+  EXPECT_LT(relative_error(out, want), 1e-5) << tag << " at latent size " << size;
+}
+
+}  // namespace
+
+TEST(SiTConfig, ParameterCountsOfAllTwelveConfigurations) {
+  // Counted from the architecture: pos_embed T*D, patch conv D*4*p*p + D, t-MLP
+  // 256D + D + D^2 + D, labels 1001 D, per block 12 D^2 + 9 D (qkv, proj, fc1, fc2 with
+  // mlp ratio 4) + 6 D^2 + 6 D (adaLN), final 2 D^2 + 2 D + D * p^2 * 8 + p^2 * 8.
+  struct Row {
+    const char* size;
+    int64_t depth, d;
+  };
+  for (const Row& r :
+       {Row{"S", 12, 384}, Row{"B", 12, 768}, Row{"L", 24, 1024}, Row{"XL", 28, 1152}})
+    for (int64_t p : {2, 4, 8}) {
+      const int64_t d = r.d, t = (32 / p) * (32 / p), out = p * p * 8;
+      const int64_t want = t * d + (d * 4 * p * p + d) + (256 * d + d + d * d + d) + 1001 * d +
+                           r.depth * (18 * d * d + 15 * d) + (2 * d * d + 2 * d + d * out + out);
+      const SiTConfig c = SiTConfig::named(std::string("SiT-") + r.size + "/" + std::to_string(p));
+      EXPECT_EQ(sit_parameter_count(c), want) << c.name();
+    }
+  EXPECT_EQ(sit_parameter_count(SiTConfig::named("SiT-XL/2")), 675129632);
+}
+
+TEST(SiTConfig, NamesAndErrors) {
+  EXPECT_EQ(SiTConfig::named("DiT-B/4").name(), "SiT-B/4");
+  EXPECT_EQ(SiTConfig::named("XL/8").heads, 16);
+  EXPECT_NE(error_of([] { SiTConfig::named("SiT-M/2"); }).find("SiT-{S,B,L,XL}/{2,4,8}"),
+            std::string::npos);
+}
+
+TEST(SiTPosEmbed, FirstHalfEncodesTheColumn) {
+  const at::Tensor p = sincos_pos_embed(8, 3).to(at::kDouble);  // q = 2, omega = {1, 1e-2}
+  // token (i=1, j=2) is index 5
+  const double want[8] = {std::sin(2.0), std::sin(0.02), std::cos(2.0), std::cos(0.02),
+                          std::sin(1.0), std::sin(0.01), std::cos(1.0), std::cos(0.01)};
+  for (int k = 0; k < 8; ++k)
+    EXPECT_NEAR(p[0][5][k].item<double>(), want[k], 1e-7) << k;
+}
+
+TEST(SiTForward, S2PlainCheckpointMatchesPythonAtTwoResolutions) {
+  const StateDict sd = load_state_dict(fixture("sit_s2_plain.pt"));
+  EXPECT_EQ(sd.format, "torch zip");
+  EXPECT_EQ(sd.entry, "");
+  SiT native(sd, {"SiT-S/2"});
+  EXPECT_EQ(native.config().input_size, 32);
+  EXPECT_TRUE(native.config().learn_sigma);
+  EXPECT_EQ(native.parameter_count(), sd.numel());
+  expect_forward_matches(native, "s2", 32);
+  SiTOptions half;
+  half.input_size = 16;  // pos_embed recomputed for the 8 x 8 token grid
+  expect_forward_matches(SiT(sd, half), "s2", 16);
+}
+
+TEST(SiTForward, TrainingCheckpointUsesEmaAndSkipsPickledArgs) {
+  const StateDict sd = load_state_dict(fixture("sit_s2_train.pt"));
+  EXPECT_EQ(sd.entry, "ema");
+  EXPECT_EQ(sd.top_level_keys, (std::vector<std::string>{"model", "ema", "opt", "args"}));
+  expect_forward_matches(SiT(sd, {}), "s2", 32);
+}
+
+TEST(SiTForward, SafetensorsFilesInFp32AndFp16) {
+  const StateDict s2 = load_state_dict(fixture("sit_s2.safetensors"));
+  EXPECT_EQ(s2.format, "safetensors");
+  expect_forward_matches(SiT(s2, {}), "s2", 32);
+  const StateDict b4 = load_state_dict(fixture("sit_b4_fp16.safetensors"));
+  EXPECT_EQ(b4.tensors.front().second.scalar_type(), at::kHalf);
+  SiT model(b4, {"SiT-B/4"});
+  EXPECT_FALSE(model.config().learn_sigma);
+  expect_forward_matches(model, "b4", 32);
+  SiTOptions big;
+  big.input_size = 64;
+  expect_forward_matches(SiT(b4, big), "b4", 64);
+}
+
+TEST(SiTForward, Bf16RunsCloseToFp32) {
+  const StateDict sd = load_state_dict(fixture("sit_s2.safetensors"));
+  SiTOptions o;
+  o.precision = Precision::kBf16;
+  const at::Tensor out =
+      SiT(sd, o).forward(load_npy("s2_x32"), load_npy("s2_t32"), load_npy("s2_y32"));
+  EXPECT_EQ(out.scalar_type(), at::kFloat);
+  EXPECT_LT(relative_error(out, load_npy("s2_out32")), 0.1);
+}
+
+TEST(Checkpoint, StrictLoadingListsEveryProblem) {
+  const StateDict sd = load_state_dict(fixture("sit_s2_broken_keys.pt"));
+  const std::string e = error_of([&] { SiT(sd, {}); });
+  EXPECT_NE(e.find("1 missing, 1 unexpected, 1 wrong-shape"), std::string::npos) << e;
+  EXPECT_NE(e.find("blocks.3.mlp.fc1.bias (1536,)"), std::string::npos) << e;
+  EXPECT_NE(e.find("blocks.0.extra.weight"), std::string::npos) << e;
+  EXPECT_NE(e.find("final_layer.adaLN_modulation.1.bias is (7,), expected (768,)"),
+            std::string::npos)
+      << e;
+}
+
+TEST(Checkpoint, WrongArchitectureNamed) {
+  const StateDict sd = load_state_dict(fixture("sit_s2.safetensors"));
+  const std::string e = error_of([&] { SiT(sd, {"SiT-B/2"}); });
+  EXPECT_NE(e.find("is SiT-S/2"), std::string::npos) << e;
+  SiTOptions o;
+  o.num_classes = 10;
+  EXPECT_NE(error_of([&] { SiT(sd, o); }).find("label table (1001 rows"), std::string::npos);
+}
+
+TEST(Checkpoint, BadFilesGiveClearErrors) {
+  std::string e = error_of([] { load_state_dict(fixture("not_a_checkpoint.pt")); });
+  EXPECT_NE(e.find("not a checkpoint"), std::string::npos) << e;
+  e = error_of([] { load_state_dict(fixture("sit_s2_truncated.safetensors")); });
+  EXPECT_NE(e.find("truncated"), std::string::npos) << e;
+  e = error_of([] { load_state_dict(fixture("sit_s2_truncated.pt")); });
+  EXPECT_NE(e.find("sit_s2_truncated.pt"), std::string::npos) << e;
+  e = error_of([] { load_state_dict(fixture("no_such_file.pt")); });
+  EXPECT_NE(e.find("cannot open"), std::string::npos) << e;
+}
+
+TEST(Checkpoint, SafetensorsHeaderChecks) {
+  const std::string path = ::testing::TempDir() + "/bad.safetensors";
+  auto write = [&](const std::string& header, size_t data) {
+    std::ofstream f(path, std::ios::binary);
+    const uint64_t n = header.size();
+    f.write(reinterpret_cast<const char*>(&n), 8);
+    f << header << std::string(data, '\0');
+  };
+  write(R"({"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,20]}})", 24);
+  EXPECT_NE(error_of([&] { load_state_dict(path); }).find("needs 24"), std::string::npos);
+  write(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+        R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+        12);
+  EXPECT_NE(error_of([&] { load_state_dict(path); }).find("overlap"), std::string::npos);
+  write(R"({"a":{"dtype":"Q9","shape":[2],"data_offsets":[0,8]}})", 8);
+  EXPECT_NE(error_of([&] { load_state_dict(path); }).find("unsupported dtype 'Q9'"),
+            std::string::npos);
+  write(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8);
+  EXPECT_NE(error_of([&] { load_state_dict(path); }).find("truncated"), std::string::npos);
+}
+
+class VaeTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(VaeTest, DecoderMatchesPythonAndQuantisesAsReference) {
+  const std::string kind = GetParam();
+  const VaeDecoder vae = VaeDecoder::load(fixture(kind));
+  EXPECT_EQ(vae.config().upsampling(), 2);
+  for (const char* res : {"8x8", "6x10"}) {
+    const at::Tensor img = vae.decode(load_npy(kind + "_z" + res));
+    const at::Tensor want = load_npy(kind + "_img" + res);
+    ASSERT_EQ(img.sizes(), want.sizes());
+    EXPECT_LT(relative_error(img, want), 1e-5) << kind << " " << res;
+    // uint8 from the reference images: identical except where the two float results
+    // straddle an integer boundary
+    const at::Tensor u8 = to_uint8_nhwc(want);
+    EXPECT_TRUE(at::equal(u8, load_npy(kind + "_u8_" + std::string(res))));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BothFileKinds, VaeTest, ::testing::Values("vae_new", "vae_old"));
+
+TEST(Vae, QuantisationClampsAndTruncates) {
+  const at::Tensor x = at::tensor({-2.0f, -1.0f, -0.999f, 0.0f, 0.5f, 0.996f, 1.0f, 3.0f})
+                           .view({1, 1, 2, 4})
+                           .expand({1, 3, 2, 4});
+  const at::Tensor u = to_uint8_nhwc(x);  // (1, 2, 4, 3)
+  const std::vector<int> want = {0, 0, 0, 128, 191, 254, 255, 255};
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(u[0][i / 4][i % 4][1].item<int>(), want[i]) << i;
+}
+
+TEST(Vae, MissingWeightsAndBadConfig) {
+  EXPECT_NE(error_of([] { VaeDecoder::load(fixture("no_such_vae")); }).find("does not exist"),
+            std::string::npos);
+  const StateDict sd = load_state_dict(fixture("vae_new/diffusion_pytorch_model.safetensors"));
+  VaeConfig c = VaeConfig::from_json(fixture("vae_new/config.json"));
+  c.layers_per_block = 2;
+  const std::string e = error_of([&] { VaeDecoder(c, sd, "cpu", Precision::kFp32); });
+  EXPECT_NE(e.find("missing"), std::string::npos) << e;
+  EXPECT_NE(e.find("decoder.up_blocks.0.resnets.2.conv1.weight"), std::string::npos) << e;
+}
