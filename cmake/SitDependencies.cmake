@@ -18,6 +18,7 @@ sit_require_package(Eigen3 libeigen3-dev NO_MODULE)
 sit_require_package(CLI11 libcli11-dev CONFIG)
 sit_require_package(nlohmann_json nlohmann-json3-dev CONFIG)
 sit_require_package(ZLIB zlib1g-dev)
+sit_require_package(PNG libpng-dev)
 sit_require_package(tomlplusplus libtomlplusplus-dev CONFIG)
 
 set(HDF5_PREFER_PARALLEL OFF)

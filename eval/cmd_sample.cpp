@@ -4,11 +4,13 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <numeric>
+#include <optional>
 
 #include "common/error.h"
 #include "common/format.h"
 #include "eval/commands.h"
-#include "models/gmm.h"
+#include "eval/generator.h"
+#include "reference_stats/image_writer.h"
 #include "reference_stats/npy.h"
 #include "samplers/sampler.h"
 
@@ -19,6 +21,8 @@ struct SampleArgs {
   std::string model, path_type = "Linear", prediction = "velocity", method, out = "samples.npz";
   std::string noise, labels, diffusion_form = "sigma", last_step = "Mean", cfg_channels = "3";
   std::string error_norm = "batch", loss_table, device = "cpu", precision = "fp32";
+  std::string ckpt, vae, sample_dir, save_latents;
+  int64_t image_size = 0, num_classes = 0;
   int64_t num_steps = -1, num_samples = 64, batch_size = 32, null_class = -1;
   double atol = 1e-6, rtol = 1e-3, diffusion_norm = 1.0, eta = 0.0, last_step_size = 0.04;
   double cfg_scale = 1.0;
@@ -27,8 +31,24 @@ struct SampleArgs {
 };
 
 void add_shared_options(CLI::App* cmd, SampleArgs& a) {
-  cmd->add_option("--model", a.model, "gmm:PRESET (bernoulli1d, mix1d, demo) or gmm:FILE.toml")
+  cmd->add_option("--model", a.model,
+                  "gmm:PRESET (bernoulli1d, mix1d, demo), gmm:FILE.toml, or sit:SiT-XL/2 (any "
+                  "SiT-{S,B,L,XL}/{2,4,8}; 'sit' alone detects it from --ckpt)")
       ->required();
+  cmd->add_option("--ckpt", a.ckpt,
+                  "SiT/DiT checkpoint: torch.save .pt (plain, or ema/model "
+                  "entry of a training checkpoint) or .safetensors");
+  cmd->add_option("--vae", a.vae,
+                  "Stable Diffusion VAE: diffusers folder with config.json and "
+                  "diffusion_pytorch_model.safetensors or .bin (e.g. sd-vae-ft-ema)");
+  cmd->add_option("--image-size", a.image_size,
+                  "image side in pixels (latent side = image size / VAE factor 8); default: "
+                  "the checkpoint's");
+  cmd->add_option("--num-classes", a.num_classes,
+                  "classes of the model (checked against the checkpoint's label table)");
+  cmd->add_option("--sample-dir", a.sample_dir, "also write PNG images DIR/000000.png, ...");
+  cmd->add_option("--save-latents", a.save_latents,
+                  "also write the final latents: .npz with latents (N, C, h, w), labels, nfe");
   cmd->add_option("--path-type", a.path_type, "Linear, GVP or VP")->capture_default_str();
   cmd->add_option("--prediction", a.prediction, "what the model predicts: velocity, score, noise")
       ->capture_default_str();
@@ -56,21 +76,35 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
                   "the reference's sample_eps (default 1e-3; 0 for Linear/GVP velocity models)");
   cmd->add_option("--noise", a.noise, "initial states, .npy with one row per sample");
   cmd->add_option("--labels", a.labels, "labels, .npy with one integer per sample");
-  cmd->add_option("--out", a.out, "output .npz: samples, labels, nfe")->capture_default_str();
-  cmd->add_option("--device", a.device, "cpu, cuda, cuda:N")->capture_default_str();
-  cmd->add_option("--precision", a.precision, "state precision: fp32 or fp64")
+  cmd->add_option("--out", a.out,
+                  "output .npz: analytic models: samples, labels, nfe; image models: the ADM "
+                  "evaluator's layout, arr_0 uint8 (N, H, W, 3) and arr_1 labels")
       ->capture_default_str();
-}
-
-at::ScalarType parse_precision(const std::string& p) {
-  if (p == "fp32") return at::kFloat;
-  if (p == "fp64") return at::kDouble;
-  fail("--precision must be one of fp32, fp64; got '", p, "'");
+  cmd->add_option("--device", a.device, "cpu, cuda, cuda:N")->capture_default_str();
+  cmd->add_option("--precision", a.precision,
+                  "analytic models: state precision fp32 or fp64; networks: fp32 (TF32 off, "
+                  "as the papers), tf32 or bf16")
+      ->capture_default_str();
 }
 
 int run_sample(const SampleArgs& a, bool sde) {
   using namespace sit::samplers;
-  const models::GaussianMixture gmm = models::GaussianMixture::from_spec(a.model);
+  GeneratorSettings settings;
+  settings.model = a.model;
+  settings.ckpt = a.ckpt;
+  settings.vae = a.vae;
+  settings.image_size = a.image_size;
+  settings.num_classes = a.num_classes;
+  settings.device = a.device;
+  settings.precision = a.precision;
+  const std::unique_ptr<Generator> generator = Generator::create(settings);
+  const Generator& model = *generator;
+  const bool analytic = model.mixture() != nullptr;
+  const bool images = model.has_images();
+  if (!analytic && !images && a.save_latents.empty())
+    fail("without --vae a SiT model has no images: give --vae DIR, or --save-latents FILE.npz");
+  if (!a.sample_dir.empty() && !images)
+    fail("--sample-dir needs an image model (sit:... with --vae)");
   SamplerConfig cfg;
   cfg.path = parse_path_type(a.path_type);
   cfg.prediction = parse_prediction(a.prediction);
@@ -98,16 +132,17 @@ int run_sample(const SampleArgs& a, bool sde) {
   cfg.interval.sample_eps = a.sample_eps;
   cfg.guidance.scale = a.cfg_scale;
   cfg.guidance.channels = parse_cfg_channels(a.cfg_channels);
-  cfg.guidance.null_class = a.null_class >= 0 ? a.null_class : gmm.null_class();
-  if (a.cfg_scale != 1.0 && gmm.num_classes() == 0)
-    fail("--cfg-scale ", a.cfg_scale, " needs a class-conditional model; ", gmm.name(),
+  cfg.guidance.null_class = a.null_class >= 0 ? a.null_class : model.null_class();
+  if (a.cfg_scale != 1.0 && model.num_classes() == 0)
+    fail("--cfg-scale ", a.cfg_scale, " needs a class-conditional model; ", model.name(),
          " is unconditional");
   if (a.num_samples < 1) fail("--num-samples must be >= 1, got ", a.num_samples);
   if (a.batch_size < 1) fail("--batch-size must be >= 1, got ", a.batch_size);
 
   const at::Device device(a.device);
-  const auto options = at::TensorOptions().dtype(parse_precision(a.precision)).device(device);
-  const int64_t n = a.num_samples, d = gmm.dim();
+  const auto options = model.state_options();
+  const int64_t n = a.num_samples, d = model.feature_dim();
+  std::vector<int64_t> state_shape = model.state_shape();
   std::vector<int64_t> all_ids(static_cast<size_t>(n));
   std::iota(all_ids.begin(), all_ids.end(), 0);
 
@@ -115,10 +150,15 @@ int run_sample(const SampleArgs& a, bool sde) {
   std::optional<io::NpyArray> noise_file, label_file;
   if (!a.noise.empty()) {
     noise_file.emplace(io::open_npy(a.noise));
-    const std::vector<int64_t> want = {n, d};
-    if (noise_file->shape() != want)
-      fail(a.noise, ": --noise must have shape (", n, ", ", d, ") for ", n, " samples of ",
-           gmm.name(), ", got ", shape_string(noise_file->shape()));
+    std::vector<int64_t> want = {n};
+    want.insert(want.end(), state_shape.begin(), state_shape.end());
+    const auto& got = noise_file->shape();
+    int64_t per_row = 1;
+    for (size_t i = 1; i < got.size(); ++i)
+      per_row *= got[i];
+    if (got.empty() || got[0] != n || per_row != d)
+      fail(a.noise, ": --noise must have shape ", shape_string(want), " (or (", n, ", ", d,
+           ")) for ", n, " samples of ", model.name(), ", got ", shape_string(got));
   }
   at::Tensor labels_all;
   if (!a.labels.empty()) {
@@ -127,17 +167,30 @@ int run_sample(const SampleArgs& a, bool sde) {
       fail(a.labels, ": --labels must have shape (", n, ",), got ",
            shape_string(label_file->shape()));
     labels_all = at::tensor(label_file->read_all<int64_t>(), at::kLong);
-    const int64_t hi = std::max<int64_t>(gmm.num_classes(), 1);
+    const int64_t hi = std::max<int64_t>(model.num_classes(), 1);
     if ((labels_all < 0).any().item<bool>() || (labels_all >= hi + 1).any().item<bool>())
       fail(a.labels, ": labels must lie in [0, ", hi, "]");
   } else {
-    labels_all = gmm.num_classes() > 0 ? per_sample_labels(a.seed, all_ids, gmm.num_classes())
-                                       : at::zeros({n}, at::kLong);
+    labels_all = model.num_classes() > 0 ? per_sample_labels(a.seed, all_ids, model.num_classes())
+                                         : at::zeros({n}, at::kLong);
   }
 
-  io::NpzWriter out(a.out);
-  out.begin("samples", parse_precision(a.precision) == at::kFloat ? io::DType::kF4 : io::DType::kF8,
-            {n, d});
+  // Outputs: analytic samples in --out; images in --out (ADM npz) and/or --sample-dir;
+  // latents in --save-latents. All streamed batch by batch.
+  std::optional<io::NpzWriter> out, latents;
+  std::optional<io::AdmNpzWriter> adm;
+  std::optional<io::PngFolderWriter> pngs;
+  std::vector<int64_t> latent_shape = {n};
+  latent_shape.insert(latent_shape.end(), state_shape.begin(), state_shape.end());
+  if (analytic) {
+    out.emplace(a.out);
+    out->begin("samples", options.dtype() == at::kFloat ? io::DType::kF4 : io::DType::kF8, {n, d});
+  }
+  if (!a.save_latents.empty()) {
+    latents.emplace(a.save_latents);
+    latents->begin("latents", io::DType::kF4, latent_shape);
+  }
+  if (!a.sample_dir.empty()) pngs.emplace(a.sample_dir, n);
   std::vector<int64_t> nfe;
   int64_t network_calls = 0;
   Interval interval;
@@ -148,26 +201,46 @@ int run_sample(const SampleArgs& a, bool sde) {
     if (noise_file) {
       std::vector<double> rows(static_cast<size_t>(b * d));
       noise_file->read_rows(s, b, rows.data());
-      x0 = at::tensor(rows, at::kDouble).view({b, d}).to(options);
+      std::vector<int64_t> shape = {b};
+      shape.insert(shape.end(), state_shape.begin(), state_shape.end());
+      x0 = at::tensor(rows, at::kDouble).view(shape).to(options);
     } else {
-      x0 = per_sample_normal(a.seed, ids, kStreamInit, {d}, options);
+      x0 = per_sample_normal(a.seed, ids, kStreamInit, state_shape, options);
     }
     const at::Tensor y = labels_all.narrow(0, s, b).to(device);
-    const SampleResult r = sample(gmm.model_fn(cfg.prediction, cfg.path), cfg, x0, y, ids, a.seed);
-    const at::Tensor host = r.x.cpu().contiguous();
-    out.append_rows(host.data_ptr(), b);
+    const SampleResult r =
+        sample(model.model_fn(cfg.prediction, cfg.path), cfg, x0, y, ids, a.seed);
+    if (out) {
+      const at::Tensor host = r.x.cpu().contiguous();
+      out->append_rows(host.data_ptr(), b);
+    }
+    if (latents) {
+      const at::Tensor host = r.x.to(at::kFloat).cpu().contiguous();
+      latents->append_rows(host.data_ptr(), b);
+    }
+    if (images) {
+      const at::Tensor u8 = model.decode_images(r.x);  // (b, H, W, 3)
+      if (!adm) adm.emplace(a.out, n, u8.size(1), u8.size(2));
+      const at::Tensor yb = labels_all.narrow(0, s, b).contiguous();
+      adm->write(u8.data_ptr<uint8_t>(), b, yb.data_ptr<int64_t>());
+      if (pngs) pngs->write(u8.data_ptr<uint8_t>(), b, u8.size(1), u8.size(2), s);
+    }
     nfe.insert(nfe.end(), r.nfe.begin(), r.nfe.end());
     network_calls += r.network_calls;
     interval = r.interval;
   }
-  out.end();
-  out.add("labels", {n}, labels_all.contiguous().data_ptr<int64_t>());
-  out.add("nfe", {n}, nfe.data());
-  out.close();
+  for (auto* w : {out ? &*out : nullptr, latents ? &*latents : nullptr}) {
+    if (!w) continue;
+    w->end();
+    w->add("labels", {n}, labels_all.contiguous().data_ptr<int64_t>());
+    w->add("nfe", {n}, nfe.data());
+    w->close();
+  }
+  if (adm) adm->close();
 
   const double mean_nfe = std::accumulate(nfe.begin(), nfe.end(), 0.0) / static_cast<double>(n);
-  std::cerr << "sampled " << n << " x " << d << " from " << gmm.name() << " ("
-            << to_string(cfg.path) << ", " << to_string(cfg.prediction) << ") with "
+  std::cerr << "sampled " << n << " x " << shape_string(state_shape) << " from " << model.name()
+            << " (" << to_string(cfg.path) << ", " << to_string(cfg.prediction) << ") with "
             << (sde ? to_string(cfg.sde_options.method) : to_string(cfg.ode.method)) << " on ["
             << interval.t0 << ", " << interval.t1 << "], " << cfg.num_steps << " grid points";
   if (sde)
@@ -175,7 +248,9 @@ int run_sample(const SampleArgs& a, bool sde) {
               << cfg.sde_options.diffusion.norm << " (D(t) = w(t)/2), last step "
               << to_string(cfg.sde_options.last_step);
   std::cerr << "; mean NFE " << mean_nfe << " per sample, " << network_calls
-            << " network batch evaluations; wrote " << a.out << "\n";
+            << " network batch evaluations; wrote " << (analytic || images ? a.out : std::string())
+            << (pngs ? " " + a.sample_dir + "/" : std::string())
+            << (latents ? " " + a.save_latents : std::string()) << "\n";
   return 0;
 }
 

@@ -32,7 +32,7 @@ void write_reports(const std::string& dir) {
 
 Command add_sweep_command(CLI::App& app) {
   struct Args {
-    std::string file, out, shard;
+    std::string file, out, shard, save_images;
     bool dry_run = false, quiet = false;
   };
   auto a = std::make_shared<Args>();
@@ -47,6 +47,10 @@ Command add_sweep_command(CLI::App& app) {
                   "SLURM_PROCID/SLURM_NTASKS, RANK/WORLD_SIZE or OMPI_COMM_WORLD_RANK/SIZE)");
   cmd->add_flag("--dry-run", a->dry_run, "list the configurations and the NFE budget, run nothing");
   cmd->add_flag("--quiet", a->quiet, "no progress lines");
+  cmd->add_option("--save-images", a->save_images,
+                  "also write the decoded images: png (RUN/images/ID/NNNNNN.png) or npz "
+                  "(RUN/images/ID.npz, ADM layout: arr_0 uint8 NHWC, arr_1 labels); needs a VAE")
+      ->check(CLI::IsMember({"none", "png", "npz"}));
   return [a]() -> int {
     const SweepSpec spec = load_sweep(a->file);
     if (a->dry_run) {
@@ -57,6 +61,7 @@ Command add_sweep_command(CLI::App& app) {
     SweepOptions o;
     o.out_dir = a->out;
     o.quiet = a->quiet;
+    o.save_images = a->save_images;
     o.tty = ::isatty(STDERR_FILENO) != 0;
     o.shard = shard.index;
     o.num_shards = shard.count;

@@ -24,5 +24,6 @@ Command add_sample_command(CLI::App& app);
 Command add_sweep_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
 Command add_merge_command(CLI::App& app);
+Command add_inspect_command(CLI::App& app);
 
 }  // namespace sit::eval

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   commands["sweep"] = add_sweep_command(app);
   commands["report"] = add_report_command(app);
   commands["merge"] = add_merge_command(app);
+  commands["inspect"] = add_inspect_command(app);
 #endif
 
   try {

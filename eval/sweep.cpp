@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -17,11 +18,13 @@
 #include "common/build_info.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "eval/generator.h"
 #include "eval/metrics_job.h"
 #include "metrics/feature_stats.h"
 #include "metrics/linalg.h"
 #include "models/gmm.h"
 #include "reference_stats/feature_set.h"
+#include "reference_stats/image_writer.h"
 #include "reference_stats/npy.h"
 #include "reports/results.h"
 #include "samplers/sampler.h"
@@ -41,7 +44,7 @@ std::vector<int64_t> id_range(int64_t begin, int64_t count) {
   return ids;
 }
 
-samplers::SamplerConfig sampler_config(const SweepConfig& c, const models::GaussianMixture& m) {
+samplers::SamplerConfig sampler_config(const SweepConfig& c, const Generator& m) {
   using namespace samplers;
   SamplerConfig s;
   s.path = parse_path_type(c.path_type);
@@ -84,8 +87,8 @@ metrics::FeatureStats exact_reference_stats(const models::GaussianMixture& m) {
   return s;
 }
 
-at::Tensor labels_for(const models::GaussianMixture& m, uint64_t seed,
-                      const std::vector<int64_t>& ids) {
+template <class Model>
+at::Tensor labels_for(const Model& m, uint64_t seed, const std::vector<int64_t>& ids) {
   return m.num_classes() > 0 ? samplers::per_sample_labels(seed, ids, m.num_classes())
                              : at::zeros({static_cast<int64_t>(ids.size())}, at::kLong);
 }
@@ -253,12 +256,13 @@ struct Context {
   const SweepOptions& options;
   std::ostream& log;
   fs::path dir, results;
-  const models::GaussianMixture& model;
+  const Generator& model;
   at::TensorOptions tensor_options;
-  const io::FeatureSet& reference;  ///< exact statistics + exact target rows
+  const io::FeatureSet* reference;  ///< nullptr: no metrics (generation only)
   const MetricsJobOptions& metrics;
   SweepSummary& summary;
   Progress& progress;
+  std::vector<std::pair<std::string, std::string>> model_provenance;
 };
 
 void append_record(Context& c, const SweepConfig& cfg, json rec, double wall, int index) {
@@ -274,6 +278,8 @@ void append_record(Context& c, const SweepConfig& cfg, json rec, double wall, in
                        {"eigen", build.eigen_version},
                        {"hdf5", build.hdf5_version},
                        {"libtorch", build.torch_version}};
+  for (const auto& [key, value] : c.model_provenance)
+    rec["provenance"][key] = value;
   {
     FileLock lock(c.dir / "results.lock", /*wait=*/true);
     if (recorded_ids(c.results).count(cfg.id())) return;  // another shard was first
@@ -288,8 +294,9 @@ void append_record(Context& c, const SweepConfig& cfg, json rec, double wall, in
     c.log << "[" << index << "/" << c.spec.configs.size() << "] " << cfg.id() << " " << cfg.label()
           << ": ";
     if (rec["status"] == "ok")
-      c.log << "FD " << fixed(rec.value("fid", 0.0), 4) << ", NFE " << rec["nfe"].get<double>()
-            << ", " << fixed(wall, 2) << " s\n";
+      c.log << (rec.contains("fid") ? "FD " + fixed(rec["fid"].get<double>(), 4)
+                                    : std::string("no reference, no metrics"))
+            << ", NFE " << rec["nfe"].get<double>() << ", " << fixed(wall, 2) << " s\n";
     else
       c.log << "failed: " << rec["error"].get<std::string>() << "\n";
   }
@@ -301,21 +308,30 @@ void generate_batches(Context& c, const SweepConfig& cfg) {
   const samplers::SamplerConfig sc = sampler_config(cfg, c.model);
   const fs::path partial = c.dir / "partial" / cfg.id();
   fs::create_directories(partial);
-  const int64_t n = c.spec.samples, d = c.model.dim();
+  const int64_t n = c.spec.samples, d = c.model.feature_dim();
+  const bool png = c.spec.save_images == "png", npz = c.spec.save_images == "npz";
+  std::optional<io::PngFolderWriter> png_out;
+  if (png) png_out.emplace((c.dir / "images" / cfg.id()).string(), n);
   for (int64_t k = 0; k < batch_count(c.spec); ++k) {
     if (k % c.options.num_shards != c.options.shard) continue;
     if (fs::exists(batch_path(partial, k))) continue;
     const int64_t s = k * c.spec.batch_size, b = std::min(c.spec.batch_size, n - s);
     const auto ids = id_range(s, b);
     const at::Tensor y = labels_for(c.model, c.spec.seed, ids).to(c.tensor_options.device());
-    const at::Tensor x0 =
-        samplers::per_sample_normal(c.spec.seed, ids, samplers::kStreamInit, {d}, c.tensor_options);
+    const at::Tensor x0 = samplers::per_sample_normal(c.spec.seed, ids, samplers::kStreamInit,
+                                                      c.model.state_shape(), c.tensor_options);
     const auto r =
         samplers::sample(c.model.model_fn(sc.prediction, sc.path), sc, x0, y, ids, c.spec.seed);
-    const at::Tensor rows = r.x.to(at::kFloat).cpu().contiguous();
+    const at::Tensor rows = c.model.features(r.x);
+    at::Tensor images;
+    if (png || npz) images = c.model.decode_images(r.x);  // (b, H, W, 3) uint8
+    // PNGs are complete files of their own (rewritten identically after a kill); npz
+    // images travel in the batch file and are assembled in sample order at the end.
+    if (png) png_out->write(images.data_ptr<uint8_t>(), b, images.size(1), images.size(2), s);
     io::NpzWriter w(batch_path(partial, k).string());
     w.add("samples", {b, d}, rows.data_ptr<float>());
     w.add("nfe", {b}, r.nfe.data());
+    if (npz) w.add("images", images.sizes().vec(), images.data_ptr<uint8_t>());
     w.close();
     c.progress.batch(std::min(n, s + b), n);
   }
@@ -334,7 +350,7 @@ void try_finalize(Context& c, const SweepConfig& cfg, double wall_so_far, int in
   const auto start = std::chrono::steady_clock::now();
   json rec = base_record(cfg, c.spec);
   try {
-    const int64_t n = c.spec.samples, d = c.model.dim();
+    const int64_t n = c.spec.samples, d = c.model.feature_dim();
     io::FeatureSet features;
     features.pool = io::FeatureMatrix{};
     features.pool->rows = n;
@@ -342,33 +358,46 @@ void try_finalize(Context& c, const SweepConfig& cfg, double wall_so_far, int in
     features.pool->data.resize(static_cast<size_t>(n * d));
     std::vector<int64_t> nfe;
     metrics::StatsAccumulator acc(d);
+    const at::Tensor labels = labels_for(c.model, c.spec.seed, id_range(0, n));
+    std::optional<io::AdmNpzWriter> images;
     for (int64_t k = 0; k < batch_count(c.spec); ++k) {
       const int64_t s = k * c.spec.batch_size, b = std::min(c.spec.batch_size, n - s);
       io::NpzReader z(batch_path(partial, k).string());
+      if (c.spec.save_images == "npz") {
+        io::NpyArray a = z.open("images");
+        const auto& shape = a.shape();  // (b, H, W, 3)
+        if (!images)
+          images.emplace((c.dir / "images" / (id + ".npz")).string(), n, shape[1], shape[2]);
+        std::vector<uint8_t> pixels(static_cast<size_t>(b * shape[1] * shape[2] * 3));
+        a.read_rows_u8(0, b, pixels.data());
+        images->write(pixels.data(), b, labels.data_ptr<int64_t>() + s);
+      }
       z.open("samples").read_rows(0, b, features.pool->data.data() + s * d);
       const auto batch_nfe = z.open("nfe").read_all<int64_t>();
       nfe.insert(nfe.end(), batch_nfe.begin(), batch_nfe.end());
       acc.add(features.pool->data.data() + s * d, b);
     }
-    const at::Tensor labels = labels_for(c.model, c.spec.seed, id_range(0, n));
+    if (images) images->close();
     features.labels =
         std::vector<int64_t>(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + n);
     features.provenance.source = c.spec.model + " " + cfg.canonical();
-    features.provenance.extractor = "identity (data-space features)";
+    features.provenance.extractor = c.model.feature_space();
     features.provenance.created = "not recorded (sweep outputs are deterministic)";
     features.provenance.count = n;
     features.path = "configuration " + id;
     // The streaming statistics stand in for the rows' (as stored statistics do in ADM).
     features.stats = acc.finalize();
     metrics::check_finite(features.pool->view(), features.path);
-    const MetricsReport report = compute_metrics(c.reference, features, c.metrics);
-    for (const auto& [key, value] : {std::pair{"fid", report.fid},
-                                     {"precision", report.precision},
-                                     {"recall", report.recall},
-                                     {"kid", report.kid},
-                                     {"kid_std", report.kid_std}})
-      if (value) rec[key] = *value;
-    if (!report.warnings.empty()) rec["warnings"] = report.warnings;
+    if (c.reference) {
+      const MetricsReport report = compute_metrics(*c.reference, features, c.metrics);
+      for (const auto& [key, value] : {std::pair{"fid", report.fid},
+                                       {"precision", report.precision},
+                                       {"recall", report.recall},
+                                       {"kid", report.kid},
+                                       {"kid_std", report.kid_std}})
+        if (value) rec[key] = *value;
+      if (!report.warnings.empty()) rec["warnings"] = report.warnings;
+    }
     io::save_feature_set((c.dir / "features" / (id + ".h5")).string(), features);
     rec["n_samples"] = n;
     rec["nfe"] = std::accumulate(nfe.begin(), nfe.end(), 0.0) / static_cast<double>(n);
@@ -421,16 +450,40 @@ Shard parse_shard(const std::string& text) {
   return s;
 }
 
-SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::ostream& log) {
+SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, std::ostream& log) {
   if (options.num_shards < 1 || options.shard < 0 || options.shard >= options.num_shards)
     fail("shard ", options.shard, "/", options.num_shards, " is not valid");
   SweepSummary summary;
   const fs::path dir = !options.out_dir.empty() ? options.out_dir
-                       : !spec.out.empty()      ? spec.out
-                                                : "runs/" + spec.name;
+                       : !file_spec.out.empty() ? file_spec.out
+                                                : "runs/" + file_spec.name;
   summary.dir = dir.string();
+  fs::create_directories(dir);
+  // --save-images is remembered in the run directory so that resumed runs, other shards
+  // and `merge` finish the configurations the same way.
+  SweepSpec spec = file_spec;
+  {
+    const fs::path saved = dir / "save_images.txt";
+    std::string before;
+    if (fs::exists(saved)) {
+      std::ifstream in(saved);
+      std::getline(in, before);
+    }
+    if (!options.save_images.empty()) {
+      if (!before.empty() && before != options.save_images)
+        fail(dir.string(), ": this run saves images as '", before, "'; --save-images ",
+             options.save_images, " would mix formats (use a new --out)");
+      if (options.save_images != "none" && spec.vae.empty())
+        fail("--save-images needs a model with images (a VAE); ", spec.model, " has none");
+      spec.save_images = options.save_images;
+      if (before.empty()) write_file_atomic(saved.string(), spec.save_images + "\n");
+    } else if (!before.empty()) {
+      spec.save_images = before;
+    }
+  }
   fs::create_directories(dir / "features");
   fs::create_directories(dir / "partial");
+  if (spec.save_images != "none") fs::create_directories(dir / "images");
   if (!options.merge_only) {
     std::ifstream in(spec.source);
     const std::string text(std::istreambuf_iterator<char>(in), {});
@@ -441,24 +494,43 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::
       configs.push_back({{"id", c.id()}, {"label", c.label()}, {"canonical", c.canonical()}});
     write_file_atomic((dir / "configs.json").string(), configs.dump(2) + "\n");
   }
-  const models::GaussianMixture model = models::GaussianMixture::from_spec(spec.model);
-  const std::string device = options.device.empty() ? spec.device : options.device;
-  const auto tensor_options = at::TensorOptions()
-                                  .dtype(spec.precision == "fp64" ? at::kDouble : at::kFloat)
-                                  .device(at::Device(device));
+  GeneratorSettings settings;
+  settings.model = spec.model;
+  settings.ckpt = spec.ckpt;
+  settings.vae = spec.vae;
+  settings.image_size = spec.image_size;
+  settings.num_classes = spec.num_classes;
+  settings.device = options.device.empty() ? spec.device : options.device;
+  settings.precision = spec.precision;
+  const std::unique_ptr<Generator> generator = Generator::create(settings);
+  const Generator& model = *generator;
+  const auto tensor_options = model.state_options();
 
-  // Reference: exact statistics, and exact target draws for precision/recall and KID.
-  io::FeatureSet reference;
-  reference.path = "exact reference of " + spec.model;
-  reference.stats = exact_reference_stats(model);
-  const auto ref_ids = id_range(kReferenceIdBase, spec.reference_samples);
-  const at::Tensor ref_rows =
-      model.sample_target(spec.seed, ref_ids, labels_for(model, spec.seed, ref_ids))
-          .to(at::kFloat)
-          .contiguous();
-  reference.pool = io::FeatureMatrix{
-      std::vector<float>(ref_rows.data_ptr<float>(), ref_rows.data_ptr<float>() + ref_rows.numel()),
-      ref_rows.size(0), model.dim()};
+  // Reference: an analytic model's exact statistics and exact target draws (for
+  // precision/recall and KID), or a feature file in the run's feature space.
+  std::optional<io::FeatureSet> reference;
+  if (const models::GaussianMixture* gmm = model.mixture()) {
+    reference.emplace();
+    reference->path = "exact reference of " + spec.model;
+    reference->stats = exact_reference_stats(*gmm);
+    const auto ref_ids = id_range(kReferenceIdBase, spec.reference_samples);
+    const at::Tensor ref_rows =
+        gmm->sample_target(spec.seed, ref_ids, labels_for(*gmm, spec.seed, ref_ids))
+            .to(at::kFloat)
+            .contiguous();
+    reference->pool =
+        io::FeatureMatrix{std::vector<float>(ref_rows.data_ptr<float>(),
+                                             ref_rows.data_ptr<float>() + ref_rows.numel()),
+                          ref_rows.size(0), gmm->dim()};
+  } else if (!spec.reference.empty()) {
+    reference.emplace(io::load_feature_set(spec.reference));
+    const int64_t ref_dim = reference->pool    ? reference->pool->cols
+                            : reference->stats ? reference->stats->mu.size()
+                                               : 0;
+    if (ref_dim != model.feature_dim())
+      fail(spec.reference, ": reference features have dimension ", ref_dim, ", the run's ",
+           model.feature_space(), " features ", model.feature_dim());
+  }
   MetricsJobOptions metric_options;
   std::string selection;
   for (const auto& m : spec.metrics)
@@ -468,9 +540,18 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::
   metric_options.kid.seed = spec.seed;
 
   Progress progress(options, log, spec.configs.size());
-  Context c{
-      spec,      options,        log,     dir,     dir / "results.jsonl", model, tensor_options,
-      reference, metric_options, summary, progress};
+  Context c{spec,
+            options,
+            log,
+            dir,
+            dir / "results.jsonl",
+            model,
+            tensor_options,
+            reference ? &*reference : nullptr,
+            metric_options,
+            summary,
+            progress,
+            model.provenance()};
 
   const std::set<std::string> done = recorded_ids(c.results);
   int index = 0;

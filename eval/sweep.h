@@ -17,6 +17,7 @@ struct SweepOptions {
   int shard = 0, num_shards = 1;  ///< this process does batches k with k % N == shard
   bool merge_only = false;        ///< only finalise configurations whose batches are all there
   std::string device;             ///< overrides the file's device (e.g. cuda:LOCAL_RANK)
+  std::string save_images;        ///< overrides the file's save_images: none, png or npz
   /// Progress: a live line rewritten in place (terminal) or a plain line at most every
   /// `log_interval_s` seconds (files, pipes).
   bool tty = false;

@@ -141,7 +141,8 @@ SweepSpec load_sweep(const std::string& path) {
   if (!grid) fail(path, ": needs a [grid] table (path_type, prediction, methods, steps, ...)");
   check_keys(path, *sweep, "sweep",
              {"name", "model", "samples", "reference_samples", "global_seed", "batch_size",
-              "device", "precision", "out", "metrics"});
+              "device", "precision", "out", "metrics", "ckpt", "vae", "image_size", "num_classes",
+              "reference", "save_images"});
   check_keys(path, *grid, "grid",
              {"path_type", "prediction", "ode_methods", "ode_steps", "sde_methods", "sde_steps",
               "diffusion_form", "diffusion_norm", "last_step", "last_step_size", "cfg_scale",
@@ -169,9 +170,30 @@ SweepSpec load_sweep(const std::string& path) {
   spec.device = str("device", "cpu");
   spec.precision = str("precision", "fp32");
   spec.out = str("out", "");
-  if (spec.precision != "fp32" && spec.precision != "fp64")
-    fail(where(path, *sweep->get("precision")), ": 'precision' must be fp32 or fp64, got '",
-         spec.precision, "'");
+  spec.ckpt = str("ckpt", "");
+  spec.vae = str("vae", "");
+  spec.reference = str("reference", "");
+  spec.save_images = str("save_images", "none");
+  spec.image_size = integer("image_size", 0, 0);
+  spec.num_classes = integer("num_classes", 0, 0);
+  const bool analytic = spec.model.rfind("gmm:", 0) == 0;
+  if (analytic ? spec.precision != "fp32" && spec.precision != "fp64"
+               : spec.precision != "fp32" && spec.precision != "tf32" && spec.precision != "bf16")
+    fail(where(path, *sweep->get("precision")), ": 'precision' must be ",
+         analytic ? "fp32 or fp64 for an analytic model" : "fp32, tf32 or bf16 for a network",
+         ", got '", spec.precision, "'");
+  if (spec.save_images != "none" && spec.save_images != "png" && spec.save_images != "npz")
+    fail(where(path, *sweep->get("save_images")), ": 'save_images' must be none, png or npz, got '",
+         spec.save_images, "'");
+  if (!analytic && spec.ckpt.empty())
+    fail(path, ": [sweep] model ", spec.model, " needs 'ckpt' (the checkpoint file)");
+  if (analytic)
+    for (const char* key : {"ckpt", "vae", "image_size", "num_classes"})
+      if (const toml::node* n = sweep->get(key))
+        fail(where(path, *n), ": '", key, "' does not apply to the analytic model ", spec.model);
+  if (spec.save_images != "none" && spec.vae.empty())
+    fail(where(path, *sweep->get("save_images")),
+         ": 'save_images' needs a model with images ('vae')");
   {
     const std::string& dev = spec.device;
     const bool cuda_index = dev.rfind("cuda:", 0) == 0 && dev.size() > 5 &&
@@ -370,8 +392,7 @@ SweepSpec load_sweep(const std::string& path) {
   }
   if (spec.configs.empty()) fail(path, ": the grid expands to no configuration");
   // Impossible combinations: guidance needs a class-conditional model.
-  const models::GaussianMixture model = models::GaussianMixture::from_spec(spec.model);
-  if (model.num_classes() == 0)
+  if (analytic && models::GaussianMixture::from_spec(spec.model).num_classes() == 0)
     for (const auto& c : spec.configs)
       if (c.cfg_scale != 1.0) {
         const toml::node* n = grid->get("cfg_scale");

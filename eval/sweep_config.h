@@ -38,6 +38,14 @@ struct SweepSpec {
   int64_t samples = 1000, reference_samples = 1000, batch_size = 500;
   uint64_t seed = 0;
   std::vector<std::string> metrics = {"fid", "pr", "kid"};
+  /// Network models (model = "sit:SiT-XL/2"): checkpoint, VAE folder, image size in
+  /// pixels and classes (0: the checkpoint's). Paths are relative to the working directory.
+  std::string ckpt, vae;
+  int64_t image_size = 0, num_classes = 0;
+  /// Reference features (npz/h5 feature file) in the run's feature space; analytic models
+  /// use their exact statistics and draws instead.
+  std::string reference;
+  std::string save_images = "none";  ///< none, png (images/ID/NNNNNN.png), npz (images/ID.npz)
   std::vector<SweepConfig> configs;  ///< expanded, excludes applied, in grid order
 };
 

@@ -97,7 +97,7 @@ TEST(CliSample, BadConfigurationsExitOneWithTheFix) {
   EXPECT_TRUE(contains(r.err, "needs a class-conditional model")) << r.err;
   r = run("sample ODE --model gmm:mix1d --precision fp16 --out " + out);
   EXPECT_EQ(r.code, 1);
-  EXPECT_TRUE(contains(r.err, "--precision must be one of fp32, fp64; got 'fp16'")) << r.err;
+  EXPECT_TRUE(contains(r.err, "precision for gmm:mix1d must be fp32 or fp64, got 'fp16'")) << r.err;
   r = run("sample ODE --model gmm:mix1d --error-norm rms --out " + out);
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "--error-norm must be one of batch, per-sample; got 'rms'")) << r.err;
@@ -114,7 +114,7 @@ TEST(CliSample, BadConfigurationsExitOneWithTheFix) {
           " --out " + out);
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "labels must lie in [0, 10]")) << r.err;
-  r = run("sample ODE --model sit:SiT-XL/2 --out " + out);
+  r = run("sample ODE --model vae:SD --out " + out);
   EXPECT_EQ(r.code, 1);
-  EXPECT_TRUE(contains(r.err, "gmm:PRESET or gmm:FILE.toml")) << r.err;
+  EXPECT_TRUE(contains(r.err, "gmm:PRESET, gmm:FILE.toml or sit:SiT-{S,B,L,XL}/{2,4,8}")) << r.err;
 }

@@ -127,7 +127,20 @@ TEST(SweepConfig, BadFilesNameFileLineAndKey) {
        "sweep.toml:6: unknown key 'color' in [exclude]"},
       {"[sweep\nmodel = 1\n", "sweep.toml:1:"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\nprecision = \"fp16\"\n[grid]\node_methods = [\"euler\"]\n",
-       "sweep.toml:3: 'precision' must be fp32 or fp64, got 'fp16'"},
+       "sweep.toml:3: 'precision' must be fp32 or fp64 for an analytic model, got 'fp16'"},
+      {"[sweep]\nmodel = \"sit:SiT-S/2\"\n[grid]\node_methods = [\"euler\"]\n",
+       "model sit:SiT-S/2 needs 'ckpt'"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\nckpt = \"a.pt\"\n[grid]\node_methods = [\"euler\"]\n",
+       "sweep.toml:3: 'ckpt' does not apply to the analytic model gmm:mix1d"},
+      {"[sweep]\nmodel = \"sit:SiT-S/2\"\nckpt = \"a.pt\"\nsave_images = \"png\"\n[grid]\n"
+       "ode_methods = [\"euler\"]\n",
+       "sweep.toml:4: 'save_images' needs a model with images ('vae')"},
+      {"[sweep]\nmodel = \"sit:SiT-S/2\"\nckpt = \"a.pt\"\nvae = \"v\"\nsave_images = \"jpg\"\n"
+       "[grid]\node_methods = [\"euler\"]\n",
+       "sweep.toml:5: 'save_images' must be none, png or npz, got 'jpg'"},
+      {"[sweep]\nmodel = \"sit:SiT-S/2\"\nckpt = \"a.pt\"\nprecision = \"fp64\"\n[grid]\n"
+       "ode_methods = [\"euler\"]\n",
+       "sweep.toml:4: 'precision' must be fp32, tf32 or bf16 for a network, got 'fp64'"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\ndevice = \"gpu0\"\n[grid]\node_methods = [\"euler\"]\n",
        "sweep.toml:3: 'device' must be cpu, cuda or cuda:N, got 'gpu0'"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\ncfg_scale = [1.0, "

@@ -1,0 +1,136 @@
+#include "eval/generator.h"
+
+#include <ATen/ATen.h>
+
+#include <optional>
+
+#include "common/error.h"
+#include "common/sha256.h"
+#include "models/gmm.h"
+#include "models/sit.h"
+#include "models/vae.h"
+
+namespace sit::eval {
+namespace {
+
+class MixtureGenerator final : public Generator {
+ public:
+  MixtureGenerator(const GeneratorSettings& s) : gmm_(models::GaussianMixture::from_spec(s.model)) {
+    if (!s.ckpt.empty() || !s.vae.empty())
+      fail("model ", s.model, " is an exact analytic model: it takes no checkpoint or VAE");
+    if (s.precision != "fp32" && s.precision != "fp64")
+      fail("precision for ", s.model, " must be fp32 or fp64, got '", s.precision, "'");
+    state_options_ = at::TensorOptions()
+                         .dtype(s.precision == "fp64" ? at::kDouble : at::kFloat)
+                         .device(at::Device(s.device));
+  }
+  std::string name() const override { return gmm_.name(); }
+  std::vector<int64_t> state_shape() const override { return {gmm_.dim()}; }
+  int64_t num_classes() const override { return gmm_.num_classes(); }
+  int64_t null_class() const override { return gmm_.null_class(); }
+  samplers::ModelFn model_fn(samplers::Prediction p, samplers::PathType path) const override {
+    return gmm_.model_fn(p, path);
+  }
+  std::string feature_space() const override { return "identity (data-space features)"; }
+  const models::GaussianMixture* mixture() const override { return &gmm_; }
+
+ private:
+  models::GaussianMixture gmm_;
+};
+
+class SiTGenerator final : public Generator {
+ public:
+  explicit SiTGenerator(const GeneratorSettings& s) : settings_(s) {
+    if (s.ckpt.empty()) fail("model ", s.model, " needs a checkpoint (--ckpt / ckpt = \"FILE\")");
+    const models::Precision precision =
+        s.precision == "fp64" ? models::Precision::kFp32 : models::parse_precision(s.precision);
+    models::apply_precision(precision);
+    if (!s.vae.empty()) vae_.emplace(models::VaeDecoder::load(s.vae, s.device, precision));
+    const int64_t factor = vae_ ? vae_->config().upsampling() : 8;
+    models::SiTOptions o;
+    const std::string name = s.model.substr(4);  // after "sit:"
+    o.name = name;
+    o.num_classes = s.num_classes;
+    o.device = s.device;
+    o.precision = precision;
+    if (s.image_size > 0) {
+      if (s.image_size % factor != 0)
+        fail("image size ", s.image_size, " must be a multiple of the VAE's downsampling factor ",
+             factor);
+      o.input_size = s.image_size / factor;
+    }
+    net_.emplace(models::load_state_dict(s.ckpt), o);
+    if (vae_ && vae_->config().latent_channels != net_->config().in_channels)
+      fail(s.vae, ": the VAE has ", vae_->config().latent_channels, " latent channels, the model ",
+           net_->config().in_channels);
+    state_options_ = at::TensorOptions()
+                         .dtype(s.precision == "fp64" ? at::kDouble : at::kFloat)
+                         .device(at::Device(s.device));
+  }
+  std::string name() const override { return net_->config().name() + " (" + settings_.ckpt + ")"; }
+  std::vector<int64_t> state_shape() const override {
+    const auto& c = net_->config();
+    return {c.in_channels, c.input_size, c.input_size};
+  }
+  int64_t num_classes() const override { return net_->config().num_classes; }
+  int64_t null_class() const override { return net_->config().num_classes; }
+  samplers::ModelFn model_fn(samplers::Prediction, samplers::PathType) const override {
+    // The network predicts whatever it was trained to; the sweep's prediction says what.
+    const models::SiT* net = &*net_;
+    return [net](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) {
+      return net->forward(x, t, y);
+    };
+  }
+  bool has_images() const override { return vae_.has_value(); }
+  at::Tensor decode_images(const at::Tensor& x) const override {
+    if (!vae_) fail(name(), ": images need a VAE (--vae DIR / vae = \"DIR\")");
+    return models::to_uint8_nhwc(vae_->decode(x.to(at::kFloat)));
+  }
+  std::string feature_space() const override {
+    return "latent (flattened SiT latents, C x H x W order)";
+  }
+  std::vector<std::pair<std::string, std::string>> provenance() const override {
+    std::vector<std::pair<std::string, std::string>> p = {
+        {"checkpoint", settings_.ckpt}, {"checkpoint_sha256", sha256_file(settings_.ckpt)}};
+    if (vae_) {
+      p.emplace_back("vae", vae_->weights_path());
+      p.emplace_back("vae_sha256", sha256_file(vae_->weights_path()));
+    }
+    return p;
+  }
+
+ private:
+  GeneratorSettings settings_;
+  std::optional<models::VaeDecoder> vae_;
+  std::optional<models::SiT> net_;
+};
+
+}  // namespace
+
+std::unique_ptr<Generator> Generator::create(const GeneratorSettings& s) {
+  if (s.model.rfind("gmm:", 0) == 0) return std::make_unique<MixtureGenerator>(s);
+  if (s.model == "sit" || s.model.rfind("sit:", 0) == 0) {
+    GeneratorSettings t = s;
+    if (t.model == "sit") t.model = "sit:";
+    return std::make_unique<SiTGenerator>(t);
+  }
+  fail("model must be gmm:PRESET, gmm:FILE.toml or sit:SiT-{S,B,L,XL}/{2,4,8}, got '", s.model,
+       "'");
+}
+
+at::Tensor Generator::decode_images(const at::Tensor&) const {
+  fail(name(), " has no images: it is not an image model (or no VAE was given)");
+}
+
+at::Tensor Generator::features(const at::Tensor& x) const {
+  return x.reshape({x.size(0), -1}).to(at::kFloat).cpu().contiguous();
+}
+
+int64_t Generator::feature_dim() const {
+  int64_t d = 1;
+  for (int64_t s : state_shape())
+    d *= s;
+  return d;
+}
+
+}  // namespace sit::eval

@@ -1,0 +1,71 @@
+#pragma once
+/// What sweeps and `sit-eval sample` generate from: a model seen as a sampler's model
+/// function over states of a fixed shape, plus what turns final states into images and
+/// into feature rows. Two kinds: the exact analytic mixtures (states are the data,
+/// features the identity) and SiT networks (states are latents; a VAE decodes them to
+/// images; features are the flattened latents until an image feature extractor is used).
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/TensorOptions.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "samplers/field.h"
+#include "samplers/path.h"
+
+namespace sit::models {
+class GaussianMixture;
+}
+
+namespace sit::eval {
+
+struct GeneratorSettings {
+  std::string model;        ///< "gmm:PRESET", "gmm:FILE.toml", "sit:SiT-XL/2" (or "sit" to detect)
+  std::string ckpt;         ///< SiT checkpoint (.pt or .safetensors)
+  std::string vae;          ///< diffusers AutoencoderKL folder; empty: no decoding
+  int64_t image_size = 0;   ///< pixels; 0: the checkpoint's resolution
+  int64_t num_classes = 0;  ///< 0: the checkpoint's
+  std::string device = "cpu";
+  /// fp32, fp64 (state and analytic model in float64), tf32 or bf16 (network precision;
+  /// the sampler state stays float32).
+  std::string precision = "fp32";
+};
+
+class Generator {
+ public:
+  virtual ~Generator() = default;
+  /// Builds the generator the settings name; errors name the setting at fault.
+  static std::unique_ptr<Generator> create(const GeneratorSettings& s);
+
+  virtual std::string name() const = 0;
+  /// Shape of one sample's state, e.g. {32} or {4, 32, 32}.
+  virtual std::vector<int64_t> state_shape() const = 0;
+  virtual int64_t num_classes() const = 0;  ///< 0: unconditional
+  virtual int64_t null_class() const = 0;
+  virtual samplers::ModelFn model_fn(samplers::Prediction prediction,
+                                     samplers::PathType path) const = 0;
+  /// Whether decode_images works (a VAE is loaded).
+  virtual bool has_images() const { return false; }
+  /// Final states (B, ...) -> uint8 images (B, H, W, 3) on the CPU.
+  virtual at::Tensor decode_images(const at::Tensor& x) const;
+  /// Final states -> float32 feature rows (B, feature_dim()) on the CPU.
+  virtual at::Tensor features(const at::Tensor& x) const;
+  int64_t feature_dim() const;
+  /// What the features are, recorded in feature files.
+  virtual std::string feature_space() const = 0;
+  /// "key: value" lines for results provenance (checkpoint checksums and the like).
+  virtual std::vector<std::pair<std::string, std::string>> provenance() const { return {}; }
+
+  /// The exact analytic model behind this generator, or nullptr.
+  virtual const models::GaussianMixture* mixture() const { return nullptr; }
+  /// dtype and device of the sampler state.
+  const at::TensorOptions& state_options() const { return state_options_; }
+
+ protected:
+  at::TensorOptions state_options_;
+};
+
+}  // namespace sit::eval

@@ -1,0 +1,199 @@
+// End to end with a random SiT-S/2 and a tiny VAE (fixtures of make_model_fixtures.py):
+// `sample` writes a valid ADM npz, PNGs and latents that agree with each other, sweeps
+// run image models (with --save-images, resumable), and `inspect` describes checkpoints.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <png.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "test_util.h"
+// after test_util.h
+#include "cli_runner.h"
+#include "models/vae.h"
+#include "reference_stats/npy.h"
+
+namespace fs = std::filesystem;
+using namespace sit;
+
+namespace {
+
+std::string mf(const std::string& name) {
+  return std::string(SIT_MODEL_FIXTURES) + "/" + name;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / "sit-eval-tests" / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::vector<uint8_t> read_u8(const io::NpzReader& z, const std::string& key,
+                             std::vector<int64_t>* shape) {
+  io::NpyArray a = z.open(key);
+  *shape = a.shape();
+  int64_t n = 1;
+  for (int64_t s : a.shape())
+    n *= s;
+  std::vector<uint8_t> v(static_cast<size_t>(n));
+  a.read_rows_u8(0, a.shape()[0], v.data());
+  return v;
+}
+
+std::vector<uint8_t> read_png(const std::string& path, int64_t* h, int64_t* w) {
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  EXPECT_NE(png_image_begin_read_from_file(&image, path.c_str()), 0) << path;
+  image.format = PNG_FORMAT_RGB;
+  std::vector<uint8_t> pixels(PNG_IMAGE_SIZE(image));
+  EXPECT_NE(png_image_finish_read(&image, nullptr, pixels.data(), 0, nullptr), 0) << path;
+  *h = image.height;
+  *w = image.width;
+  return pixels;
+}
+
+const std::string kSiT = "--model sit:SiT-S/2 --ckpt " + mf("sit_s2_train.pt") + " --vae " +
+                         mf("vae_new") + " --image-size 32 ";
+
+}  // namespace
+
+TEST(SampleSiT, AdmNpzPngsAndLatentsAgree) {
+  const fs::path d = fresh_dir("sample_sit");
+  const CliRun r = run("sample SDE " + kSiT +
+                       "--num-samples 5 --batch-size 2 --num-sampling-steps 4 --cfg-scale 1.5 "
+                       "--out " +
+                       (d / "s.npz").string() + " --sample-dir " + (d / "png").string() +
+                       " --save-latents " + (d / "lat.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const io::NpzReader z((d / "s.npz").string());
+  EXPECT_EQ(z.keys(), (std::vector<std::string>{"arr_0", "arr_1"}));
+  std::vector<int64_t> shape;
+  const std::vector<uint8_t> images = read_u8(z, "arr_0", &shape);
+  EXPECT_EQ(shape, (std::vector<int64_t>{5, 32, 32, 3}));
+  const auto labels = z.open("arr_1").read_all<int64_t>();
+  ASSERT_EQ(labels.size(), 5u);
+  for (int64_t y : labels)
+    EXPECT_TRUE(y >= 0 && y < 1000) << y;
+
+  // Each PNG holds the same pixels as arr_0.
+  for (int i = 0; i < 5; ++i) {
+    int64_t h = 0, w = 0;
+    const auto png =
+        read_png((d / "png" / ("00000" + std::to_string(i) + ".png")).string(), &h, &w);
+    ASSERT_EQ(h, 32);
+    ASSERT_EQ(w, 32);
+    EXPECT_TRUE(std::equal(png.begin(), png.end(), images.begin() + i * 32 * 32 * 3)) << i;
+  }
+  // Decoding the saved latents reproduces the images.
+  const io::NpzReader lat((d / "lat.npz").string());
+  io::NpyArray l = lat.open("latents");
+  EXPECT_EQ(l.shape(), (std::vector<int64_t>{5, 4, 16, 16}));
+  const at::Tensor latents = at::tensor(l.read_all<float>(), at::kFloat).view({5, 4, 16, 16});
+  const at::Tensor u8 =
+      models::to_uint8_nhwc(models::VaeDecoder::load(mf("vae_new")).decode(latents));
+  EXPECT_TRUE(std::equal(images.begin(), images.end(), u8.data_ptr<uint8_t>()));
+  EXPECT_EQ(lat.open("labels").read_all<int64_t>(), labels);
+}
+
+TEST(SampleSiT, BadModelSettingsAreExplained) {
+  const fs::path d = fresh_dir("sample_sit_bad");
+  const std::string out = " --out " + (d / "s.npz").string();
+  CliRun r = run("sample ODE --model sit:SiT-S/2 --num-samples 2" + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "needs a checkpoint")) << r.err;
+  r = run("sample ODE --model sit:SiT-B/2 --ckpt " + mf("sit_s2.safetensors") + " --vae " +
+          mf("vae_new") + out);
+  EXPECT_TRUE(contains(r.err, "is SiT-S/2")) << r.err;
+  r = run("sample ODE --model sit --ckpt " + mf("sit_s2.safetensors") + out);
+  EXPECT_TRUE(contains(r.err, "no images")) << r.err;
+  r = run("sample ODE --model sit:SiT-S/2 --ckpt " + mf("sit_s2.safetensors") + " --vae " +
+          mf("vae_new") + " --image-size 33" + out);
+  EXPECT_TRUE(contains(r.err, "multiple of the VAE's downsampling factor 2")) << r.err;
+  EXPECT_FALSE(fs::exists(d / "s.npz"));
+}
+
+TEST(SweepSiT, ImagesSavedResumedAndScoredAgainstAFeatureFile) {
+  const fs::path d = fresh_dir("sweep_sit");
+  auto write_sweep = [&](const std::string& name, const std::string& extra) {
+    std::ofstream f(d / name);
+    f << "[sweep]\nname = \"sit\"\nmodel = \"sit:SiT-S/2\"\nckpt = \"" << mf("sit_s2.safetensors")
+      << "\"\nvae = \"" << mf("vae_new") << "\"\nimage_size = 16\nsamples = 5\nbatch_size = 2\n"
+      << "metrics = [\"fid\"]\n"
+      << extra << "[grid]\node_methods = [\"euler\", \"heun2\"]\node_steps = [3]\n";
+  };
+  write_sweep("a.toml", "");
+  const fs::path run_a = d / "a";
+  CliRun r = run("sweep " + (d / "a.toml").string() + " --save-images npz --out " + run_a.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "no reference, no metrics")) << r.err;
+  std::ifstream results(run_a / "results.jsonl");
+  std::string line, first;
+  int lines = 0;
+  while (std::getline(results, line)) {
+    EXPECT_TRUE(contains(line, "\"status\":\"ok\"")) << line;
+    EXPECT_TRUE(contains(line, "\"checkpoint_sha256\":\"")) << line;
+    EXPECT_FALSE(contains(line, "\"fid\"")) << line;
+    if (lines++ == 0) first = line;
+  }
+  ASSERT_EQ(lines, 2);
+  const std::string id = first.substr(first.find("\"id\":\"") + 6, 12);
+  const io::NpzReader z((run_a / "images" / (id + ".npz")).string());
+  std::vector<int64_t> shape;
+  read_u8(z, "arr_0", &shape);
+  EXPECT_EQ(shape, (std::vector<int64_t>{5, 16, 16, 3}));
+
+  // Two shards, one after the other (the second finds the first's batches on disk and
+  // completes): images byte-identical to the single-process run.
+  const fs::path run_c = d / "c";
+  for (const char* shard : {"0/2", "1/2"}) {
+    r = run("sweep " + (d / "a.toml").string() + " --quiet --save-images npz --shard " + shard +
+            " --out " + run_c.string());
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  auto bytes = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string name = id + ".npz";
+  EXPECT_EQ(bytes(run_c / "images" / name), bytes(run_a / "images" / name));
+  r = run("sweep " + (d / "a.toml").string() + " --quiet --save-images png --out " +
+          run_c.string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "would mix formats")) << r.err;
+
+  // The same sweep scored against run a's features of the first configuration: that
+  // configuration reproduces them exactly (FD 0), the other does not.
+  write_sweep("b.toml", "reference = \"" + (run_a / "features" / (id + ".h5")).string() + "\"\n");
+  r = run("sweep " + (d / "b.toml").string() + " --quiet --out " + (d / "b").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream rb(d / "b" / "results.jsonl");
+  std::vector<double> fd;
+  while (std::getline(rb, line)) {
+    const auto at = line.find("\"fid\":");
+    ASSERT_NE(at, std::string::npos) << line;
+    fd.push_back(std::stod(line.substr(at + 6)));
+  }
+  ASSERT_EQ(fd.size(), 2u);
+  // 5 samples of 256 features: singular covariances, so FD 0 holds to about 1e-6 relative
+  EXPECT_GT(fd[1], 1.0);
+  EXPECT_LT(std::abs(fd[0]), 1e-4 * fd[1]);
+  EXPECT_FALSE(fs::exists(d / "b" / "images"));
+}
+
+TEST(Inspect, DescribesSiTCheckpoints) {
+  const CliRun r = run("inspect " + mf("sit_s2_train.pt"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "top-level keys: model ema opt args")) << r.out;
+  EXPECT_TRUE(contains(r.out, "tensors from: 'ema'")) << r.out;
+  EXPECT_TRUE(contains(r.out, "SiT-S/2 (depth 12, hidden 384, heads 6, patch 2)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "parameters: 32,963,360 (matches the tensors)")) << r.out;
+  const CliRun b = run("inspect " + mf("sit_b4_fp16.safetensors") + " --keys");
+  EXPECT_TRUE(contains(b.out, "Half x ")) << b.out;
+  EXPECT_TRUE(contains(b.out, "learn_sigma false")) << b.out;
+  EXPECT_TRUE(contains(b.out, "blocks.11.mlp.fc2.weight (768, 3072) Half")) << b.out;
+  const CliRun bad = run("inspect " + mf("not_a_checkpoint.pt"));
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(contains(bad.err, "not a checkpoint")) << bad.err;
+}
