@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/version.h>
 
 #include <cmath>
@@ -250,6 +251,7 @@ int64_t SiT::parameter_count() const {
 }
 
 at::Tensor SiT::forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) const {
+  c10::InferenceMode no_autograd;  // no graph, no version counters
   const SiTConfig& c = impl_->config;
   if (x.dim() != 4 || x.size(1) != c.in_channels || x.size(2) != c.input_size ||
       x.size(3) != c.input_size)

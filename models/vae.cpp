@@ -1,6 +1,7 @@
 #include "models/vae.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <cmath>
 #include <filesystem>
@@ -264,6 +265,7 @@ int64_t VaeDecoder::parameter_count() const {
 }
 
 at::Tensor VaeDecoder::decode(const at::Tensor& latents) const {
+  c10::InferenceMode no_autograd;  // no graph, no version counters
   const Impl& m = *impl_;
   if (latents.dim() != 4 || latents.size(1) != m.config.latent_channels)
     fail("VAE decode: latents must be (B, ", m.config.latent_channels, ", h, w), got ",
