@@ -19,6 +19,7 @@ sit_require_package(CLI11 libcli11-dev CONFIG)
 sit_require_package(nlohmann_json nlohmann-json3-dev CONFIG)
 sit_require_package(ZLIB zlib1g-dev)
 sit_require_package(PNG libpng-dev)
+sit_require_package(JPEG libjpeg-dev)
 sit_require_package(tomlplusplus libtomlplusplus-dev CONFIG)
 
 set(HDF5_PREFER_PARALLEL OFF)

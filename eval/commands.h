@@ -3,6 +3,9 @@
 /// the function that runs it after parsing (exit code; errors are thrown as sit::Error).
 
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -25,5 +28,7 @@ Command add_sweep_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
 Command add_merge_command(CLI::App& app);
 Command add_inspect_command(CLI::App& app);
+/// `evaluate` (returned) plus `features` and `ref-stats` (appended to `more`).
+Command add_evaluate_commands(CLI::App& app, std::vector<std::pair<std::string, Command>>& more);
 
 }  // namespace sit::eval

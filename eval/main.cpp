@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
   commands["report"] = add_report_command(app);
   commands["merge"] = add_merge_command(app);
   commands["inspect"] = add_inspect_command(app);
+  std::vector<std::pair<std::string, Command>> more;
+  commands["evaluate"] = add_evaluate_commands(app, more);
+  for (auto& [name, command] : more) commands[name] = std::move(command);
 #endif
 
   try {

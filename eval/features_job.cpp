@@ -1,0 +1,117 @@
+#include "eval/features_job.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/build_info.h"
+#include "common/error.h"
+#include "common/sha256.h"
+#include "models/inception.h"
+#include "reference_stats/h5_store.h"
+#include "reference_stats/image_reader.h"
+
+namespace fs = std::filesystem;
+
+namespace sit::eval {
+namespace {
+
+void append_rows(io::FeatureMatrix& m, const at::Tensor& rows, int64_t at_row) {
+  std::copy(rows.data_ptr<float>(), rows.data_ptr<float>() + rows.numel(),
+            m.data.begin() + at_row * m.cols);
+}
+
+io::FeatureMatrix matrix(int64_t rows, int64_t cols) {
+  io::FeatureMatrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.data.assign(static_cast<size_t>(rows * cols), 0.0f);
+  return m;
+}
+
+}  // namespace
+
+io::FeatureSet extract_features(io::ImageSource& source, const models::InceptionExtractor& e,
+                                const ExtractOptions& o) {
+  const int64_t n = source.count();
+  if (n < 1) fail(source.describe(), ": no images");
+  if (o.batch_size < 1) fail("batch size must be >= 1, got ", o.batch_size);
+  io::FeatureSet f;
+  f.path = source.describe();
+  f.pool = matrix(n, 2048);
+  f.logits = matrix(n, 1008);
+  bool spatial = true;
+  int64_t done = 0;
+  while (done < n) {
+    std::vector<io::Image> batch = source.next(o.batch_size);
+    if (batch.empty()) fail(source.describe(), ": ended after ", done, " of ", n, " images");
+    const int64_t b = static_cast<int64_t>(batch.size());
+    const bool same = std::all_of(batch.begin(), batch.end(), [&](const io::Image& im) {
+      return im.height == batch[0].height && im.width == batch[0].width;
+    });
+    at::Tensor x;
+    if (same) {
+      at::Tensor u8 = at::empty({b, batch[0].height, batch[0].width, 3}, at::kByte);
+      const int64_t per = batch[0].height * batch[0].width * 3;
+      for (int64_t i = 0; i < b; ++i)
+        std::copy(batch[i].rgb.begin(), batch[i].rgb.end(), u8.data_ptr<uint8_t>() + i * per);
+      if (o.on_batch) o.on_batch(u8.data_ptr<uint8_t>(), b, batch[0].height, batch[0].width);
+      x = models::inception_preprocess(u8);
+    } else {
+      if (o.on_batch) fail(source.describe(), ": images of different sizes cannot be copied into one array");
+      std::vector<at::Tensor> parts;
+      for (auto& im : batch)
+        parts.push_back(models::inception_preprocess(
+            at::from_blob(im.rgb.data(), {1, im.height, im.width, 3}, at::kByte)));
+      x = at::cat(parts, 0);
+    }
+    const models::InceptionFeatures feats = e.extract_preprocessed(x);
+    append_rows(*f.pool, feats.pool, done);
+    append_rows(*f.logits, feats.logits, done);
+    if (feats.spatial.defined()) {
+      if (!f.spatial) f.spatial = matrix(n, 2023);
+      append_rows(*f.spatial, feats.spatial, done);
+    } else {
+      spatial = false;
+    }
+    done += b;
+    if (o.progress) o.progress(done, n);
+  }
+  if (!spatial) f.spatial.reset();
+  f.provenance.source = source.describe();
+  f.provenance.extractor = e.identity();
+  f.provenance.count = n;
+  f.provenance.created = io::utc_now_iso8601();
+  return f;
+}
+
+std::string default_cache_dir() {
+  if (const char* d = std::getenv("SIT_EVAL_CACHE")) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME")) return std::string(x) + "/sit-eval";
+  if (const char* h = std::getenv("HOME")) return std::string(h) + "/.cache/sit-eval";
+  return ".sit-eval-cache";
+}
+
+std::pair<io::FeatureSet, bool> cached_reference_pool(const std::string& ref_path,
+                                                      const models::InceptionExtractor& e,
+                                                      const std::string& cache_dir,
+                                                      const ExtractOptions& o) {
+  const std::string key = sha256_file(ref_path).substr(0, 16) + "-" + e.sha256().substr(0, 16);
+  const fs::path file = fs::path(cache_dir) / ("ref-" + key + ".h5");
+  if (fs::exists(file)) {
+    io::FeatureSet f = io::load_feature_set(file.string());
+    if (f.pool && f.provenance.extractor.find(e.sha256()) != std::string::npos)
+      return {std::move(f), true};
+  }
+  const auto source = io::open_images(ref_path);
+  io::FeatureSet f = extract_features(*source, e, o);
+  f.spatial.reset();  // FID/sFID use the reference's stored statistics; P/R needs pool only
+  f.logits.reset();
+  fs::create_directories(cache_dir);
+  io::save_feature_set(file.string(), f);
+  return {std::move(f), false};
+}
+
+}  // namespace sit::eval

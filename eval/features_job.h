@@ -1,0 +1,46 @@
+#pragma once
+/// Images -> Inception features, streamed in batches: the pipeline behind `evaluate`,
+/// `features`, `ref-stats` and image sweeps. Memory is one batch of images plus the
+/// feature rows (50,000 x (2048 + 2023 + 1008) float32 = 1 GB).
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "reference_stats/feature_set.h"
+
+namespace sit::io {
+class ImageSource;
+}
+namespace sit::models {
+class InceptionExtractor;
+}
+
+namespace sit::eval {
+
+struct ExtractOptions {
+  int64_t batch_size = 50;
+  /// Called with each batch of images (uint8 NHWC, contiguous, `n` images of h x w) before
+  /// extraction, e.g. to copy them somewhere.
+  std::function<void(const uint8_t* images, int64_t n, int64_t h, int64_t w)> on_batch;
+  /// Progress: (images done, total).
+  std::function<void(int64_t, int64_t)> progress;
+};
+
+/// Features (pool, spatial when the extractor has the tap, logits) of every image of the
+/// source, with provenance naming the source and the extractor's checksum.
+io::FeatureSet extract_features(io::ImageSource& source, const models::InceptionExtractor& e,
+                                const ExtractOptions& options = {});
+
+/// Pool features of a reference npz's `arr_0` (precision/recall), cached in
+/// CACHE_DIR/ref-<sha of the file>-<sha of the extractor>.h5 so the second run skips the
+/// work. Returns the features and whether they came from the cache.
+std::pair<io::FeatureSet, bool> cached_reference_pool(const std::string& ref_path,
+                                                      const models::InceptionExtractor& e,
+                                                      const std::string& cache_dir,
+                                                      const ExtractOptions& options = {});
+
+/// $SIT_EVAL_CACHE, else $XDG_CACHE_HOME/sit-eval, else ~/.cache/sit-eval.
+std::string default_cache_dir();
+
+}  // namespace sit::eval

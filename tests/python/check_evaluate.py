@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""End to end: `sit-eval ref-stats`, `features` and `evaluate` on small synthetic image
+sets through the random-weight NVIDIA-structured extractor, with every number checked
+against a NumPy/SciPy computation (tests/fixtures/make_fixtures.py's ADM formulas) from
+the same features; the reference cache, folder inputs and image-format errors.
+
+usage: /usr/bin/python3 tests/python/check_evaluate.py SIT_EVAL INCEPTION_FIXTURES WORK_DIR
+"""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "fixtures"))
+import make_fixtures as adm  # noqa: E402
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def close(a, b, rel, what):
+    check(abs(a - b) <= rel * max(abs(b), 1e-12), "%s: %.10g vs numpy %.10g" % (what, a, b))
+
+
+def run(*args, expect=0):
+    r = subprocess.run([SIT] + [str(a) for a in args], capture_output=True, text=True)
+    if r.returncode != expect:
+        print(r.stdout, r.stderr)
+        raise SystemExit("sit-eval %s exited %d, expected %d" % (" ".join(map(str, args)), r.returncode, expect))
+    return r
+
+
+def write_png(path, pixels, color_type):
+    """Minimal PNG writer (8-bit, filter 0): gray (0), RGB (2) or RGBA (6)."""
+    h, w = pixels.shape[:2]
+    raw = b"".join(b"\x00" + pixels[i].tobytes() for i in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def images(rng, n, shift):
+    base = rng.normal(110 + shift, 40, size=(n, 1, 1, 3)) + rng.normal(0, 30, size=(n, 20, 28, 3))
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+SIT, FIX, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+inception = os.path.join(FIX, "nvidia_like.pt")
+rng = np.random.default_rng(3)
+ref_images, smp_images = images(rng, 300, 0), images(rng, 240, 25)
+np.savez(os.path.join(WORK, "ref_images.npz"), arr_0=ref_images)
+np.savez(os.path.join(WORK, "samples.npz"), arr_0=smp_images, arr_1=np.arange(240))
+common = ["--inception", inception, "--batch-size", "64", "--quiet"]
+
+# ADM reference batch: stored statistics + the first 200 images.
+run("ref-stats", os.path.join(WORK, "ref_images.npz"), "--out", os.path.join(WORK, "ref.npz"),
+    "--keep-images", 200, *common)
+run("features", os.path.join(WORK, "ref_images.npz"), "--out", os.path.join(WORK, "ref_feats.npz"), *common)
+run("features", os.path.join(WORK, "samples.npz"), "--out", os.path.join(WORK, "smp_feats.h5"), *common)
+run("features", os.path.join(WORK, "samples.npz"), "--out", os.path.join(WORK, "smp_feats.npz"), *common)
+ref = np.load(os.path.join(WORK, "ref.npz"))
+rf = np.load(os.path.join(WORK, "ref_feats.npz"))
+sf = np.load(os.path.join(WORK, "smp_feats.npz"))
+check(sorted(ref.files) == ["arr_0", "mu", "mu_s", "sigma", "sigma_s"], "ref-stats keys %s" % sorted(ref.files))
+check(np.array_equal(ref["arr_0"], ref_images[:200]), "ref-stats arr_0 = the first 200 images")
+check(sf["pool"].shape == (240, 2048) and sf["spatial"].shape == (240, 2023) and sf["logits"].shape == (240, 1008),
+      "feature shapes")
+mu, sigma = adm.stats(rf["pool"])
+check(np.allclose(ref["mu"], mu, rtol=1e-6, atol=1e-9) and np.allclose(ref["sigma"], sigma, rtol=1e-6, atol=1e-9),
+      "stored mu / sigma = numpy mean / np.cov of the reference pool features")
+
+# evaluate: stored statistics for FID/sFID, arr_0 (200 images) for precision/recall.
+cache = os.path.join(WORK, "cache")
+out_json = os.path.join(WORK, "metrics.json")
+r1 = run("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "samples.npz"), "--json", out_json,
+         "--cache-dir", cache, "--pr-distance", "fp32", "--inception", inception, "--batch-size", 64)
+check("reference features cached" in r1.stderr, "first evaluate computes and caches the reference features")
+got = json.load(open(out_json))
+r2 = run("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "samples.npz"), "--cache-dir", cache,
+         "--pr-distance", "fp32", "--inception", inception)
+check("from the cache" in r2.stderr, "second evaluate reads the cache")
+check(r1.stdout == r2.stdout, "cached run prints the same numbers")
+check(r1.stdout.splitlines()[0].startswith("Inception Score: "), "ADM's first line")
+
+ms, ss = adm.stats(sf["pool"])
+close(got["fid"], adm.fd(ms, ss, ref["mu"], ref["sigma"]), 1e-5, "FID")
+mss, sss = adm.stats(sf["spatial"])
+close(got["sfid"], adm.fd(mss, sss, ref["mu_s"], ref["sigma_s"]), 1e-5, "sFID")
+close(got["inception_score"], adm.adm_inception_score(sf["logits"])[0], 1e-5, "Inception Score")
+p, rcl = adm.adm_precision_recall(rf["pool"][:200], sf["pool"], "fp32")
+close(got["precision"], p, 1e-12, "precision")
+close(got["recall"], rcl, 1e-12, "recall")
+
+# SAMPLES given as a feature file gives the same numbers; so does the HDF5 store.
+r3 = run("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "smp_feats.h5"), "--cache-dir", cache,
+         "--pr-distance", "fp32", "--inception", inception)
+check(r3.stdout == r1.stdout, "features file as SAMPLES: same output")
+
+# A folder of PNGs holds the same images as the npz: identical features.
+folder = os.path.join(WORK, "png")
+os.makedirs(folder)
+for i in range(12):
+    write_png(os.path.join(folder, "%03d.png" % i), smp_images[i], 2)
+with open(os.path.join(folder, "notes.txt"), "w") as f:
+    f.write("ignored\n")
+run("features", folder, "--out", os.path.join(WORK, "folder.npz"), *common)
+fo = np.load(os.path.join(WORK, "folder.npz"))
+check(np.array_equal(fo["pool"], sf["pool"][:12]), "PNG folder features = npz features of the same images")
+
+# Grayscale PNGs are converted to RGB (equal to the replicated channels); RGBA is refused.
+gray = os.path.join(WORK, "gray")
+os.makedirs(gray)
+write_png(os.path.join(gray, "a.png"), smp_images[0, :, :, 0].copy(), 0)
+np.savez(os.path.join(WORK, "gray_rgb.npz"), arr_0=np.repeat(smp_images[:1, :, :, :1], 3, axis=3))
+run("features", gray, "--out", os.path.join(WORK, "gray.npz"), *common)
+run("features", os.path.join(WORK, "gray_rgb.npz"), "--out", os.path.join(WORK, "gray_rgb_f.npz"), *common)
+check(np.array_equal(np.load(os.path.join(WORK, "gray.npz"))["pool"],
+                     np.load(os.path.join(WORK, "gray_rgb_f.npz"))["pool"]), "grayscale PNG = replicated RGB")
+rgba = os.path.join(WORK, "rgba")
+os.makedirs(rgba)
+write_png(os.path.join(rgba, "a.png"), np.dstack([smp_images[0], np.full((20, 28, 1), 255, np.uint8)]), 6)
+r = run("features", rgba, "--out", os.path.join(WORK, "rgba.npz"), *common, expect=1)
+check("alpha channel" in r.stderr and "a.png" in r.stderr, "RGBA refused naming the file: " + r.stderr.strip())
+check(not os.path.exists(os.path.join(WORK, "rgba.npz")), "nothing written on error")
+r = run("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "samples.npz"), "--cache-dir", cache,
+        "--inception", os.path.join(WORK, "ref.npz"), expect=1)
+check("TorchScript" in r.stderr, "bad --inception explained: " + r.stderr.strip())
+
+if failures:
+    raise SystemExit("%d checks failed" % len(failures))
+print("all evaluate checks passed")
