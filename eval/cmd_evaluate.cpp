@@ -41,8 +41,9 @@ void add_common(CLI::App* cmd, Common& c) {
 std::string inception_path(const Common& c) {
   if (!c.inception.empty()) return c.inception;
   if (const char* env = std::getenv("SIT_EVAL_INCEPTION")) return env;
-  fail("no Inception file: pass --inception FILE (NVIDIA's inception-2015-12-05.pt, or "
-       "build one with tools/export_inception.py) or set SIT_EVAL_INCEPTION");
+  fail(
+      "no Inception file: pass --inception FILE (NVIDIA's inception-2015-12-05.pt, or "
+      "build one with tools/export_inception.py) or set SIT_EVAL_INCEPTION");
 }
 
 ExtractOptions extract_options(const Common& c, const std::string& what) {
@@ -88,16 +89,18 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
   // Precision/recall need the reference images' pool features (ADM: arr_0).
   if (o.which.precision_recall && !ref.pool && ref.image_count > 0) {
     if (!e) e.emplace(inception_path(c), c.device);
-    auto [pool, cached] = cached_reference_pool(ref_path, *e, cache_dir,
-                                                extract_options(c, "reference arr_0"));
+    auto [pool, cached] =
+        cached_reference_pool(ref_path, *e, cache_dir, extract_options(c, "reference arr_0"));
     if (!c.quiet)
       std::cerr << (cached ? "reference features from the cache" : "reference features cached")
                 << " in " << cache_dir << "\n";
     ref.pool = std::move(pool.pool);
   }
   const MetricsReport report = compute_metrics(ref, samples, o);
-  for (const auto& w : report.warnings) std::cerr << "warning: " << w << "\n";
-  for (const auto& s : report.skipped) std::cerr << "note: " << s << "\n";
+  for (const auto& w : report.warnings)
+    std::cerr << "warning: " << w << "\n";
+  for (const auto& s : report.skipped)
+    std::cerr << "note: " << s << "\n";
   std::cout << report.adm_lines() << std::flush;
   if (!json.empty()) write_file_atomic(json, report.json());
   return 0;

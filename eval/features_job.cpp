@@ -60,7 +60,8 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::Inception
       if (o.on_batch) o.on_batch(u8.data_ptr<uint8_t>(), b, batch[0].height, batch[0].width);
       x = models::inception_preprocess(u8);
     } else {
-      if (o.on_batch) fail(source.describe(), ": images of different sizes cannot be copied into one array");
+      if (o.on_batch)
+        fail(source.describe(), ": images of different sizes cannot be copied into one array");
       std::vector<at::Tensor> parts;
       for (auto& im : batch)
         parts.push_back(models::inception_preprocess(

@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
   commands["inspect"] = add_inspect_command(app);
   std::vector<std::pair<std::string, Command>> more;
   commands["evaluate"] = add_evaluate_commands(app, more);
-  for (auto& [name, command] : more) commands[name] = std::move(command);
+  for (auto& [name, command] : more)
+    commands[name] = std::move(command);
 #endif
 
   try {

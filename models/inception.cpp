@@ -37,7 +37,8 @@ at::Tensor tf1_resize_bilinear(const at::Tensor& images, int64_t out_h, int64_t 
   if (h == out_h && w == out_w) return x;
   const Axis ay = legacy_axis(h, out_h), ax = legacy_axis(w, out_w);
   const auto dev = x.device();
-  const at::Tensor top = x.index_select(1, ay.lower.to(dev)), bottom = x.index_select(1, ay.upper.to(dev));
+  const at::Tensor top = x.index_select(1, ay.lower.to(dev)),
+                   bottom = x.index_select(1, ay.upper.to(dev));
   const at::Tensor xl = ax.lerp.to(dev).view({1, 1, out_w, 1});
   const at::Tensor yl = ay.lerp.to(dev).view({1, out_h, 1, 1});
   const at::Tensor xlo = ax.lower.to(dev), xhi = ax.upper.to(dev);
@@ -90,8 +91,9 @@ InceptionExtractor::InceptionExtractor(const std::string& path, const std::strin
       m.kind = "nvidia (forward only: no sFID)";
       return;
     }
-    fail(path, ": neither sit-eval's canonical extractor (no submodules Mixed_6d and fc) nor "
-               "NVIDIA's inception-2015-12-05.pt (no submodule 'layers'), and no forward method");
+    fail(path,
+         ": neither sit-eval's canonical extractor (no submodules Mixed_6d and fc) nor "
+         "NVIDIA's inception-2015-12-05.pt (no submodule 'layers'), and no forward method");
   }
   m.kind = "nvidia";
   const torch::jit::Module layers = m.module.attr("layers").toModule();
@@ -114,9 +116,15 @@ InceptionExtractor::InceptionExtractor(const std::string& path, const std::strin
 
 InceptionExtractor::~InceptionExtractor() = default;
 InceptionExtractor::InceptionExtractor(InceptionExtractor&&) noexcept = default;
-const std::string& InceptionExtractor::path() const { return impl_->path; }
-const std::string& InceptionExtractor::sha256() const { return impl_->sha256; }
-const std::string& InceptionExtractor::kind() const { return impl_->kind; }
+const std::string& InceptionExtractor::path() const {
+  return impl_->path;
+}
+const std::string& InceptionExtractor::sha256() const {
+  return impl_->sha256;
+}
+const std::string& InceptionExtractor::kind() const {
+  return impl_->kind;
+}
 
 std::string InceptionExtractor::identity() const {
   return cat("inception ", impl_->path, " (", impl_->kind, ", sha256 ", impl_->sha256, ")");

@@ -26,8 +26,9 @@ Image read_png(const std::string& path) {
     fail(path, ": cannot read PNG: ", image.message);
   if (image.format & PNG_FORMAT_FLAG_ALPHA) {
     png_image_free(&image);
-    fail(path, ": PNG with an alpha channel; sit-eval takes RGB images (grayscale and palette "
-               "images are converted) and does not guess a background");
+    fail(path,
+         ": PNG with an alpha channel; sit-eval takes RGB images (grayscale and palette "
+         "images are converted) and does not guess a background");
   }
   image.format = PNG_FORMAT_RGB;  // converts grayscale, palette and 16-bit images
   Image out;
@@ -114,7 +115,8 @@ class ArraySource final : public ImageSource {
     array_.read_rows_u8(done_, take, buf.data());
     const size_t per = static_cast<size_t>(s[1] * s[2] * 3);
     for (int64_t i = 0; i < take; ++i)
-      out.push_back({s[1], s[2], std::vector<uint8_t>(buf.begin() + i * per, buf.begin() + (i + 1) * per)});
+      out.push_back(
+          {s[1], s[2], std::vector<uint8_t>(buf.begin() + i * per, buf.begin() + (i + 1) * per)});
     done_ += take;
     return out;
   }
@@ -135,7 +137,8 @@ class FolderSource final : public ImageSource {
   std::string describe() const override { return "folder " + dir_; }
   std::vector<Image> next(int64_t n) override {
     std::vector<Image> out;
-    for (; n > 0 && done_ < files_.size(); --n) out.push_back(read_image(files_[done_++]));
+    for (; n > 0 && done_ < files_.size(); --n)
+      out.push_back(read_image(files_[done_++]));
     return out;
   }
 
@@ -154,7 +157,8 @@ Image read_image(const std::string& path) {
     if (!in) fail(path, ": cannot open image");
     in.read(reinterpret_cast<char*>(magic), 4);
   }
-  if (magic[0] == 0x89 && magic[1] == 'P' && magic[2] == 'N' && magic[3] == 'G') return read_png(path);
+  if (magic[0] == 0x89 && magic[1] == 'P' && magic[2] == 'N' && magic[3] == 'G')
+    return read_png(path);
   if (magic[0] == 0xFF && magic[1] == 0xD8) return read_jpeg(path);
   fail(path, ": neither PNG nor JPEG (by its first bytes)");
 }

@@ -16,7 +16,9 @@ using namespace sit::models;
 
 namespace {
 
-std::string fx(const std::string& name) { return std::string(SIT_INCEPTION_FIXTURES) + "/" + name; }
+std::string fx(const std::string& name) {
+  return std::string(SIT_INCEPTION_FIXTURES) + "/" + name;
+}
 
 at::Tensor load(const std::string& name) {
   io::NpyArray a = io::open_npy(fx(name + ".npy"));
@@ -40,7 +42,8 @@ TEST(Tf1Resize, UpsamplingByHand) {
   const at::Tensor r = tf1_resize_bilinear(img, 3, 3).view({3, 3});
   const float want[3][3] = {{0, 20, 30}, {40, 60, 70}, {60, 80, 90}};
   for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) EXPECT_NEAR(r[i][j].item<float>(), want[i][j], 1e-4) << i << j;
+    for (int j = 0; j < 3; ++j)
+      EXPECT_NEAR(r[i][j].item<float>(), want[i][j], 1e-4) << i << j;
 }
 
 TEST(Tf1Resize, DownsamplingAndOddSizesByHand) {
@@ -53,7 +56,8 @@ TEST(Tf1Resize, DownsamplingAndOddSizesByHand) {
   const at::Tensor col = at::tensor({0.f, 100.f, 50.f}).view({1, 3, 1, 1});
   const at::Tensor c = tf1_resize_bilinear(col, 5, 1).view({5});
   const float want[5] = {0, 60, 90, 60, 50};
-  for (int i = 0; i < 5; ++i) EXPECT_NEAR(c[i].item<float>(), want[i], 1e-4) << i;
+  for (int i = 0; i < 5; ++i)
+    EXPECT_NEAR(c[i].item<float>(), want[i], 1e-4) << i;
 }
 
 TEST(Tf1Resize, MatchesIndependentNumpyImplementation) {
@@ -77,7 +81,8 @@ class ExtractorTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ExtractorTest, FeaturesMatchPythonModule) {
   const std::string tag = GetParam();
-  const InceptionExtractor e(fx(tag == std::string("canonical") ? "canonical.pt" : "nvidia_like.pt"));
+  const InceptionExtractor e(
+      fx(tag == std::string("canonical") ? "canonical.pt" : "nvidia_like.pt"));
   EXPECT_EQ(e.kind(), tag);
   EXPECT_EQ(e.sha256().size(), 64u);
   const InceptionFeatures f = e.extract(load("images"));

@@ -13,6 +13,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
 
 import numpy as np
@@ -35,10 +36,12 @@ def close(a, b, rel, what):
 
 
 def run(*args, expect=0):
+    start = time.time()
     r = subprocess.run([SIT] + [str(a) for a in args], capture_output=True, text=True)
     if r.returncode != expect:
         print(r.stdout, r.stderr)
         raise SystemExit("sit-eval %s exited %d, expected %d" % (" ".join(map(str, args)), r.returncode, expect))
+    print("     %.1f s: sit-eval %s" % (time.time() - start, args[0]))
     return r
 
 
@@ -106,8 +109,10 @@ mss, sss = adm.stats(sf["spatial"])
 close(got["sfid"], adm.fd(mss, sss, ref["mu_s"], ref["sigma_s"]), 1e-5, "sFID")
 close(got["inception_score"], adm.adm_inception_score(sf["logits"])[0], 1e-5, "Inception Score")
 p, rcl = adm.adm_precision_recall(rf["pool"][:200], sf["pool"], "fp32")
-close(got["precision"], p, 1e-12, "precision")
-close(got["recall"], rcl, 1e-12, "recall")
+# fp32 distances from a different sgemm (and batch composition) can move a point across a
+# k-NN radius: allow two points either way.
+check(abs(got["precision"] - p) <= 2 / 240 + 1e-12, "precision: %.6f vs numpy %.6f" % (got["precision"], p))
+check(abs(got["recall"] - rcl) <= 2 / 200 + 1e-12, "recall: %.6f vs numpy %.6f" % (got["recall"], rcl))
 
 # SAMPLES given as a feature file gives the same numbers; so does the HDF5 store.
 r3 = run("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "smp_feats.h5"), "--cache-dir", cache,
