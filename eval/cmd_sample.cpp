@@ -141,7 +141,7 @@ int run_sample(const SampleArgs& a, bool sde) {
 
   const at::Device device(a.device);
   const auto options = model.state_options();
-  const int64_t n = a.num_samples, d = model.feature_dim();
+  const int64_t n = a.num_samples, d = model.state_numel();
   std::vector<int64_t> state_shape = model.state_shape();
   std::vector<int64_t> all_ids(static_cast<size_t>(n));
   std::iota(all_ids.begin(), all_ids.end(), 0);

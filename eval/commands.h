@@ -28,6 +28,8 @@ Command add_sweep_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
 Command add_merge_command(CLI::App& app);
 Command add_inspect_command(CLI::App& app);
+Command add_compare_command(CLI::App& app);
+Command add_gate_command(CLI::App& app);
 /// `evaluate` (returned) plus `features` and `ref-stats` (appended to `more`).
 Command add_evaluate_commands(CLI::App& app, std::vector<std::pair<std::string, Command>>& more);
 

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 
@@ -44,8 +45,15 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::Inception
   f.logits = matrix(n, 1008);
   bool spatial = true;
   int64_t done = 0;
+  using clock = std::chrono::steady_clock;
+  auto add = [&](double ExtractOptions::Timings::*field, clock::time_point since) {
+    if (o.timings) o.timings->*field += std::chrono::duration<double>(clock::now() - since).count();
+  };
   while (done < n) {
+    auto t0 = clock::now();
     std::vector<io::Image> batch = source.next(o.batch_size);
+    add(&ExtractOptions::Timings::read_s, t0);
+    t0 = clock::now();
     if (batch.empty()) fail(source.describe(), ": ended after ", done, " of ", n, " images");
     const int64_t b = static_cast<int64_t>(batch.size());
     const bool same = std::all_of(batch.begin(), batch.end(), [&](const io::Image& im) {
@@ -68,7 +76,10 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::Inception
             at::from_blob(im.rgb.data(), {1, im.height, im.width, 3}, at::kByte)));
       x = at::cat(parts, 0);
     }
+    add(&ExtractOptions::Timings::preprocess_s, t0);
+    t0 = clock::now();
     const models::InceptionFeatures feats = e.extract_preprocessed(x);
+    add(&ExtractOptions::Timings::network_s, t0);
     append_rows(*f.pool, feats.pool, done);
     append_rows(*f.logits, feats.logits, done);
     if (feats.spatial.defined()) {

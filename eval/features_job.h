@@ -25,6 +25,10 @@ struct ExtractOptions {
   std::function<void(const uint8_t* images, int64_t n, int64_t h, int64_t w)> on_batch;
   /// Progress: (images done, total).
   std::function<void(int64_t, int64_t)> progress;
+  /// When set, wall seconds spent reading, preprocessing and in the network are added here.
+  struct Timings {
+    double read_s = 0, preprocess_s = 0, network_s = 0;
+  }* timings = nullptr;
 };
 
 /// Features (pool, spatial when the extractor has the tap, logits) of every image of the

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/sha256.h"
 #include "models/gmm.h"
+#include "models/inception.h"
 #include "models/sit.h"
 #include "models/vae.h"
 
@@ -16,8 +17,9 @@ namespace {
 class MixtureGenerator final : public Generator {
  public:
   MixtureGenerator(const GeneratorSettings& s) : gmm_(models::GaussianMixture::from_spec(s.model)) {
-    if (!s.ckpt.empty() || !s.vae.empty())
-      fail("model ", s.model, " is an exact analytic model: it takes no checkpoint or VAE");
+    if (!s.ckpt.empty() || !s.vae.empty() || !s.inception.empty())
+      fail("model ", s.model,
+           " is an exact analytic model: it takes no checkpoint, VAE or Inception");
     if (s.precision != "fp32" && s.precision != "fp64")
       fail("precision for ", s.model, " must be fp32 or fp64, got '", s.precision, "'");
     state_options_ = at::TensorOptions()
@@ -60,6 +62,11 @@ class SiTGenerator final : public Generator {
       o.input_size = s.image_size / factor;
     }
     net_.emplace(models::load_state_dict(s.ckpt), o);
+    if (!s.inception.empty()) {
+      if (!vae_)
+        fail("Inception features need images: give the model a VAE (--vae / vae = \"DIR\")");
+      inception_.emplace(s.inception, s.device);
+    }
     if (vae_ && vae_->config().latent_channels != net_->config().in_channels)
       fail(s.vae, ": the VAE has ", vae_->config().latent_channels, " latent channels, the model ",
            net_->config().in_channels);
@@ -87,7 +94,25 @@ class SiTGenerator final : public Generator {
     return models::to_uint8_nhwc(vae_->decode(x.to(at::kFloat)));
   }
   std::string feature_space() const override {
-    return "latent (flattened SiT latents, C x H x W order)";
+    return inception_ ? inception_->identity() + " of the decoded uint8 images"
+                      : "latent (flattened SiT latents, C x H x W order)";
+  }
+  std::vector<std::pair<std::string, int64_t>> feature_layout() const override {
+    if (!inception_) return Generator::feature_layout();
+    std::vector<std::pair<std::string, int64_t>> l = {{"pool", 2048}, {"logits", 1008}};
+    if (inception_->kind() == "canonical" || inception_->kind() == "nvidia")
+      l.insert(l.begin() + 1, {"spatial", 2023});
+    return l;
+  }
+  std::vector<at::Tensor> features(const at::Tensor& x, const at::Tensor& images) const override {
+    if (!inception_) return Generator::features(x, images);
+    // matches the reference pipeline: uint8 quantised images straight into Inception
+    const models::InceptionFeatures f =
+        inception_->extract(images.defined() ? images : decode_images(x));
+    std::vector<at::Tensor> out = {f.pool};
+    if (f.spatial.defined()) out.push_back(f.spatial);
+    out.push_back(f.logits);
+    return out;
   }
   std::vector<std::pair<std::string, std::string>> provenance() const override {
     std::vector<std::pair<std::string, std::string>> p = {
@@ -96,6 +121,10 @@ class SiTGenerator final : public Generator {
       p.emplace_back("vae", vae_->weights_path());
       p.emplace_back("vae_sha256", sha256_file(vae_->weights_path()));
     }
+    if (inception_) {
+      p.emplace_back("inception", inception_->path());
+      p.emplace_back("inception_sha256", inception_->sha256());
+    }
     return p;
   }
 
@@ -103,6 +132,7 @@ class SiTGenerator final : public Generator {
   GeneratorSettings settings_;
   std::optional<models::VaeDecoder> vae_;
   std::optional<models::SiT> net_;
+  std::optional<models::InceptionExtractor> inception_;
 };
 
 }  // namespace
@@ -122,11 +152,15 @@ at::Tensor Generator::decode_images(const at::Tensor&) const {
   fail(name(), " has no images: it is not an image model (or no VAE was given)");
 }
 
-at::Tensor Generator::features(const at::Tensor& x) const {
-  return x.reshape({x.size(0), -1}).to(at::kFloat).cpu().contiguous();
+std::vector<std::pair<std::string, int64_t>> Generator::feature_layout() const {
+  return {{"pool", state_numel()}};
 }
 
-int64_t Generator::feature_dim() const {
+std::vector<at::Tensor> Generator::features(const at::Tensor& x, const at::Tensor&) const {
+  return {x.reshape({x.size(0), -1}).to(at::kFloat).cpu().contiguous()};
+}
+
+int64_t Generator::state_numel() const {
   int64_t d = 1;
   for (int64_t s : state_shape())
     d *= s;

@@ -25,6 +25,7 @@ namespace sit::eval {
 struct GeneratorSettings {
   std::string model;        ///< "gmm:PRESET", "gmm:FILE.toml", "sit:SiT-XL/2" (or "sit" to detect)
   std::string ckpt;         ///< SiT checkpoint (.pt or .safetensors)
+  std::string inception;    ///< TorchScript Inception: features of the decoded images
   std::string vae;          ///< diffusers AutoencoderKL folder; empty: no decoding
   int64_t image_size = 0;   ///< pixels; 0: the checkpoint's resolution
   int64_t num_classes = 0;  ///< 0: the checkpoint's
@@ -51,9 +52,14 @@ class Generator {
   virtual bool has_images() const { return false; }
   /// Final states (B, ...) -> uint8 images (B, H, W, 3) on the CPU.
   virtual at::Tensor decode_images(const at::Tensor& x) const;
-  /// Final states -> float32 feature rows (B, feature_dim()) on the CPU.
-  virtual at::Tensor features(const at::Tensor& x) const;
-  int64_t feature_dim() const;
+  /// Names and widths of the feature blocks: {("pool", D)} for data-space or latent
+  /// features; ("pool", 2048), ("spatial", 2023), ("logits", 1008) with Inception.
+  virtual std::vector<std::pair<std::string, int64_t>> feature_layout() const;
+  /// Final states -> float32 feature rows per block (B, width) on the CPU, in
+  /// feature_layout() order. `images`: the decoded images when the caller has them.
+  virtual std::vector<at::Tensor> features(const at::Tensor& x, const at::Tensor& images) const;
+  /// Elements of one sample's state.
+  int64_t state_numel() const;
   /// What the features are, recorded in feature files.
   virtual std::string feature_space() const = 0;
   /// "key: value" lines for results provenance (checkpoint checksums and the like).

@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   commands["report"] = add_report_command(app);
   commands["merge"] = add_merge_command(app);
   commands["inspect"] = add_inspect_command(app);
+  commands["compare"] = add_compare_command(app);
+  commands["gate"] = add_gate_command(app);
   std::vector<std::pair<std::string, Command>> more;
   commands["evaluate"] = add_evaluate_commands(app, more);
   for (auto& [name, command] : more)

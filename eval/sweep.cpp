@@ -18,11 +18,13 @@
 #include "common/build_info.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "eval/features_job.h"
 #include "eval/generator.h"
 #include "eval/metrics_job.h"
 #include "metrics/feature_stats.h"
 #include "metrics/linalg.h"
 #include "models/gmm.h"
+#include "models/inception.h"
 #include "reference_stats/feature_set.h"
 #include "reference_stats/image_writer.h"
 #include "reference_stats/npy.h"
@@ -308,7 +310,8 @@ void generate_batches(Context& c, const SweepConfig& cfg) {
   const samplers::SamplerConfig sc = sampler_config(cfg, c.model);
   const fs::path partial = c.dir / "partial" / cfg.id();
   fs::create_directories(partial);
-  const int64_t n = c.spec.samples, d = c.model.feature_dim();
+  const int64_t n = c.spec.samples;
+  const auto layout = c.model.feature_layout();
   const bool png = c.spec.save_images == "png", npz = c.spec.save_images == "npz";
   std::optional<io::PngFolderWriter> png_out;
   if (png) png_out.emplace((c.dir / "images" / cfg.id()).string(), n);
@@ -322,14 +325,15 @@ void generate_batches(Context& c, const SweepConfig& cfg) {
                                                       c.model.state_shape(), c.tensor_options);
     const auto r =
         samplers::sample(c.model.model_fn(sc.prediction, sc.path), sc, x0, y, ids, c.spec.seed);
-    const at::Tensor rows = c.model.features(r.x);
     at::Tensor images;
     if (png || npz) images = c.model.decode_images(r.x);  // (b, H, W, 3) uint8
+    const std::vector<at::Tensor> blocks = c.model.features(r.x, images);
     // PNGs are complete files of their own (rewritten identically after a kill); npz
     // images travel in the batch file and are assembled in sample order at the end.
     if (png) png_out->write(images.data_ptr<uint8_t>(), b, images.size(1), images.size(2), s);
     io::NpzWriter w(batch_path(partial, k).string());
-    w.add("samples", {b, d}, rows.data_ptr<float>());
+    for (size_t i = 0; i < layout.size(); ++i)
+      w.add(layout[i].first, {b, layout[i].second}, blocks[i].data_ptr<float>());
     w.add("nfe", {b}, r.nfe.data());
     if (npz) w.add("images", images.sizes().vec(), images.data_ptr<uint8_t>());
     w.close();
@@ -350,12 +354,19 @@ void try_finalize(Context& c, const SweepConfig& cfg, double wall_so_far, int in
   const auto start = std::chrono::steady_clock::now();
   json rec = base_record(cfg, c.spec);
   try {
-    const int64_t n = c.spec.samples, d = c.model.feature_dim();
+    const int64_t n = c.spec.samples;
     io::FeatureSet features;
-    features.pool = io::FeatureMatrix{};
-    features.pool->rows = n;
-    features.pool->cols = d;
-    features.pool->data.resize(static_cast<size_t>(n * d));
+    const auto layout = c.model.feature_layout();
+    for (const auto& [name, width] : layout) {
+      auto& m = name == "pool"      ? features.pool
+                : name == "spatial" ? features.spatial
+                                    : features.logits;
+      m = io::FeatureMatrix{};
+      m->rows = n;
+      m->cols = width;
+      m->data.resize(static_cast<size_t>(n * width));
+    }
+    const int64_t d = features.pool->cols;
     std::vector<int64_t> nfe;
     metrics::StatsAccumulator acc(d);
     const at::Tensor labels = labels_for(c.model, c.spec.seed, id_range(0, n));
@@ -372,7 +383,12 @@ void try_finalize(Context& c, const SweepConfig& cfg, double wall_so_far, int in
         a.read_rows_u8(0, b, pixels.data());
         images->write(pixels.data(), b, labels.data_ptr<int64_t>() + s);
       }
-      z.open("samples").read_rows(0, b, features.pool->data.data() + s * d);
+      for (const auto& [name, width] : layout) {
+        auto& m = name == "pool"      ? features.pool
+                  : name == "spatial" ? features.spatial
+                                      : features.logits;
+        z.open(name).read_rows(0, b, m->data.data() + s * width);
+      }
       const auto batch_nfe = z.open("nfe").read_all<int64_t>();
       nfe.insert(nfe.end(), batch_nfe.begin(), batch_nfe.end());
       acc.add(features.pool->data.data() + s * d, b);
@@ -391,6 +407,8 @@ void try_finalize(Context& c, const SweepConfig& cfg, double wall_so_far, int in
     if (c.reference) {
       const MetricsReport report = compute_metrics(*c.reference, features, c.metrics);
       for (const auto& [key, value] : {std::pair{"fid", report.fid},
+                                       {"sfid", report.sfid},
+                                       {"inception_score", report.inception_score},
                                        {"precision", report.precision},
                                        {"recall", report.recall},
                                        {"kid", report.kid},
@@ -414,6 +432,16 @@ void try_finalize(Context& c, const SweepConfig& cfg, double wall_so_far, int in
 }
 
 }  // namespace
+
+std::optional<metrics::FeatureStats> run_reference_stats(const SweepSpec& spec) {
+  if (spec.model.rfind("gmm:", 0) == 0)
+    return exact_reference_stats(models::GaussianMixture::from_spec(spec.model));
+  if (spec.reference.empty()) return std::nullopt;
+  const io::FeatureSet ref = io::load_feature_set(spec.reference);
+  if (ref.stats) return ref.stats;
+  if (ref.pool) return metrics::compute_stats(ref.pool->view());
+  fail(spec.reference, ": no pool features or mu / sigma to compare against");
+}
 
 Shard shard_from_environment() {
   const std::pair<const char*, const char*> launchers[] = {
@@ -502,6 +530,7 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   settings.num_classes = spec.num_classes;
   settings.device = options.device.empty() ? spec.device : options.device;
   settings.precision = spec.precision;
+  settings.inception = spec.inception;
   const std::unique_ptr<Generator> generator = Generator::create(settings);
   const Generator& model = *generator;
   const auto tensor_options = model.state_options();
@@ -524,12 +553,22 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
                           ref_rows.size(0), gmm->dim()};
   } else if (!spec.reference.empty()) {
     reference.emplace(io::load_feature_set(spec.reference));
+    // An ADM reference batch: precision/recall need the pool features of its arr_0,
+    // computed once per (reference, extractor) and cached.
+    const bool want_pr =
+        std::find(spec.metrics.begin(), spec.metrics.end(), "pr") != spec.metrics.end();
+    if (!reference->pool && reference->image_count > 0 && want_pr && !spec.inception.empty()) {
+      const models::InceptionExtractor e(spec.inception, settings.device);
+      reference->pool =
+          std::move(cached_reference_pool(spec.reference, e, default_cache_dir()).first.pool);
+    }
     const int64_t ref_dim = reference->pool    ? reference->pool->cols
                             : reference->stats ? reference->stats->mu.size()
                                                : 0;
-    if (ref_dim != model.feature_dim())
+    const int64_t dim = model.feature_layout().front().second;
+    if (ref_dim != dim)
       fail(spec.reference, ": reference features have dimension ", ref_dim, ", the run's ",
-           model.feature_space(), " features ", model.feature_dim());
+           model.feature_space(), " features ", dim);
   }
   MetricsJobOptions metric_options;
   std::string selection;

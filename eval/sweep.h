@@ -5,9 +5,11 @@
 /// and features and metrics come out bitwise identical to an uninterrupted run.
 
 #include <iosfwd>
+#include <optional>
 #include <string>
 
 #include "eval/sweep_config.h"
+#include "metrics/feature_stats.h"
 
 namespace sit::eval {
 
@@ -43,6 +45,10 @@ Shard parse_shard(const std::string& text);
 
 /// The configurations with IDs and the estimated NFE budget (the --dry-run listing).
 std::string dry_run_listing(const SweepSpec& spec);
+
+/// The reference statistics a sweep scores against: an analytic model's exact ones, or
+/// those of the `reference` file; none for a network without a reference.
+std::optional<metrics::FeatureStats> run_reference_stats(const SweepSpec& spec);
 
 /// Progress lines go to `log` unless quiet.
 SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::ostream& log);

@@ -142,7 +142,7 @@ SweepSpec load_sweep(const std::string& path) {
   check_keys(path, *sweep, "sweep",
              {"name", "model", "samples", "reference_samples", "global_seed", "batch_size",
               "device", "precision", "out", "metrics", "ckpt", "vae", "image_size", "num_classes",
-              "reference", "save_images"});
+              "reference", "save_images", "inception"});
   check_keys(path, *grid, "grid",
              {"path_type", "prediction", "ode_methods", "ode_steps", "sde_methods", "sde_steps",
               "diffusion_form", "diffusion_norm", "last_step", "last_step_size", "cfg_scale",
@@ -172,6 +172,7 @@ SweepSpec load_sweep(const std::string& path) {
   spec.out = str("out", "");
   spec.ckpt = str("ckpt", "");
   spec.vae = str("vae", "");
+  spec.inception = str("inception", "");
   spec.reference = str("reference", "");
   spec.save_images = str("save_images", "none");
   spec.image_size = integer("image_size", 0, 0);
@@ -188,9 +189,11 @@ SweepSpec load_sweep(const std::string& path) {
   if (!analytic && spec.ckpt.empty())
     fail(path, ": [sweep] model ", spec.model, " needs 'ckpt' (the checkpoint file)");
   if (analytic)
-    for (const char* key : {"ckpt", "vae", "image_size", "num_classes"})
+    for (const char* key : {"ckpt", "vae", "image_size", "num_classes", "inception"})
       if (const toml::node* n = sweep->get(key))
         fail(where(path, *n), ": '", key, "' does not apply to the analytic model ", spec.model);
+  if (!spec.inception.empty() && spec.vae.empty())
+    fail(where(path, *sweep->get("inception")), ": 'inception' needs a model with images ('vae')");
   if (spec.save_images != "none" && spec.vae.empty())
     fail(where(path, *sweep->get("save_images")),
          ": 'save_images' needs a model with images ('vae')");
@@ -208,9 +211,9 @@ SweepSpec load_sweep(const std::string& path) {
   spec.seed = static_cast<uint64_t>(integer("global_seed", 0, 0));
   spec.metrics = axis<std::string>(path, *sweep, "metrics", spec.metrics);
   for (const auto& m : spec.metrics)
-    if (m != "fid" && m != "pr" && m != "kid")
-      fail(where(path, *sweep->get("metrics")), ": 'metrics' entries must be fid, pr or kid, got '",
-           m, "'");
+    if (m != "fid" && m != "sfid" && m != "is" && m != "pr" && m != "kid")
+      fail(where(path, *sweep->get("metrics")),
+           ": 'metrics' entries must be fid, sfid, is, pr or kid, got '", m, "'");
 
   // Expand the grid; every name is validated through the samplers' parsers.
   const auto paths = axis<std::string>(path, *grid, "path_type", {"Linear"});

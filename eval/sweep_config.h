@@ -41,6 +41,7 @@ struct SweepSpec {
   /// Network models (model = "sit:SiT-XL/2"): checkpoint, VAE folder, image size in
   /// pixels and classes (0: the checkpoint's). Paths are relative to the working directory.
   std::string ckpt, vae;
+  std::string inception;  ///< TorchScript Inception: image features (FID, sFID, IS, P/R)
   int64_t image_size = 0, num_classes = 0;
   /// Reference features (npz/h5 feature file) in the run's feature space; analytic models
   /// use their exact statistics and draws instead.

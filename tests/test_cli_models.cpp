@@ -197,3 +197,45 @@ TEST(Inspect, DescribesSiTCheckpoints) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_TRUE(contains(bad.err, "not a checkpoint")) << bad.err;
 }
+
+TEST(SweepSiT, InceptionFeaturesOfDecodedImagesMatchTheFileRoute) {
+  // A random SiT + tiny VAE + the random NVIDIA-structured Inception: the sweep scores the
+  // decoded uint8 images directly; `evaluate` on the images it saved agrees.
+  const fs::path d = fresh_dir("sweep_inception");
+  const std::string inception = std::string(SIT_INCEPTION_FIXTURES) + "/nvidia_like.pt";
+  CliRun r = run("sample ODE --model sit:SiT-S/2 --ckpt " + mf("sit_s2.safetensors") + " --vae " +
+                 mf("vae_new") +
+                 " --image-size 16 --num-samples 8 --global-seed 9 "
+                 "--sampling-method euler --num-sampling-steps 6 --out " +
+                 (d / "ref_images.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("ref-stats " + (d / "ref_images.npz").string() + " --keep-images 8 --quiet --inception " +
+          inception + " --out " + (d / "ref.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  {
+    std::ofstream f(d / "s.toml");
+    f << "[sweep]\nname = \"inc\"\nmodel = \"sit:SiT-S/2\"\nckpt = \"" << mf("sit_s2.safetensors")
+      << "\"\nvae = \"" << mf("vae_new") << "\"\nimage_size = 16\nsamples = 6\nbatch_size = 4\n"
+      << "inception = \"" << inception << "\"\nreference = \"" << (d / "ref.npz").string()
+      << "\"\nmetrics = [\"fid\", \"sfid\", \"is\", \"pr\"]\n"
+      << "[grid]\node_methods = [\"euler\"]\node_steps = [3]\n";
+  }
+  ::setenv("SIT_EVAL_CACHE", (d / "cache").c_str(), 1);
+  r = run("sweep " + (d / "s.toml").string() + " --quiet --save-images npz --out " +
+          (d / "run").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream in(d / "run" / "results.jsonl");
+  std::string line;
+  std::getline(in, line);
+  for (const char* key : {"\"fid\":", "\"sfid\":", "\"inception_score\":", "\"precision\":",
+                          "\"recall\":", "\"inception_sha256\":"})
+    EXPECT_TRUE(contains(line, key)) << key << " in " << line;
+  const std::string id = line.substr(line.find("\"id\":\"") + 6, 12);
+  const double fid = std::stod(line.substr(line.find("\"fid\":") + 6));
+  r = run("evaluate " + (d / "ref.npz").string() + " " +
+          (d / "run" / "images" / (id + ".npz")).string() + " --quiet --metrics fid --inception " +
+          inception + " --cache-dir " + (d / "cache").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const double fid_file = std::stod(r.out.substr(r.out.find("FID: ") + 5));
+  EXPECT_NEAR(fid, fid_file, 1e-4 * std::abs(fid_file) + 1e-6) << r.out;
+}

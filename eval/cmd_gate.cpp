@@ -1,0 +1,364 @@
+// sit-eval compare (paired bootstrap of two runs' configurations) and sit-eval gate (CI
+// regression check against a baseline run or a committed file of expected values).
+#include <toml++/toml.h>
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "common/format.h"
+#include "eval/commands.h"
+#include "eval/sweep.h"
+#include "eval/sweep_config.h"
+#include "metrics/bootstrap.h"
+#include "reference_stats/feature_set.h"
+#include "reports/results.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace sit::eval {
+namespace {
+
+/// Exit code for regressions (usage and data errors exit 1).
+constexpr int kRegression = 2;
+
+struct RunRef {
+  std::string dir, config;  ///< config: an ID or unique ID prefix; empty: all
+};
+
+RunRef parse_run_ref(const std::string& text) {
+  RunRef r{text, ""};
+  const auto colon = text.rfind(':');
+  if (colon != std::string::npos && !fs::exists(text)) {
+    r.dir = text.substr(0, colon);
+    r.config = text.substr(colon + 1);
+  }
+  if (!fs::is_directory(r.dir)) fail(r.dir, ": not a run directory");
+  if (!fs::exists(fs::path(r.dir) / "results.jsonl"))
+    fail(r.dir, ": no results.jsonl (not a sweep run directory)");
+  return r;
+}
+
+std::vector<reports::Record> ok_records(const std::string& dir) {
+  std::vector<reports::Record> out;
+  for (auto& r : reports::load_results(dir + "/results.jsonl"))
+    if (r.value("status", "") == "ok") out.push_back(r);
+  return out;
+}
+
+std::string resolve_config(const std::vector<reports::Record>& records, const std::string& prefix,
+                           const std::string& dir) {
+  std::string found;
+  for (const auto& r : records) {
+    const std::string id = r.value("id", "");
+    if (id.rfind(prefix, 0) == 0) {
+      if (!found.empty()) fail(dir, ": configuration prefix '", prefix, "' is ambiguous");
+      found = id;
+    }
+  }
+  if (found.empty()) fail(dir, ": no finished configuration with ID '", prefix, "'");
+  return found;
+}
+
+io::FeatureMatrix pool_rows(const std::string& dir, const std::string& id) {
+  const std::string path = dir + "/features/" + id + ".h5";
+  io::FeatureSet f = io::load_feature_set(path);
+  if (!f.pool) fail(path, ": no pool feature rows");
+  return std::move(*f.pool);
+}
+
+struct Comparison {
+  std::string id_a, id_b, label;
+  metrics::PairedDifference fd;
+};
+
+Comparison compare_configs(const std::string& dir_a, const std::string& id_a,
+                           const std::string& dir_b, const std::string& id_b,
+                           const metrics::FeatureStats& ref, const metrics::BootstrapOptions& o) {
+  const io::FeatureMatrix a = pool_rows(dir_a, id_a), b = pool_rows(dir_b, id_b);
+  if (a.rows != b.rows)
+    fail("cannot pair ", dir_a, ":", id_a, " (", a.rows, " samples) with ", dir_b, ":", id_b, " (",
+         b.rows, " samples): paired comparisons need the same sample indices");
+  return {id_a, id_b, "", metrics::paired_bootstrap_fd(a.view(), b.view(), ref, o)};
+}
+
+metrics::FeatureStats reference_of(const std::string& dir) {
+  const SweepSpec spec = load_sweep(dir + "/sweep.toml");
+  auto s = run_reference_stats(spec);
+  if (!s) fail(dir, ": the run has no reference (set 'reference' in its sweep file)");
+  return *s;
+}
+
+std::string fmt(double v, int digits) {
+  return fixed(v, digits);
+}
+
+int run_compare(const std::string& a_text, const std::string& b_text,
+                const metrics::BootstrapOptions& o, const std::string& json_out, int digits) {
+  const RunRef a = parse_run_ref(a_text), b = parse_run_ref(b_text);
+  const auto ra = ok_records(a.dir), rb = ok_records(b.dir);
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::map<std::string, std::string> labels;
+  for (const auto& r : ra)
+    labels[r.value("id", "")] = r.value("label", "");
+  if (!a.config.empty() || !b.config.empty()) {
+    const std::string ia = resolve_config(ra, a.config.empty() ? b.config : a.config, a.dir);
+    const std::string ib = resolve_config(rb, b.config.empty() ? a.config : b.config, b.dir);
+    pairs.emplace_back(ia, ib);
+  } else {
+    for (const auto& r : ra)
+      for (const auto& s : rb)
+        if (r.value("id", "") == s.value("id", "")) pairs.emplace_back(r["id"], s["id"]);
+    if (pairs.empty()) fail(a.dir, " and ", b.dir, " share no finished configuration");
+  }
+  // Both sides are scored against one reference: A's.
+  const metrics::FeatureStats ref = reference_of(a.dir);
+  json out = json::array();
+  std::cout << "| configuration | FD A | FD B | B - A | " << fmt(100 * o.level, 0)
+            << " % interval | significant |\n|---|---|---|---|---|---|\n";
+  for (const auto& [ia, ib] : pairs) {
+    const Comparison c = compare_configs(a.dir, ia, b.dir, ib, ref, o);
+    const std::string name = ia == ib ? ia + " " + labels[ia] : ia + " vs " + ib;
+    std::cout << "| " << name << " | " << fmt(c.fd.a, digits) << " | " << fmt(c.fd.b, digits)
+              << " | " << fmt(c.fd.diff, digits) << " | [" << fmt(c.fd.lo, digits) << ", "
+              << fmt(c.fd.hi, digits) << "] | " << (c.fd.significant ? "yes" : "no") << " |\n";
+    out.push_back({{"a", a.dir + ":" + ia},
+                   {"b", b.dir + ":" + ib},
+                   {"metric", "fid"},
+                   {"value_a", c.fd.a},
+                   {"value_b", c.fd.b},
+                   {"difference", c.fd.diff},
+                   {"interval", {c.fd.lo, c.fd.hi}},
+                   {"level", o.level},
+                   {"replicates", o.replicates},
+                   {"seed", o.seed},
+                   {"significant", c.fd.significant}});
+  }
+  if (!json_out.empty()) write_file_atomic(json_out, out.dump(2) + "\n");
+  return 0;
+}
+
+// ---------------------------------------------------------------- gate
+
+/// +1: larger is worse (FID, sFID, KID); -1: smaller is worse (IS, precision, recall).
+int direction(const std::string& metric) {
+  if (metric == "fid" || metric == "sfid" || metric == "kid") return +1;
+  if (metric == "inception_score" || metric == "precision" || metric == "recall") return -1;
+  fail("--metrics: unknown metric '", metric,
+       "' (fid, sfid, kid, inception_score, precision, recall)");
+}
+
+/// Baseline values by configuration ID: a run directory, a JSON file (an array of
+/// records, or {"configurations": [...]}) or a TOML file ([[configuration]] tables).
+std::map<std::string, json> load_baseline(const std::string& path) {
+  std::vector<json> rows;
+  if (fs::is_directory(path)) {
+    for (auto& r : ok_records(path))
+      rows.push_back(r);
+  } else if (!fs::exists(path)) {
+    fail(path, ": baseline not found");
+  } else if (fs::path(path).extension() == ".toml") {
+    toml::table t;
+    try {
+      t = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+      fail(path, ":", e.source().begin.line, ": ", e.description());
+    }
+    const toml::array* configs = t["configuration"].as_array();
+    if (!configs) fail(path, ": needs [[configuration]] tables with id and metric values");
+    for (const auto& node : *configs) {
+      const toml::table* c = node.as_table();
+      if (!c) fail(path, ": every [[configuration]] must be a table");
+      json row;
+      for (const auto& [k, v] : *c) {
+        if (auto s = v.value<std::string>())
+          row[std::string(k.str())] = *s;
+        else if (auto d = v.value<double>())
+          row[std::string(k.str())] = *d;
+        else
+          fail(path, ": key '", k.str(), "' must be a string or a number");
+      }
+      rows.push_back(row);
+    }
+  } else {
+    std::ifstream in(path);
+    json j;
+    try {
+      j = json::parse(in);
+    } catch (const std::exception& e) {
+      fail(path, ": not valid JSON: ", e.what());
+    }
+    const json& list = j.is_object() && j.contains("configurations") ? j["configurations"] : j;
+    if (!list.is_array())
+      fail(path, ": expected an array of configurations or {\"configurations\": [...]}");
+    for (const auto& r : list)
+      rows.push_back(r);
+  }
+  std::map<std::string, json> out;
+  for (const auto& r : rows) {
+    if (!r.contains("id") || !r["id"].is_string())
+      fail(path, ": every baseline configuration needs a string 'id'");
+    out[r["id"].get<std::string>()] = r;
+  }
+  if (out.empty()) fail(path, ": the baseline has no configurations");
+  return out;
+}
+
+struct GateArgs {
+  std::string run, baseline, metrics = "fid";
+  double max_fid_increase = 0.05;
+  std::vector<std::string> tolerances;  // metric=value
+  bool significant = false;
+  metrics::BootstrapOptions boot;
+};
+
+int run_gate(const GateArgs& g) {
+  if (!fs::is_directory(g.run) || !fs::exists(fs::path(g.run) / "results.jsonl"))
+    fail(g.run, ": not a sweep run directory (no results.jsonl)");
+  const auto baseline = load_baseline(g.baseline);
+  std::map<std::string, json> now;
+  for (auto& r : reports::load_results(g.run + "/results.jsonl"))
+    now[r.value("id", "")] = r;
+  std::vector<std::string> metrics;
+  {
+    std::stringstream ss(g.metrics);
+    for (std::string m; std::getline(ss, m, ',');)
+      if (!m.empty()) {
+        direction(m);
+        metrics.push_back(m);
+      }
+  }
+  std::map<std::string, double> tol = {{"fid", g.max_fid_increase}};
+  for (const auto& t : g.tolerances) {
+    const auto eq = t.find('=');
+    if (eq == std::string::npos) fail("--tolerance must be METRIC=VALUE, got '", t, "'");
+    direction(t.substr(0, eq));
+    try {
+      tol[t.substr(0, eq)] = std::stod(t.substr(eq + 1));
+    } catch (const std::exception&) {
+      fail("--tolerance ", t, ": the value is not a number");
+    }
+  }
+  if (g.significant && !fs::is_directory(g.baseline))
+    fail(
+        "--significant needs a baseline run directory (the paired bootstrap needs its "
+        "per-sample features); ",
+        g.baseline, " is a file");
+  std::optional<metrics::FeatureStats> ref;
+  struct Row {
+    std::string id, label, metric, base, now, tolerance, ci;
+  };
+  std::vector<Row> regressions;
+  int checked = 0;
+  for (const auto& [id, base] : baseline) {
+    const std::string label = base.value("label", "");
+    auto it = now.find(id);
+    if (it == now.end() || it->second.value("status", "") != "ok") {
+      const std::string why =
+          it == now.end() ? "missing" : "failed: " + it->second.value("error", "");
+      regressions.push_back({id, label, "status", "ok", why, "", ""});
+      continue;
+    }
+    for (const auto& m : metrics) {
+      if (!base.contains(m)) continue;
+      if (!it->second.contains(m)) {
+        regressions.push_back({id, label, m, fixed(base[m].get<double>(), 4), "absent", "", ""});
+        continue;
+      }
+      ++checked;
+      const double b = base[m].get<double>(), v = it->second[m].get<double>();
+      const double t = tol.count(m) ? tol[m] : 0.0;
+      const bool worse = direction(m) * (v - b) > t;
+      std::string ci;
+      bool counts = worse;
+      if (worse && g.significant && m == "fid") {
+        if (!ref) ref = reference_of(g.baseline);
+        const Comparison c = compare_configs(g.baseline, id, g.run, id, *ref, g.boot);
+        ci = "[" + fixed(c.fd.lo, 4) + ", " + fixed(c.fd.hi, 4) + "]";
+        counts = c.fd.lo > t;  // the whole interval lies above the tolerance
+      }
+      if (counts)
+        regressions.push_back({id, label, m, fixed(b, 4), fixed(v, 4),
+                               (direction(m) > 0 ? "+" : "-") + fixed(t, 4), ci});
+    }
+  }
+  if (checked == 0 && regressions.empty())
+    fail("no metric of --metrics ", g.metrics, " is in both ", g.baseline, " and ", g.run);
+  if (regressions.empty()) {
+    std::cout << "gate passed: " << checked << " checks on " << baseline.size()
+              << " configurations within tolerance\n";
+    return 0;
+  }
+  std::cout << "gate failed: " << regressions.size() << " regression(s)\n"
+            << "| configuration | metric | baseline | now | tolerance | bootstrap CI of now - "
+               "baseline |\n"
+            << "|---|---|---|---|---|---|\n";
+  for (const auto& r : regressions)
+    std::cout << "| " << r.id << (r.label.empty() ? "" : " " + r.label) << " | " << r.metric
+              << " | " << r.base << " | " << r.now << " | " << r.tolerance << " | " << r.ci
+              << " |\n";
+  return kRegression;
+}
+
+void add_bootstrap_options(CLI::App* cmd, metrics::BootstrapOptions& o) {
+  cmd->add_option("--replicates", o.replicates, "bootstrap replicates")->capture_default_str();
+  cmd->add_option("--seed", o.seed, "bootstrap seed")->capture_default_str();
+  cmd->add_option("--level", o.level, "confidence level of the interval")->capture_default_str();
+}
+
+}  // namespace
+
+Command add_compare_command(CLI::App& app) {
+  struct Args {
+    std::string a, b, json;
+    int digits = 4;
+    metrics::BootstrapOptions boot;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "compare",
+      "paired bootstrap of the FD difference between two runs' configurations (same sample "
+      "seeds and labels: rows are paired; the reference is fixed)");
+  cmd->add_option("RUN_A", a->a, "run directory, optionally :CONFIG_ID (or a unique prefix)")
+      ->required();
+  cmd->add_option("RUN_B", a->b, "run directory, optionally :CONFIG_ID")->required();
+  cmd->add_option("--json", a->json, "also write the comparisons as JSON");
+  cmd->add_option("--digits", a->digits, "decimals in the table")->capture_default_str();
+  add_bootstrap_options(cmd, a->boot);
+  return [a] { return run_compare(a->a, a->b, a->boot, a->json, a->digits); };
+}
+
+Command add_gate_command(CLI::App& app) {
+  auto g = std::make_shared<GateArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "gate",
+      "CI regression gate: exit 0 when every configuration is within tolerance of the "
+      "baseline, 2 with a list of regressions, 1 on usage or data errors");
+  cmd->add_option("RUN_DIR", g->run, "the run to check")->required();
+  cmd->add_option("--baseline", g->baseline,
+                  "a previous run directory, or a JSON / TOML file of expected values by "
+                  "configuration id")
+      ->required();
+  cmd->add_option("--metrics", g->metrics,
+                  "comma-separated: fid, sfid, kid (larger is worse), inception_score, "
+                  "precision, recall (smaller is worse)")
+      ->capture_default_str();
+  cmd->add_option("--max-fid-increase", g->max_fid_increase, "FID tolerance (absolute)")
+      ->capture_default_str();
+  cmd->add_option("--tolerance", g->tolerances,
+                  "METRIC=VALUE absolute tolerance for another metric (repeatable; default 0)");
+  cmd->add_flag("--significant", g->significant,
+                "an FID increase counts only when the paired bootstrap interval of now - "
+                "baseline lies wholly above the tolerance (baseline must be a run directory)");
+  add_bootstrap_options(cmd, g->boot);
+  return [g] { return run_gate(*g); };
+}
+
+}  // namespace sit::eval

@@ -1,0 +1,127 @@
+// sit-eval compare and gate through the CLI on small analytic sweeps.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "test_util.h"
+// after test_util.h
+#include "cli_runner.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fresh(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / "sit-eval-tests" / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+/// A finished 3-configuration sweep on gmm:mix1d, run once per test program.
+const fs::path& sweep_run() {
+  static const fs::path dir = [] {
+    const fs::path d = fresh("gate_run");
+    std::ofstream(d / "s.toml") << "[sweep]\nname = \"g\"\nmodel = \"gmm:mix1d\"\nsamples = 600\n"
+                                   "batch_size = 300\nmetrics = [\"fid\", \"pr\"]\n[grid]\n"
+                                   "ode_methods = [\"euler\", \"heun2\"]\node_steps = [5]\n"
+                                   "sde_methods = [\"Euler\"]\nsde_steps = [9]\n";
+    const CliRun r =
+        run("sweep " + (d / "s.toml").string() + " --quiet --out " + (d / "run").string());
+    EXPECT_EQ(r.code, 0) << r.err;
+    return d / "run";
+  }();
+  return dir;
+}
+
+std::vector<std::string> ids_of(const fs::path& run_dir) {
+  std::ifstream in(run_dir / "results.jsonl");
+  std::vector<std::string> ids;
+  for (std::string line; std::getline(in, line);)
+    ids.push_back(line.substr(line.find("\"id\":\"") + 6, 12));
+  return ids;
+}
+
+double value_of(const fs::path& run_dir, const std::string& id, const std::string& key) {
+  std::ifstream in(run_dir / "results.jsonl");
+  for (std::string line; std::getline(in, line);)
+    if (contains(line, id))
+      return std::stod(line.substr(line.find("\"" + key + "\":") + key.size() + 3));
+  return NAN;
+}
+
+}  // namespace
+
+TEST(Gate, PassesAgainstItselfAndARunDirectory) {
+  const CliRun r = run("gate " + sweep_run().string() + " --baseline " + sweep_run().string() +
+                       " --metrics fid,precision,recall");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "gate passed: 9 checks on 3 configurations")) << r.out;
+}
+
+TEST(Gate, RegressionExitsTwoWithAReadableList) {
+  const fs::path d = fresh("gate_regress");
+  const auto ids = ids_of(sweep_run());
+  const double fid = value_of(sweep_run(), ids[0], "fid");
+  // The baseline claims a much better FID for the first configuration and lists one that
+  // the run lacks.
+  std::ofstream(d / "base.json") << "{\"configurations\": [{\"id\": \"" << ids[0]
+                                 << "\", \"label\": \"first\", \"fid\": " << fid - 1.0
+                                 << "}, {\"id\": \"ffffffffffff\", \"fid\": 1.0}]}";
+  const CliRun r =
+      run("gate " + sweep_run().string() + " --baseline " + (d / "base.json").string());
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "gate failed: 2 regression(s)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| " + ids[0] + " first | fid |")) << r.out;
+  EXPECT_TRUE(contains(r.out, "+0.0500")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| ffffffffffff | status | ok | missing |")) << r.out;
+  // Within a wide enough tolerance the same baseline passes for FID.
+  std::ofstream(d / "base.toml") << "[[configuration]]\nid = \"" << ids[0]
+                                 << "\"\nfid = " << fid - 1.0 << "\n";
+  const CliRun ok = run("gate " + sweep_run().string() + " --baseline " +
+                        (d / "base.toml").string() + " --max-fid-increase 1.5");
+  EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
+}
+
+TEST(Gate, BadInputExitsOne) {
+  const fs::path d = fresh("gate_bad");
+  std::ofstream(d / "bad.json") << "{not json";
+  CliRun r = run("gate " + sweep_run().string() + " --baseline " + (d / "bad.json").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "not valid JSON")) << r.err;
+  r = run("gate " + sweep_run().string() + " --baseline " + (d / "none.json").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "baseline not found")) << r.err;
+  r = run("gate " + d.string() + " --baseline " + sweep_run().string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "not a sweep run directory")) << r.err;
+  std::ofstream(d / "ok.json") << "[{\"id\": \"x\", \"fid\": 1}]";
+  r = run("gate " + sweep_run().string() + " --baseline " + (d / "ok.json").string() +
+          " --significant");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "--significant needs a baseline run directory")) << r.err;
+  r = run("gate " + sweep_run().string() + " --baseline " + sweep_run().string() +
+          " --metrics fidd");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "unknown metric 'fidd'")) << r.err;
+}
+
+TEST(Compare, IdenticalRunsDifferByZeroAndDifferentSamplersAreSignificant) {
+  const auto ids = ids_of(sweep_run());
+  const fs::path d = fresh("compare");
+  CliRun r = run("compare " + sweep_run().string() + " " + sweep_run().string() +
+                 " --replicates 20 --json " + (d / "c.json").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "| 0.0000 | [0.0000, 0.0000] | no |")) << r.out;
+  // euler with 5 points against heun2 with 5 points on the same samples.
+  r = run("compare " + sweep_run().string() + ":" + ids[0] + " " + sweep_run().string() + ":" +
+          ids[1] + " --replicates 50");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, " vs ")) << r.out;
+  // heun2 is far closer to the target than euler at 5 points: a clear, significant gap
+  EXPECT_TRUE(contains(r.out, "| yes |")) << r.out;
+  const CliRun again = run("compare " + sweep_run().string() + ":" + ids[0] + " " +
+                           sweep_run().string() + ":" + ids[1] + " --replicates 50");
+  EXPECT_EQ(r.out, again.out);  // seeded
+}
