@@ -109,24 +109,55 @@ Command add_merge_command(CLI::App& app) {
 
 Command add_report_command(CLI::App& app) {
   struct Args {
-    std::string dir, format = "md", out, metric = "fid";
+    std::vector<std::string> dirs;
+    std::string format = "md", out, metric = "fid", digits = "paper";
     bool pivot = false;
   };
   auto a = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("report", "tables from a sweep's results");
-  cmd->add_option("RUN_DIR", a->dir, "sweep run directory")
+  CLI::App* cmd = app.add_subcommand("report", "tables from sweep results (one run or several)");
+  cmd->add_option("RUN_DIR", a->dirs, "sweep run directories; several add a run column")
       ->required()
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("--format", a->format, "md, csv or tex (booktabs)")->capture_default_str();
+  cmd->add_option("--format", a->format, "md, csv, tex (booktabs) or json")->capture_default_str();
+  cmd->add_option("--digits", a->digits,
+                  "decimals of the metrics: paper (FID, sFID, IS, P, R with 2; KID 4), "
+                  "sig4 (4 significant digits) or a number")
+      ->capture_default_str();
   cmd->add_option("--out", a->out, "write here instead of standard output");
   cmd->add_flag("--pivot", a->pivot, "interpolant x prediction rows against sampler columns");
   cmd->add_option("--metric", a->metric, "pivot cell metric: fid, precision, recall, kid, nfe")
       ->capture_default_str();
   return [a]() -> int {
-    const auto records = reports::load_results(a->dir + "/results.jsonl");
-    const auto format = reports::parse_table_format(a->format);
-    const std::string text = a->pivot ? reports::pivot_table(records, a->metric, format)
-                                      : reports::long_table(records, format);
+    std::vector<reports::Record> records;
+    for (const auto& dir : a->dirs) {
+      auto rs = reports::load_results(dir + "/results.jsonl");
+      for (auto& r : rs) {
+        // several runs: a run column named by the directory
+        if (a->dirs.size() > 1) r["run"] = std::filesystem::path(dir).filename().string();
+        records.push_back(std::move(r));
+      }
+    }
+    int digits = reports::kPaper;
+    if (a->digits == "sig4") {
+      digits = reports::kSignificant4;
+    } else if (a->digits != "paper") {
+      try {
+        digits = std::stoi(a->digits);
+      } catch (const std::exception&) {
+        digits = -3;
+      }
+      if (digits < 0 || digits > 12)
+        fail("--digits must be paper, sig4 or a number of decimals 0..12, got '", a->digits, "'");
+    }
+    std::string text;
+    if (a->format == "json") {
+      nlohmann::ordered_json arr = records;
+      text = arr.dump(2) + "\n";
+    } else {
+      const auto format = reports::parse_table_format(a->format);
+      text = a->pivot ? reports::pivot_table(records, a->metric, format, digits)
+                      : reports::long_table(records, format, digits);
+    }
     if (a->out.empty())
       std::cout << text;
     else

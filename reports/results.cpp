@@ -1,5 +1,6 @@
 #include "reports/results.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -14,6 +15,21 @@ std::string num(const Record& r, const char* key, int digits = 4) {
   if (!r.contains(key) || !r[key].is_number()) return "";
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.*g", digits, r[key].get<double>());
+  return buf;
+}
+
+/// A metric cell in the chosen number style.
+std::string metric(const Record& r, const std::string& key, int digits, int significant = 4) {
+  if (!r.contains(key) || !r[key].is_number()) return "";
+  const double v = r[key].get<double>();
+  char buf[64];
+  if (digits >= 0) {
+    std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
+  } else if (digits == kPaper && key != "nfe") {
+    std::snprintf(buf, sizeof(buf), "%.*f", key == "kid" || key == "kid_std" ? 4 : 2, v);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.*g", significant, v);
+  }
   return buf;
 }
 
@@ -124,33 +140,60 @@ TableFormat parse_table_format(const std::string& name) {
   fail("table format must be one of md, csv, tex; got '", name, "'");
 }
 
-std::string long_table(const std::vector<Record>& records, TableFormat format) {
-  const std::vector<std::string> header = {
-      "id",  "mode", "path", "prediction", "method", "steps", "w(t) (D = w/2)",
-      "cfg", "NFE",  "FD",   "precision",  "recall", "KID",   "status"};
+std::string long_table(const std::vector<Record>& records, TableFormat format, int digits) {
+  const bool runs = std::any_of(records.begin(), records.end(),
+                                [](const Record& r) { return r.contains("run"); });
+  // sFID and IS columns only when some record has them (image runs)
+  auto any = [&](const char* key) {
+    return std::any_of(records.begin(), records.end(),
+                       [&](const Record& r) { return r.contains(key); });
+  };
+  const bool sfid = any("sfid"), is = any("inception_score");
+  std::vector<std::string> header = {"id",    "mode",           "path", "prediction", "method",
+                                     "steps", "w(t) (D = w/2)", "cfg",  "NFE",        "FD"};
+  if (sfid) header.push_back("sFID");
+  if (is) header.push_back("IS");
+  for (const char* h : {"precision", "recall", "KID", "status"})
+    header.push_back(h);
+  if (runs) header.insert(header.begin(), "run");
   std::vector<std::vector<std::string>> rows;
-  for (const auto& r : records)
-    rows.push_back({str(r, "id"), str(r, "mode"), str(r, "path_type"), str(r, "prediction"),
-                    str(r, "method"), std::to_string(r.value("num_steps", int64_t{0})),
-                    str(r, "diffusion_form"), num(r, "cfg_scale"), num(r, "nfe"), num(r, "fid"),
-                    num(r, "precision", 3), num(r, "recall", 3), num(r, "kid", 3),
-                    str(r, "status") == "ok" ? "ok" : "failed: " + str(r, "error")});
+  for (const auto& r : records) {
+    std::vector<std::string> row = {str(r, "id"),
+                                    str(r, "mode"),
+                                    str(r, "path_type"),
+                                    str(r, "prediction"),
+                                    str(r, "method"),
+                                    std::to_string(r.value("num_steps", int64_t{0})),
+                                    str(r, "diffusion_form"),
+                                    num(r, "cfg_scale"),
+                                    num(r, "nfe"),
+                                    metric(r, "fid", digits)};
+    if (sfid) row.push_back(metric(r, "sfid", digits));
+    if (is) row.push_back(metric(r, "inception_score", digits));
+    row.push_back(metric(r, "precision", digits, 3));
+    row.push_back(metric(r, "recall", digits, 3));
+    row.push_back(metric(r, "kid", digits, 3));
+    row.push_back(str(r, "status") == "ok" ? "ok" : "failed: " + str(r, "error"));
+    if (runs) row.insert(row.begin(), str(r, "run"));
+    rows.push_back(std::move(row));
+  }
   return render(header, rows, format);
 }
 
-std::string pivot_table(const std::vector<Record>& records, const std::string& metric,
-                        TableFormat format) {
+std::string pivot_table(const std::vector<Record>& records, const std::string& metric_key,
+                        TableFormat format, int digits) {
   std::vector<std::string> columns, row_keys;
   std::map<std::pair<std::string, std::string>, std::string> cells;
   auto add_unique = [](std::vector<std::string>& v, const std::string& s) {
     if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
   };
   for (const auto& r : records) {
-    const std::string row = str(r, "path_type") + " / " + str(r, "prediction");
+    const std::string row = (r.contains("run") ? str(r, "run") + ": " : std::string()) +
+                            str(r, "path_type") + " / " + str(r, "prediction");
     const std::string col = sampler_column(r);
     add_unique(row_keys, row);
     add_unique(columns, col);
-    cells[{row, col}] = str(r, "status") == "ok" ? num(r, metric.c_str()) : "failed";
+    cells[{row, col}] = str(r, "status") == "ok" ? metric(r, metric_key, digits) : "failed";
   }
   std::vector<std::string> header = {"interpolant / prediction"};
   header.insert(header.end(), columns.begin(), columns.end());

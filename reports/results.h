@@ -15,12 +15,20 @@ std::vector<Record> load_results(const std::string& path);
 enum class TableFormat { kMarkdown, kCsv, kLatex };
 TableFormat parse_table_format(const std::string& name);  ///< "md", "csv", "tex"
 
-/// One row per configuration: id, sampler settings, NFE, metrics, status.
-std::string long_table(const std::vector<Record>& records, TableFormat format);
+/// Number style of metric cells: kSignificant4 (4 significant digits, the sweep's own
+/// report.md), kPaper (FID, sFID, IS, precision and recall with 2 decimals as papers
+/// print them, KID 4), or N >= 0 decimals for every metric.
+constexpr int kSignificant4 = -1;
+constexpr int kPaper = -2;
+
+/// One row per configuration: id, sampler settings, NFE, metrics, status. Records that
+/// carry a "run" field (several runs combined) get a leading run column.
+std::string long_table(const std::vector<Record>& records, TableFormat format,
+                       int digits = kSignificant4);
 
 /// Rows: interpolant x prediction; columns: sampler (mode, method, steps, w(t)); cells:
 /// `metric` (e.g. "fid") with 4 significant digits, "failed" where the run failed.
 std::string pivot_table(const std::vector<Record>& records, const std::string& metric,
-                        TableFormat format);
+                        TableFormat format, int digits = kSignificant4);
 
 }  // namespace sit::reports

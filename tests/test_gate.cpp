@@ -1,7 +1,10 @@
 // sit-eval compare and gate through the CLI on small analytic sweeps.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <cstdio>
 #include <fstream>
 
 #include "test_util.h"
@@ -22,7 +25,8 @@ fs::path fresh(const std::string& name) {
 /// A finished 3-configuration sweep on gmm:mix1d, run once per test program.
 const fs::path& sweep_run() {
   static const fs::path dir = [] {
-    const fs::path d = fresh("gate_run");
+    // per process: ctest runs the tests of this file in parallel processes
+    const fs::path d = fresh("gate_run." + std::to_string(::getpid()));
     std::ofstream(d / "s.toml") << "[sweep]\nname = \"g\"\nmodel = \"gmm:mix1d\"\nsamples = 600\n"
                                    "batch_size = 300\nmetrics = [\"fid\", \"pr\"]\n[grid]\n"
                                    "ode_methods = [\"euler\", \"heun2\"]\node_steps = [5]\n"
@@ -124,4 +128,24 @@ TEST(Compare, IdenticalRunsDifferByZeroAndDifferentSamplersAreSignificant) {
   const CliRun again = run("compare " + sweep_run().string() + ":" + ids[0] + " " +
                            sweep_run().string() + ":" + ids[1] + " --replicates 50");
   EXPECT_EQ(r.out, again.out);  // seeded
+}
+
+TEST(Report, SeveralRunsJsonAndDigits) {
+  const std::string dir = sweep_run().string();
+  CliRun r = run("report " + dir + " " + dir + " --digits 3");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("| run | id | mode |", 0), 0u) << r.out;
+  const auto ids = ids_of(sweep_run());
+  char want[64];
+  std::snprintf(want, sizeof want, "| %.3f |", value_of(sweep_run(), ids[0], "fid"));
+  EXPECT_TRUE(contains(r.out, want)) << want << "\n" << r.out;
+  r = run("report " + dir);  // paper style: 2 decimals
+  std::snprintf(want, sizeof want, "| %.2f |", value_of(sweep_run(), ids[0], "fid"));
+  EXPECT_TRUE(contains(r.out, want)) << want << "\n" << r.out;
+  r = run("report " + dir + " --format json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("[\n  {\n    \"id\": \"" + ids[0] + "\"", 0), 0u) << r.out;
+  r = run("report " + dir + " --digits many");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "--digits must be paper, sig4 or a number")) << r.err;
 }
