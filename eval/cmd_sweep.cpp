@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "eval/commands.h"
 #include "eval/sweep.h"
+#include "reports/baselines.h"
 #include "reports/results.h"
 
 namespace sit::eval {
@@ -110,7 +111,7 @@ Command add_merge_command(CLI::App& app) {
 Command add_report_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> dirs;
-    std::string format = "md", out, metric = "fid", digits = "paper";
+    std::string format = "md", out, metric = "fid", digits = "paper", baseline;
     bool pivot = false;
   };
   auto a = std::make_shared<Args>();
@@ -119,6 +120,9 @@ Command add_report_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--format", a->format, "md, csv, tex (booktabs) or json")->capture_default_str();
+  cmd->add_option("--baseline", a->baseline,
+                  "sit-paper (the published SiT/DiT numbers, built in) or a TOML file of the "
+                  "same layout: adds published values, differences and a reproduction summary");
   cmd->add_option("--digits", a->digits,
                   "decimals of the metrics: paper (FID, sFID, IS, P, R with 2; KID 4), "
                   "sig4 (4 significant digits) or a number")
@@ -149,6 +153,14 @@ Command add_report_command(CLI::App& app) {
       if (digits < 0 || digits > 12)
         fail("--digits must be paper, sig4 or a number of decimals 0..12, got '", a->digits, "'");
     }
+    std::string summary;
+    if (!a->baseline.empty()) {
+      const auto b = reports::Baselines::load(a->baseline);
+      reports::annotate_with_baseline(records, b);
+      summary = reports::reproduction_summary(records, b, digits >= 0 ? digits : 2);
+      if (summary.empty())
+        summary = "no configuration matches a published number of " + b.source() + "\n";
+    }
     std::string text;
     if (a->format == "json") {
       nlohmann::ordered_json arr = records;
@@ -157,6 +169,12 @@ Command add_report_command(CLI::App& app) {
       const auto format = reports::parse_table_format(a->format);
       text = a->pivot ? reports::pivot_table(records, a->metric, format, digits)
                       : reports::long_table(records, format, digits);
+      if (!summary.empty()) {
+        if (format == reports::TableFormat::kMarkdown)
+          text += "\nReproduction against published numbers:\n\n" + summary;
+        else
+          std::cerr << summary;
+      }
     }
     if (a->out.empty())
       std::cout << text;

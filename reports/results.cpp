@@ -148,9 +148,13 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
     return std::any_of(records.begin(), records.end(),
                        [&](const Record& r) { return r.contains(key); });
   };
-  const bool sfid = any("sfid"), is = any("inception_score");
+  const bool sfid = any("sfid"), is = any("inception_score"), published = any("published_fid");
   std::vector<std::string> header = {"id",    "mode",           "path", "prediction", "method",
                                      "steps", "w(t) (D = w/2)", "cfg",  "NFE",        "FD"};
+  if (published) {
+    header.push_back("published FD");
+    header.push_back("Δ FD");
+  }
   if (sfid) header.push_back("sFID");
   if (is) header.push_back("IS");
   for (const char* h : {"precision", "recall", "KID", "status"})
@@ -168,6 +172,10 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
                                     num(r, "cfg_scale"),
                                     num(r, "nfe"),
                                     metric(r, "fid", digits)};
+    if (published) {
+      row.push_back(metric(r, "published_fid", digits));
+      row.push_back(metric(r, "delta_fid", digits));
+    }
     if (sfid) row.push_back(metric(r, "sfid", digits));
     if (is) row.push_back(metric(r, "inception_score", digits));
     row.push_back(metric(r, "precision", digits, 3));

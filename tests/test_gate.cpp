@@ -3,8 +3,8 @@
 
 #include <unistd.h>
 
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "test_util.h"
@@ -145,6 +145,11 @@ TEST(Report, SeveralRunsJsonAndDigits) {
   r = run("report " + dir + " --format json");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("[\n  {\n    \"id\": \"" + ids[0] + "\"", 0), 0u) << r.out;
+  r = run("report " + dir + " --baseline sit-paper");  // analytic runs match nothing
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "no configuration matches a published number of sit-paper")) << r.out;
+  r = run("report " + dir + " --baseline /no/such.toml");
+  EXPECT_EQ(r.code, 1);
   r = run("report " + dir + " --digits many");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "--digits must be paper, sig4 or a number")) << r.err;

@@ -1,0 +1,156 @@
+#include "reports/baselines.h"
+
+#include <toml++/toml.h>
+#include <cstdio>
+#include <sstream>
+#include <string_view>
+
+#include "common/error.h"
+
+namespace sit::reports {
+
+extern const char* const kSitPaperBaselines;  // generated from baselines/sit_paper.toml
+
+namespace {
+
+const char* const kMetricKeys[][2] = {{"fid", "fid"},
+                                      {"sfid", "sfid"},
+                                      {"is", "inception_score"},
+                                      {"precision", "precision"},
+                                      {"recall", "recall"}};
+
+std::map<std::string, double> metrics_of(const toml::table& t) {
+  std::map<std::string, double> m;
+  for (const auto& k : kMetricKeys)
+    if (auto v = t[k[0]].value<double>()) m[k[1]] = *v;
+  return m;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+Baselines Baselines::load(const std::string& name_or_path) {
+  Baselines b;
+  toml::table t;
+  try {
+    if (name_or_path == "sit-paper") {
+      b.source_ = "sit-paper (SiT paper arXiv 2401.08740, reports/baselines/sit_paper.toml)";
+      t = toml::parse(std::string_view(kSitPaperBaselines), std::string_view("sit_paper.toml"));
+    } else {
+      b.source_ = name_or_path;
+      t = toml::parse_file(name_or_path);
+    }
+  } catch (const toml::parse_error& e) {
+    fail(name_or_path, ":", e.source().begin.line, ": ", e.description());
+  } catch (const std::exception& e) {
+    fail(name_or_path, ": cannot read baselines (", e.what(), "); use sit-paper or a TOML file");
+  }
+  if (const toml::array* sys = t["system"].as_array())
+    for (const auto& node : *sys) {
+      const toml::table& s = *node.as_table();
+      Row r;
+      r.table = "Table 7";
+      r.model = s["model"].value_or(std::string());
+      r.sampler = s["sampler"].value_or(std::string());
+      r.family = r.sampler.substr(0, 3);
+      const auto paren = r.sampler.find(' ');
+      if (paren != std::string::npos && (r.family == "ODE" || r.family == "SDE"))
+        r.method = lower(r.sampler.substr(4, r.sampler.find(' ', 4) - 4));
+      r.cfg = s["cfg"].value_or(1.0);
+      r.note = s["note"].value_or(std::string());
+      r.metrics = metrics_of(s);
+      if (r.family == "ODE" || r.family == "SDE") b.rows_.push_back(r);
+    }
+  if (const toml::array* sizes = t["size"].as_array())
+    for (const auto& node : *sizes) {
+      const toml::table& s = *node.as_table();
+      for (const char* fam : {"ode", "sde"}) {
+        const toml::table* m = s[fam].as_table();
+        if (!m) continue;
+        Row r;
+        r.table = "Table 8";
+        r.model = s["model"].value_or(std::string());
+        r.family = fam == std::string("ode") ? "ODE" : "SDE";
+        r.sampler = r.family + " 250 NFE, " + s["steps"].value_or(std::string()) + " steps";
+        r.nfe = 250;
+        r.metrics = metrics_of(*m);
+        b.rows_.push_back(r);  // later rows (longer training) win
+      }
+    }
+  if (b.rows_.empty()) fail(name_or_path, ": no [[system]] or [[size]] rows");
+  return b;
+}
+
+std::optional<Published> Baselines::match(const Record& r) const {
+  const std::string model = r.value("model", "");
+  if (model.rfind("sit:", 0) != 0) return std::nullopt;
+  const std::string name = model.substr(4);
+  const std::string mode = r.value("mode", ""), method = lower(r.value("method", ""));
+  const double cfg = r.value("cfg_scale", 1.0);
+  const int64_t nfe = r.value("nfe_planned", int64_t{-1});
+  const Row* best = nullptr;
+  for (const Row& row : rows_) {
+    if (row.model != name || row.family != mode || row.cfg != cfg) continue;
+    if (row.nfe >= 0 && row.nfe != nfe) continue;
+    if (!row.method.empty() && row.method != method) continue;
+    // plain family rows give way to a row naming this very method
+    if (row.method.empty() && best && !best->method.empty()) continue;
+    best = &row;
+  }
+  if (!best) return std::nullopt;
+  Published p;
+  char cfg_text[32];
+  std::snprintf(cfg_text, sizeof cfg_text, "%g", best->cfg);
+  p.where =
+      "SiT paper " + best->table + ": " + best->model + " " + best->sampler + ", cfg " + cfg_text;
+  p.metrics = best->metrics;
+  p.note = best->note;
+  return p;
+}
+
+void annotate_with_baseline(std::vector<Record>& records, const Baselines& b) {
+  for (auto& r : records) {
+    const auto p = b.match(r);
+    if (!p) continue;
+    r["published_source"] = p->where;
+    for (const auto& [k, v] : p->metrics) {
+      r["published_" + k] = v;
+      if (r.contains(k) && r[k].is_number()) r["delta_" + k] = r[k].get<double>() - v;
+    }
+  }
+}
+
+std::string reproduction_summary(const std::vector<Record>& records, const Baselines& b,
+                                 int digits) {
+  std::ostringstream out;
+  const char* names[][2] = {{"fid", "FID"},
+                            {"sfid", "sFID"},
+                            {"inception_score", "IS"},
+                            {"precision", "Precision"},
+                            {"recall", "Recall"}};
+  for (const auto& r : records) {
+    const auto p = b.match(r);
+    if (!p) continue;
+    std::string parts;
+    for (const auto& n : names) {
+      auto it = p->metrics.find(n[0]);
+      if (it == p->metrics.end() || !r.contains(n[0]) || !r[n[0]].is_number()) continue;
+      const double v = r[n[0]].get<double>();
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "%s %.*f vs published %.*f: %+.*f", n[1], digits, v, digits,
+                    it->second, digits, v - it->second);
+      parts += (parts.empty() ? "" : "; ") + std::string(buf);
+    }
+    if (parts.empty()) continue;
+    out << r.value("id", "") << " " << r.value("label", "") << ": " << parts << " (" << p->where
+        << ")\n";
+  }
+  return out.str();
+}
+
+}  // namespace sit::reports
