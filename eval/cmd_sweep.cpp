@@ -11,6 +11,7 @@
 #include "eval/commands.h"
 #include "eval/sweep.h"
 #include "reports/baselines.h"
+#include "reports/html.h"
 #include "reports/results.h"
 
 namespace sit::eval {
@@ -112,6 +113,7 @@ Command add_report_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> dirs;
     std::string format = "md", out, metric = "fid", digits = "paper", baseline;
+    int64_t bar_nfe = -1;
     bool pivot = false;
   };
   auto a = std::make_shared<Args>();
@@ -119,7 +121,13 @@ Command add_report_command(CLI::App& app) {
   cmd->add_option("RUN_DIR", a->dirs, "sweep run directories; several add a run column")
       ->required()
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("--format", a->format, "md, csv, tex (booktabs) or json")->capture_default_str();
+  cmd->add_option("--format", a->format,
+                  "md, csv, tex (booktabs), json, or html (one self-contained page with the "
+                  "tables and gnuplot plots)")
+      ->capture_default_str();
+  cmd->add_option("--bar-nfe", a->bar_nfe,
+                  "html: NFE of the per-configuration bar chart (default: the NFE most "
+                  "configurations share)");
   cmd->add_option("--baseline", a->baseline,
                   "sit-paper (the published SiT/DiT numbers, built in) or a TOML file of the "
                   "same layout: adds published values, differences and a reproduction summary");
@@ -162,7 +170,17 @@ Command add_report_command(CLI::App& app) {
         summary = "no configuration matches a published number of " + b.source() + "\n";
     }
     std::string text;
-    if (a->format == "json") {
+    if (a->format == "html") {
+      reports::HtmlOptions h;
+      h.title = "sit-eval report:";
+      for (const auto& dir : a->dirs)
+        h.title += " " + std::filesystem::path(dir).filename().string();
+      h.metric = a->metric;
+      h.digits = digits;
+      h.bar_nfe = a->bar_nfe;
+      h.summary = summary;
+      text = reports::html_report(records, h);
+    } else if (a->format == "json") {
       nlohmann::ordered_json arr = records;
       text = arr.dump(2) + "\n";
     } else {

@@ -75,6 +75,25 @@ std::string render(const std::vector<std::string>& header,
       tex_line(r);
     return out + "\\bottomrule\n\\end{tabular}\n";
   }
+  if (format == TableFormat::kHtml) {
+    auto esc = [](const std::string& c) {
+      std::string o;
+      for (char ch : c)
+        o += ch == '&' ? "&amp;" : ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : std::string(1, ch);
+      return o;
+    };
+    out = "<table>\n<thead><tr>";
+    for (const auto& c : header)
+      out += "<th>" + esc(c) + "</th>";
+    out += "</tr></thead>\n<tbody>\n";
+    for (const auto& r : rows) {
+      out += "<tr>";
+      for (const auto& c : r)
+        out += "<td>" + esc(c) + "</td>";
+      out += "</tr>\n";
+    }
+    return out + "</tbody>\n</table>\n";
+  }
   auto line = [&](const std::vector<std::string>& cells) {
     if (format == TableFormat::kCsv) {
       for (size_t i = 0; i < cells.size(); ++i)
@@ -137,7 +156,8 @@ TableFormat parse_table_format(const std::string& name) {
   if (name == "md") return TableFormat::kMarkdown;
   if (name == "csv") return TableFormat::kCsv;
   if (name == "tex") return TableFormat::kLatex;
-  fail("table format must be one of md, csv, tex; got '", name, "'");
+  if (name == "html") return TableFormat::kHtml;
+  fail("table format must be one of md, csv, tex, html, json; got '", name, "'");
 }
 
 std::string long_table(const std::vector<Record>& records, TableFormat format, int digits) {

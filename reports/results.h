@@ -12,8 +12,9 @@ using Record = nlohmann::ordered_json;
 /// Complete lines of a results.jsonl (a torn last line from a crash is ignored).
 std::vector<Record> load_results(const std::string& path);
 
-enum class TableFormat { kMarkdown, kCsv, kLatex };
-TableFormat parse_table_format(const std::string& name);  ///< "md", "csv", "tex"
+enum class TableFormat { kMarkdown, kCsv, kLatex, kHtml };
+/// "md", "csv", "tex", "html" (a table element; html_report makes the page)
+TableFormat parse_table_format(const std::string& name);
 
 /// Number style of metric cells: kSignificant4 (4 significant digits, the sweep's own
 /// report.md), kPaper (FID, sFID, IS, precision and recall with 2 decimals as papers

@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "reports/baselines.h"
+#include "reports/html.h"
 
 using namespace sit::reports;
 
@@ -71,4 +72,53 @@ TEST(Baselines, AnnotateAddsPublishedAndDelta) {
   const std::string md = long_table(rs, TableFormat::kMarkdown, kPaper);
   EXPECT_NE(md.find("| published FD | Δ FD |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 2.00 | 2.06 | -0.06 |"), std::string::npos) << md;
+}
+
+namespace {
+
+std::vector<Record> sweep_like_records() {
+  std::vector<Record> rs;
+  for (const char* method : {"euler", "heun2"})
+    for (int64_t steps : {5, 9, 17}) {
+      Record r = record("gmm:demo", "ODE", method, 1.0,
+                        std::string(method) == "euler" ? steps - 1 : 2 * (steps - 1),
+                        1.0 / static_cast<double>(steps));
+      r["id"] = std::string(method) + std::to_string(steps);
+      r["path_type"] = "Linear";
+      r["prediction"] = "velocity";
+      r["num_steps"] = steps;
+      r["nfe"] = r["nfe_planned"].get<int64_t>();
+      rs.push_back(r);
+    }
+  rs.back()["label"] = "a <b> & \"c\"";
+  return rs;
+}
+
+}  // namespace
+
+TEST(HtmlReport, PlotsWithGnuplotAndANoteWithout) {
+  HtmlOptions o;
+  o.gnuplot = "gnuplot";  // scripts/deps.sh installs gnuplot-nox
+  const std::string page = html_report(sweep_like_records(), o);
+  EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(page.find("<svg"), std::string::npos)
+      << "gnuplot-nox missing? " << page.substr(0, 2000);
+  EXPECT_NE(page.find("fid per configuration at 16 NFE"), std::string::npos);
+  EXPECT_EQ(page.find("Plots omitted"), std::string::npos);
+  EXPECT_EQ(page.find("http"), page.find("http://www.w3.org"));  // no external resources
+  EXPECT_NE(page.find("<table>"), std::string::npos);
+
+  o.gnuplot = "/nonexistent/gnuplot";
+  const std::string bare = html_report(sweep_like_records(), o);
+  EXPECT_EQ(bare.find("<svg"), std::string::npos);
+  EXPECT_NE(bare.find("Plots omitted: gnuplot was not found"), std::string::npos) << bare;
+  EXPECT_NE(bare.find("<td>heun2</td>"), std::string::npos);  // tables still there
+}
+
+TEST(HtmlReport, EscapesText) {
+  EXPECT_EQ(html_escape("a <b> & \"c\""), "a &lt;b&gt; &amp; &quot;c&quot;");
+  EXPECT_EQ(parse_table_format("html"), TableFormat::kHtml);
+  const std::string t =
+      long_table({record("x<y", "ODE", "euler", 1.0, 4, 0.5)}, TableFormat::kHtml);
+  EXPECT_EQ(t.find("x<y"), std::string::npos);
 }
