@@ -12,6 +12,7 @@
 #include "eval/sweep.h"
 #include "reports/baselines.h"
 #include "reports/html.h"
+#include "reports/paper_tables.h"
 #include "reports/results.h"
 
 namespace sit::eval {
@@ -112,7 +113,7 @@ Command add_merge_command(CLI::App& app) {
 Command add_report_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> dirs;
-    std::string format = "md", out, metric = "fid", digits = "paper", baseline;
+    std::string format = "md", out, metric = "fid", digits = "paper", baseline, layout;
     int64_t bar_nfe = -1;
     bool pivot = false;
   };
@@ -125,6 +126,9 @@ Command add_report_command(CLI::App& app) {
                   "md, csv, tex (booktabs), json, or html (one self-contained page with the "
                   "tables and gnuplot plots)")
       ->capture_default_str();
+  cmd->add_option("--layout", a->layout,
+                  "LaTeX in the SiT paper's layouts: diffusion (interpolant x prediction "
+                  "against w(t), Table 6), ode-sde (Table 8), system (Table 7)");
   cmd->add_option("--bar-nfe", a->bar_nfe,
                   "html: NFE of the per-configuration bar chart (default: the NFE most "
                   "configurations share)");
@@ -170,7 +174,9 @@ Command add_report_command(CLI::App& app) {
         summary = "no configuration matches a published number of " + b.source() + "\n";
     }
     std::string text;
-    if (a->format == "html") {
+    if (!a->layout.empty()) {
+      text = reports::paper_table(records, a->layout, a->metric, digits);
+    } else if (a->format == "html") {
       reports::HtmlOptions h;
       h.title = "sit-eval report:";
       for (const auto& dir : a->dirs)

@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "reports/baselines.h"
 #include "reports/html.h"
+#include "reports/paper_tables.h"
 
 using namespace sit::reports;
 
@@ -121,4 +122,60 @@ TEST(HtmlReport, EscapesText) {
   const std::string t =
       long_table({record("x<y", "ODE", "euler", 1.0, 4, 0.5)}, TableFormat::kHtml);
   EXPECT_EQ(t.find("x<y"), std::string::npos);
+}
+
+namespace {
+
+Record sde(const std::string& path, const std::string& pred, const std::string& form, double fid) {
+  Record r = record("sit:SiT-B/2", "SDE", "Euler", 1.0, 250, fid);
+  r["path_type"] = path;
+  r["prediction"] = pred;
+  r["diffusion_form"] = form;
+  r["n_samples"] = 50000;
+  return r;
+}
+
+}  // namespace
+
+TEST(PaperTables, DiffusionLayoutBoldsTheBestPerColumn) {
+  const std::vector<Record> rs = {
+      sde("Linear", "velocity", "SBDM", 33.6), sde("Linear", "velocity", "sigma", 33.5),
+      sde("VP", "score", "SBDM", 35.7), sde("VP", "score", "sigma", 37.1)};
+  EXPECT_EQ(paper_table(rs, "diffusion"),
+            "\\begin{table}[t]\n\\centering\n"
+            "\\caption{FID of SDE sampling by diffusion coefficient (D = w/2); 50000 samples per "
+            "configuration; NFE 250.}\n"
+            "\\begin{tabular}{lcc}\n\\toprule\n"
+            "Interpolant / model & $w(t)$ = SBDM & $w(t)$ = sigma \\\\\n\\midrule\n"
+            "Linear / velocity & \\textbf{33.60} & \\textbf{33.50} \\\\\n"
+            "VP / score & 35.70 & 37.10 \\\\\n"
+            "\\bottomrule\n\\end{tabular}\n\\end{table}\n");
+}
+
+TEST(PaperTables, OdeSdeAndSystemLayouts) {
+  Record ode = record("sit:SiT-S/2", "ODE", "heun2", 1.0, 250, 58.97);
+  ode["inception_score"] = 23.34;
+  Record sde_r = record("sit:SiT-S/2", "SDE", "Euler", 1.0, 250, 57.64);
+  sde_r["inception_score"] = 24.78;
+  const std::string t = paper_table({ode, sde_r}, "ode-sde");
+  EXPECT_NE(t.find("& \\multicolumn{5}{c}{ODE} & \\multicolumn{5}{c}{SDE}"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("FID$\\downarrow$ & sFID$\\downarrow$ & IS$\\uparrow$"), std::string::npos) << t;
+  EXPECT_NE(
+      t.find("sit:SiT-S/2 & \\textbf{58.97} &  & \\textbf{23.34} &  &  & \\textbf{57.64} &  & "
+             "\\textbf{24.78}"),
+      std::string::npos)
+      << t;
+  Record worse = record("sit:SiT-XL/2", "SDE", "Heun", 1.5, 250, 2.5);
+  const std::string s = paper_table({sde_r, worse}, "system");
+  EXPECT_NE(s.find("sit:SiT-XL/2 SDE Heun & \\textbf{2.50}"), std::string::npos) << s;
+  EXPECT_NE(s.find("sit:SiT-S/2 SDE Euler & 57.64"), std::string::npos) << s;
+  EXPECT_THROW(paper_table({ode}, "diffusion"), sit::Error);  // no SDE rows
+  EXPECT_THROW(paper_table({ode}, "poster"), sit::Error);
+}
+
+TEST(PaperTables, LatexEscaping) {
+  EXPECT_EQ(latex_escape("a_b & 50% #1 $x$ {y} ~ ^ \\"),
+            "a\\_b \\& 50\\% \\#1 \\$x\\$ \\{y\\} \\textasciitilde{} \\textasciicircum{} "
+            "\\textbackslash{}");
 }

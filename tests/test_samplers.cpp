@@ -289,7 +289,9 @@ TEST(Ode, GaussianToGaussianFlowIsTheKnownAffineMap) {
     const at::Tensor expected = c1.alpha * m + std_at(c1) * (x0 - c0.alpha * m) / std_at(c0);
     EXPECT_LT(max_abs(r.x - expected), p == PathType::kVP ? 1e-6 : 1e-7)
         << to_string(p) << " nfe " << r.nfe[0];
-    if (p != PathType::kVP) EXPECT_EQ(r.interval.t1, 1.0);
+    if (p != PathType::kVP) {
+      EXPECT_EQ(r.interval.t1, 1.0);
+    }
   }
 }
 

@@ -235,7 +235,10 @@ TEST(Sweep, ResumeAfterSigkillIsBitwiseIdentical) {
   const auto dir = sit::test::temp_dir();
   const auto spec = eval::load_sweep(write_sweep(dir, kSmallSweep).string());
   std::ostringstream log;
-  eval::run_sweep(spec, {(dir / "clean").string(), true}, log);
+  eval::SweepOptions clean_options;
+  clean_options.out_dir = (dir / "clean").string();
+  clean_options.quiet = true;
+  eval::run_sweep(spec, clean_options, log);
   const std::string clean = stable_results(dir / "clean" / "results.jsonl");
 
   // Run the sit-eval program on the same sweep and SIGKILL it at random moments, three
@@ -275,7 +278,10 @@ TEST(Sweep, ResumeAfterSigkillIsBitwiseIdentical) {
       ++interrupted_mid_run;
   }
   EXPECT_GT(interrupted_mid_run, 0) << "no kill landed inside the sweep; the test proves nothing";
-  eval::run_sweep(spec, {killed.string(), true}, log);
+  eval::SweepOptions resume;
+  resume.out_dir = killed.string();
+  resume.quiet = true;
+  eval::run_sweep(spec, resume, log);
   EXPECT_EQ(stable_results(killed / "results.jsonl"), clean);
   for (const auto& entry : fs::directory_iterator(dir / "clean" / "features"))
     EXPECT_EQ(slurp(killed / "features" / entry.path().filename()), slurp(entry.path()))

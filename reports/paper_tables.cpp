@@ -1,0 +1,250 @@
+#include "reports/paper_tables.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "common/error.h"
+
+namespace sit::reports {
+namespace {
+
+struct MetricInfo {
+  const char* key;
+  const char* name;
+  bool lower_is_better;
+};
+constexpr MetricInfo kMetrics[] = {{"fid", "FID", true},
+                                   {"sfid", "sFID", true},
+                                   {"inception_score", "IS", false},
+                                   {"precision", "Precision", false},
+                                   {"recall", "Recall", false},
+                                   {"kid", "KID", true}};
+
+const MetricInfo& info(const std::string& key) {
+  for (const auto& m : kMetrics)
+    if (key == m.key) return m;
+  fail("paper tables: unknown metric '", key,
+       "' (fid, sfid, inception_score, precision, recall, kid)");
+}
+
+std::string str(const Record& r, const char* key) {
+  return r.contains(key) && r[key].is_string() ? r[key].get<std::string>() : "";
+}
+
+bool ok(const Record& r) {
+  return str(r, "status") == "ok";
+}
+
+std::string format_value(double v, const std::string& key, int digits) {
+  char buf[64];
+  const int d = digits >= 0 ? digits : (key == "kid" ? 4 : 2);
+  std::snprintf(buf, sizeof buf, "%.*f", d, v);
+  return buf;
+}
+
+std::string header_cell(const MetricInfo& m) {
+  return std::string(m.name) + (m.lower_is_better ? "$\\downarrow$" : "$\\uparrow$");
+}
+
+/// A numeric column: formatted cells with the best one in bold (ties: all bold).
+std::vector<std::string> column(const std::vector<const Record*>& rows, const std::string& key,
+                                int digits) {
+  const MetricInfo& m = info(key);
+  std::vector<std::string> out(rows.size());
+  double best = m.lower_is_better ? 1e300 : -1e300;
+  for (const Record* r : rows)
+    if (r && ok(*r) && r->contains(key)) {
+      // compare what is printed, so equal printed values are equally bold
+      const double v = std::stod(format_value((*r)[key].get<double>(), key, digits));
+      best = m.lower_is_better ? std::min(best, v) : std::max(best, v);
+    }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Record* r = rows[i];
+    if (!r) continue;
+    if (!ok(*r)) {
+      out[i] = "failed";
+      continue;
+    }
+    if (!r->contains(key)) continue;
+    const std::string text = format_value((*r)[key].get<double>(), key, digits);
+    out[i] = std::stod(text) == best ? "\\textbf{" + text + "}" : text;
+  }
+  return out;
+}
+
+std::string caption(const std::vector<Record>& records, const std::string& what) {
+  std::set<int64_t> samples, nfe;
+  for (const auto& r : records) {
+    if (r.contains("n_samples")) samples.insert(r["n_samples"].get<int64_t>());
+    if (r.contains("nfe_planned")) nfe.insert(r["nfe_planned"].get<int64_t>());
+  }
+  auto list = [](const std::set<int64_t>& s) {
+    std::string t;
+    for (int64_t v : s)
+      t += (t.empty() ? "" : ", ") + (v < 0 ? std::string("adaptive") : std::to_string(v));
+    return t.empty() ? std::string("?") : t;
+  };
+  return what + "; " + list(samples) + " samples per configuration; NFE " + list(nfe) + ".";
+}
+
+std::string wrap(const std::string& cap, const std::string& cols, const std::string& body) {
+  return "\\begin{table}[t]\n\\centering\n\\caption{" + latex_escape(cap) + "}\n\\begin{tabular}{" +
+         cols + "}\n\\toprule\n" + body + "\\bottomrule\n\\end{tabular}\n\\end{table}\n";
+}
+
+std::string join(const std::vector<std::string>& cells) {
+  std::string s;
+  for (size_t i = 0; i < cells.size(); ++i)
+    s += (i ? " & " : "") + cells[i];
+  return s + " \\\\\n";
+}
+
+std::string diffusion_layout(const std::vector<Record>& records, const std::string& metric,
+                             int digits) {
+  std::vector<std::string> rows, cols;
+  std::map<std::pair<std::string, std::string>, const Record*> cell;
+  for (const auto& r : records) {
+    if (str(r, "mode") != "SDE") continue;
+    const std::string row = str(r, "path_type") + " / " + str(r, "prediction");
+    const std::string col = str(r, "diffusion_form");
+    if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
+    if (std::find(cols.begin(), cols.end(), col) == cols.end()) cols.push_back(col);
+    cell[{row, col}] = &r;
+  }
+  if (rows.empty()) fail("--layout diffusion needs SDE configurations");
+  std::vector<std::vector<std::string>> grid(rows.size(), std::vector<std::string>(cols.size()));
+  for (size_t j = 0; j < cols.size(); ++j) {
+    std::vector<const Record*> c;
+    for (const auto& row : rows) {
+      auto it = cell.find({row, cols[j]});
+      c.push_back(it == cell.end() ? nullptr : it->second);
+    }
+    const auto values = column(c, metric, digits);
+    for (size_t i = 0; i < rows.size(); ++i)
+      grid[i][j] = values[i];
+  }
+  std::string body = join([&] {
+    std::vector<std::string> h = {"Interpolant / model"};
+    for (const auto& c : cols)
+      h.push_back("$w(t)$ = " + latex_escape(c));
+    return h;
+  }());
+  body += "\\midrule\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::vector<std::string> line = {latex_escape(rows[i])};
+    line.insert(line.end(), grid[i].begin(), grid[i].end());
+    body += join(line);
+  }
+  return wrap(caption(records, std::string(info(metric).name) +
+                                   " of SDE sampling by diffusion coefficient (D = w/2)"),
+              "l" + std::string(cols.size(), 'c'), body);
+}
+
+std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
+  const std::vector<std::string> keys = {"fid", "sfid", "inception_score", "precision", "recall"};
+  std::vector<std::string> names;
+  std::map<std::string, const Record*> ode, sde;
+  for (const auto& r : records) {
+    const std::string name = (r.contains("run") ? str(r, "run") + ": " : "") + str(r, "model");
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    auto& slot = str(r, "mode") == "ODE" ? ode[name] : sde[name];
+    const int64_t nfe = r.value("nfe_planned", int64_t{0});
+    if (!slot || nfe > slot->value("nfe_planned", int64_t{0})) slot = &r;
+  }
+  std::vector<std::vector<std::string>> grid(names.size());
+  for (const auto* family : {&ode, &sde})
+    for (const auto& k : keys) {
+      std::vector<const Record*> c;
+      for (const auto& n : names)
+        c.push_back(family->count(n) ? family->at(n) : nullptr);
+      const auto values = column(c, k, digits);
+      for (size_t i = 0; i < names.size(); ++i)
+        grid[i].push_back(values[i]);
+    }
+  std::string body =
+      " & \\multicolumn{5}{c}{ODE} & \\multicolumn{5}{c}{SDE} \\\\\n"
+      "\\cmidrule(lr){2-6} \\cmidrule(lr){7-11}\n";
+  std::vector<std::string> h = {"Model"};
+  for (int f = 0; f < 2; ++f)
+    for (const auto& k : keys)
+      h.push_back(header_cell(info(k)));
+  body += join(h) + "\\midrule\n";
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::vector<std::string> line = {latex_escape(names[i])};
+    line.insert(line.end(), grid[i].begin(), grid[i].end());
+    body += join(line);
+  }
+  return wrap(
+      caption(
+          records,
+          "ODE and SDE sampling side by side (per family, the configuration with the most NFE)"),
+      "l" + std::string(10, 'c'), body);
+}
+
+std::string system_layout(const std::vector<Record>& records, int digits) {
+  const std::vector<std::string> keys = {"fid", "sfid", "inception_score", "precision", "recall"};
+  std::vector<const Record*> rows;
+  for (const auto& r : records)
+    rows.push_back(&r);
+  std::vector<std::vector<std::string>> cols;
+  for (const auto& k : keys)
+    cols.push_back(column(rows, k, digits));
+  std::vector<std::string> h = {"Configuration"};
+  for (const auto& k : keys)
+    h.push_back(header_cell(info(k)));
+  std::string body = join(h) + "\\midrule\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Record& r = *rows[i];
+    std::vector<std::string> line = {latex_escape((r.contains("run") ? str(r, "run") + ": " : "") +
+                                                  str(r, "model") + " " + str(r, "label"))};
+    for (const auto& c : cols)
+      line.push_back(c[i]);
+    body += join(line);
+  }
+  return wrap(caption(records, "System-level comparison"), "l" + std::string(keys.size(), 'c'),
+              body);
+}
+
+}  // namespace
+
+std::string latex_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '\\':
+        out += "\\textbackslash{}";
+        break;
+      case '~':
+        out += "\\textasciitilde{}";
+        break;
+      case '^':
+        out += "\\textasciicircum{}";
+        break;
+      case '&':
+      case '%':
+      case '$':
+      case '#':
+      case '_':
+      case '{':
+      case '}':
+        out += '\\';
+        out += c;
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string paper_table(const std::vector<Record>& records, const std::string& layout,
+                        const std::string& metric, int digits) {
+  if (layout == "diffusion") return diffusion_layout(records, metric, digits);
+  if (layout == "ode-sde") return ode_sde_layout(records, digits);
+  if (layout == "system") return system_layout(records, digits);
+  fail("--layout must be one of diffusion, ode-sde, system; got '", layout, "'");
+}
+
+}  // namespace sit::reports
