@@ -120,8 +120,10 @@ std::string bar_plot_script(const std::vector<Record>& records, const std::strin
     }
   if (n == 0) return "";
   std::ostringstream s;
-  s << "set terminal svg size 900," << 260 + 18 * n << " dynamic font 'sans,11'\n"
-    << "set style fill solid 0.6\nset boxwidth 0.7\nset xtics rotate by -40 left\n"
+  // bars start at zero; rotated labels get their own margin
+  s << "set terminal svg size 900,520 dynamic font 'sans,11'\n"
+    << "set style fill solid 0.6\nset boxwidth 0.7\nset xtics rotate by -35 left font ',9'\n"
+    << "set bmargin 12\nset rmargin 12\nset yrange [0:*]\nset xrange [-0.6:" << n - 0.4 << "]\n"
     << "set ylabel " << gnuplot_string(metric) << "\nset grid ytics\nunset key\n"
     << "set title " << gnuplot_string("configurations at " + std::to_string(nfe) + " NFE") << "\n"
     << "$B << EOD\n"
