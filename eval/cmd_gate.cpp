@@ -17,6 +17,7 @@
 #include "eval/sweep.h"
 #include "eval/sweep_config.h"
 #include "metrics/bootstrap.h"
+#include "metrics/precision_recall.h"
 #include "reference_stats/feature_set.h"
 #include "reports/results.h"
 
@@ -67,33 +68,53 @@ std::string resolve_config(const std::vector<reports::Record>& records, const st
   return found;
 }
 
-io::FeatureMatrix pool_rows(const std::string& dir, const std::string& id) {
+io::FeatureSet sample_features(const std::string& dir, const std::string& id) {
   const std::string path = dir + "/features/" + id + ".h5";
   io::FeatureSet f = io::load_feature_set(path);
   if (!f.pool) fail(path, ": no pool feature rows");
-  return std::move(*f.pool);
+  return f;
 }
 
 struct Comparison {
-  std::string id_a, id_b, label;
-  metrics::PairedDifference fd;
+  std::string metric;
+  metrics::PairedDifference d;
 };
 
-Comparison compare_configs(const std::string& dir_a, const std::string& id_a,
-                           const std::string& dir_b, const std::string& id_b,
-                           const metrics::FeatureStats& ref, const metrics::BootstrapOptions& o) {
-  const io::FeatureMatrix a = pool_rows(dir_a, id_a), b = pool_rows(dir_b, id_b);
-  if (a.rows != b.rows)
-    fail("cannot pair ", dir_a, ":", id_a, " (", a.rows, " samples) with ", dir_b, ":", id_b, " (",
-         b.rows, " samples): paired comparisons need the same sample indices");
-  return {id_a, id_b, "", metrics::paired_bootstrap_fd(a.view(), b.view(), ref, o)};
+/// Paired bootstrap of B - A for FID, sFID (when both sides and the reference have
+/// spatial features) and precision (when the reference has feature rows); recall is not
+/// bootstrapped: its balls are the samples' own, which a resample changes.
+std::vector<Comparison> compare_configs(const std::string& dir_a, const std::string& id_a,
+                                        const std::string& dir_b, const std::string& id_b,
+                                        const io::FeatureSet& ref,
+                                        const metrics::BootstrapOptions& o, bool fid_only = false) {
+  const io::FeatureSet a = sample_features(dir_a, id_a), b = sample_features(dir_b, id_b);
+  if (a.pool->rows != b.pool->rows)
+    fail("cannot pair ", dir_a, ":", id_a, " (", a.pool->rows, " samples) with ", dir_b, ":", id_b,
+         " (", b.pool->rows, " samples): paired comparisons need the same sample indices");
+  std::vector<Comparison> out;
+  out.push_back(
+      {"fid", metrics::paired_bootstrap_fd(a.pool->view(), b.pool->view(), *ref.stats, o)});
+  if (fid_only) return out;
+  if (a.spatial && b.spatial && ref.stats_spatial)
+    out.push_back({"sfid", metrics::paired_bootstrap_fd(a.spatial->view(), b.spatial->view(),
+                                                        *ref.stats_spatial, o)});
+  if (ref.pool && ref.pool->cols == a.pool->cols) {
+    metrics::PrecisionRecallOptions pr;
+    pr.mode = metrics::DistanceMode::kFp32;  // as the sweeps score
+    auto inside = [&](const io::FeatureSet& s) {
+      const auto r = metrics::precision_recall(ref.pool->view(), s.pool->view(), pr);
+      return std::vector<double>(r.sample_inside.begin(), r.sample_inside.end());
+    };
+    out.push_back({"precision", metrics::paired_bootstrap_mean(inside(a), inside(b), o)});
+  }
+  return out;
 }
 
-metrics::FeatureStats reference_of(const std::string& dir) {
+io::FeatureSet reference_of(const std::string& dir) {
   const SweepSpec spec = load_sweep(dir + "/sweep.toml");
-  auto s = run_reference_stats(spec);
-  if (!s) fail(dir, ": the run has no reference (set 'reference' in its sweep file)");
-  return *s;
+  auto ref = run_reference(spec, "cpu");
+  if (!ref) fail(dir, ": the run has no reference (set 'reference' in its sweep file)");
+  return std::move(*ref);
 }
 
 std::string fmt(double v, int digits) {
@@ -119,27 +140,29 @@ int run_compare(const std::string& a_text, const std::string& b_text,
     if (pairs.empty()) fail(a.dir, " and ", b.dir, " share no finished configuration");
   }
   // Both sides are scored against one reference: A's.
-  const metrics::FeatureStats ref = reference_of(a.dir);
+  const io::FeatureSet ref = reference_of(a.dir);
   json out = json::array();
-  std::cout << "| configuration | FD A | FD B | B - A | " << fmt(100 * o.level, 0)
-            << " % interval | significant |\n|---|---|---|---|---|---|\n";
+  std::cout << "| configuration | metric | A | B | B - A | " << fmt(100 * o.level, 0)
+            << " % interval | significant |\n|---|---|---|---|---|---|---|\n";
   for (const auto& [ia, ib] : pairs) {
-    const Comparison c = compare_configs(a.dir, ia, b.dir, ib, ref, o);
     const std::string name = ia == ib ? ia + " " + labels[ia] : ia + " vs " + ib;
-    std::cout << "| " << name << " | " << fmt(c.fd.a, digits) << " | " << fmt(c.fd.b, digits)
-              << " | " << fmt(c.fd.diff, digits) << " | [" << fmt(c.fd.lo, digits) << ", "
-              << fmt(c.fd.hi, digits) << "] | " << (c.fd.significant ? "yes" : "no") << " |\n";
-    out.push_back({{"a", a.dir + ":" + ia},
-                   {"b", b.dir + ":" + ib},
-                   {"metric", "fid"},
-                   {"value_a", c.fd.a},
-                   {"value_b", c.fd.b},
-                   {"difference", c.fd.diff},
-                   {"interval", {c.fd.lo, c.fd.hi}},
-                   {"level", o.level},
-                   {"replicates", o.replicates},
-                   {"seed", o.seed},
-                   {"significant", c.fd.significant}});
+    for (const Comparison& c : compare_configs(a.dir, ia, b.dir, ib, ref, o)) {
+      const auto& d = c.d;
+      std::cout << "| " << name << " | " << c.metric << " | " << fmt(d.a, digits) << " | "
+                << fmt(d.b, digits) << " | " << fmt(d.diff, digits) << " | [" << fmt(d.lo, digits)
+                << ", " << fmt(d.hi, digits) << "] | " << (d.significant ? "yes" : "no") << " |\n";
+      out.push_back({{"a", a.dir + ":" + ia},
+                     {"b", b.dir + ":" + ib},
+                     {"metric", c.metric},
+                     {"value_a", d.a},
+                     {"value_b", d.b},
+                     {"difference", d.diff},
+                     {"interval", {d.lo, d.hi}},
+                     {"level", o.level},
+                     {"replicates", o.replicates},
+                     {"seed", o.seed},
+                     {"significant", d.significant}});
+    }
   }
   if (!json_out.empty()) write_file_atomic(json_out, out.dump(2) + "\n");
   return 0;
@@ -251,7 +274,7 @@ int run_gate(const GateArgs& g) {
         "--significant needs a baseline run directory (the paired bootstrap needs its "
         "per-sample features); ",
         g.baseline, " is a file");
-  std::optional<metrics::FeatureStats> ref;
+  std::optional<io::FeatureSet> ref;
   struct Row {
     std::string id, label, metric, base, now, tolerance, ci;
   };
@@ -280,9 +303,9 @@ int run_gate(const GateArgs& g) {
       bool counts = worse;
       if (worse && g.significant && m == "fid") {
         if (!ref) ref = reference_of(g.baseline);
-        const Comparison c = compare_configs(g.baseline, id, g.run, id, *ref, g.boot);
-        ci = "[" + fixed(c.fd.lo, 4) + ", " + fixed(c.fd.hi, 4) + "]";
-        counts = c.fd.lo > t;  // the whole interval lies above the tolerance
+        const auto c = compare_configs(g.baseline, id, g.run, id, *ref, g.boot, /*fid_only=*/true);
+        ci = "[" + fixed(c[0].d.lo, 4) + ", " + fixed(c[0].d.hi, 4) + "]";
+        counts = c[0].d.lo > t;  // the whole interval lies above the tolerance
       }
       if (counts)
         regressions.push_back({id, label, m, fixed(b, 4), fixed(v, 4),

@@ -433,14 +433,42 @@ void try_finalize(Context& c, const SweepConfig& cfg, double wall_so_far, int in
 
 }  // namespace
 
-std::optional<metrics::FeatureStats> run_reference_stats(const SweepSpec& spec) {
-  if (spec.model.rfind("gmm:", 0) == 0)
-    return exact_reference_stats(models::GaussianMixture::from_spec(spec.model));
-  if (spec.reference.empty()) return std::nullopt;
-  const io::FeatureSet ref = io::load_feature_set(spec.reference);
-  if (ref.stats) return ref.stats;
-  if (ref.pool) return metrics::compute_stats(ref.pool->view());
-  fail(spec.reference, ": no pool features or mu / sigma to compare against");
+std::optional<io::FeatureSet> run_reference(const SweepSpec& spec, const std::string& device) {
+  std::optional<io::FeatureSet> reference;
+  if (spec.model.rfind("gmm:", 0) == 0) {
+    // an analytic model's exact statistics and exact target draws (precision/recall, KID)
+    const models::GaussianMixture gmm = models::GaussianMixture::from_spec(spec.model);
+    reference.emplace();
+    reference->path = "exact reference of " + spec.model;
+    reference->stats = exact_reference_stats(gmm);
+    const auto ref_ids = id_range(kReferenceIdBase, spec.reference_samples);
+    const at::Tensor ref_rows =
+        gmm.sample_target(spec.seed, ref_ids, labels_for(gmm, spec.seed, ref_ids))
+            .to(at::kFloat)
+            .contiguous();
+    reference->pool =
+        io::FeatureMatrix{std::vector<float>(ref_rows.data_ptr<float>(),
+                                             ref_rows.data_ptr<float>() + ref_rows.numel()),
+                          ref_rows.size(0), gmm.dim()};
+  } else if (!spec.reference.empty()) {
+    reference.emplace(io::load_feature_set(spec.reference));
+    // An ADM reference batch: precision/recall need the pool features of its arr_0,
+    // computed once per (reference, extractor) and cached.
+    const bool want_pr =
+        std::find(spec.metrics.begin(), spec.metrics.end(), "pr") != spec.metrics.end();
+    if (!reference->pool && reference->image_count > 0 && want_pr && !spec.inception.empty()) {
+      const models::InceptionExtractor e(spec.inception, device);
+      reference->pool =
+          std::move(cached_reference_pool(spec.reference, e, default_cache_dir()).first.pool);
+    }
+  }
+  if (reference && !reference->stats) {
+    if (!reference->pool) fail(spec.reference, ": no pool features or mu / sigma to score against");
+    reference->stats = metrics::compute_stats(reference->pool->view());
+  }
+  if (reference && !reference->stats_spatial && reference->spatial)
+    reference->stats_spatial = metrics::compute_stats(reference->spatial->view());
+  return reference;
 }
 
 Shard shard_from_environment() {
@@ -535,33 +563,8 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   const Generator& model = *generator;
   const auto tensor_options = model.state_options();
 
-  // Reference: an analytic model's exact statistics and exact target draws (for
-  // precision/recall and KID), or a feature file in the run's feature space.
-  std::optional<io::FeatureSet> reference;
-  if (const models::GaussianMixture* gmm = model.mixture()) {
-    reference.emplace();
-    reference->path = "exact reference of " + spec.model;
-    reference->stats = exact_reference_stats(*gmm);
-    const auto ref_ids = id_range(kReferenceIdBase, spec.reference_samples);
-    const at::Tensor ref_rows =
-        gmm->sample_target(spec.seed, ref_ids, labels_for(*gmm, spec.seed, ref_ids))
-            .to(at::kFloat)
-            .contiguous();
-    reference->pool =
-        io::FeatureMatrix{std::vector<float>(ref_rows.data_ptr<float>(),
-                                             ref_rows.data_ptr<float>() + ref_rows.numel()),
-                          ref_rows.size(0), gmm->dim()};
-  } else if (!spec.reference.empty()) {
-    reference.emplace(io::load_feature_set(spec.reference));
-    // An ADM reference batch: precision/recall need the pool features of its arr_0,
-    // computed once per (reference, extractor) and cached.
-    const bool want_pr =
-        std::find(spec.metrics.begin(), spec.metrics.end(), "pr") != spec.metrics.end();
-    if (!reference->pool && reference->image_count > 0 && want_pr && !spec.inception.empty()) {
-      const models::InceptionExtractor e(spec.inception, settings.device);
-      reference->pool =
-          std::move(cached_reference_pool(spec.reference, e, default_cache_dir()).first.pool);
-    }
+  std::optional<io::FeatureSet> reference = run_reference(spec, settings.device);
+  if (reference && !model.mixture()) {
     const int64_t ref_dim = reference->pool    ? reference->pool->cols
                             : reference->stats ? reference->stats->mu.size()
                                                : 0;

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "eval/sweep_config.h"
-#include "metrics/feature_stats.h"
+#include "reference_stats/feature_set.h"
 
 namespace sit::eval {
 
@@ -46,9 +46,10 @@ Shard parse_shard(const std::string& text);
 /// The configurations with IDs and the estimated NFE budget (the --dry-run listing).
 std::string dry_run_listing(const SweepSpec& spec);
 
-/// The reference statistics a sweep scores against: an analytic model's exact ones, or
-/// those of the `reference` file; none for a network without a reference.
-std::optional<metrics::FeatureStats> run_reference_stats(const SweepSpec& spec);
+/// The reference a sweep scores against, with statistics: an analytic model's exact
+/// statistics and target draws, or the `reference` file (plus the cached pool features of
+/// an ADM batch's arr_0 when precision/recall need them); none for a network without one.
+std::optional<io::FeatureSet> run_reference(const SweepSpec& spec, const std::string& device);
 
 /// Progress lines go to `log` unless quiet.
 SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::ostream& log);

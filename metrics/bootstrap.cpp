@@ -63,26 +63,16 @@ FeatureStats weighted_stats(const FeatureView& x, const std::vector<int32_t>& co
   return s;
 }
 
-PairedDifference paired_bootstrap_fd(const FeatureView& a, const FeatureView& b,
-                                     const FeatureStats& reference, const BootstrapOptions& o) {
-  if (a.rows != b.rows || a.cols != b.cols)
-    fail("paired bootstrap: the two sides must have the same shape (paired rows), got (", a.rows,
-         ", ", a.cols, ") and (", b.rows, ", ", b.cols, ")");
+namespace {
+
+void check_options(const BootstrapOptions& o) {
   if (o.replicates < 2) fail("paired bootstrap: need at least 2 replicates, got ", o.replicates);
   if (!(o.level > 0 && o.level < 1))
     fail("paired bootstrap: level must be in (0, 1), got ", o.level);
-  const std::vector<int32_t> ones(static_cast<size_t>(a.rows), 1);
-  auto fd = [&](const FeatureView& x, const std::vector<int32_t>& c) {
-    return frechet_distance(weighted_stats(x, c), reference).distance;
-  };
-  PairedDifference r;
-  r.a = fd(a, ones);
-  r.b = fd(b, ones);
-  r.diff = r.b - r.a;
-  for (int k = 0; k < o.replicates; ++k) {
-    const std::vector<int32_t> c = bootstrap_counts(a.rows, o.seed, k);
-    r.replicates.push_back(fd(b, c) - fd(a, c));
-  }
+}
+
+/// Percentile interval of the replicates and significance.
+void finish(PairedDifference& r, const BootstrapOptions& o) {
   std::vector<double> sorted = r.replicates;
   std::sort(sorted.begin(), sorted.end());
   // linear interpolation between order statistics (numpy's default percentile)
@@ -95,6 +85,54 @@ PairedDifference paired_bootstrap_fd(const FeatureView& a, const FeatureView& b,
   r.lo = quantile((1 - o.level) / 2);
   r.hi = quantile(1 - (1 - o.level) / 2);
   r.significant = r.lo > 0 || r.hi < 0;
+}
+
+}  // namespace
+
+PairedDifference paired_bootstrap_fd(const FeatureView& a, const FeatureView& b,
+                                     const FeatureStats& reference, const BootstrapOptions& o) {
+  if (a.rows != b.rows || a.cols != b.cols)
+    fail("paired bootstrap: the two sides must have the same shape (paired rows), got (", a.rows,
+         ", ", a.cols, ") and (", b.rows, ", ", b.cols, ")");
+  check_options(o);
+  const std::vector<int32_t> ones(static_cast<size_t>(a.rows), 1);
+  auto fd = [&](const FeatureView& x, const std::vector<int32_t>& c) {
+    return frechet_distance(weighted_stats(x, c), reference).distance;
+  };
+  PairedDifference r;
+  r.a = fd(a, ones);
+  r.b = fd(b, ones);
+  r.diff = r.b - r.a;
+  for (int k = 0; k < o.replicates; ++k) {
+    const std::vector<int32_t> c = bootstrap_counts(a.rows, o.seed, k);
+    r.replicates.push_back(fd(b, c) - fd(a, c));
+  }
+  finish(r, o);
+  return r;
+}
+
+PairedDifference paired_bootstrap_mean(const std::vector<double>& a, const std::vector<double>& b,
+                                       const BootstrapOptions& o) {
+  if (a.size() != b.size() || a.empty())
+    fail("paired bootstrap: the two sides must have the same number of samples, got ", a.size(),
+         " and ", b.size());
+  check_options(o);
+  const auto n = static_cast<int64_t>(a.size());
+  auto mean = [&](const std::vector<double>& v, const std::vector<int32_t>* c) {
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i)
+      s += (c ? (*c)[i] : 1) * v[i];
+    return s / static_cast<double>(n);
+  };
+  PairedDifference r;
+  r.a = mean(a, nullptr);
+  r.b = mean(b, nullptr);
+  r.diff = r.b - r.a;
+  for (int k = 0; k < o.replicates; ++k) {
+    const std::vector<int32_t> c = bootstrap_counts(n, o.seed, k);
+    r.replicates.push_back(mean(b, &c) - mean(a, &c));
+  }
+  finish(r, o);
   return r;
 }
 

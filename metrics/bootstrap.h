@@ -40,4 +40,10 @@ FeatureStats weighted_stats(const FeatureView& x, const std::vector<int32_t>& co
 PairedDifference paired_bootstrap_fd(const FeatureView& a, const FeatureView& b,
                                      const FeatureStats& reference, const BootstrapOptions& o);
 
+/// The same for a metric that is a mean of per-sample values (precision: the samples'
+/// inside-the-reference-manifold indicators, whose reference balls do not depend on the
+/// resample): mean(b) - mean(a) with the same resamples as paired_bootstrap_fd.
+PairedDifference paired_bootstrap_mean(const std::vector<double>& a, const std::vector<double>& b,
+                                       const BootstrapOptions& o);
+
 }  // namespace sit::metrics

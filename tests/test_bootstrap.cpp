@@ -106,3 +106,20 @@ TEST(Bootstrap, BadInputsAreRefused) {
       paired_bootstrap_fd({a.data(), 10, 2}, {a.data(), 10, 2}, standard_normal(2), {1, 0, 0.9}),
       sit::Error);
 }
+
+TEST(Bootstrap, MeanOfPerSampleValues) {
+  // precision-like indicators: B adds one sample inside the manifold out of 10
+  const std::vector<double> a = {1, 0, 1, 1, 0, 1, 0, 1, 1, 1}, b = {1, 1, 1, 1, 0, 1, 0, 1, 1, 1};
+  const PairedDifference same = paired_bootstrap_mean(a, a, {30, 0, 0.95});
+  EXPECT_EQ(same.diff, 0.0);
+  EXPECT_EQ(same.lo, 0.0);
+  EXPECT_EQ(same.hi, 0.0);
+  const PairedDifference d = paired_bootstrap_mean(a, b, {200, 0, 0.95});
+  EXPECT_DOUBLE_EQ(d.a, 0.7);
+  EXPECT_DOUBLE_EQ(d.b, 0.8);
+  EXPECT_NEAR(d.diff, 0.1, 1e-15);
+  // every replicate is (count of sample 1) / 10 >= 0
+  EXPECT_GE(d.lo, 0.0);
+  EXPECT_LE(d.hi, 0.4);
+  EXPECT_THROW(paired_bootstrap_mean(a, {1.0}, {}), sit::Error);
+}

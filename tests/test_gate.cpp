@@ -117,7 +117,10 @@ TEST(Compare, IdenticalRunsDifferByZeroAndDifferentSamplersAreSignificant) {
   CliRun r = run("compare " + sweep_run().string() + " " + sweep_run().string() +
                  " --replicates 20 --json " + (d / "c.json").string());
   ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "| fid | ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| precision | ")) << r.out;  // the exact reference's draws
   EXPECT_TRUE(contains(r.out, "| 0.0000 | [0.0000, 0.0000] | no |")) << r.out;
+  EXPECT_FALSE(contains(r.out, "| yes |")) << r.out;
   // euler with 5 points against heun2 with 5 points on the same samples.
   r = run("compare " + sweep_run().string() + ":" + ids[0] + " " + sweep_run().string() + ":" +
           ids[1] + " --replicates 50");

@@ -221,7 +221,8 @@ TEST(Sweep, EndToEndRecordsFailuresAndRendersTables) {
   EXPECT_NE(tex.find("\\bottomrule\n\\end{tabular}"), std::string::npos);
   EXPECT_NE(reports::long_table(records, reports::TableFormat::kLatex).find("w(t) (D = w/2)"),
             std::string::npos);
-  sit::test::expect_error([] { reports::parse_table_format("html"); }, {"md, csv, tex", "'html'"});
+  sit::test::expect_error([] { reports::parse_table_format("pdf"); },
+                          {"md, csv, tex, html", "'pdf'"});
   const std::string csv = reports::long_table(records, reports::TableFormat::kCsv);
   EXPECT_EQ(csv.rfind("id,mode,path,prediction,method,steps,", 0), 0u);
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 11);
