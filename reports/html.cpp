@@ -15,15 +15,12 @@
 namespace sit::reports {
 namespace {
 
-std::string field(const Record& r, const char* key) {
-  return r.contains(key) && r[key].is_string() ? r[key].get<std::string>() : "";
-}
-
 /// One line of the NFE plot: everything but the step count.
 std::string group_of(const Record& r) {
-  std::string g = (r.contains("run") ? field(r, "run") + ": " : "") + field(r, "mode") + " " +
-                  field(r, "method") + " " + field(r, "path_type") + "/" + field(r, "prediction");
-  if (field(r, "mode") == "SDE") g += " " + field(r, "diffusion_form");
+  std::string g = (r.contains("run") ? text_field(r, "run") + ": " : "") + text_field(r, "mode") +
+                  " " + text_field(r, "method") + " " + text_field(r, "path_type") + "/" +
+                  text_field(r, "prediction");
+  if (text_field(r, "mode") == "SDE") g += " " + text_field(r, "diffusion_form");
   const double cfg = r.value("cfg_scale", 1.0);
   if (cfg != 1.0) g += " cfg " + std::to_string(cfg).substr(0, 4);
   return g;
@@ -70,7 +67,7 @@ std::string run_gnuplot(const std::string& program, const std::string& script, s
 std::string nfe_plot_script(const std::vector<Record>& records, const std::string& metric) {
   std::map<std::string, std::vector<std::pair<double, double>>> groups;
   for (const auto& r : records)
-    if (field(r, "status") == "ok" && r.contains(metric) && r.contains("nfe"))
+    if (text_field(r, "status") == "ok" && r.contains(metric) && r.contains("nfe"))
       groups[group_of(r)].push_back({r["nfe"].get<double>(), r[metric].get<double>()});
   if (groups.empty()) return "";
   std::ostringstream s;
@@ -113,7 +110,7 @@ std::string bar_plot_script(const std::vector<Record>& records, const std::strin
   std::ostringstream data;
   int n = 0;
   for (const auto& r : records)
-    if (field(r, "status") == "ok" && r.contains(metric) &&
+    if (text_field(r, "status") == "ok" && r.contains(metric) &&
         r.value("nfe_planned", int64_t{-1}) == nfe) {
       data << gnuplot_string(group_of(r)) << " " << r[metric].get<double>() << "\n";
       ++n;
@@ -133,29 +130,6 @@ std::string bar_plot_script(const std::vector<Record>& records, const std::strin
 }
 
 }  // namespace
-
-std::string html_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string html_report(const std::vector<Record>& records, const HtmlOptions& o) {
   std::string program = o.gnuplot;

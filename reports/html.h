@@ -24,7 +24,4 @@ struct HtmlOptions {
 
 std::string html_report(const std::vector<Record>& records, const HtmlOptions& options);
 
-/// `text` with &, <, >, " escaped.
-std::string html_escape(const std::string& text);
-
 }  // namespace sit::reports

@@ -29,12 +29,8 @@ const MetricInfo& info(const std::string& key) {
        "' (fid, sfid, inception_score, precision, recall, kid)");
 }
 
-std::string str(const Record& r, const char* key) {
-  return r.contains(key) && r[key].is_string() ? r[key].get<std::string>() : "";
-}
-
 bool ok(const Record& r) {
-  return str(r, "status") == "ok";
+  return text_field(r, "status") == "ok";
 }
 
 std::string format_value(double v, const std::string& key, int digits) {
@@ -106,9 +102,9 @@ std::string diffusion_layout(const std::vector<Record>& records, const std::stri
   std::vector<std::string> rows, cols;
   std::map<std::pair<std::string, std::string>, const Record*> cell;
   for (const auto& r : records) {
-    if (str(r, "mode") != "SDE") continue;
-    const std::string row = str(r, "path_type") + " / " + str(r, "prediction");
-    const std::string col = str(r, "diffusion_form");
+    if (text_field(r, "mode") != "SDE") continue;
+    const std::string row = text_field(r, "path_type") + " / " + text_field(r, "prediction");
+    const std::string col = text_field(r, "diffusion_form");
     if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
     if (std::find(cols.begin(), cols.end(), col) == cols.end()) cols.push_back(col);
     cell[{row, col}] = &r;
@@ -147,9 +143,10 @@ std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
   std::vector<std::string> names;
   std::map<std::string, const Record*> ode, sde;
   for (const auto& r : records) {
-    const std::string name = (r.contains("run") ? str(r, "run") + ": " : "") + str(r, "model");
+    const std::string name =
+        (r.contains("run") ? text_field(r, "run") + ": " : "") + text_field(r, "model");
     if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
-    auto& slot = str(r, "mode") == "ODE" ? ode[name] : sde[name];
+    auto& slot = text_field(r, "mode") == "ODE" ? ode[name] : sde[name];
     const int64_t nfe = r.value("nfe_planned", int64_t{0});
     if (!slot || nfe > slot->value("nfe_planned", int64_t{0})) slot = &r;
   }
@@ -197,8 +194,9 @@ std::string system_layout(const std::vector<Record>& records, int digits) {
   std::string body = join(h) + "\\midrule\n";
   for (size_t i = 0; i < rows.size(); ++i) {
     const Record& r = *rows[i];
-    std::vector<std::string> line = {latex_escape((r.contains("run") ? str(r, "run") + ": " : "") +
-                                                  str(r, "model") + " " + str(r, "label"))};
+    std::vector<std::string> line = {
+        latex_escape((r.contains("run") ? text_field(r, "run") + ": " : "") +
+                     text_field(r, "model") + " " + text_field(r, "label"))};
     for (const auto& c : cols)
       line.push_back(c[i]);
     body += join(line);
@@ -208,36 +206,6 @@ std::string system_layout(const std::vector<Record>& records, int digits) {
 }
 
 }  // namespace
-
-std::string latex_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '\\':
-        out += "\\textbackslash{}";
-        break;
-      case '~':
-        out += "\\textasciitilde{}";
-        break;
-      case '^':
-        out += "\\textasciicircum{}";
-        break;
-      case '&':
-      case '%':
-      case '$':
-      case '#':
-      case '_':
-      case '{':
-      case '}':
-        out += '\\';
-        out += c;
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string paper_table(const std::vector<Record>& records, const std::string& layout,
                         const std::string& metric, int digits) {

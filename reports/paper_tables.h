@@ -19,7 +19,4 @@ namespace sit::reports {
 std::string paper_table(const std::vector<Record>& records, const std::string& layout,
                         const std::string& metric = "fid", int digits = kPaper);
 
-/// LaTeX-escaped text (\ & % $ # _ { } ~ ^).
-std::string latex_escape(const std::string& text);
-
 }  // namespace sit::reports

@@ -33,29 +33,12 @@ std::string metric(const Record& r, const std::string& key, int digits, int sign
   return buf;
 }
 
-std::string str(const Record& r, const char* key) {
-  return r.contains(key) && r[key].is_string() ? r[key].get<std::string>() : "";
-}
-
 std::string csv_cell(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string out = "\"";
   for (char c : s)
     out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
-}
-
-std::string tex_cell(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '_' || c == '%' || c == '&' || c == '#' || c == '$' || c == '{' || c == '}')
-      out += std::string("\\") + c;
-    else if (c == '\\')
-      out += "\\textbackslash{}";
-    else
-      out += c;
-  }
-  return out;
 }
 
 std::string render(const std::vector<std::string>& header,
@@ -66,7 +49,7 @@ std::string render(const std::vector<std::string>& header,
     out = "\\begin{tabular}{l" + std::string(header.size() - 1, 'r') + "}\n\\toprule\n";
     auto tex_line = [&](const std::vector<std::string>& cells) {
       for (size_t i = 0; i < cells.size(); ++i)
-        out += (i ? " & " : "") + tex_cell(cells[i]);
+        out += (i ? " & " : "") + latex_escape(cells[i]);
       out += " \\\\\n";
     };
     tex_line(header);
@@ -76,20 +59,14 @@ std::string render(const std::vector<std::string>& header,
     return out + "\\bottomrule\n\\end{tabular}\n";
   }
   if (format == TableFormat::kHtml) {
-    auto esc = [](const std::string& c) {
-      std::string o;
-      for (char ch : c)
-        o += ch == '&' ? "&amp;" : ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : std::string(1, ch);
-      return o;
-    };
     out = "<table>\n<thead><tr>";
     for (const auto& c : header)
-      out += "<th>" + esc(c) + "</th>";
+      out += "<th>" + html_escape(c) + "</th>";
     out += "</tr></thead>\n<tbody>\n";
     for (const auto& r : rows) {
       out += "<tr>";
       for (const auto& c : r)
-        out += "<td>" + esc(c) + "</td>";
+        out += "<td>" + html_escape(c) + "</td>";
       out += "</tr>\n";
     }
     return out + "</tbody>\n</table>\n";
@@ -118,9 +95,9 @@ std::string render(const std::vector<std::string>& header,
 }
 
 std::string sampler_column(const Record& r) {
-  std::string s = str(r, "mode") + " " + str(r, "method") + " " +
+  std::string s = text_field(r, "mode") + " " + text_field(r, "method") + " " +
                   std::to_string(r.value("num_steps", int64_t{0}));
-  if (str(r, "mode") == "SDE") s += " " + str(r, "diffusion_form");
+  if (text_field(r, "mode") == "SDE") s += " " + text_field(r, "diffusion_form");
   if (r.value("cfg_scale", 1.0) != 1.0) s += " cfg " + num(r, "cfg_scale");
   // The planned NFE per sample (the same in every row; dopri5's is adaptive).
   if (r.contains("nfe_planned") && r["nfe_planned"].is_number_integer())
@@ -131,6 +108,63 @@ std::string sampler_column(const Record& r) {
 }
 
 }  // namespace
+
+std::string text_field(const Record& r, const char* key) {
+  return r.contains(key) && r[key].is_string() ? r[key].get<std::string>() : "";
+}
+
+std::string latex_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '\\':
+        out += "\\textbackslash{}";
+        break;
+      case '~':
+        out += "\\textasciitilde{}";
+        break;
+      case '^':
+        out += "\\textasciicircum{}";
+        break;
+      case '&':
+      case '%':
+      case '$':
+      case '#':
+      case '_':
+      case '{':
+      case '}':
+        out += '\\';
+        out += c;
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string html_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
 
 std::vector<Record> load_results(const std::string& path) {
   std::ifstream in(path);
@@ -182,13 +216,13 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
   if (runs) header.insert(header.begin(), "run");
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : records) {
-    std::vector<std::string> row = {str(r, "id"),
-                                    str(r, "mode"),
-                                    str(r, "path_type"),
-                                    str(r, "prediction"),
-                                    str(r, "method"),
+    std::vector<std::string> row = {text_field(r, "id"),
+                                    text_field(r, "mode"),
+                                    text_field(r, "path_type"),
+                                    text_field(r, "prediction"),
+                                    text_field(r, "method"),
                                     std::to_string(r.value("num_steps", int64_t{0})),
-                                    str(r, "diffusion_form"),
+                                    text_field(r, "diffusion_form"),
                                     num(r, "cfg_scale"),
                                     num(r, "nfe"),
                                     metric(r, "fid", digits)};
@@ -201,8 +235,8 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
     row.push_back(metric(r, "precision", digits, 3));
     row.push_back(metric(r, "recall", digits, 3));
     row.push_back(metric(r, "kid", digits, 3));
-    row.push_back(str(r, "status") == "ok" ? "ok" : "failed: " + str(r, "error"));
-    if (runs) row.insert(row.begin(), str(r, "run"));
+    row.push_back(text_field(r, "status") == "ok" ? "ok" : "failed: " + text_field(r, "error"));
+    if (runs) row.insert(row.begin(), text_field(r, "run"));
     rows.push_back(std::move(row));
   }
   return render(header, rows, format);
@@ -216,12 +250,12 @@ std::string pivot_table(const std::vector<Record>& records, const std::string& m
     if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
   };
   for (const auto& r : records) {
-    const std::string row = (r.contains("run") ? str(r, "run") + ": " : std::string()) +
-                            str(r, "path_type") + " / " + str(r, "prediction");
+    const std::string row = (r.contains("run") ? text_field(r, "run") + ": " : std::string()) +
+                            text_field(r, "path_type") + " / " + text_field(r, "prediction");
     const std::string col = sampler_column(r);
     add_unique(row_keys, row);
     add_unique(columns, col);
-    cells[{row, col}] = str(r, "status") == "ok" ? metric(r, metric_key, digits) : "failed";
+    cells[{row, col}] = text_field(r, "status") == "ok" ? metric(r, metric_key, digits) : "failed";
   }
   std::vector<std::string> header = {"interpolant / prediction"};
   header.insert(header.end(), columns.begin(), columns.end());

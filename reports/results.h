@@ -9,6 +9,13 @@ namespace sit::reports {
 
 using Record = nlohmann::ordered_json;
 
+/// A string field of a record, "" when absent or not a string.
+std::string text_field(const Record& r, const char* key);
+/// LaTeX-escaped text (\ & % $ # _ { } ~ ^).
+std::string latex_escape(const std::string& text);
+/// HTML-escaped text (& < > ").
+std::string html_escape(const std::string& text);
+
 /// Complete lines of a results.jsonl (a torn last line from a crash is ignored).
 std::vector<Record> load_results(const std::string& path);
 
