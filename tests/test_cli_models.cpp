@@ -162,6 +162,19 @@ TEST(SweepSiT, ImagesSavedResumedAndScoredAgainstAFeatureFile) {
           run_c.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "would mix formats")) << r.err;
+  // PNGs of the same sweep: one file per sample, the same pixels as the npz
+  r = run("sweep " + (d / "a.toml").string() + " --quiet --save-images png --out " +
+          (d / "p").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (int i = 0; i < 5; ++i)
+    EXPECT_TRUE(fs::exists(d / "p" / "images" / id / ("00000" + std::to_string(i) + ".png"))) << i;
+  {
+    int64_t h = 0, w = 0;
+    const auto png = read_png((d / "p" / "images" / id / "000004.png").string(), &h, &w);
+    std::vector<int64_t> shape;
+    const auto all = read_u8(io::NpzReader((run_a / "images" / name).string()), "arr_0", &shape);
+    EXPECT_TRUE(std::equal(png.begin(), png.end(), all.begin() + 4 * 16 * 16 * 3));
+  }
 
   // The same sweep scored against run a's features of the first configuration: that
   // configuration reproduces them exactly (FD 0), the other does not.

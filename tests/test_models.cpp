@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -231,4 +232,24 @@ TEST(Vae, MissingWeightsAndBadConfig) {
   const std::string e = error_of([&] { VaeDecoder(c, sd, "cpu", Precision::kFp32); });
   EXPECT_NE(e.find("missing"), std::string::npos) << e;
   EXPECT_NE(e.find("decoder.up_blocks.0.resnets.2.conv1.weight"), std::string::npos) << e;
+}
+
+TEST(Vae, ConfigErrorsNameTheFileAndKey) {
+  const std::string dir = ::testing::TempDir() + "/vae_config";
+  std::filesystem::create_directories(dir);
+  auto err = [&](const std::string& json) {
+    std::ofstream(dir + "/config.json") << json;
+    return error_of([&] { VaeConfig::from_json(dir + "/config.json"); });
+  };
+  EXPECT_NE(err("{\"act_fn\": \"gelu\"}").find("act_fn must be \"silu\", got \"gelu\""),
+            std::string::npos);
+  EXPECT_NE(
+      err("{\"layers_per_block\": \"two\"}").find("key 'layers_per_block' has the wrong type"),
+      std::string::npos);
+  EXPECT_NE(err("{\"block_out_channels\": [30], \"norm_num_groups\": 32}")
+                .find("block_out_channels 30 must be a positive multiple of norm_num_groups 32"),
+            std::string::npos);
+  EXPECT_NE(err("{not json").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(err("{\"up_block_types\": [\"CrossAttnUpBlock2D\"]}").find("UpDecoderBlock2D"),
+            std::string::npos);
 }
