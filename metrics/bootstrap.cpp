@@ -89,26 +89,66 @@ void finish(PairedDifference& r, const BootstrapOptions& o) {
 
 }  // namespace
 
+std::vector<std::vector<int32_t>> bootstrap_weight_set(int64_t n, const BootstrapOptions& o) {
+  check_options(o);
+  if (n < 1) fail("paired bootstrap: no samples");
+  std::vector<std::vector<int32_t>> w;
+  w.reserve(static_cast<size_t>(o.replicates) + 1);
+  w.emplace_back(static_cast<size_t>(n), 1);
+  for (int r = 0; r < o.replicates; ++r)
+    w.push_back(bootstrap_counts(n, o.seed, r));
+  return w;
+}
+
+PairedDifference paired_difference(const std::vector<double>& a, const std::vector<double>& b,
+                                   const BootstrapOptions& o) {
+  check_options(o);
+  if (a.size() != b.size() || a.size() != static_cast<size_t>(o.replicates) + 1)
+    fail("paired bootstrap: expected ", o.replicates + 1, " values per side, got ", a.size(),
+         " and ", b.size());
+  PairedDifference r;
+  r.a = a[0];
+  r.b = b[0];
+  r.diff = r.b - r.a;
+  for (size_t k = 1; k < a.size(); ++k)
+    r.replicates.push_back(b[k] - a[k]);
+  finish(r, o);
+  return r;
+}
+
+std::vector<double> resampled_fd(const FeatureView& x, const FeatureStats& reference,
+                                 const std::vector<std::vector<int32_t>>& weights) {
+  std::vector<double> out;
+  out.reserve(weights.size());
+  for (const auto& w : weights)
+    out.push_back(frechet_distance(weighted_stats(x, w), reference).distance);
+  return out;
+}
+
+std::vector<double> resampled_mean(const std::vector<double>& values,
+                                   const std::vector<std::vector<int32_t>>& weights) {
+  std::vector<double> out;
+  out.reserve(weights.size());
+  for (const auto& w : weights) {
+    if (w.size() != values.size())
+      fail("resampled_mean: ", w.size(), " weights for ", values.size(), " values");
+    double s = 0, total = 0;
+    for (size_t i = 0; i < values.size(); ++i) {
+      s += w[i] * values[i];
+      total += w[i];
+    }
+    out.push_back(s / total);
+  }
+  return out;
+}
+
 PairedDifference paired_bootstrap_fd(const FeatureView& a, const FeatureView& b,
                                      const FeatureStats& reference, const BootstrapOptions& o) {
   if (a.rows != b.rows || a.cols != b.cols)
     fail("paired bootstrap: the two sides must have the same shape (paired rows), got (", a.rows,
          ", ", a.cols, ") and (", b.rows, ", ", b.cols, ")");
-  check_options(o);
-  const std::vector<int32_t> ones(static_cast<size_t>(a.rows), 1);
-  auto fd = [&](const FeatureView& x, const std::vector<int32_t>& c) {
-    return frechet_distance(weighted_stats(x, c), reference).distance;
-  };
-  PairedDifference r;
-  r.a = fd(a, ones);
-  r.b = fd(b, ones);
-  r.diff = r.b - r.a;
-  for (int k = 0; k < o.replicates; ++k) {
-    const std::vector<int32_t> c = bootstrap_counts(a.rows, o.seed, k);
-    r.replicates.push_back(fd(b, c) - fd(a, c));
-  }
-  finish(r, o);
-  return r;
+  const auto w = bootstrap_weight_set(a.rows, o);
+  return paired_difference(resampled_fd(a, reference, w), resampled_fd(b, reference, w), o);
 }
 
 PairedDifference paired_bootstrap_mean(const std::vector<double>& a, const std::vector<double>& b,
@@ -116,24 +156,8 @@ PairedDifference paired_bootstrap_mean(const std::vector<double>& a, const std::
   if (a.size() != b.size() || a.empty())
     fail("paired bootstrap: the two sides must have the same number of samples, got ", a.size(),
          " and ", b.size());
-  check_options(o);
-  const auto n = static_cast<int64_t>(a.size());
-  auto mean = [&](const std::vector<double>& v, const std::vector<int32_t>* c) {
-    double s = 0;
-    for (int64_t i = 0; i < n; ++i)
-      s += (c ? (*c)[i] : 1) * v[i];
-    return s / static_cast<double>(n);
-  };
-  PairedDifference r;
-  r.a = mean(a, nullptr);
-  r.b = mean(b, nullptr);
-  r.diff = r.b - r.a;
-  for (int k = 0; k < o.replicates; ++k) {
-    const std::vector<int32_t> c = bootstrap_counts(n, o.seed, k);
-    r.replicates.push_back(mean(b, &c) - mean(a, &c));
-  }
-  finish(r, o);
-  return r;
+  const auto w = bootstrap_weight_set(static_cast<int64_t>(a.size()), o);
+  return paired_difference(resampled_mean(a, w), resampled_mean(b, w), o);
 }
 
 }  // namespace sit::metrics

@@ -28,4 +28,13 @@ struct InceptionScoreResult {
 InceptionScoreResult inception_score(const FeatureView& logits,
                                      const InceptionScoreOptions& options = {});
 
+/// The mean Inception Score for each weight vector (a paired bootstrap's resamples, see
+/// metrics/bootstrap.h): the splits stay ADM's consecutive index ranges, and within a split
+/// row i counts w[i] times, in the marginal and in the mean KL. A split whose weights are
+/// all 0 is left out of the mean. All-ones weights give inception_score().mean exactly.
+/// Holds the softmax of every row: N x C float32 (200 MB for 50,000 x 1008).
+std::vector<double> resampled_inception_score(const FeatureView& logits,
+                                              const std::vector<std::vector<int32_t>>& weights,
+                                              const InceptionScoreOptions& options = {});
+
 }  // namespace sit::metrics

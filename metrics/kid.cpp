@@ -81,4 +81,129 @@ KidResult kernel_inception_distance(const FeatureView& reference, const FeatureV
   return r;
 }
 
+namespace {
+
+/// Kernel values k(a_i, b_j) of rows [i0, i0 + ni) of a and [j0, j0 + nj) of b, in double,
+/// row-major (ni x nj), from float32 inner products as kernel_sum.
+void kernel_tile(const FeatureView& a, int64_t i0, int64_t ni, const FeatureView& b, int64_t j0,
+                 int64_t nj, std::vector<float>& gram, std::vector<double>& k) {
+  const int64_t d = a.cols;
+  gram.resize(static_cast<size_t>(ni * nj));
+  k.resize(static_cast<size_t>(ni * nj));
+  linalg::sgemm(true, false, nj, ni, d, 1.0f, b.row(j0), d, a.row(i0), d, 0.0f, gram.data(), nj);
+  const double inv_d = 1.0 / static_cast<double>(d);
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < ni * nj; ++q) {
+    const double v = static_cast<double>(gram[q]) * inv_d + 1.0;
+    k[q] = v * v * v;
+  }
+}
+
+void check_tile(int64_t tile) {
+  if (tile < 1) fail("kernel_inception_distance: tile must be >= 1, got ", tile);
+}
+
+}  // namespace
+
+double kid_reference_term(const FeatureView& reference, int64_t tile) {
+  check_tile(tile);
+  const int64_t m = reference.rows;
+  if (m < 2) fail("kernel_inception_distance: the reference needs >= 2 rows, got ", m);
+  std::vector<float> gram;
+  std::vector<double> k;
+  double total = 0;
+  for (int64_t i0 = 0; i0 < m; i0 += tile) {
+    const int64_t ni = std::min(tile, m - i0);
+    for (int64_t j0 = i0; j0 < m; j0 += tile) {
+      const int64_t nj = std::min(tile, m - j0);
+      kernel_tile(reference, i0, ni, reference, j0, nj, gram, k);
+      double s = 0;
+      for (int64_t i = 0; i < ni; ++i)
+        for (int64_t j = 0; j < nj; ++j)
+          if (j0 != i0 || i != j) s += k[i * nj + j];
+      total += j0 == i0 ? s : 2 * s;
+    }
+  }
+  return total / (static_cast<double>(m) * static_cast<double>(m - 1));
+}
+
+std::vector<double> resampled_kid(const FeatureView& reference, double reference_term,
+                                  const FeatureView& samples,
+                                  const std::vector<std::vector<int32_t>>& weights, int64_t tile) {
+  check_tile(tile);
+  if (reference.cols != samples.cols)
+    fail("kernel_inception_distance: feature dimensions must match, got ", reference.cols,
+         " (reference) and ", samples.cols, " (samples)");
+  const int64_t n = samples.rows, m = reference.rows;
+  const auto nw = static_cast<int64_t>(weights.size());
+  if (nw < 1) fail("resampled_kid: no weight vectors");
+  // The weights as one column-major n x nw matrix in double, for dgemm.
+  std::vector<double> w(static_cast<size_t>(n * nw));
+  std::vector<double> total(static_cast<size_t>(nw), 0.0);
+  for (int64_t r = 0; r < nw; ++r) {
+    if (static_cast<int64_t>(weights[r].size()) != n)
+      fail("resampled_kid: ", weights[r].size(), " weights for ", n, " sample rows");
+    for (int64_t i = 0; i < n; ++i) {
+      w[r * n + i] = weights[r][i];
+      total[r] += weights[r][i];
+    }
+    if (total[r] < 2) fail("resampled_kid: total weight ", total[r], " < 2");
+  }
+  std::vector<float> gram;
+  std::vector<double> k, y;
+  std::vector<double> quad(static_cast<size_t>(nw), 0.0), diag(static_cast<size_t>(n));
+  for (int64_t i0 = 0; i0 < n; i0 += tile) {
+    const int64_t ni = std::min(tile, n - i0);
+    for (int64_t j0 = i0; j0 < n; j0 += tile) {
+      const int64_t nj = std::min(tile, n - j0);
+      kernel_tile(samples, i0, ni, samples, j0, nj, gram, k);
+      if (j0 == i0)
+        for (int64_t i = 0; i < ni; ++i)
+          diag[i0 + i] = k[i * nj + i];
+      // Y (ni x nw) = K_IJ W_J; K_IJ row-major (ni x nj) is column-major (nj x ni).
+      y.resize(static_cast<size_t>(ni * nw));
+      linalg::dgemm(true, false, ni, nw, nj, 1.0, k.data(), nj, w.data() + j0, n, 0.0, y.data(),
+                    ni);
+      const double factor = j0 == i0 ? 1.0 : 2.0;  // K_JI = K_IJ^T
+      for (int64_t r = 0; r < nw; ++r) {
+        double s = 0;
+        const double* wr = w.data() + r * n + i0;
+        const double* yr = y.data() + r * ni;
+        for (int64_t i = 0; i < ni; ++i)
+          s += wr[i] * yr[i];
+        quad[r] += factor * s;
+      }
+    }
+  }
+  // Cross term: per sample row, the sum of its kernel values with every reference row.
+  std::vector<double> cross(static_cast<size_t>(n), 0.0);
+  for (int64_t i0 = 0; i0 < n; i0 += tile) {
+    const int64_t ni = std::min(tile, n - i0);
+    for (int64_t j0 = 0; j0 < m; j0 += tile) {
+      const int64_t nj = std::min(tile, m - j0);
+      kernel_tile(samples, i0, ni, reference, j0, nj, gram, k);
+      for (int64_t i = 0; i < ni; ++i) {
+        double s = 0;
+        for (int64_t j = 0; j < nj; ++j)
+          s += k[i * nj + j];
+        cross[i0 + i] += s;
+      }
+    }
+  }
+  std::vector<double> out;
+  out.reserve(weights.size());
+  for (int64_t r = 0; r < nw; ++r) {
+    const double* wr = w.data() + r * n;
+    double self = 0, kxy = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      self += wr[i] * diag[i];
+      kxy += wr[i] * cross[i];
+    }
+    const double big_w = total[r];
+    const double kxx = (quad[r] - self) / (big_w * (big_w - 1));
+    out.push_back(kxx + reference_term - 2 * kxy / (big_w * static_cast<double>(m)));
+  }
+  return out;
+}
+
 }  // namespace sit::metrics

@@ -318,4 +318,216 @@ PrecisionRecallResult precision_recall(const FeatureView& reference, const Featu
   return result;
 }
 
+namespace {
+
+/// insert_smallest with each value's column index carried along.
+inline void insert_smallest_indexed(float* top, int32_t* idx, int m, float v, int32_t j) {
+  if (!(v < top[m - 1])) return;
+  int pos = m - 1;
+  while (pos > 0 && top[pos - 1] > v) {
+    top[pos] = top[pos - 1];
+    idx[pos] = idx[pos - 1];
+    --pos;
+  }
+  top[pos] = v;
+  idx[pos] = j;
+}
+
+SIT_MULTIVERSION
+void select_smallest_indexed(const float* row, int64_t nc, int64_t c0, float* top, int32_t* idx,
+                             int m) {
+  constexpr int64_t kChunk = 16;
+  int64_t j = 0;
+  for (; j + kChunk <= nc; j += kChunk) {
+    float lo = row[j];
+    for (int64_t q = 1; q < kChunk; ++q)
+      lo = row[j + q] < lo ? row[j + q] : lo;
+    if (!(lo < top[m - 1])) continue;
+    for (int64_t q = 0; q < kChunk; ++q)
+      insert_smallest_indexed(top, idx, m, row[j + q], static_cast<int32_t>(c0 + j + q));
+  }
+  for (; j < nc; ++j)
+    insert_smallest_indexed(top, idx, m, row[j], static_cast<int32_t>(c0 + j));
+}
+
+struct CandidatePair {
+  int32_t reference, sample;
+  float distance;
+};
+
+/// The (k+1)-th smallest of a multiset given as (distance, count) entries.
+float multiset_radius(std::vector<std::pair<float, int32_t>>& entries, int k) {
+  std::sort(entries.begin(), entries.end());
+  int64_t cum = 0;
+  for (const auto& [d, c] : entries) {
+    cum += c;
+    if (cum >= k + 1) return d;
+  }
+  return kInf;  // fewer than k + 1 draws: every reference is inside (numpy's inf radius)
+}
+
+}  // namespace
+
+ResampledPrecisionRecall resampled_precision_recall(
+    const FeatureView& reference, const std::vector<float>& reference_radii,
+    const FeatureView& samples, const std::vector<std::vector<int32_t>>& weights,
+    const PrecisionRecallOptions& o) {
+  check_inputs(reference, "reference", o);
+  check_inputs(samples, "sample", o);
+  if (reference.cols != samples.cols)
+    fail("precision_recall: feature dimensions must match, got ", reference.cols,
+         " (reference) and ", samples.cols, " (samples)");
+  if (o.mode != DistanceMode::kFp32)
+    fail("resampled precision/recall computes fp32 distances; got mode ", to_string(o.mode));
+  if (static_cast<int64_t>(reference_radii.size()) != reference.rows)
+    fail("resampled precision/recall: ", reference_radii.size(), " reference radii for ",
+         reference.rows, " reference rows");
+  const int64_t n = samples.rows, nref = reference.rows;
+  if (n > std::numeric_limits<int32_t>::max() || nref > std::numeric_limits<int32_t>::max())
+    fail("resampled precision/recall: at most 2^31 - 1 rows per side");
+  const int L = static_cast<int>(std::min<int64_t>(std::max(o.neighbours, o.k + 1), n));
+  const DistanceMode mode = DistanceMode::kFp32;
+  const Prepared ref = prepare(reference, mode);
+  const Prepared smp = prepare(samples, mode);
+  const int64_t bs = o.block_size;
+  const int64_t tile_rows = std::min(o.tile_rows, bs);
+  std::vector<float> tile(static_cast<size_t>(tile_rows * std::min(bs, n)));
+
+  // Each sample's L nearest samples (distance, index), itself included, in the tiles of
+  // radii_impl, so that all-ones weights reproduce its radii bit for bit.
+  std::vector<float> top(static_cast<size_t>(n * L), kInf);
+  std::vector<int32_t> top_idx(static_cast<size_t>(n * L), -1);
+  for (int64_t r0 = 0; r0 < n; r0 += bs) {
+    const int64_t nr = std::min(bs, n - r0);
+    for (int64_t c0 = 0; c0 < n; c0 += bs) {
+      const int64_t nc = std::min(bs, n - c0);
+      for (int64_t t0 = 0; t0 < nr; t0 += tile_rows) {
+        const int64_t tr = std::min(tile_rows, nr - t0);
+        if (!distance_tile(smp, r0 + t0, tr, smp, c0, nc, mode, tile.data()))
+          fail("resampled precision/recall: non-finite sample distances");
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < tr; ++i) {
+          const int64_t row = r0 + t0 + i;
+          select_smallest_indexed(tile.data() + i * nc, nc, c0, &top[row * L], &top_idx[row * L],
+                                  L);
+        }
+      }
+    }
+  }
+
+  // Reference x sample distances: precision's indicators, and the candidate pairs.
+  ResampledPrecisionRecall result;
+  std::vector<uint8_t> inside(static_cast<size_t>(n), 0);
+  std::vector<CandidatePair> pairs;
+  const int n_threads = omp_get_max_threads();
+  std::vector<std::vector<CandidatePair>> local_pairs(static_cast<size_t>(n_threads));
+  std::vector<uint8_t> local_in(static_cast<size_t>(n_threads * n), 0);
+  for (int64_t r0 = 0; r0 < nref; r0 += bs) {
+    const int64_t nr = std::min(bs, nref - r0);
+    for (int64_t c0 = 0; c0 < n; c0 += bs) {
+      const int64_t nc = std::min(bs, n - c0);
+      for (int64_t t0 = 0; t0 < nr; t0 += tile_rows) {
+        const int64_t tr = std::min(tile_rows, nr - t0);
+        if (!distance_tile(ref, r0 + t0, tr, smp, c0, nc, mode, tile.data()))
+          fail("resampled precision/recall: non-finite reference-sample distances");
+#pragma omp parallel
+        {
+          const int t = omp_get_thread_num();
+          uint8_t* in = local_in.data() + t * n;
+          auto& mine = local_pairs[t];
+#pragma omp for schedule(static)
+          for (int64_t i = 0; i < tr; ++i) {
+            const int64_t r = r0 + t0 + i;
+            const float rr = reference_radii[r];
+            const float* row = tile.data() + i * nc;
+            for (int64_t j = 0; j < nc; ++j) {
+              const int64_t s = c0 + j;
+              in[s] |= static_cast<uint8_t>(row[j] <= rr);
+              if (row[j] <= top[s * L + L - 1])
+                mine.push_back({static_cast<int32_t>(r), static_cast<int32_t>(s), row[j]});
+            }
+          }
+        }
+        int64_t held = static_cast<int64_t>(pairs.size());
+        for (const auto& v : local_pairs)
+          held += static_cast<int64_t>(v.size());
+        if (held > o.max_pairs)
+          fail("resampled precision/recall: more than ", o.max_pairs,
+               " (reference, sample) candidate pairs; the sample balls hold unusually many "
+               "references (leave recall out of the comparison, or raise the limit)");
+        for (auto& v : local_pairs) {
+          pairs.insert(pairs.end(), v.begin(), v.end());
+          v.clear();
+        }
+      }
+    }
+  }
+  for (int t = 0; t < n_threads; ++t)
+    for (int64_t s = 0; s < n; ++s)
+      inside[s] |= local_in[t * n + s];
+  std::sort(pairs.begin(), pairs.end(), [](const CandidatePair& a, const CandidatePair& b) {
+    return a.sample != b.sample ? a.sample < b.sample : a.reference < b.reference;
+  });
+  result.candidate_pairs = static_cast<int64_t>(pairs.size());
+
+  std::vector<float> radius(static_cast<size_t>(n));
+  std::vector<uint8_t> state(static_cast<size_t>(n));  // 0 not drawn, 1 radius read, 2 full row
+  std::vector<uint8_t> covered(static_cast<size_t>(nref));
+  std::vector<float> column(static_cast<size_t>(std::max(n, nref)));
+  for (const auto& w : weights) {
+    if (static_cast<int64_t>(w.size()) != n)
+      fail("resampled precision/recall: ", w.size(), " weights for ", n, " sample rows");
+    double drawn = 0, in_sum = 0;
+    for (int64_t s = 0; s < n; ++s) {
+      drawn += w[s];
+      in_sum += static_cast<double>(w[s]) * inside[s];
+    }
+    if (drawn <= 0) fail("resampled precision/recall: a weight vector draws no sample");
+    result.precision.push_back(in_sum / drawn);
+
+#pragma omp parallel for schedule(static)
+    for (int64_t s = 0; s < n; ++s) {
+      state[s] = 0;
+      if (w[s] == 0) continue;
+      int64_t cum = 0;
+      state[s] = 2;
+      for (int q = 0; q < L; ++q) {
+        cum += w[top_idx[s * L + q]];
+        if (cum >= o.k + 1) {
+          radius[s] = top[s * L + q];
+          state[s] = 1;
+          break;
+        }
+      }
+    }
+    std::fill(covered.begin(), covered.end(), 0);
+    for (const CandidatePair& p : pairs)
+      if (state[p.sample] == 1 && p.distance <= radius[p.sample]) covered[p.reference] = 1;
+    // Radii past the kept neighbours: the sample's full row, then its reference column.
+    for (int64_t s = 0; s < n; ++s) {
+      if (state[s] != 2) continue;
+      ++result.full_rows;
+      std::vector<std::pair<float, int32_t>> entries;
+      for (int64_t c0 = 0; c0 < n; c0 += bs) {
+        const int64_t nc = std::min(bs, n - c0);
+        distance_tile(smp, s, 1, smp, c0, nc, mode, column.data());
+        for (int64_t j = 0; j < nc; ++j)
+          if (w[c0 + j]) entries.emplace_back(column[j], w[c0 + j]);
+      }
+      const float rs = multiset_radius(entries, o.k);
+      for (int64_t r0 = 0; r0 < nref; r0 += bs) {
+        const int64_t nr = std::min(bs, nref - r0);
+        distance_tile(ref, r0, nr, smp, s, 1, mode, column.data());
+        for (int64_t i = 0; i < nr; ++i)
+          if (column[i] <= rs) covered[r0 + i] = 1;
+      }
+    }
+    int64_t n_cov = 0;
+    for (uint8_t c : covered)
+      n_cov += c;
+    result.recall.push_back(static_cast<double>(n_cov) / static_cast<double>(nref));
+  }
+  return result;
+}
+
 }  // namespace sit::metrics

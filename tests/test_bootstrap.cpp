@@ -9,6 +9,9 @@
 #include "common/error.h"
 #include "metrics/bootstrap.h"
 #include "metrics/frechet.h"
+#include "metrics/inception_score.h"
+#include "metrics/kid.h"
+#include "metrics/precision_recall.h"
 
 using namespace sit::metrics;
 
@@ -122,4 +125,122 @@ TEST(Bootstrap, MeanOfPerSampleValues) {
   EXPECT_GE(d.lo, 0.0);
   EXPECT_LE(d.hi, 0.4);
   EXPECT_THROW(paired_bootstrap_mean(a, {1.0}, {}), sit::Error);
+}
+
+// ---- weighted forms of the other metrics: each must equal the metric computed on a copy
+// of the resampled rows
+
+namespace {
+
+/// Rows of x repeated by their counts (the resample a weight vector stands for).
+std::vector<float> materialise(const std::vector<float>& x, int64_t d,
+                               const std::vector<int32_t>& counts) {
+  std::vector<float> out;
+  for (size_t i = 0; i < counts.size(); ++i)
+    for (int32_t k = 0; k < counts[i]; ++k)
+      out.insert(out.end(), x.begin() + i * d, x.begin() + (i + 1) * d);
+  return out;
+}
+
+/// The all-rows unbiased MMD^2 with the cubic kernel, directly from its definition.
+double brute_force_kid(const std::vector<float>& x, int64_t n, const std::vector<float>& y,
+                       int64_t m, int64_t d) {
+  auto k = [&](const float* a, const float* b) {
+    double dot = 0;
+    for (int64_t j = 0; j < d; ++j)
+      dot += static_cast<double>(a[j]) * b[j];
+    const double v = dot / static_cast<double>(d) + 1;
+    return v * v * v;
+  };
+  double xx = 0, yy = 0, xy = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      if (i != j) xx += k(&x[i * d], &x[j * d]);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < m; ++j)
+      if (i != j) yy += k(&y[i * d], &y[j * d]);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < m; ++j)
+      xy += k(&x[i * d], &y[j * d]);
+  return xx / (n * (n - 1.0)) + yy / (m * (m - 1.0)) - 2 * xy / (static_cast<double>(n) * m);
+}
+
+}  // namespace
+
+TEST(Bootstrap, ResampledInceptionScoreIsTheScoreOfTheResampledRows) {
+  const int64_t n = 240, c = 12;
+  const auto logits = gaussian_rows(n, c, 21);
+  const FeatureView v{logits.data(), n, c};
+  const auto w = bootstrap_weight_set(n, {3, 5, 0.95});
+  // Several splits (100, 100, 40): all-ones weights give ADM's mean exactly.
+  const auto split = resampled_inception_score(v, w, {100});
+  EXPECT_EQ(split[0], inception_score(v, {100}).mean);
+  // One split: a replicate is the plain score of its resampled rows.
+  const auto one = resampled_inception_score(v, w, {n});
+  for (size_t r = 1; r < w.size(); ++r) {
+    const auto copy = materialise(logits, c, w[r]);
+    EXPECT_NEAR(one[r], inception_score({copy.data(), n, c}, {n}).mean, 1e-12 * one[r]);
+    EXPECT_NE(one[r], one[0]);
+  }
+}
+
+TEST(Bootstrap, ResampledKidIsTheAllRowsUStatisticOfTheResampledRows) {
+  const int64_t n = 90, m = 70, d = 6;
+  const auto x = gaussian_rows(n, d, 31, 0.2f), y = gaussian_rows(m, d, 32);
+  const FeatureView vx{x.data(), n, d}, vy{y.data(), m, d};
+  const auto w = bootstrap_weight_set(n, {3, 6, 0.95});
+  const double yy = kid_reference_term(vy, 16);
+  const auto kid = resampled_kid(vy, yy, vx, w, 16);  // tiles of 16: several, ragged
+  // Within float32 inner products (the brute force takes them in double).
+  EXPECT_NEAR(kid[0], brute_force_kid(x, n, y, m, d), 1e-7);
+  const auto untiled = resampled_kid(vy, kid_reference_term(vy), vx, w);
+  for (size_t r = 0; r < w.size(); ++r) {
+    EXPECT_NEAR(kid[r], untiled[r], 1e-12);  // tiling changes only the summation order
+    if (r) {
+      EXPECT_NEAR(kid[r], brute_force_kid(materialise(x, d, w[r]), n, y, m, d), 1e-7);
+    }
+  }
+  // The subset estimator averages to the same quantity.
+  const KidResult subsets = kernel_inception_distance(vy, vx, {400, 40, 1});
+  EXPECT_NEAR(subsets.mean, kid[0], 4 * subsets.std / std::sqrt(400.0) + 1e-6);
+}
+
+TEST(Bootstrap, ResampledPrecisionRecallIsThatOfTheResampledRows) {
+  const int64_t n = 300, m = 200, d = 8;
+  const auto x = gaussian_rows(n, d, 41, 0.3f), y = gaussian_rows(m, d, 42);
+  const FeatureView vx{x.data(), n, d}, vy{y.data(), m, d};
+  PrecisionRecallOptions o;
+  o.mode = DistanceMode::kFp32;
+  o.block_size = 128;  // several blocks
+  o.tile_rows = 50;
+  const auto radii = manifold_radii(vy, o);
+  const auto w = bootstrap_weight_set(n, {6, 7, 0.95});
+  const PrecisionRecallResult plain = precision_recall(vy, vx, o);
+  for (int neighbours : {16, 4}) {  // 4 = k + 1: most radii need the full-row path
+    o.neighbours = neighbours;
+    const auto r = resampled_precision_recall(vy, radii, vx, w, o);
+    EXPECT_EQ(r.precision[0], plain.precision);
+    EXPECT_EQ(r.recall[0], plain.recall);
+    EXPECT_GT(r.candidate_pairs, 0);
+    if (neighbours == 4) {
+      EXPECT_GT(r.full_rows, 100);
+    }
+    for (size_t k = 1; k < w.size(); ++k) {
+      const auto copy = materialise(x, d, w[k]);
+      const PrecisionRecallResult direct = precision_recall(vy, {copy.data(), n, d}, o);
+      EXPECT_DOUBLE_EQ(r.precision[k], direct.precision) << neighbours << " " << k;
+      EXPECT_DOUBLE_EQ(r.recall[k], direct.recall) << neighbours << " " << k;
+    }
+  }
+  // Identical sides: every replicate's difference is zero.
+  o.neighbours = 16;
+  const auto r = resampled_precision_recall(vy, radii, vx, w, o);
+  const PairedDifference zero = paired_difference(r.recall, r.recall, {6, 7, 0.95});
+  EXPECT_EQ(zero.lo, 0.0);
+  EXPECT_EQ(zero.hi, 0.0);
+  o.mode = DistanceMode::kAdmFp16;
+  EXPECT_THROW(resampled_precision_recall(vy, radii, vx, w, o), sit::Error);
+  o.mode = DistanceMode::kFp32;
+  o.max_pairs = 10;
+  EXPECT_THROW(resampled_precision_recall(vy, radii, vx, w, o), sit::Error);
 }
