@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -17,6 +19,8 @@
 #include "eval/sweep.h"
 #include "eval/sweep_config.h"
 #include "metrics/bootstrap.h"
+#include "metrics/inception_score.h"
+#include "metrics/kid.h"
 #include "metrics/precision_recall.h"
 #include "reference_stats/feature_set.h"
 #include "reports/results.h"
@@ -80,41 +84,127 @@ struct Comparison {
   metrics::PairedDifference d;
 };
 
-/// Paired bootstrap of B - A for FID, sFID (when both sides and the reference have
-/// spatial features) and precision (when the reference has feature rows); recall is not
-/// bootstrapped: its balls are the samples' own, which a resample changes.
+/// Metrics compare can bootstrap, in table order (the names of the results records).
+const std::vector<std::string> kComparable = {"fid",       "sfid",   "inception_score",
+                                              "precision", "recall", "kid"};
+
+bool comparable(const std::string& m) {
+  return std::find(kComparable.begin(), kComparable.end(), m) != kComparable.end();
+}
+
+/// A run's reference with what the resampled metrics derive from it, computed once and
+/// shared by every pair scored against it.
+struct Reference {
+  io::FeatureSet set;
+  std::optional<std::vector<float>> radii;  // precision / recall balls
+  std::optional<double> kid_term;
+
+  const std::vector<float>& manifold_radii(const metrics::PrecisionRecallOptions& o) {
+    if (!radii) radii = metrics::manifold_radii(set.pool->view(), o);
+    return *radii;
+  }
+  double kid_reference_term() {
+    if (!kid_term) kid_term = metrics::kid_reference_term(set.pool->view());
+    return *kid_term;
+  }
+};
+
+/// Why `metric` cannot be bootstrapped for this pair, or empty when it can.
+std::string missing_input(const std::string& metric, const io::FeatureSet& a,
+                          const io::FeatureSet& b, const io::FeatureSet& ref) {
+  if (metric == "fid") return ref.stats ? "" : "the reference has no pool statistics";
+  if (metric == "sfid") {
+    if (!a.spatial || !b.spatial) return "a side has no spatial features";
+    return ref.stats_spatial ? "" : "the reference has no spatial statistics";
+  }
+  if (metric == "inception_score") return a.logits && b.logits ? "" : "a side has no logits";
+  // precision, recall, kid: the reference's own feature rows
+  if (!ref.pool) return "the reference has no pool feature rows";
+  if (ref.pool->cols != a.pool->cols) return "the reference's feature width differs";
+  return "";
+}
+
+/// Paired bootstrap of B - A for each of `which` (names of kComparable): FID and sFID from
+/// weighted statistics, IS with ADM's splits, precision and recall with each resample's
+/// own sample balls, KID as the all-rows U-statistic. `strict`: a metric that lacks its
+/// inputs is an error (else it is skipped with a note on stderr).
 std::vector<Comparison> compare_configs(const std::string& dir_a, const std::string& id_a,
                                         const std::string& dir_b, const std::string& id_b,
-                                        const io::FeatureSet& ref,
-                                        const metrics::BootstrapOptions& o, bool fid_only = false) {
+                                        Reference& ref, const metrics::BootstrapOptions& o,
+                                        const std::vector<std::string>& which, bool strict) {
   const io::FeatureSet a = sample_features(dir_a, id_a), b = sample_features(dir_b, id_b);
   if (a.pool->rows != b.pool->rows)
     fail("cannot pair ", dir_a, ":", id_a, " (", a.pool->rows, " samples) with ", dir_b, ":", id_b,
          " (", b.pool->rows, " samples): paired comparisons need the same sample indices");
+  const auto w = metrics::bootstrap_weight_set(a.pool->rows, o);
+  metrics::PrecisionRecallOptions pr;
+  pr.mode = metrics::DistanceMode::kFp32;  // as the sweeps score
+  std::optional<metrics::ResampledPrecisionRecall> pr_a, pr_b;
   std::vector<Comparison> out;
-  out.push_back(
-      {"fid", metrics::paired_bootstrap_fd(a.pool->view(), b.pool->view(), *ref.stats, o)});
-  if (fid_only) return out;
-  if (a.spatial && b.spatial && ref.stats_spatial)
-    out.push_back({"sfid", metrics::paired_bootstrap_fd(a.spatial->view(), b.spatial->view(),
-                                                        *ref.stats_spatial, o)});
-  if (ref.pool && ref.pool->cols == a.pool->cols) {
-    metrics::PrecisionRecallOptions pr;
-    pr.mode = metrics::DistanceMode::kFp32;  // as the sweeps score
-    auto inside = [&](const io::FeatureSet& s) {
-      const auto r = metrics::precision_recall(ref.pool->view(), s.pool->view(), pr);
-      return std::vector<double>(r.sample_inside.begin(), r.sample_inside.end());
-    };
-    out.push_back({"precision", metrics::paired_bootstrap_mean(inside(a), inside(b), o)});
+  for (const std::string& m : which) {
+    if (const std::string why = missing_input(m, a, b, ref.set); !why.empty()) {
+      const std::string msg = m + " of " + id_a + " vs " + id_b + ": " + why;
+      if (strict) fail("cannot compare ", msg);
+      std::cerr << "compare: skipping " << msg << "\n";
+      continue;
+    }
+    std::vector<double> va, vb;
+    if (m == "fid") {
+      va = metrics::resampled_fd(a.pool->view(), *ref.set.stats, w);
+      vb = metrics::resampled_fd(b.pool->view(), *ref.set.stats, w);
+    } else if (m == "sfid") {
+      va = metrics::resampled_fd(a.spatial->view(), *ref.set.stats_spatial, w);
+      vb = metrics::resampled_fd(b.spatial->view(), *ref.set.stats_spatial, w);
+    } else if (m == "inception_score") {
+      va = metrics::resampled_inception_score(a.logits->view(), w);
+      vb = metrics::resampled_inception_score(b.logits->view(), w);
+    } else if (m == "precision" || m == "recall") {
+      if (!pr_a) {
+        const auto& radii = ref.manifold_radii(pr);
+        pr_a = metrics::resampled_precision_recall(ref.set.pool->view(), radii, a.pool->view(), w,
+                                                   pr);
+        pr_b = metrics::resampled_precision_recall(ref.set.pool->view(), radii, b.pool->view(), w,
+                                                   pr);
+      }
+      va = m == "precision" ? pr_a->precision : pr_a->recall;
+      vb = m == "precision" ? pr_b->precision : pr_b->recall;
+    } else {  // kid
+      const double term = ref.kid_reference_term();
+      va = metrics::resampled_kid(ref.set.pool->view(), term, a.pool->view(), w);
+      vb = metrics::resampled_kid(ref.set.pool->view(), term, b.pool->view(), w);
+    }
+    out.push_back({m, metrics::paired_difference(va, vb, o)});
   }
   return out;
 }
 
-io::FeatureSet reference_of(const std::string& dir) {
+Reference reference_of(const std::string& dir) {
   const SweepSpec spec = load_sweep(dir + "/sweep.toml");
   auto ref = run_reference(spec, "cpu");
   if (!ref) fail(dir, ": the run has no reference (set 'reference' in its sweep file)");
-  return std::move(*ref);
+  return Reference{std::move(*ref), std::nullopt, std::nullopt};
+}
+
+/// Comma-separated metric names, each checked against kComparable.
+std::vector<std::string> parse_metric_list(const std::string& text, const char* option) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string m; std::getline(ss, m, ',');) {
+    if (m.empty()) continue;
+    if (!comparable(m))
+      fail(option, ": unknown metric '", m, "' (fid, sfid, inception_score, precision, recall, kid)");
+    out.push_back(m);
+  }
+  if (out.empty()) fail(option, ": name at least one metric");
+  return out;
+}
+
+/// The metrics both records carry, in table order.
+std::vector<std::string> recorded_metrics(const reports::Record& a, const reports::Record& b) {
+  std::vector<std::string> out;
+  for (const auto& m : kComparable)
+    if (a.contains(m) && b.contains(m) && a[m].is_number() && b[m].is_number()) out.push_back(m);
+  return out;
 }
 
 std::string fmt(double v, int digits) {
@@ -122,9 +212,17 @@ std::string fmt(double v, int digits) {
 }
 
 int run_compare(const std::string& a_text, const std::string& b_text,
-                const metrics::BootstrapOptions& o, const std::string& json_out, int digits) {
+                const metrics::BootstrapOptions& o, const std::string& json_out, int digits,
+                const std::string& metric_list) {
   const RunRef a = parse_run_ref(a_text), b = parse_run_ref(b_text);
+  std::vector<std::string> which;
+  if (!metric_list.empty()) which = parse_metric_list(metric_list, "--metrics");
   const auto ra = ok_records(a.dir), rb = ok_records(b.dir);
+  auto record = [](const std::vector<reports::Record>& rs, const std::string& id) {
+    for (const auto& r : rs)
+      if (r.value("id", "") == id) return r;
+    fail("no record for ", id);
+  };
   std::vector<std::pair<std::string, std::string>> pairs;
   std::map<std::string, std::string> labels;
   for (const auto& r : ra)
@@ -140,13 +238,22 @@ int run_compare(const std::string& a_text, const std::string& b_text,
     if (pairs.empty()) fail(a.dir, " and ", b.dir, " share no finished configuration");
   }
   // Both sides are scored against one reference: A's.
-  const io::FeatureSet ref = reference_of(a.dir);
+  Reference ref = reference_of(a.dir);
   json out = json::array();
   std::cout << "| configuration | metric | A | B | B - A | " << fmt(100 * o.level, 0)
             << " % interval | significant |\n|---|---|---|---|---|---|---|\n";
   for (const auto& [ia, ib] : pairs) {
     const std::string name = ia == ib ? ia + " " + labels[ia] : ia + " vs " + ib;
-    for (const Comparison& c : compare_configs(a.dir, ia, b.dir, ib, ref, o)) {
+    // By default the metrics both configurations were scored with.
+    const auto metrics_here =
+        which.empty() ? recorded_metrics(record(ra, ia), record(rb, ib)) : which;
+    if (metrics_here.empty()) {
+      std::cerr << "compare: " << ia << " and " << ib
+                << " share no metric that compare bootstraps\n";
+      continue;
+    }
+    for (const Comparison& c :
+         compare_configs(a.dir, ia, b.dir, ib, ref, o, metrics_here, !which.empty())) {
       const auto& d = c.d;
       std::cout << "| " << name << " | " << c.metric << " | " << fmt(d.a, digits) << " | "
                 << fmt(d.b, digits) << " | " << fmt(d.diff, digits) << " | [" << fmt(d.lo, digits)
@@ -274,7 +381,7 @@ int run_gate(const GateArgs& g) {
         "--significant needs a baseline run directory (the paired bootstrap needs its "
         "per-sample features); ",
         g.baseline, " is a file");
-  std::optional<io::FeatureSet> ref;
+  std::optional<Reference> ref;
   struct Row {
     std::string id, label, metric, base, now, tolerance, ci;
   };
@@ -301,15 +408,16 @@ int run_gate(const GateArgs& g) {
       const bool worse = direction(m) * (v - b) > t;
       std::string ci;
       bool counts = worse;
-      if (worse && g.significant && m == "fid") {
+      if (worse && g.significant) {
         if (!ref) ref = reference_of(g.baseline);
-        const auto c = compare_configs(g.baseline, id, g.run, id, *ref, g.boot, /*fid_only=*/true);
+        const auto c = compare_configs(g.baseline, id, g.run, id, *ref, g.boot, {m}, true);
         ci = "[" + fixed(c[0].d.lo, 4) + ", " + fixed(c[0].d.hi, 4) + "]";
-        counts = c[0].d.lo > t;  // the whole interval lies above the tolerance
+        // the whole interval of now - baseline lies beyond the tolerance, on the worse side
+        counts = direction(m) > 0 ? c[0].d.lo > t : c[0].d.hi < -t;
       }
       if (counts)
         regressions.push_back({id, label, m, fixed(b, 4), fixed(v, 4),
-                               (direction(m) > 0 ? "+" : "-") + fixed(t, 4), ci});
+                               t == 0 ? "0" : (direction(m) > 0 ? "+" : "-") + fixed(t, 4), ci});
     }
   }
   if (checked == 0 && regressions.empty())
@@ -340,22 +448,25 @@ void add_bootstrap_options(CLI::App* cmd, metrics::BootstrapOptions& o) {
 
 Command add_compare_command(CLI::App& app) {
   struct Args {
-    std::string a, b, json;
+    std::string a, b, json, metrics;
     int digits = 4;
     metrics::BootstrapOptions boot;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "compare",
-      "paired bootstrap of the FD difference between two runs' configurations (same sample "
-      "seeds and labels: rows are paired; the reference is fixed)");
+      "paired bootstrap of metric differences between two runs' configurations (same "
+      "sample seeds and labels: rows are paired; the reference is fixed)");
   cmd->add_option("RUN_A", a->a, "run directory, optionally :CONFIG_ID (or a unique prefix)")
       ->required();
   cmd->add_option("RUN_B", a->b, "run directory, optionally :CONFIG_ID")->required();
   cmd->add_option("--json", a->json, "also write the comparisons as JSON");
   cmd->add_option("--digits", a->digits, "decimals in the table")->capture_default_str();
+  cmd->add_option("--metrics", a->metrics,
+                  "comma-separated subset of fid, sfid, inception_score, precision, recall, kid "
+                  "(default: the metrics both configurations were scored with)");
   add_bootstrap_options(cmd, a->boot);
-  return [a] { return run_compare(a->a, a->b, a->boot, a->json, a->digits); };
+  return [a] { return run_compare(a->a, a->b, a->boot, a->json, a->digits, a->metrics); };
 }
 
 Command add_gate_command(CLI::App& app) {
@@ -378,8 +489,8 @@ Command add_gate_command(CLI::App& app) {
   cmd->add_option("--tolerance", g->tolerances,
                   "METRIC=VALUE absolute tolerance for another metric (repeatable; default 0)");
   cmd->add_flag("--significant", g->significant,
-                "an FID increase counts only when the paired bootstrap interval of now - "
-                "baseline lies wholly above the tolerance (baseline must be a run directory)");
+                "a change for the worse counts only when the paired bootstrap interval of now - "
+                "baseline lies wholly beyond the tolerance (baseline must be a run directory)");
   add_bootstrap_options(cmd, g->boot);
   return [g] { return run_gate(*g); };
 }

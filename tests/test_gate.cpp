@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "test_util.h"
 // after test_util.h
@@ -28,7 +29,7 @@ const fs::path& sweep_run() {
     // per process: ctest runs the tests of this file in parallel processes
     const fs::path d = fresh("gate_run." + std::to_string(::getpid()));
     std::ofstream(d / "s.toml") << "[sweep]\nname = \"g\"\nmodel = \"gmm:mix1d\"\nsamples = 600\n"
-                                   "batch_size = 300\nmetrics = [\"fid\", \"pr\"]\n[grid]\n"
+                                   "batch_size = 300\nmetrics = [\"fid\", \"pr\", \"kid\"]\n[grid]\n"
                                    "ode_methods = [\"euler\", \"heun2\"]\node_steps = [5]\n"
                                    "sde_methods = [\"Euler\"]\nsde_steps = [9]\n";
     const CliRun r =
@@ -119,6 +120,8 @@ TEST(Compare, IdenticalRunsDifferByZeroAndDifferentSamplersAreSignificant) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "| fid | ")) << r.out;
   EXPECT_TRUE(contains(r.out, "| precision | ")) << r.out;  // the exact reference's draws
+  EXPECT_TRUE(contains(r.out, "| recall | ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| kid | ")) << r.out;
   EXPECT_TRUE(contains(r.out, "| 0.0000 | [0.0000, 0.0000] | no |")) << r.out;
   EXPECT_FALSE(contains(r.out, "| yes |")) << r.out;
   // euler with 5 points against heun2 with 5 points on the same samples.
@@ -131,6 +134,75 @@ TEST(Compare, IdenticalRunsDifferByZeroAndDifferentSamplersAreSignificant) {
   const CliRun again = run("compare " + sweep_run().string() + ":" + ids[0] + " " +
                            sweep_run().string() + ":" + ids[1] + " --replicates 50");
   EXPECT_EQ(r.out, again.out);  // seeded
+  // --metrics picks; a metric without its inputs is an error when asked for by name.
+  r = run("compare " + sweep_run().string() + ":" + ids[0] + " " + sweep_run().string() + ":" +
+          ids[1] + " --replicates 10 --metrics recall");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "| recall | ")) << r.out;
+  EXPECT_FALSE(contains(r.out, "| fid | ")) << r.out;
+  r = run("compare " + sweep_run().string() + " " + sweep_run().string() +
+          " --metrics inception_score");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "a side has no logits")) << r.err;
+  r = run("compare " + sweep_run().string() + " " + sweep_run().string() + " --metrics fud");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "unknown metric 'fud'")) << r.err;
+}
+
+TEST(Gate, SignificantAppliesToEveryMetric) {
+  // The same sweep with another global seed: the configuration IDs match, the values move
+  // by sampling noise only. With zero tolerances some metrics come out worse; the paired
+  // bootstrap (rows paired by index) finds none of those changes significant.
+  const fs::path d = fresh("gate_seed." + std::to_string(::getpid()));
+  std::ifstream in(sweep_run().parent_path() / "s.toml");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string toml = text.str();
+  toml.insert(toml.find("samples = 600\n") + 14, "global_seed = 1\n");
+  std::ofstream(d / "s.toml") << toml;
+  CliRun r = run("sweep " + (d / "s.toml").string() + " --quiet --out " + (d / "run").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string gate = "gate " + (d / "run").string() + " --baseline " +
+                           sweep_run().string() +
+                           " --metrics fid,precision,recall,kid --max-fid-increase 0";
+  r = run(gate);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "| kid |")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| 0 |")) << r.out;  // the tolerance column
+  r = run(gate + " --significant --replicates 50");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "gate passed: 12 checks on 3 configurations")) << r.out;
+
+  // A real regression stays one: a baseline whose first configuration is heun2's
+  // (values and features), against which euler at 5 points is far worse.
+  const auto ids = ids_of(sweep_run());
+  const fs::path base = d / "swapped";
+  fs::copy(sweep_run(), base, fs::copy_options::recursive);
+  fs::copy_file(base / "features" / (ids[1] + ".h5"), base / "features" / (ids[0] + ".h5"),
+                fs::copy_options::overwrite_existing);
+  std::vector<std::string> lines;
+  {
+    std::ifstream results(base / "results.jsonl");
+    for (std::string line; std::getline(results, line);)
+      lines.push_back(line);
+  }
+  for (auto& line : lines)
+    if (contains(line, "\"id\":\"" + ids[1] + "\"")) {
+      std::string copy = line;
+      copy.replace(copy.find(ids[1]), ids[1].size(), ids[0]);
+      lines[0] = copy;  // the first line is ids[0]'s
+    }
+  {
+    std::ofstream results(base / "results.jsonl");
+    for (const auto& line : lines)
+      results << line << "\n";
+  }
+  r = run("gate " + sweep_run().string() + " --baseline " + base.string() +
+          " --metrics fid --max-fid-increase 0.01 --significant --replicates 50");
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "| " + ids[0])) << r.out;
+  EXPECT_TRUE(contains(r.out, "| fid |")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| [")) << r.out;  // the interval is listed
 }
 
 TEST(Report, SeveralRunsJsonAndDigits) {
