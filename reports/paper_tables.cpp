@@ -80,9 +80,13 @@ std::string caption(const std::vector<Record>& records, const std::string& what)
     std::string t;
     for (int64_t v : s)
       t += (t.empty() ? "" : ", ") + (v < 0 ? std::string("adaptive") : std::to_string(v));
-    return t.empty() ? std::string("?") : t;
+    return t;
   };
-  return what + "; " + list(samples) + " samples per configuration; NFE " + list(nfe) + ".";
+  // Clauses whose numbers no record carries are left out rather than printed as unknown.
+  std::string out = what;
+  if (!samples.empty()) out += "; " + list(samples) + " samples per configuration";
+  if (!nfe.empty()) out += "; NFE " + list(nfe);
+  return out + ".";
 }
 
 std::string wrap(const std::string& cap, const std::string& cols, const std::string& body) {

@@ -114,8 +114,28 @@ std::string text_field(const Record& r, const char* key) {
 }
 
 std::string latex_escape(const std::string& text) {
+  // Symbols the reports print that pdflatex's default fonts lack as text characters.
+  static const std::pair<const char*, const char*> kMath[] = {
+      {"\u0394", "$\\Delta$"}, {"\u2212", "$-$"},     {"\u00d7", "$\\times$"},
+      {"\u00b1", "$\\pm$"},    {"\u2264", "$\\le$"}, {"\u2265", "$\\ge$"},
+      {"\u03c3", "$\\sigma$"}};
   std::string out;
-  for (char c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      bool replaced = false;
+      for (const auto& [utf8, tex] : kMath) {
+        const std::string u(utf8);
+        if (text.compare(i, u.size(), u) == 0) {
+          out += tex;
+          i += u.size() - 1;
+          replaced = true;
+          break;
+        }
+      }
+      if (!replaced) out += c;  // other UTF-8 passes through (LaTeX reads UTF-8)
+      continue;
+    }
     switch (c) {
       case '\\':
         out += "\\textbackslash{}";

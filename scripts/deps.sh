@@ -4,7 +4,8 @@ SIT_DEBIAN_PACKAGES=(
   cmake g++ ninja-build git
   libtorch-dev libeigen3-dev libopenblas-dev libblis-dev libhdf5-dev libcli11-dev
   libgtest-dev libbenchmark-dev zlib1g-dev libpng-dev libjpeg-dev nlohmann-json3-dev libtomlplusplus-dev
-  gnuplot-nox python3-numpy python3-scipy python3-torch   # golden values, interop test, bench/compare_fid.py
+  gnuplot-nox texlive-latex-recommended   # HTML report plots; the pdflatex test of the LaTeX tables
+  python3-numpy python3-scipy python3-torch   # golden values, interop test, bench/compare_fid.py
   openmpi-bin                   # the mpirun sharding test
 )
 

@@ -1,5 +1,10 @@
 // Published-baseline matching and the reproduction summary.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "common/error.h"
 #include "reports/baselines.h"
@@ -178,4 +183,41 @@ TEST(PaperTables, LatexEscaping) {
   EXPECT_EQ(latex_escape("a_b & 50% #1 $x$ {y} ~ ^ \\"),
             "a\\_b \\& 50\\% \\#1 \\$x\\$ \\{y\\} \\textasciitilde{} \\textasciicircum{} "
             "\\textbackslash{}");
+  // symbols the default fonts lack become math; other UTF-8 passes through
+  EXPECT_EQ(latex_escape("\u0394 FD \u2212 1 \u00d7 2 \u03c3 caf\u00e9"),
+            "$\\Delta$ FD $-$ 1 $\\times$ 2 $\\sigma$ caf\u00e9");
+}
+
+TEST(PaperTables, EveryLatexOutputCompilesWithPdflatex) {
+  if (std::system("command -v pdflatex > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "pdflatex not installed (Debian: texlive-latex-recommended)";
+  // Published columns (with their Delta header), awkward names, and each layout.
+  std::vector<Record> rs = {record("sit:SiT-XL/2", "SDE", "Euler", 1.5, 250, 2.09),
+                            record("sit:my_model#1 & 50%~{x}^$\\", "ODE", "heun2", 1.0, 250, 3)};
+  rs[0]["inception_score"] = 270.1;
+  rs[1]["precision"] = 0.5;
+  annotate_with_baseline(rs, Baselines::load("sit-paper"));
+  std::vector<Record> diffusion = {sde("Linear", "velocity", "SBDM", 33.6),
+                                   sde("VP", "score_{x}", "sigma", 37.1)};
+  std::string doc = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n";
+  doc += long_table(rs, TableFormat::kLatex, kPaper);
+  doc += pivot_table(diffusion, "fid", TableFormat::kLatex);
+  doc += paper_table(diffusion, "diffusion");
+  doc += paper_table(rs, "ode-sde");
+  doc += paper_table(rs, "system");
+  doc += "\\end{document}\n";
+  ASSERT_NE(doc.find("published FD"), std::string::npos);
+  const std::string dir = std::filesystem::temp_directory_path() / "sit-eval-tests" /
+                          ("latex." + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/tables.tex") << doc;
+  const int rc = std::system(("cd '" + dir +
+                              "' && pdflatex -interaction=nonstopmode -halt-on-error tables.tex "
+                              "> pdflatex.out 2>&1")
+                                 .c_str());
+  std::ifstream log(dir + "/pdflatex.out");
+  const std::string out((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(rc, 0) << out << "\n" << doc;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/tables.pdf"));
+  EXPECT_EQ(out.find("Missing character"), std::string::npos) << out;
 }
