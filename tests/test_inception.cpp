@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 #include "models/inception.h"
-#include "reference_stats/npy.h"
+#include "torch_test_util.h"
 
 using namespace sit;
 using namespace sit::models;
@@ -21,17 +21,7 @@ std::string fx(const std::string& name) {
 }
 
 at::Tensor load(const std::string& name) {
-  io::NpyArray a = io::open_npy(fx(name + ".npy"));
-  if (a.dtype() == io::DType::kU1) {
-    at::Tensor t = at::empty(a.shape(), at::kByte);
-    a.read_rows_u8(0, a.shape()[0], t.data_ptr<uint8_t>());
-    return t;
-  }
-  return at::tensor(a.read_all<float>(), at::kFloat).view(a.shape());
-}
-
-double max_rel(const at::Tensor& a, const at::Tensor& b) {
-  return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
+  return sit::testing::load_npy_tensor(fx(name + ".npy"));
 }
 
 }  // namespace
@@ -86,10 +76,10 @@ TEST_P(ExtractorTest, FeaturesMatchPythonModule) {
   EXPECT_EQ(e.kind(), tag);
   EXPECT_EQ(e.sha256().size(), 64u);
   const InceptionFeatures f = e.extract(load("images"));
-  EXPECT_LT(max_rel(f.pool, load(tag + "_pool")), 1e-5) << tag;
+  EXPECT_LT(sit::testing::relative_error(f.pool, load(tag + "_pool")), 1e-5) << tag;
   // the spatial rows are H, W, C (channel fastest): a C, H, W flatten fails this
-  EXPECT_LT(max_rel(f.spatial, load(tag + "_spatial")), 1e-5) << tag;
-  EXPECT_LT(max_rel(f.logits, load(tag + "_logits")), 1e-5) << tag;
+  EXPECT_LT(sit::testing::relative_error(f.spatial, load(tag + "_spatial")), 1e-5) << tag;
+  EXPECT_LT(sit::testing::relative_error(f.logits, load(tag + "_logits")), 1e-5) << tag;
   EXPECT_EQ(f.spatial.sizes(), (std::vector<int64_t>{6, 2023}));
 }
 

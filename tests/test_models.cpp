@@ -12,7 +12,7 @@
 #include "models/checkpoint.h"
 #include "models/sit.h"
 #include "models/vae.h"
-#include "reference_stats/npy.h"
+#include "torch_test_util.h"
 
 using namespace sit;
 using namespace sit::models;
@@ -24,21 +24,10 @@ std::string fixture(const std::string& name) {
 }
 
 at::Tensor load_npy(const std::string& name) {
-  io::NpyArray a = io::open_npy(fixture(name + ".npy"));
-  if (a.dtype() == io::DType::kI8)
-    return at::tensor(a.read_all<int64_t>(), at::kLong).view(a.shape());
-  if (a.dtype() == io::DType::kU1) {
-    at::Tensor t = at::empty(a.shape(), at::kByte);
-    a.read_rows_u8(0, a.shape()[0], t.data_ptr<uint8_t>());
-    return t;
-  }
-  return at::tensor(a.read_all<float>(), at::kFloat).view(a.shape());
+  return sit::testing::load_npy_tensor(fixture(name + ".npy"));
 }
 
-/// max |a - b| / max |b|
-double relative_error(const at::Tensor& a, const at::Tensor& b) {
-  return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
-}
+using sit::testing::relative_error;
 
 std::string error_of(const std::function<void()>& f) {
   try {
