@@ -278,11 +278,9 @@ int run_compare(const std::string& a_text, const std::string& b_text,
 // ---------------------------------------------------------------- gate
 
 /// +1: larger is worse (FID, sFID, KID); -1: smaller is worse (IS, precision, recall).
+/// `metric` is one of kComparable.
 int direction(const std::string& metric) {
-  if (metric == "fid" || metric == "sfid" || metric == "kid") return +1;
-  if (metric == "inception_score" || metric == "precision" || metric == "recall") return -1;
-  fail("--metrics: unknown metric '", metric,
-       "' (fid, sfid, kid, inception_score, precision, recall)");
+  return metric == "fid" || metric == "sfid" || metric == "kid" ? +1 : -1;
 }
 
 /// Baseline values by configuration ID: a run directory, a JSON file (an array of
@@ -356,20 +354,12 @@ int run_gate(const GateArgs& g) {
   std::map<std::string, json> now;
   for (auto& r : reports::load_results(g.run + "/results.jsonl"))
     now[r.value("id", "")] = r;
-  std::vector<std::string> metrics;
-  {
-    std::stringstream ss(g.metrics);
-    for (std::string m; std::getline(ss, m, ',');)
-      if (!m.empty()) {
-        direction(m);
-        metrics.push_back(m);
-      }
-  }
+  const std::vector<std::string> metrics = parse_metric_list(g.metrics, "--metrics");
   std::map<std::string, double> tol = {{"fid", g.max_fid_increase}};
   for (const auto& t : g.tolerances) {
     const auto eq = t.find('=');
     if (eq == std::string::npos) fail("--tolerance must be METRIC=VALUE, got '", t, "'");
-    direction(t.substr(0, eq));
+    parse_metric_list(t.substr(0, eq), "--tolerance");
     try {
       tol[t.substr(0, eq)] = std::stod(t.substr(eq + 1));
     } catch (const std::exception&) {
