@@ -3,6 +3,8 @@
 // run image models (with --save-images, resumable), and `inspect` describes checkpoints.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+
+#include <cstdio>
 #include <png.h>
 
 #include <filesystem>
@@ -251,4 +253,16 @@ TEST(SweepSiT, InceptionFeaturesOfDecodedImagesMatchTheFileRoute) {
   ASSERT_EQ(r.code, 0) << r.err;
   const double fid_file = std::stod(r.out.substr(r.out.find("FID: ") + 5));
   EXPECT_NEAR(fid, fid_file, 1e-4 * std::abs(fid_file) + 1e-6) << r.out;
+
+  // compare bootstraps every image metric from the saved features (spatial rows, logits);
+  // all-ones weights give the recorded values.
+  r = run("compare " + (d / "run").string() + " " + (d / "run").string() +
+          " --replicates 5 --digits 6");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const double is = std::stod(line.substr(line.find("\"inception_score\":") + 18));
+  char want[96];
+  std::snprintf(want, sizeof want, "| inception_score | %.6f | %.6f | 0.000000 |", is, is);
+  EXPECT_TRUE(contains(r.out, want)) << want << "\n" << r.out;
+  for (const char* metric : {"| fid |", "| sfid |", "| precision |", "| recall |"})
+    EXPECT_TRUE(contains(r.out, metric)) << metric << "\n" << r.out;
 }
