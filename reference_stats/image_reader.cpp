@@ -96,9 +96,8 @@ bool has_image_extension(const fs::path& p) {
 
 class ArraySource final : public ImageSource {
  public:
-  /// `zip` (may be null) owns the file the array streams from.
-  ArraySource(std::unique_ptr<NpzReader> zip, NpyArray array, std::string what)
-      : zip_(std::move(zip)), array_(std::move(array)), what_(std::move(what)) {
+  ArraySource(NpyArray array, std::string what)
+      : array_(std::move(array)), what_(std::move(what)) {
     const auto& s = array_.shape();
     if (array_.dtype() != DType::kU1 || s.size() != 4 || s[3] != 3)
       fail(array_.where(), ": images must be uint8 [N, H, W, 3], got ", descr(array_.dtype()), " ",
@@ -122,7 +121,6 @@ class ArraySource final : public ImageSource {
   }
 
  private:
-  std::unique_ptr<NpzReader> zip_;
   NpyArray array_;
   std::string what_;
   int64_t done_ = 0;
@@ -180,12 +178,11 @@ std::unique_ptr<ImageSource> open_images(const std::string& path) {
     in.read(reinterpret_cast<char*>(magic), 2);
   }
   if (magic[0] == 'P' && magic[1] == 'K') {
-    auto z = std::make_unique<NpzReader>(path);
-    if (!z->has("arr_0")) fail(path, ": npz without arr_0 (the images)");
-    NpyArray a = z->open("arr_0");
-    return std::make_unique<ArraySource>(std::move(z), std::move(a), "npz arr_0 of " + path);
+    const NpzReader z(path);
+    if (!z.has("arr_0")) fail(path, ": npz without arr_0 (the images)");
+    return std::make_unique<ArraySource>(z.open("arr_0"), "npz arr_0 of " + path);
   }
-  return std::make_unique<ArraySource>(nullptr, open_npy(path), "npy " + path);
+  return std::make_unique<ArraySource>(open_npy(path), "npy " + path);
 }
 
 }  // namespace sit::io

@@ -49,13 +49,13 @@ uint32_t crc_update(uint32_t crc, const void* data, uint64_t n) {
 
 class StoredStream : public ByteStream {
  public:
-  StoredStream(std::FILE* f, std::string path, ZipEntry e)
-      : file_(f), path_(std::move(path)), entry_(std::move(e)) {}
+  StoredStream(std::shared_ptr<std::FILE> f, std::string path, ZipEntry e)
+      : file_(std::move(f)), path_(std::move(path)), entry_(std::move(e)) {}
   void read(void* dst, uint64_t n) override {
     if (pos_ + n > entry_.uncompressed_size)
       fail(path_, ": member '", entry_.name, "' is truncated: need ", pos_ + n, " bytes, it has ",
            entry_.uncompressed_size);
-    read_at(file_, path_, entry_.data_offset + pos_, dst, n, "member data");
+    read_at(file_.get(), path_, entry_.data_offset + pos_, dst, n, "member data");
     if (crc_pos_ == pos_) {
       crc_ = crc_update(crc_, dst, n);
       crc_pos_ += n;
@@ -69,7 +69,7 @@ class StoredStream : public ByteStream {
   uint64_t size() const override { return entry_.uncompressed_size; }
 
  private:
-  std::FILE* file_;
+  std::shared_ptr<std::FILE> file_;  // shared with the reader: a stream may outlive it
   std::string path_;
   ZipEntry entry_;
   uint64_t pos_ = 0;
@@ -79,8 +79,8 @@ class StoredStream : public ByteStream {
 
 class DeflatedStream : public ByteStream {
  public:
-  DeflatedStream(std::FILE* f, std::string path, ZipEntry e)
-      : file_(f), path_(std::move(path)), entry_(std::move(e)), in_(1 << 20) {
+  DeflatedStream(std::shared_ptr<std::FILE> f, std::string path, ZipEntry e)
+      : file_(std::move(f)), path_(std::move(path)), entry_(std::move(e)), in_(1 << 20) {
     restart();
   }
   ~DeflatedStream() override { inflateEnd(&z_); }
@@ -134,13 +134,14 @@ class DeflatedStream : public ByteStream {
   void refill() {
     const uint64_t left = entry_.compressed_size - consumed_;
     const uint64_t take = std::min<uint64_t>(left, in_.size());
-    read_at(file_, path_, entry_.data_offset + consumed_, in_.data(), take, "compressed data");
+    read_at(file_.get(), path_, entry_.data_offset + consumed_, in_.data(), take,
+            "compressed data");
     consumed_ += take;
     z_.next_in = in_.data();
     z_.avail_in = static_cast<uInt>(take);
   }
 
-  std::FILE* file_;
+  std::shared_ptr<std::FILE> file_;  // shared with the reader: a stream may outlive it
   std::string path_;
   ZipEntry entry_;
   std::vector<unsigned char> in_;
@@ -156,6 +157,8 @@ class DeflatedStream : public ByteStream {
 ZipReader::ZipReader(const std::string& path) : path_(path) {
   file_ = std::fopen(path.c_str(), "rb");
   if (!file_) fail(path, ": cannot open file (", std::strerror(errno), ")");
+  // Owned here, so an error below closes it; streams share it and may outlive the reader.
+  handle_.reset(file_, [](std::FILE* f) { std::fclose(f); });
   fseeko(file_, 0, SEEK_END);
   file_size_ = static_cast<uint64_t>(ftello(file_));
   if (file_size_ < 22) fail(path, ": not a zip/npz file (", file_size_, " bytes, no directory)");
@@ -245,9 +248,7 @@ ZipReader::ZipReader(const std::string& path) : path_(path) {
   }
 }
 
-ZipReader::~ZipReader() {
-  if (file_) std::fclose(file_);
-}
+ZipReader::~ZipReader() = default;
 
 const ZipEntry* ZipReader::find(const std::string& name) const {
   for (const auto& e : entries_)
@@ -259,9 +260,9 @@ std::unique_ptr<ByteStream> ZipReader::open(const ZipEntry& entry) const {
   if (entry.method == 0) {
     if (entry.compressed_size != entry.uncompressed_size)
       fail(path_, ": corrupt zip: stored member '", entry.name, "' has different sizes");
-    return std::make_unique<StoredStream>(file_, path_, entry);
+    return std::make_unique<StoredStream>(handle_, path_, entry);
   }
-  return std::make_unique<DeflatedStream>(file_, path_, entry);
+  return std::make_unique<DeflatedStream>(handle_, path_, entry);
 }
 
 // ---------------------------------------------------------------------------------------

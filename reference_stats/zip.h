@@ -48,6 +48,7 @@ class ZipReader {
  private:
   std::string path_;
   std::FILE* file_ = nullptr;
+  std::shared_ptr<std::FILE> handle_;  ///< owns file_; shared with the member streams
   uint64_t file_size_ = 0;
   std::vector<ZipEntry> entries_;
 };

@@ -121,6 +121,10 @@ TEST(Npz, StreamsRowBatchesWithoutReadingWhole) {
     std::vector<double> as_double(5 * d);
     arr.read_rows(995, 5, as_double.data());
     EXPECT_EQ(as_double.back(), double(n * d - 1));
+    // An array keeps its file open after its reader is gone.
+    NpyArray kept = NpzReader(path).open("x");
+    kept.read_rows(967, 33, batch.data());
+    EXPECT_EQ(batch.back(), float(n * d - 1));
   }
 }
 
