@@ -98,10 +98,16 @@ struct Reference {
   io::FeatureSet set;
   std::optional<std::vector<float>> radii;  // precision / recall balls
   std::optional<double> kid_term;
+  std::optional<metrics::FrechetReference> fd_pool, fd_spatial;  // covariances factored once
 
   const std::vector<float>& manifold_radii(const metrics::PrecisionRecallOptions& o) {
     if (!radii) radii = metrics::manifold_radii(set.pool->view(), o);
     return *radii;
+  }
+  const metrics::FrechetReference& frechet(bool spatial) {
+    auto& f = spatial ? fd_spatial : fd_pool;
+    if (!f) f.emplace(spatial ? *set.stats_spatial : *set.stats);
+    return *f;
   }
   double kid_reference_term() {
     if (!kid_term) kid_term = metrics::kid_reference_term(set.pool->view());
@@ -150,11 +156,11 @@ std::vector<Comparison> compare_configs(const std::string& dir_a, const std::str
     }
     std::vector<double> va, vb;
     if (m == "fid") {
-      va = metrics::resampled_fd(a.pool->view(), *ref.set.stats, w);
-      vb = metrics::resampled_fd(b.pool->view(), *ref.set.stats, w);
+      va = metrics::resampled_fd(a.pool->view(), ref.frechet(false), w);
+      vb = metrics::resampled_fd(b.pool->view(), ref.frechet(false), w);
     } else if (m == "sfid") {
-      va = metrics::resampled_fd(a.spatial->view(), *ref.set.stats_spatial, w);
-      vb = metrics::resampled_fd(b.spatial->view(), *ref.set.stats_spatial, w);
+      va = metrics::resampled_fd(a.spatial->view(), ref.frechet(true), w);
+      vb = metrics::resampled_fd(b.spatial->view(), ref.frechet(true), w);
     } else if (m == "inception_score") {
       va = metrics::resampled_inception_score(a.logits->view(), w);
       vb = metrics::resampled_inception_score(b.logits->view(), w);
@@ -182,7 +188,9 @@ Reference reference_of(const std::string& dir) {
   const SweepSpec spec = load_sweep(dir + "/sweep.toml");
   auto ref = run_reference(spec, "cpu");
   if (!ref) fail(dir, ": the run has no reference (set 'reference' in its sweep file)");
-  return Reference{std::move(*ref), std::nullopt, std::nullopt};
+  Reference out;
+  out.set = std::move(*ref);
+  return out;
 }
 
 /// Comma-separated metric names, each checked against kComparable.

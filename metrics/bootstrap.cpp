@@ -116,12 +116,12 @@ PairedDifference paired_difference(const std::vector<double>& a, const std::vect
   return r;
 }
 
-std::vector<double> resampled_fd(const FeatureView& x, const FeatureStats& reference,
+std::vector<double> resampled_fd(const FeatureView& x, const FrechetReference& reference,
                                  const std::vector<std::vector<int32_t>>& weights) {
   std::vector<double> out;
   out.reserve(weights.size());
   for (const auto& w : weights)
-    out.push_back(frechet_distance(weighted_stats(x, w), reference).distance);
+    out.push_back(reference.distance(weighted_stats(x, w)));
   return out;
 }
 
@@ -148,7 +148,8 @@ PairedDifference paired_bootstrap_fd(const FeatureView& a, const FeatureView& b,
     fail("paired bootstrap: the two sides must have the same shape (paired rows), got (", a.rows,
          ", ", a.cols, ") and (", b.rows, ", ", b.cols, ")");
   const auto w = bootstrap_weight_set(a.rows, o);
-  return paired_difference(resampled_fd(a, reference, w), resampled_fd(b, reference, w), o);
+  const FrechetReference ref(reference);  // factored once for both sides and every replicate
+  return paired_difference(resampled_fd(a, ref, w), resampled_fd(b, ref, w), o);
 }
 
 PairedDifference paired_bootstrap_mean(const std::vector<double>& a, const std::vector<double>& b,

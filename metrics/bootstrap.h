@@ -12,6 +12,7 @@
 
 #include "metrics/feature_stats.h"
 #include "metrics/features.h"
+#include "metrics/frechet.h"
 
 namespace sit::metrics {
 
@@ -48,7 +49,7 @@ FeatureStats weighted_stats(const FeatureView& x, const std::vector<int32_t>& co
                             StatsOptions options = {});
 
 /// FD(x weighted by w, reference) for each weight vector.
-std::vector<double> resampled_fd(const FeatureView& x, const FeatureStats& reference,
+std::vector<double> resampled_fd(const FeatureView& x, const FrechetReference& reference,
                                  const std::vector<std::vector<int32_t>>& weights);
 
 /// Weighted mean of per-sample values (sum_i w_i v_i / sum_i w_i) for each weight vector.

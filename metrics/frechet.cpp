@@ -158,4 +158,41 @@ FrechetResult frechet_distance(const FeatureStats& samples, const FeatureStats& 
   return r;
 }
 
+FrechetReference::FrechetReference(const FeatureStats& reference) : reference_(reference) {
+  const int64_t n = reference.sigma.rows();
+  if (reference.sigma.cols() != n || reference.mu.size() != n)
+    fail("frechet_distance: reference covariance must be (", reference.mu.size(), ", ",
+         reference.mu.size(), "), got (", n, ", ", reference.sigma.cols(), ")");
+  if (!reference.mu.allFinite() || !reference.sigma.allFinite())
+    fail("frechet_distance: reference statistics must be finite, got NaN or Inf");
+  factor_ = reference.sigma;
+  cholesky_ = linalg::dpotrf_lower(n, factor_.data(), n);
+  if (cholesky_) return;
+  factor_ = reference.sigma;
+  const std::vector<double> lam = linalg::dsyevd_lower(n, factor_.data(), n, /*vectors=*/true);
+  for (int64_t j = 0; j < n; ++j)
+    factor_.col(j) *= std::sqrt(std::max(lam[j], 0.0));
+}
+
+double FrechetReference::distance(const FeatureStats& samples) const {
+  const int64_t n = factor_.rows();
+  if (samples.mu.size() != n || samples.sigma.rows() != n || samples.sigma.cols() != n ||
+      !samples.mu.allFinite() || !samples.sigma.allFinite())
+    return frechet_distance(samples, reference_).distance;  // its checks and messages
+  Eigen::MatrixXd m(n, n);
+  if (cholesky_) {
+    m = samples.sigma;
+    linalg::congruence_lower(n, m.data(), n, factor_.data(), n);
+  } else {
+    Eigen::MatrixXd aw(n, n);
+    linalg::dgemm(false, false, n, n, n, 1.0, samples.sigma.data(), n, factor_.data(), n, 0.0,
+                  aw.data(), n);
+    linalg::dgemm(true, false, n, n, n, 1.0, factor_.data(), n, aw.data(), n, 0.0, m.data(), n);
+  }
+  const double trace_sqrt = sum_sqrt_clipped(linalg::dsyevd_lower(n, m.data(), n, false));
+  if (!std::isfinite(trace_sqrt)) return frechet_distance(samples, reference_).distance;
+  return (samples.mu - reference_.mu).squaredNorm() + samples.sigma.trace() +
+         reference_.sigma.trace() - 2.0 * trace_sqrt;
+}
+
 }  // namespace sit::metrics

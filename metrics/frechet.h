@@ -47,6 +47,23 @@ struct FrechetResult {
 FrechetResult frechet_distance(const FeatureStats& samples, const FeatureStats& reference,
                                const FrechetOptions& options = {});
 
+/// Many Frechet distances against one reference (a bootstrap's replicates): the reference
+/// covariance is factored once, S2 = W W^T (Cholesky, or an eigen factor when S2 is only
+/// semidefinite), and each distance takes tr sqrt(S1 S2) = sum sqrt(eig(W^T S1 W)) — one
+/// congruence and one eigenvalue solve. The eigen route of frechet_distance; a result
+/// that is not finite is recomputed by frechet_distance (ADM's eps retry and its errors).
+/// Holds a copy of the reference statistics and the factor (2 D^2 doubles).
+class FrechetReference {
+ public:
+  explicit FrechetReference(const FeatureStats& reference);
+  double distance(const FeatureStats& samples) const;
+
+ private:
+  FeatureStats reference_;
+  Eigen::MatrixXd factor_;  ///< lower-triangular L (cholesky_) or W = V diag(sqrt(lam))
+  bool cholesky_ = false;
+};
+
 /// tr sqrt(S1 S2) for symmetric PSD S1, S2 by the eigen route (exposed for tests and
 /// benchmarks).
 double trace_sqrt_product_eigen(const Eigen::MatrixXd& s1, const Eigen::MatrixXd& s2);

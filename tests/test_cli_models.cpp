@@ -257,7 +257,7 @@ TEST(SweepSiT, InceptionFeaturesOfDecodedImagesMatchTheFileRoute) {
   // compare bootstraps every image metric from the saved features (spatial rows, logits);
   // all-ones weights give the recorded values.
   r = run("compare " + (d / "run").string() + " " + (d / "run").string() +
-          " --replicates 5 --digits 6");
+          " --replicates 2 --digits 6");
   ASSERT_EQ(r.code, 0) << r.err;
   const double is = std::stod(line.substr(line.find("\"inception_score\":") + 18));
   char want[96];

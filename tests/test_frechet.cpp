@@ -125,6 +125,31 @@ TEST(Frechet, BothSidesSingularUsesEigenFactor) {
   EXPECT_NEAR(trace_sqrt_product_eigen(s1.sigma, s2.sigma), expected, 1e-7 * expected);
 }
 
+TEST(Frechet, FactoredReferenceGivesTheSameDistances) {
+  const int64_t d = 30;
+  Eigen::MatrixXd a = Eigen::MatrixXd::Random(d, 8), b = Eigen::MatrixXd::Random(d, 6);
+  const auto full = make(random_vec(d, 30), random_spd(d, 31));
+  const auto singular = make(random_vec(d, 32), b * b.transpose());  // eigen-factor route
+  const std::vector<FeatureStats> samples = {make(random_vec(d, 33), random_spd(d, 34)),
+                                             make(random_vec(d, 35), a * a.transpose())};
+  for (const FeatureStats* ref : {&full, &singular}) {
+    const FrechetReference factored(*ref);
+    for (const auto& s : samples) {
+      // With a singular side the routes differ by rounding that the square roots of
+      // near-zero eigenvalues amplify.
+      const double want = frechet_distance(s, *ref).distance;
+      const double tol = ref == &full && &s == &samples[0] ? 1e-12 : 1e-6;
+      EXPECT_NEAR(factored.distance(s), want, tol * std::abs(want));
+    }
+  }
+  // Bad samples get frechet_distance's errors.
+  const FrechetReference factored(full);
+  auto bad = samples[0];
+  bad.sigma(0, 0) = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(factored.distance(bad), sit::Error);
+  EXPECT_THROW(factored.distance(make(random_vec(d + 1, 1), random_spd(d + 1, 2))), sit::Error);
+}
+
 TEST(Frechet, SqrtmRouteRejectsLargeImaginaryComponent) {
   // Not a covariance (negative eigenvalue): sqrtm of the product is complex.
   Eigen::MatrixXd bad = Eigen::MatrixXd::Identity(3, 3);
