@@ -119,21 +119,25 @@ bool distance_tile(const Prepared& a, int64_t r0, int64_t nr, const Prepared& b,
   return bad == 0;
 }
 
-/// Inserts v into the ascending list top[0..m) if smaller than its last entry.
-inline void insert_smallest(float* top, int m, float v) {
+/// Inserts v into the ascending list top[0..m) if smaller than its last entry; when idx is
+/// not null, the column index j moves along with its value in idx[0..m).
+inline void insert_smallest(float* top, int32_t* idx, int m, float v, int64_t j) {
   if (!(v < top[m - 1])) return;
   int pos = m - 1;
   while (pos > 0 && top[pos - 1] > v) {
     top[pos] = top[pos - 1];
+    if (idx) idx[pos] = idx[pos - 1];
     --pos;
   }
   top[pos] = v;
+  if (idx) idx[pos] = static_cast<int32_t>(j);
 }
 
-/// Merges a row of distances into its m smallest. Most chunks of 16 hold nothing below
-/// the current m-th smallest: a vectorised minimum rules them out first.
+/// Merges a row of distances (columns c0, c0 + 1, ...) into its m smallest (and their
+/// columns when idx is not null). Most chunks of 16 hold nothing below the current m-th
+/// smallest: a vectorised minimum rules them out first.
 SIT_MULTIVERSION
-void select_smallest(const float* row, int64_t nc, float* top, int m) {
+void select_smallest(const float* row, int64_t nc, int64_t c0, float* top, int32_t* idx, int m) {
   constexpr int64_t kChunk = 16;
   int64_t j = 0;
   for (; j + kChunk <= nc; j += kChunk) {
@@ -142,10 +146,10 @@ void select_smallest(const float* row, int64_t nc, float* top, int m) {
       lo = row[j + q] < lo ? row[j + q] : lo;
     if (!(lo < top[m - 1])) continue;
     for (int64_t q = 0; q < kChunk; ++q)
-      insert_smallest(top, m, row[j + q]);
+      insert_smallest(top, idx, m, row[j + q], c0 + j + q);
   }
   for (; j < nc; ++j)
-    insert_smallest(top, m, row[j]);
+    insert_smallest(top, idx, m, row[j], c0 + j);
 }
 
 /// Marks which columns of a distance row fall inside their own radius (col_in) and
@@ -182,7 +186,7 @@ bool block_smallest(const Prepared& p, int64_t r0, int64_t nr, int64_t c0, int64
     finite &= distance_tile(p, r0 + t0, tr, p, c0, nc, mode, tile.data());
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < tr; ++i)
-      select_smallest(tile.data() + i * nc, nc, top + (t0 + i) * m, m);
+      select_smallest(tile.data() + i * nc, nc, c0, top + (t0 + i) * m, nullptr, m);
   }
   return finite;
 }
@@ -209,7 +213,7 @@ std::vector<float> radii_impl(const Prepared& p, const PrecisionRecallOptions& o
       }
       for (int64_t i = 0; i < nr; ++i)
         for (int q = 0; q < m; ++q)
-          insert_smallest(&best[(r0 + i) * m], m, block_top[i * m + q]);
+          insert_smallest(&best[(r0 + i) * m], nullptr, m, block_top[i * m + q], 0);
     }
   }
   std::vector<float> radii(static_cast<size_t>(n));
@@ -320,36 +324,6 @@ PrecisionRecallResult precision_recall(const FeatureView& reference, const Featu
 
 namespace {
 
-/// insert_smallest with each value's column index carried along.
-inline void insert_smallest_indexed(float* top, int32_t* idx, int m, float v, int32_t j) {
-  if (!(v < top[m - 1])) return;
-  int pos = m - 1;
-  while (pos > 0 && top[pos - 1] > v) {
-    top[pos] = top[pos - 1];
-    idx[pos] = idx[pos - 1];
-    --pos;
-  }
-  top[pos] = v;
-  idx[pos] = j;
-}
-
-SIT_MULTIVERSION
-void select_smallest_indexed(const float* row, int64_t nc, int64_t c0, float* top, int32_t* idx,
-                             int m) {
-  constexpr int64_t kChunk = 16;
-  int64_t j = 0;
-  for (; j + kChunk <= nc; j += kChunk) {
-    float lo = row[j];
-    for (int64_t q = 1; q < kChunk; ++q)
-      lo = row[j + q] < lo ? row[j + q] : lo;
-    if (!(lo < top[m - 1])) continue;
-    for (int64_t q = 0; q < kChunk; ++q)
-      insert_smallest_indexed(top, idx, m, row[j + q], static_cast<int32_t>(c0 + j + q));
-  }
-  for (; j < nc; ++j)
-    insert_smallest_indexed(top, idx, m, row[j], static_cast<int32_t>(c0 + j));
-}
-
 struct CandidatePair {
   int32_t reference, sample;
   float distance;
@@ -408,8 +382,7 @@ ResampledPrecisionRecall resampled_precision_recall(
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < tr; ++i) {
           const int64_t row = r0 + t0 + i;
-          select_smallest_indexed(tile.data() + i * nc, nc, c0, &top[row * L], &top_idx[row * L],
-                                  L);
+          select_smallest(tile.data() + i * nc, nc, c0, &top[row * L], &top_idx[row * L], L);
         }
       }
     }
