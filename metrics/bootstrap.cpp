@@ -125,40 +125,4 @@ std::vector<double> resampled_fd(const FeatureView& x, const FrechetReference& r
   return out;
 }
 
-std::vector<double> resampled_mean(const std::vector<double>& values,
-                                   const std::vector<std::vector<int32_t>>& weights) {
-  std::vector<double> out;
-  out.reserve(weights.size());
-  for (const auto& w : weights) {
-    if (w.size() != values.size())
-      fail("resampled_mean: ", w.size(), " weights for ", values.size(), " values");
-    double s = 0, total = 0;
-    for (size_t i = 0; i < values.size(); ++i) {
-      s += w[i] * values[i];
-      total += w[i];
-    }
-    out.push_back(s / total);
-  }
-  return out;
-}
-
-PairedDifference paired_bootstrap_fd(const FeatureView& a, const FeatureView& b,
-                                     const FeatureStats& reference, const BootstrapOptions& o) {
-  if (a.rows != b.rows || a.cols != b.cols)
-    fail("paired bootstrap: the two sides must have the same shape (paired rows), got (", a.rows,
-         ", ", a.cols, ") and (", b.rows, ", ", b.cols, ")");
-  const auto w = bootstrap_weight_set(a.rows, o);
-  const FrechetReference ref(reference);  // factored once for both sides and every replicate
-  return paired_difference(resampled_fd(a, ref, w), resampled_fd(b, ref, w), o);
-}
-
-PairedDifference paired_bootstrap_mean(const std::vector<double>& a, const std::vector<double>& b,
-                                       const BootstrapOptions& o) {
-  if (a.size() != b.size() || a.empty())
-    fail("paired bootstrap: the two sides must have the same number of samples, got ", a.size(),
-         " and ", b.size());
-  const auto w = bootstrap_weight_set(static_cast<int64_t>(a.size()), o);
-  return paired_difference(resampled_mean(a, w), resampled_mean(b, w), o);
-}
-
 }  // namespace sit::metrics

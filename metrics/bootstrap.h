@@ -52,19 +52,4 @@ FeatureStats weighted_stats(const FeatureView& x, const std::vector<int32_t>& co
 std::vector<double> resampled_fd(const FeatureView& x, const FrechetReference& reference,
                                  const std::vector<std::vector<int32_t>>& weights);
 
-/// Weighted mean of per-sample values (sum_i w_i v_i / sum_i w_i) for each weight vector.
-/// Precision is one: the samples' inside-the-reference-manifold indicators, whose
-/// reference balls do not depend on the resample.
-std::vector<double> resampled_mean(const std::vector<double>& values,
-                                   const std::vector<std::vector<int32_t>>& weights);
-
-/// FD(B, ref) - FD(A, ref) with a paired bootstrap interval. A and B must have the same
-/// number of rows (paired by index).
-PairedDifference paired_bootstrap_fd(const FeatureView& a, const FeatureView& b,
-                                     const FeatureStats& reference, const BootstrapOptions& o);
-
-/// mean(b) - mean(a) of per-sample values with the same resamples as paired_bootstrap_fd.
-PairedDifference paired_bootstrap_mean(const std::vector<double>& a, const std::vector<double>& b,
-                                       const BootstrapOptions& o);
-
 }  // namespace sit::metrics

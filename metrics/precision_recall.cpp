@@ -318,7 +318,6 @@ PrecisionRecallResult precision_recall(const FeatureView& reference, const Featu
     n_rec += s;
   result.precision = static_cast<double>(n_prec) / static_cast<double>(samples.rows);
   result.recall = static_cast<double>(n_rec) / static_cast<double>(reference.rows);
-  result.sample_inside = std::move(smp_status);
   return result;
 }
 

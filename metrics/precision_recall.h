@@ -44,8 +44,6 @@ struct PrecisionRecallResult {
   double precision = 0;              ///< fraction of samples inside at least one reference ball
   double recall = 0;                 ///< fraction of references inside at least one sample ball
   int64_t fp32_fallback_blocks = 0;  ///< ADM-fp16 blocks recomputed in float32
-  /// Per sample: inside at least one reference ball (precision is their mean).
-  std::vector<uint8_t> sample_inside;
 };
 
 /// Radius of every point of `features` (row order): the (k+1)-th smallest squared

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <random>
 
 #include "common/error.h"
@@ -31,6 +33,14 @@ FeatureStats standard_normal(int64_t d) {
   s.mu = Eigen::VectorXd::Zero(d);
   s.sigma = Eigen::MatrixXd::Identity(d, d);
   return s;
+}
+
+/// FD(B) - FD(A) as compare computes it: one weight set, the reference factored once.
+PairedDifference paired_bootstrap_fd(const FeatureView& a, const FeatureView& b,
+                                     const FeatureStats& reference, const BootstrapOptions& o) {
+  const auto w = bootstrap_weight_set(a.rows, o);
+  const FrechetReference ref(reference);
+  return paired_difference(resampled_fd(a, ref, w), resampled_fd(b, ref, w), o);
 }
 
 }  // namespace
@@ -110,21 +120,76 @@ TEST(Bootstrap, BadInputsAreRefused) {
       sit::Error);
 }
 
-TEST(Bootstrap, MeanOfPerSampleValues) {
-  // precision-like indicators: B adds one sample inside the manifold out of 10
+TEST(Bootstrap, PairedDifferenceOfPerSampleIndicators) {
+  // precision-like: B adds one sample inside the manifold out of 10; a replicate's
+  // difference is (draws of sample 1) / 10 >= 0
   const std::vector<double> a = {1, 0, 1, 1, 0, 1, 0, 1, 1, 1}, b = {1, 1, 1, 1, 0, 1, 0, 1, 1, 1};
-  const PairedDifference same = paired_bootstrap_mean(a, a, {30, 0, 0.95});
-  EXPECT_EQ(same.diff, 0.0);
+  const BootstrapOptions o{200, 0, 0.95};
+  const auto w = bootstrap_weight_set(10, o);
+  auto means = [&](const std::vector<double>& v) {
+    std::vector<double> out;
+    for (const auto& c : w) {
+      double s = 0;
+      for (size_t i = 0; i < v.size(); ++i)
+        s += c[i] * v[i];
+      out.push_back(s / 10);
+    }
+    return out;
+  };
+  const PairedDifference same = paired_difference(means(a), means(a), o);
   EXPECT_EQ(same.lo, 0.0);
   EXPECT_EQ(same.hi, 0.0);
-  const PairedDifference d = paired_bootstrap_mean(a, b, {200, 0, 0.95});
+  const PairedDifference d = paired_difference(means(a), means(b), o);
   EXPECT_DOUBLE_EQ(d.a, 0.7);
   EXPECT_DOUBLE_EQ(d.b, 0.8);
   EXPECT_NEAR(d.diff, 0.1, 1e-15);
-  // every replicate is (count of sample 1) / 10 >= 0
   EXPECT_GE(d.lo, 0.0);
   EXPECT_LE(d.hi, 0.4);
-  EXPECT_THROW(paired_bootstrap_mean(a, {1.0}, {}), sit::Error);
+  EXPECT_TRUE(d.significant == (d.lo > 0));
+}
+
+TEST(Bootstrap, MismatchedInputsNameWhatDiffers) {
+  auto message = [](const std::function<void()>& f) -> std::string {
+    try {
+      f();
+    } catch (const sit::Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  const BootstrapOptions o{3, 0, 0.95};
+  EXPECT_NE(message([&] { paired_difference({1, 2, 3}, {1, 2, 3, 4}, o); })
+                .find("expected 4 values per side, got 3 and 4"),
+            std::string::npos);
+  const auto x = gaussian_rows(20, 3, 1);
+  const FeatureView v{x.data(), 20, 3};
+  const std::vector<std::vector<int32_t>> short_w = {std::vector<int32_t>(19, 1)};
+  EXPECT_NE(message([&] { resampled_kid(v, 0.0, v, short_w); }).find("19 weights for 20"),
+            std::string::npos);
+  EXPECT_NE(message([&] { resampled_inception_score(v, short_w); }).find("19 weights for 20"),
+            std::string::npos);
+  const std::vector<std::vector<int32_t>> one_draw = {std::vector<int32_t>(20, 0)};
+  EXPECT_NE(message([&] { resampled_kid(v, 0.0, v, {{}}); }).find("0 weights for 20"),
+            std::string::npos);
+  std::vector<int32_t> single(20, 0);
+  single[3] = 1;
+  EXPECT_NE(message([&] { resampled_kid(v, 0.0, v, {single}); }).find("total weight 1 < 2"),
+            std::string::npos);
+  PrecisionRecallOptions pr;
+  pr.mode = DistanceMode::kFp32;
+  const auto radii = manifold_radii(v, pr);
+  EXPECT_NE(message([&] { resampled_precision_recall(v, radii, v, one_draw, pr); })
+                .find("draws no sample"),
+            std::string::npos);
+  EXPECT_NE(message([&] { resampled_precision_recall(v, {1.0f}, v, short_w, pr); })
+                .find("1 reference radii for 20 reference rows"),
+            std::string::npos);
+  FeatureStats bad;
+  bad.mu = Eigen::VectorXd::Zero(3);
+  bad.sigma = Eigen::MatrixXd::Identity(3, 3);
+  bad.sigma(1, 1) = std::numeric_limits<double>::infinity();
+  EXPECT_NE(message([&] { FrechetReference r(bad); }).find("reference statistics must be finite"),
+            std::string::npos);
 }
 
 // ---- weighted forms of the other metrics: each must equal the metric computed on a copy
@@ -239,8 +304,21 @@ TEST(Bootstrap, ResampledPrecisionRecallIsThatOfTheResampledRows) {
   EXPECT_EQ(zero.lo, 0.0);
   EXPECT_EQ(zero.hi, 0.0);
   o.mode = DistanceMode::kAdmFp16;
-  EXPECT_THROW(resampled_precision_recall(vy, radii, vx, w, o), sit::Error);
+  try {
+    resampled_precision_recall(vy, radii, vx, w, o);
+    ADD_FAILURE() << "adm-fp16 accepted";
+  } catch (const sit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fp32 distances; got mode adm-fp16"), std::string::npos)
+        << e.what();
+  }
   o.mode = DistanceMode::kFp32;
   o.max_pairs = 10;
-  EXPECT_THROW(resampled_precision_recall(vy, radii, vx, w, o), sit::Error);
+  try {
+    resampled_precision_recall(vy, radii, vx, w, o);
+    ADD_FAILURE() << "pair limit ignored";
+  } catch (const sit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than 10 (reference, sample) candidate pairs"),
+              std::string::npos)
+        << e.what();
+  }
 }
