@@ -394,6 +394,13 @@ int run_gate(const GateArgs& g) {
       regressions.push_back({id, label, "status", "ok", why, "", ""});
       continue;
     }
+    // Metrics past their tolerance; with --significant, bootstrapped together below (one
+    // feature load and one precision/recall pass per configuration).
+    struct Worse {
+      std::string metric;
+      double base, now, tolerance;
+    };
+    std::vector<Worse> worse;
     for (const auto& m : metrics) {
       if (!base.contains(m)) continue;
       if (!it->second.contains(m)) {
@@ -403,19 +410,30 @@ int run_gate(const GateArgs& g) {
       ++checked;
       const double b = base[m].get<double>(), v = it->second[m].get<double>();
       const double t = tol.count(m) ? tol[m] : 0.0;
-      const bool worse = direction(m) * (v - b) > t;
+      if (direction(m) * (v - b) > t) worse.push_back({m, b, v, t});
+    }
+    std::map<std::string, metrics::PairedDifference> interval;
+    if (g.significant && !worse.empty()) {
+      if (!ref) ref = reference_of(g.baseline);
+      std::vector<std::string> names;
+      for (const auto& w : worse)
+        names.push_back(w.metric);
+      for (auto& c : compare_configs(g.baseline, id, g.run, id, *ref, g.boot, names, true))
+        interval[c.metric] = std::move(c.d);
+    }
+    for (const auto& w : worse) {
+      const int dir = direction(w.metric);
       std::string ci;
-      bool counts = worse;
-      if (worse && g.significant) {
-        if (!ref) ref = reference_of(g.baseline);
-        const auto c = compare_configs(g.baseline, id, g.run, id, *ref, g.boot, {m}, true);
-        ci = "[" + fixed(c[0].d.lo, 4) + ", " + fixed(c[0].d.hi, 4) + "]";
-        // the whole interval of now - baseline lies beyond the tolerance, on the worse side
-        counts = direction(m) > 0 ? c[0].d.lo > t : c[0].d.hi < -t;
+      if (g.significant) {
+        const auto& d = interval.at(w.metric);
+        // counts only when the whole interval of now - baseline lies beyond the tolerance,
+        // on the worse side
+        if (dir > 0 ? !(d.lo > w.tolerance) : !(d.hi < -w.tolerance)) continue;
+        ci = "[" + fixed(d.lo, 4) + ", " + fixed(d.hi, 4) + "]";
       }
-      if (counts)
-        regressions.push_back({id, label, m, fixed(b, 4), fixed(v, 4),
-                               t == 0 ? "0" : (direction(m) > 0 ? "+" : "-") + fixed(t, 4), ci});
+      regressions.push_back(
+          {id, label, w.metric, fixed(w.base, 4), fixed(w.now, 4),
+           w.tolerance == 0 ? "0" : (dir > 0 ? "+" : "-") + fixed(w.tolerance, 4), ci});
     }
   }
   if (checked == 0 && regressions.empty())
