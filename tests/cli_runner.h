@@ -36,7 +36,7 @@ CliRun run(const std::string& args) {
   return r;
 }
 
-std::string fx(const std::string& name) {
+[[maybe_unused]] std::string fx(const std::string& name) {
   return sit::test::fixture(name);
 }
 

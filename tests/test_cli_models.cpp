@@ -25,13 +25,6 @@ std::string mf(const std::string& name) {
   return std::string(SIT_MODEL_FIXTURES) + "/" + name;
 }
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / "sit-eval-tests" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 std::vector<uint8_t> read_u8(const io::NpzReader& z, const std::string& key,
                              std::vector<int64_t>* shape) {
   io::NpyArray a = z.open(key);
@@ -62,7 +55,7 @@ const std::string kSiT = "--model sit:SiT-S/2 --ckpt " + mf("sit_s2_train.pt") +
 }  // namespace
 
 TEST(SampleSiT, AdmNpzPngsAndLatentsAgree) {
-  const fs::path d = fresh_dir("sample_sit");
+  const fs::path d = sit::test::temp_dir("sample_sit");
   const CliRun r = run("sample SDE " + kSiT +
                        "--num-samples 5 --batch-size 2 --num-sampling-steps 4 --cfg-scale 1.5 "
                        "--out " +
@@ -100,7 +93,7 @@ TEST(SampleSiT, AdmNpzPngsAndLatentsAgree) {
 }
 
 TEST(SampleSiT, BadModelSettingsAreExplained) {
-  const fs::path d = fresh_dir("sample_sit_bad");
+  const fs::path d = sit::test::temp_dir("sample_sit_bad");
   const std::string out = " --out " + (d / "s.npz").string();
   CliRun r = run("sample ODE --model sit:SiT-S/2 --num-samples 2" + out);
   EXPECT_EQ(r.code, 1);
@@ -117,7 +110,7 @@ TEST(SampleSiT, BadModelSettingsAreExplained) {
 }
 
 TEST(SweepSiT, ImagesSavedResumedAndScoredAgainstAFeatureFile) {
-  const fs::path d = fresh_dir("sweep_sit");
+  const fs::path d = sit::test::temp_dir("sweep_sit");
   auto write_sweep = [&](const std::string& name, const std::string& extra) {
     std::ofstream f(d / name);
     f << "[sweep]\nname = \"sit\"\nmodel = \"sit:SiT-S/2\"\nckpt = \"" << mf("sit_s2.safetensors")
@@ -216,7 +209,7 @@ TEST(Inspect, DescribesSiTCheckpoints) {
 TEST(SweepSiT, InceptionFeaturesOfDecodedImagesMatchTheFileRoute) {
   // A random SiT + tiny VAE + the random NVIDIA-structured Inception: the sweep scores the
   // decoded uint8 images directly; `evaluate` on the images it saved agrees.
-  const fs::path d = fresh_dir("sweep_inception");
+  const fs::path d = sit::test::temp_dir("sweep_inception");
   const std::string inception = std::string(SIT_INCEPTION_FIXTURES) + "/nvidia_like.pt";
   CliRun r = run("sample ODE --model sit:SiT-S/2 --ckpt " + mf("sit_s2.safetensors") + " --vae " +
                  mf("vae_new") +

@@ -16,18 +16,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / "sit-eval-tests" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 /// A finished 3-configuration sweep on gmm:mix1d, run once per test program.
 const fs::path& sweep_run() {
   static const fs::path dir = [] {
     // per process: ctest runs the tests of this file in parallel processes
-    const fs::path d = fresh("gate_run." + std::to_string(::getpid()));
+    const fs::path d = sit::test::temp_dir("gate_run." + std::to_string(::getpid()));
     std::ofstream(d / "s.toml") << "[sweep]\nname = \"g\"\nmodel = \"gmm:mix1d\"\nsamples = 600\n"
                                    "batch_size = 300\nmetrics = [\"fid\", \"pr\", \"kid\"]\n[grid]\n"
                                    "ode_methods = [\"euler\", \"heun2\"]\node_steps = [5]\n"
@@ -66,7 +59,7 @@ TEST(Gate, PassesAgainstItselfAndARunDirectory) {
 }
 
 TEST(Gate, RegressionExitsTwoWithAReadableList) {
-  const fs::path d = fresh("gate_regress");
+  const fs::path d = sit::test::temp_dir("gate_regress");
   const auto ids = ids_of(sweep_run());
   const double fid = value_of(sweep_run(), ids[0], "fid");
   // The baseline claims a much better FID for the first configuration and lists one that
@@ -90,7 +83,7 @@ TEST(Gate, RegressionExitsTwoWithAReadableList) {
 }
 
 TEST(Gate, BadInputExitsOne) {
-  const fs::path d = fresh("gate_bad");
+  const fs::path d = sit::test::temp_dir("gate_bad");
   std::ofstream(d / "bad.json") << "{not json";
   CliRun r = run("gate " + sweep_run().string() + " --baseline " + (d / "bad.json").string());
   EXPECT_EQ(r.code, 1);
@@ -114,7 +107,7 @@ TEST(Gate, BadInputExitsOne) {
 
 TEST(Compare, IdenticalRunsDifferByZeroAndDifferentSamplersAreSignificant) {
   const auto ids = ids_of(sweep_run());
-  const fs::path d = fresh("compare");
+  const fs::path d = sit::test::temp_dir("compare");
   CliRun r = run("compare " + sweep_run().string() + " " + sweep_run().string() +
                  " --replicates 20 --json " + (d / "c.json").string());
   ASSERT_EQ(r.code, 0) << r.err;
@@ -153,7 +146,7 @@ TEST(Gate, SignificantAppliesToEveryMetric) {
   // The same sweep with another global seed: the configuration IDs match, the values move
   // by sampling noise only. With zero tolerances some metrics come out worse; the paired
   // bootstrap (rows paired by index) finds none of those changes significant.
-  const fs::path d = fresh("gate_seed." + std::to_string(::getpid()));
+  const fs::path d = sit::test::temp_dir("gate_seed." + std::to_string(::getpid()));
   std::ifstream in(sweep_run().parent_path() / "s.toml");
   std::stringstream text;
   text << in.rdbuf();

@@ -18,13 +18,6 @@ using namespace sit;
 
 namespace {
 
-fs::path fresh(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / "sit-eval-tests" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 std::vector<uint8_t> pattern(int64_t h, int64_t w, int seed) {
   std::vector<uint8_t> v(static_cast<size_t>(h * w * 3));
   for (size_t i = 0; i < v.size(); ++i)
@@ -59,7 +52,7 @@ void write_jpeg(const std::string& path, const uint8_t* pixels, int h, int w, in
 }  // namespace
 
 TEST(Images, PngRoundTripAndZeroPaddedNames) {
-  const fs::path d = fresh("images_png");
+  const fs::path d = sit::test::temp_dir("images_png");
   io::PngFolderWriter w((d / "png").string(), 3);
   EXPECT_EQ(w.file_name(2), (d / "png" / "000002.png").string());
   std::vector<uint8_t> two = pattern(5, 7, 1), second = pattern(5, 7, 2);
@@ -75,7 +68,7 @@ TEST(Images, PngRoundTripAndZeroPaddedNames) {
 }
 
 TEST(Images, JpegRgbAndGrayscaleAreRead) {
-  const fs::path d = fresh("images_jpeg");
+  const fs::path d = sit::test::temp_dir("images_jpeg");
   const std::vector<uint8_t> flat(4 * 6 * 3, 200);  // flat colour survives JPEG exactly
   write_jpeg((d / "rgb.jpg").string(), flat.data(), 4, 6, 3);
   io::Image im = io::read_image((d / "rgb.jpg").string());
@@ -96,7 +89,7 @@ TEST(Images, JpegRgbAndGrayscaleAreRead) {
 }
 
 TEST(Images, AdmNpzWriterCountsAndLayout) {
-  const fs::path d = fresh("images_npz");
+  const fs::path d = sit::test::temp_dir("images_npz");
   const std::string path = (d / "s.npz").string();
   {
     io::AdmNpzWriter w(path, 2, 5, 7);
@@ -119,7 +112,7 @@ TEST(Images, AdmNpzWriterCountsAndLayout) {
 }
 
 TEST(Images, BadInputsAreExplained) {
-  const fs::path d = fresh("images_bad");
+  const fs::path d = sit::test::temp_dir("images_bad");
   std::ofstream(d / "a.png") << "not really a png";
   test::expect_error([&] { io::read_image((d / "a.png").string()); },
                      {"a.png", "neither PNG nor JPEG"});

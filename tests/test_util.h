@@ -17,14 +17,18 @@ inline std::string fixture(const std::string& name) {
   return std::string(SIT_FIXTURES) + "/" + name;
 }
 
-/// A fresh empty directory under the build tree's temp area, per test.
-inline std::filesystem::path temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  auto dir = std::filesystem::temp_directory_path() / "sit-eval-tests" /
-             (std::string(info->test_suite_name()) + "." + info->name());
+/// A fresh empty directory `name` under the tests' temp area.
+inline std::filesystem::path temp_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / "sit-eval-tests" / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+/// A fresh empty directory named after the running test.
+inline std::filesystem::path temp_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return temp_dir(std::string(info->test_suite_name()) + "." + info->name());
 }
 
 /// Row-major [n, d] Gaussian features with a random linear mix and offset.
