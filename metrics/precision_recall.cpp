@@ -323,6 +323,29 @@ PrecisionRecallResult precision_recall(const FeatureView& reference, const Featu
 
 namespace {
 
+/// Calls fn(first_row, rows, first_col, cols, tile) for every fp32 distance tile of a's
+/// rows against b's, in the block and tile order of radii_impl and block_status (so the
+/// distances are theirs bit for bit). `what` names the pair in the non-finite error.
+template <class Fn>
+void for_each_fp32_tile(const Prepared& a, const Prepared& b, const PrecisionRecallOptions& o,
+                        const char* what, Fn&& fn) {
+  const int64_t na = a.original.rows, nb = b.original.rows, bs = o.block_size;
+  const int64_t tile_rows = std::min(o.tile_rows, bs);
+  std::vector<float> tile(static_cast<size_t>(tile_rows * std::min(bs, nb)));
+  for (int64_t r0 = 0; r0 < na; r0 += bs) {
+    const int64_t nr = std::min(bs, na - r0);
+    for (int64_t c0 = 0; c0 < nb; c0 += bs) {
+      const int64_t nc = std::min(bs, nb - c0);
+      for (int64_t t0 = 0; t0 < nr; t0 += tile_rows) {
+        const int64_t tr = std::min(tile_rows, nr - t0);
+        if (!distance_tile(a, r0 + t0, tr, b, c0, nc, DistanceMode::kFp32, tile.data()))
+          fail("resampled precision/recall: non-finite ", what, " distances");
+        fn(r0 + t0, tr, c0, nc, static_cast<const float*>(tile.data()));
+      }
+    }
+  }
+}
+
 struct CandidatePair {
   int32_t reference, sample;
   float distance;
@@ -362,30 +385,19 @@ ResampledPrecisionRecall resampled_precision_recall(
   const DistanceMode mode = DistanceMode::kFp32;
   const Prepared ref = prepare(reference, mode);
   const Prepared smp = prepare(samples, mode);
-  const int64_t bs = o.block_size;
-  const int64_t tile_rows = std::min(o.tile_rows, bs);
-  std::vector<float> tile(static_cast<size_t>(tile_rows * std::min(bs, n)));
-
   // Each sample's L nearest samples (distance, index), itself included, in the tiles of
   // radii_impl, so that all-ones weights reproduce its radii bit for bit.
   std::vector<float> top(static_cast<size_t>(n * L), kInf);
   std::vector<int32_t> top_idx(static_cast<size_t>(n * L), -1);
-  for (int64_t r0 = 0; r0 < n; r0 += bs) {
-    const int64_t nr = std::min(bs, n - r0);
-    for (int64_t c0 = 0; c0 < n; c0 += bs) {
-      const int64_t nc = std::min(bs, n - c0);
-      for (int64_t t0 = 0; t0 < nr; t0 += tile_rows) {
-        const int64_t tr = std::min(tile_rows, nr - t0);
-        if (!distance_tile(smp, r0 + t0, tr, smp, c0, nc, mode, tile.data()))
-          fail("resampled precision/recall: non-finite sample distances");
+  for_each_fp32_tile(smp, smp, o, "sample",
+                     [&](int64_t row0, int64_t tr, int64_t c0, int64_t nc, const float* tile) {
 #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < tr; ++i) {
-          const int64_t row = r0 + t0 + i;
-          select_smallest(tile.data() + i * nc, nc, c0, &top[row * L], &top_idx[row * L], L);
-        }
-      }
-    }
-  }
+                       for (int64_t i = 0; i < tr; ++i) {
+                         const int64_t row = row0 + i;
+                         select_smallest(tile + i * nc, nc, c0, &top[row * L], &top_idx[row * L],
+                                         L);
+                       }
+                     });
 
   // Reference x sample distances: precision's indicators, and the candidate pairs.
   ResampledPrecisionRecall result;
@@ -394,14 +406,9 @@ ResampledPrecisionRecall resampled_precision_recall(
   const int n_threads = omp_get_max_threads();
   std::vector<std::vector<CandidatePair>> local_pairs(static_cast<size_t>(n_threads));
   std::vector<uint8_t> local_in(static_cast<size_t>(n_threads * n), 0);
-  for (int64_t r0 = 0; r0 < nref; r0 += bs) {
-    const int64_t nr = std::min(bs, nref - r0);
-    for (int64_t c0 = 0; c0 < n; c0 += bs) {
-      const int64_t nc = std::min(bs, n - c0);
-      for (int64_t t0 = 0; t0 < nr; t0 += tile_rows) {
-        const int64_t tr = std::min(tile_rows, nr - t0);
-        if (!distance_tile(ref, r0 + t0, tr, smp, c0, nc, mode, tile.data()))
-          fail("resampled precision/recall: non-finite reference-sample distances");
+  for_each_fp32_tile(
+      ref, smp, o, "reference-sample",
+      [&](int64_t row0, int64_t tr, int64_t c0, int64_t nc, const float* tile) {
 #pragma omp parallel
         {
           const int t = omp_get_thread_num();
@@ -409,9 +416,9 @@ ResampledPrecisionRecall resampled_precision_recall(
           auto& mine = local_pairs[t];
 #pragma omp for schedule(static)
           for (int64_t i = 0; i < tr; ++i) {
-            const int64_t r = r0 + t0 + i;
+            const int64_t r = row0 + i;
             const float rr = reference_radii[r];
-            const float* row = tile.data() + i * nc;
+            const float* row = tile + i * nc;
             for (int64_t j = 0; j < nc; ++j) {
               const int64_t s = c0 + j;
               in[s] |= static_cast<uint8_t>(row[j] <= rr);
@@ -431,9 +438,7 @@ ResampledPrecisionRecall resampled_precision_recall(
           pairs.insert(pairs.end(), v.begin(), v.end());
           v.clear();
         }
-      }
-    }
-  }
+      });
   for (int t = 0; t < n_threads; ++t)
     for (int64_t s = 0; s < n; ++s)
       inside[s] |= local_in[t * n + s];
@@ -445,6 +450,7 @@ ResampledPrecisionRecall resampled_precision_recall(
   std::vector<float> radius(static_cast<size_t>(n));
   std::vector<uint8_t> state(static_cast<size_t>(n));  // 0 not drawn, 1 radius read, 2 full row
   std::vector<uint8_t> covered(static_cast<size_t>(nref));
+  const int64_t bs = o.block_size;  // the full-row fallback's column blocks
   std::vector<float> column(static_cast<size_t>(std::max(n, nref)));
   for (const auto& w : weights) {
     if (static_cast<int64_t>(w.size()) != n)
