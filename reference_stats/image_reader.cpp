@@ -19,24 +19,96 @@ namespace fs = std::filesystem;
 namespace sit::io {
 namespace {
 
-Image read_png(const std::string& path) {
-  png_image image{};
-  image.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file(&image, path.c_str()))
-    fail(path, ": cannot read PNG: ", image.message);
-  if (image.format & PNG_FORMAT_FLAG_ALPHA) {
-    png_image_free(&image);
-    fail(path,
-         ": PNG with an alpha channel; sit-eval takes RGB images (grayscale and palette "
-         "images are converted) and does not guess a background");
+/// Largest image side read (either format): bounds the decode buffer of a hostile header.
+constexpr int64_t kMaxImageSide = 16384;
+
+struct PngReadError {
+  std::jmp_buf jump;
+  std::string message;
+};
+
+void png_error_fn(png_structp png, png_const_charp message) {
+  auto* err = static_cast<PngReadError*>(png_get_error_ptr(png));
+  err->message = message ? message : "unknown libpng error";
+  std::longjmp(err->jump, 1);
+}
+
+void png_warning_fn(png_structp, png_const_charp) {}  // e.g. an invalid iCCP profile: ignored
+
+/// The libpng part of read_png. Holds no C++ object with a destructor in its frame
+/// (setjmp/longjmp); false with err->message set on a decoding error, and *refusal set
+/// (and nothing decoded) for a file sit-eval does not take.
+bool decode_png(std::FILE* f, PngReadError* err, Image* out, std::vector<png_bytep>* rows,
+                const char** refusal) {
+  png_structp png =
+      png_create_read_struct(PNG_LIBPNG_VER_STRING, err, png_error_fn, png_warning_fn);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  if (!png || !info) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    err->message = "cannot allocate the decoder";
+    return false;
   }
-  image.format = PNG_FORMAT_RGB;  // converts grayscale, palette and 16-bit images
+  if (setjmp(err->jump)) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
+  png_set_user_limits(png, kMaxImageSide, kMaxImageSide);
+  png_init_io(png, f);
+  png_read_info(png, info);
+  const int color_type = png_get_color_type(png, info);
+  const int bit_depth = png_get_bit_depth(png, info);
+  if (color_type & PNG_COLOR_MASK_ALPHA) {
+    *refusal = "PNG with an alpha channel";
+  } else if (png_get_valid(png, info, PNG_INFO_tRNS)) {
+    *refusal = "PNG with transparency (a tRNS chunk)";
+  } else {
+    // No png_set_gamma / png_set_alpha_mode / png_set_rgb_to_gray: no colour processing.
+    if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (bit_depth == 16) png_set_strip_16(png);  // keeps the high byte
+    if (color_type == PNG_COLOR_TYPE_GRAY) png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    out->height = png_get_image_height(png, info);
+    out->width = png_get_image_width(png, info);
+    const size_t row_bytes = static_cast<size_t>(out->width) * 3;
+    if (png_get_rowbytes(png, info) != row_bytes)
+      png_error(png, "unexpected row size after conversion to 8-bit RGB");
+    out->rgb.resize(row_bytes * static_cast<size_t>(out->height));
+    rows->resize(static_cast<size_t>(out->height));
+    for (size_t y = 0; y < rows->size(); ++y)
+      (*rows)[y] = out->rgb.data() + y * row_bytes;
+    png_read_image(png, rows->data());
+    png_read_end(png, nullptr);
+  }
+  png_destroy_read_struct(&png, &info, nullptr);
+  return true;
+}
+
+/// A PNG decoded as stored, as Pillow's Image.open(path).convert("RGB") hands it to a
+/// network: no gamma, chromaticity, ICC or sRGB processing (libpng's low-level reader
+/// applies none unless asked; its simplified png_image API would convert to sRGB and
+/// treat 16-bit samples as linear light). Palette indices become their RGB entries;
+/// 1/2/4-bit gray is scaled to 8 bits by bit replication (v * 255 / (2^bits - 1), as
+/// Pillow's "1", "L;2" and "L;4" modes); gray is replicated into R = G = B; 16-bit samples
+/// keep their high byte (v >> 8: Pillow's rule for 16-bit RGB, rawmode "RGB;16B"; Pillow
+/// opens 16-bit gray as mode "I", whose convert("RGB") saturates at 255 instead, so
+/// there the rule is the same high byte, not Pillow's conversion). Images with an alpha
+/// channel or a tRNS chunk are refused.
+Image read_png(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail(path, ": cannot open PNG");
+  PngReadError err;
   Image out;
-  out.height = image.height;
-  out.width = image.width;
-  out.rgb.resize(PNG_IMAGE_SIZE(image));
-  if (!png_image_finish_read(&image, nullptr, out.rgb.data(), 0, nullptr))
-    fail(path, ": corrupt PNG: ", image.message);
+  std::vector<png_bytep> rows;
+  const char* refusal = nullptr;
+  const bool ok = decode_png(f, &err, &out, &rows, &refusal);
+  std::fclose(f);
+  if (!ok) fail(path, ": corrupt PNG: ", err.message);
+  if (refusal)
+    fail(path, ": ", refusal,
+         "; sit-eval takes RGB images (grayscale and palette images are converted) and does not "
+         "guess a background");
   return out;
 }
 
@@ -73,7 +145,15 @@ Image read_jpeg(const std::string& path) {
     std::fclose(f);
     fail(path, ": CMYK JPEG; sit-eval takes RGB (or grayscale) images");
   }
-  cinfo.out_color_space = JCS_RGB;  // grayscale is converted
+  if (cinfo.image_width > kMaxImageSide || cinfo.image_height > kMaxImageSide) {
+    jpeg_destroy_decompress(&cinfo);
+    std::fclose(f);
+    fail(path, ": JPEG of ", cinfo.image_width, "x", cinfo.image_height,
+         " pixels; sit-eval reads images up to ", kMaxImageSide, " pixels a side");
+  }
+  // Decoded as stored: libjpeg applies no ICC profile and no EXIF orientation (nor does
+  // Pillow's Image.open); the default islow IDCT and fancy upsampling are Pillow's too.
+  cinfo.out_color_space = JCS_RGB;  // grayscale is replicated into R = G = B
   jpeg_start_decompress(&cinfo);
   out.height = cinfo.output_height;
   out.width = cinfo.output_width;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "reference_stats/image_reader.h"
@@ -137,4 +138,37 @@ TEST(Images, BadInputsAreExplained) {
   }
   test::expect_error([&] { io::open_images((d / "g.npz").string()); },
                      {"images must be uint8 [N, H, W, 3]", "<f4"});
+}
+
+// Every PNG colour type and bit depth (with gAMA, cHRM, sRGB and iCCP chunks that must
+// be ignored, plain and interlaced) and JPEGs with ICC/EXIF decode to exactly the values
+// Pillow hands to a network; transparency is refused. Files and expected arrays from
+// tests/python/make_image_fixtures.py (python3-pil), written at test time.
+TEST(Images, DecodedAsStoredLikePillow) {
+  const std::string dir = SIT_IMAGE_FIXTURES;
+  std::ifstream in(dir + "/manifest.json");
+  ASSERT_TRUE(in) << "missing " << dir << "/manifest.json (the image_fixtures test makes it)";
+  const nlohmann::json manifest = nlohmann::json::parse(in);
+  ASSERT_GE(manifest.size(), 40u);
+  int decoded = 0, refused = 0;
+  for (const auto& entry : manifest) {
+    const std::string file = dir + "/" + entry["file"].get<std::string>();
+    SCOPED_TRACE(file);
+    if (entry.contains("refused")) {
+      test::expect_error([&] { io::read_image(file); },
+                         {entry["file"].get<std::string>(), entry["refused"].get<std::string>(),
+                          "does not guess a background"});
+      ++refused;
+      continue;
+    }
+    io::NpyArray expected = io::open_npy(dir + "/" + entry["expect"].get<std::string>());
+    ASSERT_EQ(expected.shape().size(), 3u);
+    const io::Image im = io::read_image(file);
+    EXPECT_EQ(im.height, expected.shape()[0]);
+    EXPECT_EQ(im.width, expected.shape()[1]);
+    EXPECT_EQ(im.rgb, expected.read_all<uint8_t>());
+    ++decoded;
+  }
+  EXPECT_GE(decoded, 40);
+  EXPECT_EQ(refused, 7);
 }
