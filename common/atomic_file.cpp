@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "common/error.h"
@@ -26,6 +27,29 @@ void AtomicFile::commit() {
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
     fail("AtomicFile: cannot rename ", temp_path_, " to ", path_, ": ", std::strerror(errno));
   committed_ = true;
+}
+
+void check_output_path(const std::string& path, const char* option,
+                       std::initializer_list<const char*> extensions) {
+  if (path.empty()) fail(option, ": empty file name");
+  if (extensions.size() > 0) {
+    bool ok = false;
+    std::string list;
+    for (const char* e : extensions) {
+      const std::string ext = e;
+      ok = ok || (path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(),
+                                                           ext) == 0);
+      list += (list.empty() ? "" : ", ") + ext;
+    }
+    if (!ok) fail(option, " ", path, ": the file name must end in ", list);
+  }
+  const std::filesystem::path p(path);
+  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : ".";
+  if (!std::filesystem::is_directory(dir))
+    fail(option, " ", path, ": no folder ", dir.string(), " (create it first)");
+  if (::access(dir.c_str(), W_OK) != 0)
+    fail(option, " ", path, ": cannot write in ", dir.string(), " (", std::strerror(errno), ")");
+  if (std::filesystem::is_directory(p)) fail(option, " ", path, ": is a folder, not a file");
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {

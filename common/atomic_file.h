@@ -4,6 +4,7 @@
 /// is untouched when writing fails.
 
 #include <cstdio>
+#include <initializer_list>
 #include <string>
 
 namespace sit {
@@ -26,6 +27,12 @@ class AtomicFile {
   std::string temp_path_;
   bool committed_ = false;
 };
+
+/// Checks, before any long work, that `path` can be written: its folder exists and is
+/// writable, it is not a folder, and (when `extensions` is non-empty) its name ends in one
+/// of them. Throws sit::Error naming `option` and the path.
+void check_output_path(const std::string& path, const char* option,
+                       std::initializer_list<const char*> extensions = {});
 
 /// Writes `content` to `path` atomically.
 void write_file_atomic(const std::string& path, const std::string& content);

@@ -4,11 +4,13 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "eval/features_job.h"
 #include "eval/metrics_job.h"
@@ -34,7 +36,9 @@ void add_common(CLI::App* cmd, Common& c) {
                   "TorchScript Inception: NVIDIA's inception-2015-12-05.pt or the canonical "
                   "extractor from tools/export_inception.py (default: $SIT_EVAL_INCEPTION)");
   cmd->add_option("--device", c.device, "cpu, cuda, cuda:N")->capture_default_str();
-  cmd->add_option("--batch-size", c.batch_size, "images per batch")->capture_default_str();
+  cmd->add_option("--batch-size", c.batch_size, "images per batch")
+      ->capture_default_str()
+      ->check(valid(at_least(1)));
   cmd->add_flag("--quiet", c.quiet, "no progress lines");
 }
 
@@ -60,34 +64,103 @@ ExtractOptions extract_options(const Common& c, const std::string& what) {
   return o;
 }
 
-/// Images (a folder, or an npz/npy with arr_0 and no feature keys) rather than features.
-bool is_image_input(const std::string& path) {
-  if (fs::is_directory(path)) return true;
+/// What a SAMPLES (or INPUT) path holds.
+enum class InputKind {
+  kFeatures,         ///< a feature file: pool / spatial / logits rows or stored statistics
+  kImages,           ///< a folder, .npy, or npz with arr_0 only
+  kImagesWithStats,  ///< an ADM batch: arr_0 and stored mu / sigma (as a reference batch)
+};
+
+InputKind input_kind(const std::string& path) {
+  if (fs::is_directory(path)) return InputKind::kImages;
   if (!fs::exists(path)) fail(path, ": no such file or folder");
-  if (io::detect_file_kind(path) != io::FileKind::kNpz) return false;
+  unsigned char magic[2] = {};
+  std::ifstream(path, std::ios::binary).read(reinterpret_cast<char*>(magic), 2);
+  if (magic[0] == 0x93 && magic[1] == 'N') return InputKind::kImages;  // .npy images
+  if (io::detect_file_kind(path) != io::FileKind::kNpz) return InputKind::kFeatures;
   const io::NpzReader z(path);
-  return z.has("arr_0") && !z.has("pool") && !z.has("mu");
+  if (!z.has("arr_0") || z.has("pool")) return InputKind::kFeatures;
+  return z.has("mu") ? InputKind::kImagesWithStats : InputKind::kImages;
 }
 
-io::FeatureSet sample_features(const std::string& path, const Common& c,
-                               std::optional<models::InceptionExtractor>& e) {
-  if (!is_image_input(path)) return io::load_feature_set(path);
-  if (!e) e.emplace(inception_path(c), c.device);
-  const auto source = io::open_images(path);
-  return extract_features(*source, *e, extract_options(c, "samples"));
+/// Refuses statistics whose width does not fit what the extractor will produce, before
+/// any image is extracted.
+void check_width(const std::optional<metrics::FeatureStats>& stats, int64_t width,
+                 const std::string& path, const char* key, const char* what) {
+  if (stats && stats->dim() != width)
+    fail(path, ": '", key, "' has ", stats->dim(), " dimensions, but the Inception extractor gives ",
+         width, " (", what, "): the statistics were made with another extractor");
 }
 
 int run_evaluate(const std::string& ref_path, const std::string& samples_path, const Common& c,
                  const std::string& json, const std::string& cache_dir, const std::string& metrics,
                  const std::string& pr_distance) {
+  // Everything that can be checked is checked before the first image is extracted.
   MetricsJobOptions o;
   o.which = parse_metric_selection(metrics);
   o.pr.mode = metrics::parse_distance_mode(pr_distance);
+  if (!json.empty()) check_output_path(json, "--json", {".json"});
   io::FeatureSet ref = io::load_feature_set(ref_path);
+  const bool rows_needed = o.which.precision_recall || o.which.kid;
+  const InputKind kind = input_kind(samples_path);
+  // As ADM's evaluator: activations of arr_0 always (IS, precision/recall), statistics
+  // stored in the file when present (FID, sFID), else computed from the activations.
+  std::optional<io::FeatureSet> stored;
+  std::unique_ptr<io::ImageSource> images;
+  if (kind == InputKind::kFeatures) {
+    stored = io::load_feature_set(samples_path);
+  } else {
+    if (kind == InputKind::kImagesWithStats) stored = io::load_feature_set(samples_path);
+    const bool need_images =
+        kind == InputKind::kImages || o.which.inception_score || rows_needed;
+    if (need_images) images = io::open_images(samples_path);
+  }
+  const int64_t n_samples = images ? images->count() : stored->num_rows();
+  const std::string& smp_name = samples_path;
+  if (images) {
+    check_width(ref.stats, models::kInceptionPoolWidth, ref_path, "mu", "pool_3");
+    if (o.which.sfid)
+      check_width(ref.stats_spatial, models::kInceptionSpatialWidth, ref_path, "mu_s",
+                  "the first 7 channels of Mixed_6/conv");
+  }
+  if (stored && stored->stats && ref.stats && stored->stats->dim() != ref.stats->dim())
+    fail("FID: statistics must have the same width, got ", stored->stats->dim(), " in ", smp_name,
+         " and ", ref.stats->dim(), " in ", ref_path);
+  const int64_t ref_rows = ref.pool ? ref.pool->rows : ref.image_count;
+  const bool ref_has_rows = ref.pool || ref.image_count > 0;
+  const int64_t k = o.pr.k;
+  if (o.which.precision_recall && ref_has_rows) {
+    if (ref_rows < k + 1)
+      fail(ref_path, ": ", ref_rows, " reference images/rows; precision/recall needs at least k + 1 = ",
+           k + 1, " (or leave pr out of --metrics)");
+    if ((images || (stored && stored->pool)) && n_samples < k + 1)
+      fail(smp_name, ": ", n_samples, " samples; precision/recall needs at least k + 1 = ", k + 1,
+           " (or leave pr out of --metrics)");
+  }
+  const bool computable = (o.which.inception_score && (images || (stored && stored->logits))) ||
+                          (o.which.fid && (ref.stats || ref.pool)) ||
+                          (o.which.sfid && (ref.stats_spatial || ref.spatial)) ||
+                          (rows_needed && ref_has_rows && (images || (stored && stored->pool)));
+  if (!computable)
+    fail("nothing to compute: --metrics ", metrics, " needs what ", ref_path, " and ", smp_name,
+         " do not hold (FID: 'mu'/'sigma' or 'pool'; sFID: 'mu_s'/'sigma_s' or 'spatial'; IS: "
+         "sample images or 'logits'; pr and kid: reference arr_0 or 'pool')");
+
   std::optional<models::InceptionExtractor> e;
-  io::FeatureSet samples = sample_features(samples_path, c, e);
-  // Precision/recall need the reference images' pool features (ADM: arr_0).
-  if (o.which.precision_recall && !ref.pool && ref.image_count > 0) {
+  io::FeatureSet samples;
+  if (images) {
+    e.emplace(inception_path(c), c.device);
+    samples = extract_features(*images, *e, extract_options(c, "samples"));
+    samples.path = samples_path;
+    if (stored) {  // ADM: the file's statistics for FID and sFID
+      samples.stats = stored->stats;
+      samples.stats_spatial = stored->stats_spatial;
+    }
+  } else {
+    samples = std::move(*stored);
+  }
+  // Precision/recall and KID need the reference images' pool features (ADM: arr_0).
+  if (rows_needed && !ref.pool && ref.image_count > 0) {
     if (!e) e.emplace(inception_path(c), c.device);
     auto [pool, cached] =
         cached_reference_pool(ref_path, *e, cache_dir, extract_options(c, "reference arr_0"));
@@ -107,6 +180,7 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
 }
 
 int run_features(const std::string& input, const std::string& out, const Common& c) {
+  check_output_path(out, "--out", {".h5", ".hdf5", ".npz"});
   const models::InceptionExtractor e(inception_path(c), c.device);
   const auto source = io::open_images(input);
   const io::FeatureSet f = extract_features(*source, e, extract_options(c, "features"));
@@ -118,6 +192,7 @@ int run_features(const std::string& input, const std::string& out, const Common&
 
 int run_ref_stats(const std::string& input, const std::string& out, const Common& c,
                   int64_t keep_images) {
+  check_output_path(out, "--out", {".npz"});
   const models::InceptionExtractor e(inception_path(c), c.device);
   const auto source = io::open_images(input);
   io::NpzWriter npz(out);
@@ -191,7 +266,8 @@ Command add_evaluate_commands(CLI::App& app, std::vector<std::pair<std::string, 
       ->check(CLI::ExistingPath);
   r->add_option("--out", rs->out, "REF.npz (mu, sigma, mu_s, sigma_s[, arr_0])")->required();
   r->add_option("--keep-images", rs->keep_images,
-                "also store the first N images as arr_0 (ADM keeps 10,000 for precision/recall)");
+                "also store the first N images as arr_0 (ADM keeps 10,000 for precision/recall)")
+      ->check(valid(at_least(0)));
   add_common(r, rs->common);
   out.emplace_back("features", [ft] { return run_features(ft->input, ft->out, ft->common); });
   out.emplace_back("ref-stats",

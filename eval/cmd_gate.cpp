@@ -15,6 +15,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "eval/sweep.h"
 #include "eval/sweep_config.h"
@@ -85,8 +86,7 @@ struct Comparison {
 };
 
 /// Metrics compare can bootstrap, in table order (the names of the results records).
-const std::vector<std::string> kComparable = {"fid",       "sfid",   "inception_score",
-                                              "precision", "recall", "kid"};
+const std::vector<std::string>& kComparable = result_metric_names();
 
 bool comparable(const std::string& m) {
   return std::find(kComparable.begin(), kComparable.end(), m) != kComparable.end();
@@ -222,6 +222,7 @@ std::string fmt(double v, int digits) {
 int run_compare(const std::string& a_text, const std::string& b_text,
                 const metrics::BootstrapOptions& o, const std::string& json_out, int digits,
                 const std::string& metric_list) {
+  if (!json_out.empty()) check_output_path(json_out, "--json", {".json"});
   const RunRef a = parse_run_ref(a_text), b = parse_run_ref(b_text);
   std::vector<std::string> which;
   if (!metric_list.empty()) which = parse_metric_list(metric_list, "--metrics");
@@ -368,11 +369,9 @@ int run_gate(const GateArgs& g) {
     const auto eq = t.find('=');
     if (eq == std::string::npos) fail("--tolerance must be METRIC=VALUE, got '", t, "'");
     parse_metric_list(t.substr(0, eq), "--tolerance");
-    try {
-      tol[t.substr(0, eq)] = std::stod(t.substr(eq + 1));
-    } catch (const std::exception&) {
-      fail("--tolerance ", t, ": the value is not a number");
-    }
+    const std::string value = t.substr(eq + 1), bad = not_below(0).check_text(value);
+    if (!bad.empty()) fail("--tolerance ", t, ": ", bad);
+    tol[t.substr(0, eq)] = std::stod(value);
   }
   if (g.significant && !fs::is_directory(g.baseline))
     fail(
@@ -455,12 +454,22 @@ int run_gate(const GateArgs& g) {
 }
 
 void add_bootstrap_options(CLI::App* cmd, metrics::BootstrapOptions& o) {
-  cmd->add_option("--replicates", o.replicates, "bootstrap replicates")->capture_default_str();
+  cmd->add_option("--replicates", o.replicates, "bootstrap replicates")
+      ->capture_default_str()
+      ->check(valid(at_least(2)));
   cmd->add_option("--seed", o.seed, "bootstrap seed")->capture_default_str();
-  cmd->add_option("--level", o.level, "confidence level of the interval")->capture_default_str();
+  cmd->add_option("--level", o.level, "confidence level of the interval")
+      ->capture_default_str()
+      ->check(valid(between(0, 1, true, true)));
 }
 
 }  // namespace
+
+const std::vector<std::string>& result_metric_names() {
+  static const std::vector<std::string> names = {"fid",       "sfid",   "inception_score",
+                                                 "precision", "recall", "kid"};
+  return names;
+}
 
 Command add_compare_command(CLI::App& app) {
   struct Args {
@@ -477,7 +486,9 @@ Command add_compare_command(CLI::App& app) {
       ->required();
   cmd->add_option("RUN_B", a->b, "run directory, optionally :CONFIG_ID")->required();
   cmd->add_option("--json", a->json, "also write the comparisons as JSON");
-  cmd->add_option("--digits", a->digits, "decimals in the table")->capture_default_str();
+  cmd->add_option("--digits", a->digits, "decimals in the table")
+      ->capture_default_str()
+      ->check(valid(integers(0, 17)));
   cmd->add_option("--metrics", a->metrics,
                   "comma-separated subset of fid, sfid, inception_score, precision, recall, kid "
                   "(default: the metrics both configurations were scored with)");
@@ -501,7 +512,8 @@ Command add_gate_command(CLI::App& app) {
                   "precision, recall (smaller is worse)")
       ->capture_default_str();
   cmd->add_option("--max-fid-increase", g->max_fid_increase, "FID tolerance (absolute)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(valid(not_below(0)));
   cmd->add_option("--tolerance", g->tolerances,
                   "METRIC=VALUE absolute tolerance for another metric (repeatable; default 0)");
   cmd->add_flag("--significant", g->significant,

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -10,8 +11,15 @@
 #include "common/format.h"
 #include "eval/commands.h"
 #include "models/checkpoint.h"
+#include "models/inception.h"
+#include "reference_stats/feature_set.h"
+#include "reference_stats/image_reader.h"
+#include "reference_stats/npy.h"
+#include "reference_stats/zip.h"
 #include "models/sit.h"
 #include "models/vae.h"
+
+namespace fs = std::filesystem;
 
 namespace sit::eval {
 namespace {
@@ -25,7 +33,90 @@ std::string with_commas(int64_t n) {
   return out;
 }
 
+int run_inspect(const std::string& path, bool list_keys);
+
+/// A folder: a diffusers VAE (config.json + weights), or PNG/JPEG images.
+int inspect_folder(const std::string& dir, bool list_keys) {
+  const fs::path d(dir);
+  if (fs::exists(d / "config.json"))
+    for (const char* name : {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"})
+      if (fs::exists(d / name)) {
+        std::cout << dir << ": diffusers model folder (config.json, " << name << ")\n";
+        return run_inspect((d / name).string(), list_keys);
+      }
+  const std::vector<std::string> files = io::list_image_files(dir);
+  if (files.empty())
+    fail(dir, ": a folder with neither a diffusers VAE (config.json and "
+         "diffusion_pytorch_model.safetensors or .bin) nor .png/.jpg/.jpeg images");
+  std::cout << dir << ": folder of " << files.size() << " images (PNG/JPEG, sorted by name: "
+            << fs::path(files.front()).filename().string() << " .. "
+            << fs::path(files.back()).filename().string() << ")\n";
+  try {
+    const io::Image first = io::read_image(files.front());
+    std::cout << "  the first is " << first.width << " x " << first.height << " RGB\n";
+  } catch (const Error& e) {
+    std::cout << "  the first cannot be read: " << e.what() << "\n";
+  }
+  std::cout << "  use: sit-eval evaluate REF " << dir
+            << ", sit-eval features " << dir << " --out FEATURES.h5\n";
+  return 0;
+}
+
+/// A zip holding TorchScript (code/ and constants.pkl) rather than a torch.save pickle.
+bool is_torchscript(const std::string& path) {
+  try {
+    const io::ZipReader z(path);
+    for (const auto& e : z.entries())
+      if (e.name.find("/code/") != std::string::npos ||
+          (e.name.size() >= 13 && e.name.compare(e.name.size() - 13, 13, "constants.pkl") == 0))
+        return true;
+  } catch (const Error&) {
+  }
+  return false;
+}
+
+/// An npz: its arrays, and what sit-eval reads it as.
+int inspect_npz(const std::string& path) {
+  const io::NpzReader z(path);
+  std::cout << path << ": npz with " << z.keys().size() << " arrays\n";
+  for (const auto& k : z.keys()) {
+    const io::NpyArray a = z.open(k);
+    std::cout << "    " << k << " " << shape_string(a.shape()) << " " << io::descr(a.dtype())
+              << "\n";
+  }
+  const bool images = z.has("arr_0") && !z.has("pool");
+  std::cout << "  read as: "
+            << (images && z.has("mu") ? "an ADM batch (arr_0 images and stored statistics)"
+                : images              ? "images (arr_0), e.g. sample output"
+                : z.has("samples")    ? "analytic samples (data-space features for `metrics`)"
+                                      : "a feature set (pool / spatial / logits, mu / sigma)")
+            << "\n";
+  return 0;
+}
+
 int run_inspect(const std::string& path, bool list_keys) {
+  if (fs::is_directory(path)) return inspect_folder(path, list_keys);
+  if (!fs::exists(path)) fail(path, ": no such file or folder");
+  if (is_torchscript(path)) {
+    const models::InceptionExtractor e(path);
+    std::cout << path << ": TorchScript module, an Inception feature extractor of kind "
+              << e.kind() << "\n  sha256: " << e.sha256() << "\n  features: pool "
+              << models::kInceptionPoolWidth << ", spatial "
+              << (e.kind().find("no sFID") == std::string::npos
+                      ? std::to_string(models::kInceptionSpatialWidth)
+                      : std::string("none"))
+              << ", logits " << models::kInceptionLogitsWidth << "\n";
+    return 0;
+  }
+  char magic[2] = {};
+  std::ifstream(path, std::ios::binary).read(magic, 2);
+  if (magic[0] == 'P' && magic[1] == 'K') {
+    const io::ZipReader z(path);
+    bool npy = !z.entries().empty();
+    for (const auto& e : z.entries())
+      npy = npy && e.name.size() > 4 && e.name.compare(e.name.size() - 4, 4, ".npy") == 0;
+    if (npy) return inspect_npz(path);
+  }
   const models::StateDict sd = models::load_state_dict(path);
   std::cout << path << "\n  format: " << sd.format;
   if (!sd.entry.empty()) {
@@ -98,8 +189,13 @@ Command add_inspect_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto keys = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
-      "inspect", "show a checkpoint's format, detected architecture, parameter count and keys");
-  cmd->add_option("CKPT", *path, ".pt (torch.save zip) or .safetensors file")->required();
+      "inspect",
+      "describe an input: a checkpoint's format, architecture, parameter count and keys; a "
+      "VAE or image folder; a TorchScript extractor; an npz's arrays");
+  cmd->add_option("PATH", *path,
+                  ".pt (torch.save zip) or .safetensors checkpoint, TorchScript .pt, .npz, or a "
+                  "folder (diffusers VAE, PNG/JPEG images)")
+      ->required();
   cmd->add_flag("--keys", *keys, "list every key with its shape and dtype");
   return [path, keys]() { return run_inspect(*path, *keys); };
 }

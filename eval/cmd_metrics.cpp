@@ -4,6 +4,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "eval/metrics_job.h"
 #include "reference_stats/feature_set.h"
@@ -44,18 +45,20 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--cov-ddof", args->ddof,
                   "covariance divisor N - ddof: 1 as ADM / np.cov, 0 as NVIDIA's tools")
       ->capture_default_str()
-      ->check(CLI::Range(0, 1));
+      ->check(valid(integers(0, 1)));
   cmd->add_option("--kid-subsets", args->kid_subsets, "KID: number of random subsets")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(valid(at_least(1)));
   cmd->add_option("--kid-subset-size", args->kid_subset_size,
-                  "KID: subset size (capped at the smaller set)")
-      ->capture_default_str();
+                  "KID: subset size (default 1000, capped with a note at the smaller set; a "
+                  "size given here must fit both sets)")
+      ->check(valid(at_least(2)));
   cmd->add_option("--seed", args->seed, "KID subset seed")->capture_default_str();
   cmd->add_flag("--timings", args->timings,
                 "print wall seconds of loading and of each metric to stderr");
 
   (void)global;  // --threads is applied by main() for every command
-  return [args]() -> int {
+  return [args, cmd]() -> int {
     MetricsJobOptions o;
     o.which = parse_metric_selection(args->metrics);
     o.pr.mode = metrics::parse_distance_mode(args->pr_distance);
@@ -64,11 +67,18 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
     o.kid.subsets = args->kid_subsets;
     o.kid.subset_size = args->kid_subset_size;
     o.kid.seed = args->seed;
+    o.kid_subset_size_given = cmd->get_option("--kid-subset-size")->count() > 0;
 
+    if (!args->json.empty()) check_output_path(args->json, "--json", {".json"});
     const auto start = std::chrono::steady_clock::now();
     const io::FeatureSet ref = io::load_feature_set(args->ref);
     const io::FeatureSet samples = io::load_feature_set(args->samples);
     const std::chrono::duration<double> load = std::chrono::steady_clock::now() - start;
+    for (const io::FeatureSet* set : {&ref, &samples})
+      if (set->num_rows() == 0 && !set->stats && !set->stats_spatial && set->image_count > 0)
+        fail(set->path, ": holds images (arr_0), not features: score it with `sit-eval evaluate "
+             "REF ", set->path, "`, or extract features first with `sit-eval features ", set->path,
+             " --out FEATURES.h5`");
     const MetricsReport report = compute_metrics(ref, samples, o);
     if (args->timings) {
       std::cerr << "timing: load " << load.count() << " s";

@@ -2,12 +2,16 @@
 #include <ATen/ATen.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
 #include <iostream>
 #include <numeric>
 #include <optional>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "eval/generator.h"
 #include "reference_stats/image_writer.h"
@@ -23,7 +27,7 @@ struct SampleArgs {
   std::string error_norm = "batch", loss_table, device = "cpu", precision = "fp32";
   std::string ckpt, vae, sample_dir, save_latents;
   int64_t image_size = 0, num_classes = 0;
-  int64_t num_steps = -1, num_samples = 64, batch_size = 32, null_class = -1;
+  int64_t num_steps = -1, num_samples = 0, batch_size = 32, null_class = -1;  // 0: unset
   double atol = 1e-6, rtol = 1e-3, diffusion_norm = 1.0, eta = 0.0, last_step_size = 0.04;
   double cfg_scale = 1.0;
   uint64_t seed = 0;
@@ -43,9 +47,11 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
                   "diffusion_pytorch_model.safetensors or .bin (e.g. sd-vae-ft-ema)");
   cmd->add_option("--image-size", a.image_size,
                   "image side in pixels (latent side = image size / VAE factor 8); default: "
-                  "the checkpoint's");
+                  "the checkpoint's")
+      ->check(valid(at_least(8)));
   cmd->add_option("--num-classes", a.num_classes,
-                  "classes of the model (checked against the checkpoint's label table)");
+                  "classes of the model (checked against the checkpoint's label table)")
+      ->check(valid(at_least(1)));
   cmd->add_option("--sample-dir", a.sample_dir, "also write PNG images DIR/000000.png, ...");
   cmd->add_option("--save-latents", a.save_latents,
                   "also write the final latents: .npz with latents (N, C, h, w), labels, nfe");
@@ -56,24 +62,33 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
                   "ODE: euler, midpoint, heun2 (heun), rk4, dopri5 (default); SDE: Euler "
                   "(Euler-Maruyama, default) or Heun");
   cmd->add_option("--num-sampling-steps", a.num_steps,
-                  "grid points (ODE default 50, SDE default 250); steps = points - 1");
+                  "grid points (ODE default 50, SDE default 250); steps = points - 1")
+      ->check(valid(at_least(2)));
   cmd->add_option("--cfg-scale", a.cfg_scale, "classifier-free guidance scale (1: none)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(valid(not_below(0)));
   cmd->add_option("--cfg-channels", a.cfg_channels,
                   "3: guide channels 0..2 as the reference's forward_with_cfg; all: every channel")
       ->capture_default_str();
   cmd->add_option("--null-class", a.null_class,
                   "label of the unconditional class (default: the "
-                  "model's, 1000 for ImageNet models)");
+                  "model's, 1000 for ImageNet models)")
+      ->check(valid(at_least(0)));
   cmd->add_option("--global-seed", a.seed, "seed; sample i depends only on (seed, i)")
       ->capture_default_str();
-  cmd->add_option("--num-samples", a.num_samples, "samples to draw")->capture_default_str();
+  cmd->add_option("--num-samples", a.num_samples,
+                  "samples to draw (default 64, or the rows of --noise)")
+      ->check(valid(at_least(1)));
   cmd->add_option("--batch-size", a.batch_size, "samples per batch (results do not depend on it)")
-      ->capture_default_str();
-  cmd->add_option("--t0", a.t0, "start of the sampling interval (overrides the reference rule)");
-  cmd->add_option("--t1", a.t1, "end of the sampling interval (overrides the reference rule)");
+      ->capture_default_str()
+      ->check(valid(at_least(1)));
+  cmd->add_option("--t0", a.t0, "start of the sampling interval (overrides the reference rule)")
+      ->check(valid(between(0, 1)));
+  cmd->add_option("--t1", a.t1, "end of the sampling interval (overrides the reference rule)")
+      ->check(valid(between(0, 1)));
   cmd->add_option("--sample-eps", a.sample_eps,
-                  "the reference's sample_eps (default 1e-3; 0 for Linear/GVP velocity models)");
+                  "the reference's sample_eps (default 1e-3; 0 for Linear/GVP velocity models)")
+      ->check(valid(between(0, 1, false, true)));
   cmd->add_option("--noise", a.noise, "initial states, .npy with one row per sample");
   cmd->add_option("--labels", a.labels, "labels, .npy with one integer per sample");
   cmd->add_option("--out", a.out,
@@ -97,12 +112,16 @@ int run_sample(const SampleArgs& a, bool sde) {
   settings.num_classes = a.num_classes;
   settings.device = a.device;
   settings.precision = a.precision;
+  std::transform(settings.precision.begin(), settings.precision.end(), settings.precision.begin(),
+                 [](unsigned char ch) { return std::tolower(ch); });
   const std::unique_ptr<Generator> generator = Generator::create(settings);
   const Generator& model = *generator;
   const bool analytic = model.mixture() != nullptr;
   const bool images = model.has_images();
   if (!analytic && !images && a.save_latents.empty())
     fail("without --vae a SiT model has no images: give --vae DIR, or --save-latents FILE.npz");
+  if (analytic || images) check_output_path(a.out, "--out", {".npz"});
+  if (!a.save_latents.empty()) check_output_path(a.save_latents, "--save-latents", {".npz"});
   if (!a.sample_dir.empty() && !images)
     fail("--sample-dir needs an image model (sit:... with --vae)");
   SamplerConfig cfg;
@@ -136,20 +155,23 @@ int run_sample(const SampleArgs& a, bool sde) {
   if (a.cfg_scale != 1.0 && model.num_classes() == 0)
     fail("--cfg-scale ", a.cfg_scale, " needs a class-conditional model; ", model.name(),
          " is unconditional");
-  if (a.num_samples < 1) fail("--num-samples must be >= 1, got ", a.num_samples);
-  if (a.batch_size < 1) fail("--batch-size must be >= 1, got ", a.batch_size);
 
   const at::Device device(a.device);
   const auto options = model.state_options();
-  const int64_t n = a.num_samples, d = model.state_numel();
+  // N: --num-samples, else the rows of --noise, else 64.
+  std::optional<io::NpyArray> noise_file, label_file;
+  if (!a.noise.empty()) noise_file.emplace(io::open_npy(a.noise));
+  const int64_t noise_rows =
+      noise_file && !noise_file->shape().empty() ? noise_file->shape()[0] : 0;
+  const int64_t n = a.num_samples > 0 ? a.num_samples : noise_file ? noise_rows : 64;
+  if (n < 1) fail(a.noise, ": --noise holds no rows");
+  const int64_t d = model.state_numel();
   std::vector<int64_t> state_shape = model.state_shape();
   std::vector<int64_t> all_ids(static_cast<size_t>(n));
   std::iota(all_ids.begin(), all_ids.end(), 0);
 
   // Optional user-supplied initial states and labels.
-  std::optional<io::NpyArray> noise_file, label_file;
-  if (!a.noise.empty()) {
-    noise_file.emplace(io::open_npy(a.noise));
+  if (noise_file) {
     std::vector<int64_t> want = {n};
     want.insert(want.end(), state_shape.begin(), state_shape.end());
     const auto& got = noise_file->shape();
@@ -157,8 +179,9 @@ int run_sample(const SampleArgs& a, bool sde) {
     for (size_t i = 1; i < got.size(); ++i)
       per_row *= got[i];
     if (got.empty() || got[0] != n || per_row != d)
-      fail(a.noise, ": --noise must have shape ", shape_string(want), " (or (", n, ", ", d,
-           ")) for ", n, " samples of ", model.name(), ", got ", shape_string(got));
+      fail(a.noise, ": --noise must have shape ", shape_string(want),
+           state_shape.size() > 1 ? cat(" (or (", n, ", ", d, "))") : std::string(), " for ", n,
+           " samples of ", model.name(), ", got ", shape_string(got));
   }
   at::Tensor labels_all;
   if (!a.labels.empty()) {
@@ -265,8 +288,12 @@ Command add_sample_command(CLI::App& app) {
   cmd->require_subcommand(1);
   CLI::App* o = cmd->add_subcommand("ODE", "probability-flow ODE sampling");
   add_shared_options(o, *ode);
-  o->add_option("--atol", ode->atol, "dopri5 absolute tolerance")->capture_default_str();
-  o->add_option("--rtol", ode->rtol, "dopri5 relative tolerance")->capture_default_str();
+  o->add_option("--atol", ode->atol, "dopri5 absolute tolerance")
+      ->capture_default_str()
+      ->check(valid(greater_than(0)));
+  o->add_option("--rtol", ode->rtol, "dopri5 relative tolerance")
+      ->capture_default_str()
+      ->check(valid(greater_than(0)));
   o->add_option("--error-norm", ode->error_norm,
                 "dopri5 error norm: batch (RMS over the whole batch, as torchdiffeq) or "
                 "per-sample (each sample on its own: independent of batching)")
@@ -281,12 +308,16 @@ Command add_sample_command(CLI::App& app) {
                 "(sin2), kl-eta (paper eq. 14, needs --loss-table and --diffusion-eta)")
       ->capture_default_str();
   s->add_option("--diffusion-norm", sde->diffusion_norm, "norm of the diffusion form")
-      ->capture_default_str();
-  s->add_option("--diffusion-eta", sde->eta, "eta of the kl-eta form")->capture_default_str();
+      ->capture_default_str()
+      ->check(valid(not_below(0)));
+  s->add_option("--diffusion-eta", sde->eta, "eta of the kl-eta form")
+      ->capture_default_str()
+      ->check(valid(not_below(0)));
   s->add_option("--loss-table", sde->loss_table, "CSV 't,L' of the model's loss per time (kl-eta)");
   s->add_option("--last-step", sde->last_step, "none, Mean, Tweedie, Euler")->capture_default_str();
   s->add_option("--last-step-size", sde->last_step_size, "size of the last step")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(valid(between(0, 1, true, true)));
   return [cmd, o, ode, sde]() -> int {
     return o->parsed() ? run_sample(*ode, false) : run_sample(*sde, true);
   };

@@ -3,11 +3,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <set>
 #include <filesystem>
 #include <iostream>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "eval/sweep.h"
 #include "reports/baselines.h"
@@ -125,25 +128,35 @@ Command add_report_command(CLI::App& app) {
   cmd->add_option("--format", a->format,
                   "md, csv, tex (booktabs), json, or html (one self-contained page with the "
                   "tables and gnuplot plots)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"md", "csv", "tex", "json", "html"}));
   cmd->add_option("--layout", a->layout,
                   "LaTeX in the SiT paper's layouts: diffusion (interpolant x prediction "
                   "against w(t), Table 6), ode-sde (Table 8), system (Table 7)");
   cmd->add_option("--bar-nfe", a->bar_nfe,
                   "html: NFE of the per-configuration bar chart (default: the NFE most "
-                  "configurations share)");
+                  "configurations share)")
+      ->check(valid(at_least(1)));
   cmd->add_option("--baseline", a->baseline,
                   "sit-paper (the published SiT/DiT numbers, built in) or a TOML file of the "
                   "same layout: adds published values, differences and a reproduction summary");
   cmd->add_option("--digits", a->digits,
                   "decimals of the metrics: paper (FID, sFID, IS, P, R with 2; KID 4), "
                   "sig4 (4 significant digits) or a number")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            if (v == "paper" || v == "sig4") return std::string();
+            const std::string bad = integers(0, 12).check_text(v);
+            return bad.empty() ? bad : "expected paper, sig4 or " + bad.substr(9);
+          },
+          "paper, sig4 or 0..12"));
   cmd->add_option("--out", a->out, "write here instead of standard output");
   cmd->add_flag("--pivot", a->pivot, "interpolant x prediction rows against sampler columns");
   cmd->add_option("--metric", a->metric, "pivot cell metric: fid, precision, recall, kid, nfe")
       ->capture_default_str();
   return [a]() -> int {
+    if (!a->out.empty()) check_output_path(a->out, "--out");
     std::vector<reports::Record> records;
     for (const auto& dir : a->dirs) {
       auto rs = reports::load_results(dir + "/results.jsonl");
@@ -154,16 +167,25 @@ Command add_report_command(CLI::App& app) {
       }
     }
     int digits = reports::kPaper;
-    if (a->digits == "sig4") {
+    if (a->digits == "sig4")
       digits = reports::kSignificant4;
-    } else if (a->digits != "paper") {
-      try {
-        digits = std::stoi(a->digits);
-      } catch (const std::exception&) {
-        digits = -3;
+    else if (a->digits != "paper")
+      digits = std::stoi(a->digits);  // 0..12, checked by the option's validator
+    if (a->metric != "nfe") {
+      std::set<std::string> present;
+      for (const auto& r : records)
+        for (const auto& [key, value] : r.items())
+          if (value.is_number() && std::count(result_metric_names().begin(),
+                                                 result_metric_names().end(), key))
+            present.insert(key);
+      if (!present.count(a->metric)) {
+        std::string have;
+        for (const auto& m : present)
+          have += (have.empty() ? "" : ", ") + m;
+        fail("--metric ", a->metric, ": no configuration of ", a->dirs.front(),
+             a->dirs.size() > 1 ? " (and the other runs)" : "", " has it; the results have ",
+             have.empty() ? std::string("no metric") : have, " (and nfe)");
       }
-      if (digits < 0 || digits > 12)
-        fail("--digits must be paper, sig4 or a number of decimals 0..12, got '", a->digits, "'");
     }
     std::string summary;
     if (!a->baseline.empty()) {

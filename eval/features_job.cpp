@@ -41,8 +41,8 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::Inception
   if (o.batch_size < 1) fail("batch size must be >= 1, got ", o.batch_size);
   io::FeatureSet f;
   f.path = source.describe();
-  f.pool = matrix(n, 2048);
-  f.logits = matrix(n, 1008);
+  f.pool = matrix(n, models::kInceptionPoolWidth);
+  f.logits = matrix(n, models::kInceptionLogitsWidth);
   bool spatial = true;
   int64_t done = 0;
   using clock = std::chrono::steady_clock;
@@ -83,7 +83,7 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::Inception
     append_rows(*f.pool, feats.pool, done);
     append_rows(*f.logits, feats.logits, done);
     if (feats.spatial.defined()) {
-      if (!f.spatial) f.spatial = matrix(n, 2023);
+      if (!f.spatial) f.spatial = matrix(n, models::kInceptionSpatialWidth);
       append_rows(*f.spatial, feats.spatial, done);
     } else {
       spatial = false;

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
+#include "models/device.h"
 #include "models/gmm.h"
 #include "models/inception.h"
 #include "models/sit.h"
@@ -44,8 +45,10 @@ class SiTGenerator final : public Generator {
  public:
   explicit SiTGenerator(const GeneratorSettings& s) : settings_(s) {
     if (s.ckpt.empty()) fail("model ", s.model, " needs a checkpoint (--ckpt / ckpt = \"FILE\")");
-    const models::Precision precision =
-        s.precision == "fp64" ? models::Precision::kFp32 : models::parse_precision(s.precision);
+    if (s.precision == "fp64" || s.precision == "fp16")
+      fail("precision ", s.precision, " is not available for a SiT network: fp32 (TF32 off, as "
+           "the papers), tf32 or bf16; fp64 applies to the analytic gmm: models");
+    const models::Precision precision = models::parse_precision(s.precision);
     models::apply_precision(precision);
     if (!s.vae.empty()) vae_.emplace(models::VaeDecoder::load(s.vae, s.device, precision));
     const int64_t factor = vae_ ? vae_->config().upsampling() : 8;
@@ -70,9 +73,7 @@ class SiTGenerator final : public Generator {
     if (vae_ && vae_->config().latent_channels != net_->config().in_channels)
       fail(s.vae, ": the VAE has ", vae_->config().latent_channels, " latent channels, the model ",
            net_->config().in_channels);
-    state_options_ = at::TensorOptions()
-                         .dtype(s.precision == "fp64" ? at::kDouble : at::kFloat)
-                         .device(at::Device(s.device));
+    state_options_ = at::TensorOptions().dtype(at::kFloat).device(at::Device(s.device));
   }
   std::string name() const override { return net_->config().name() + " (" + settings_.ckpt + ")"; }
   std::vector<int64_t> state_shape() const override {
@@ -138,6 +139,7 @@ class SiTGenerator final : public Generator {
 }  // namespace
 
 std::unique_ptr<Generator> Generator::create(const GeneratorSettings& s) {
+  models::check_device(s.device);
   if (s.model.rfind("gmm:", 0) == 0) return std::make_unique<MixtureGenerator>(s);
   if (s.model == "sit" || s.model.rfind("sit:", 0) == 0) {
     GeneratorSettings t = s;

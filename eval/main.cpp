@@ -5,13 +5,43 @@
 #include <iostream>
 #include <map>
 
+#include "common/build_info.h"
 #include "common/error.h"
+#include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "metrics/linalg.h"
 
 #ifdef SIT_HAVE_TORCH
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #endif
+
+namespace {
+
+/// The first argument that is not an option or an option's value, if it names no command.
+std::string unknown_command(const CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads") {
+      ++i;  // its value
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    for (const CLI::App* sub : app.get_subcommands({}))
+      if (sub->get_name() == a) return "";
+    return a;
+  }
+  return "";
+}
+
+std::string command_list(const CLI::App& app) {
+  std::string names;
+  for (const CLI::App* sub : app.get_subcommands({}))
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+  return names;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace sit::eval;
@@ -20,12 +50,16 @@ int main(int argc, char** argv) {
       "precision/recall, KID with ADM evaluator semantics)",
       "sit-eval"};
   app.require_subcommand(1);
+  app.fallthrough();  // --threads may follow the command
+  app.set_version_flag("--version", "sit-eval " + sit::build_info().version + " (git " +
+                                        sit::build_info().git_revision + ")");
   GlobalOptions global;
   global.threads = sit::linalg::hardware_threads();
   app.add_option("--threads", global.threads,
                  "threads for BLAS, LibTorch and parallel loops (default: the CPUs this "
                  "process may use)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(valid(sit::integers(1, 4096)));
 
   std::map<std::string, Command> commands;
   commands["metrics"] = add_metrics_command(app, global);
@@ -47,20 +81,31 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);  // prints help or the usage error
-    return rc == 0 ? 0 : 1;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    const std::string unknown = unknown_command(app, argc, argv);
+    if (!unknown.empty())
+      std::cerr << "error: unknown command '" << unknown << "' (commands: " << command_list(app)
+                << "; sit-eval --help describes them)\n";
+    else
+      std::cerr << "error: " << e.what() << " (add --help for usage)\n";
+    return 1;
   }
   try {
     sit::linalg::set_num_threads(global.threads);
 #ifdef SIT_HAVE_TORCH
-    // Debian's LibTorch starts with one intra-op thread.
-    at::set_num_threads(global.threads > 0 ? global.threads : sit::linalg::hardware_threads());
+    at::set_num_threads(global.threads);  // Debian's LibTorch starts with one intra-op thread
 #endif
     for (CLI::App* sub : app.get_subcommands())
       return commands.at(sub->get_name())();
   } catch (const sit::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
+#ifdef SIT_HAVE_TORCH
+  } catch (const c10::Error& e) {
+    // LibTorch's message without its C++ backtrace
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 1;
+#endif
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

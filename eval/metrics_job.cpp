@@ -1,5 +1,6 @@
 #include "eval/metrics_job.h"
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -103,6 +104,12 @@ MetricsReport compute_metrics(const io::FeatureSet& ref, const io::FeatureSet& s
     if (smp.logits) {
       metrics::check_finite(smp.logits->view(), cat(smp.path, " 'logits'"));
       const auto is = metrics::inception_score(smp.logits->view(), o.inception);
+      const int64_t n = smp.logits->rows, split = o.inception.split_size, last = n % split;
+      if (n > split && last > 0 && last < split / 2)
+        report.warnings.push_back(
+            cat("Inception Score: the last of ", (n + split - 1) / split, " splits holds ", last,
+                " of ", split, " rows and counts as much as a full split (as in ADM's "
+                "evaluator), which biases the score; use a multiple of ", split, " samples"));
       report.inception_score = is.mean;
       report.inception_score_std = is.std;
     } else {
@@ -139,6 +146,10 @@ MetricsReport compute_metrics(const io::FeatureSet& ref, const io::FeatureSet& s
   if (o.which.precision_recall) {
     Timer timer(&report, "pr");
     if (ref.pool && smp.pool) {
+      for (const io::FeatureSet* set : {&ref, &smp})
+        if (set->pool->rows < o.pr.k + 1)
+          fail(set->path, ": ", set->pool->rows, " rows of 'pool'; precision/recall needs at least "
+               "k + 1 = ", o.pr.k + 1, " (the k-th neighbour of each row)");
       const auto pr = metrics::precision_recall(ref.pool->view(), smp.pool->view(), o.pr);
       report.precision = pr.precision;
       report.recall = pr.recall;
@@ -153,6 +164,14 @@ MetricsReport compute_metrics(const io::FeatureSet& ref, const io::FeatureSet& s
   if (o.which.kid) {
     Timer timer(&report, "kid");
     if (ref.pool && smp.pool) {
+      const int64_t smaller = std::min(ref.pool->rows, smp.pool->rows);
+      if (o.kid.subset_size > smaller) {
+        if (o.kid_subset_size_given)
+          fail("--kid-subset-size ", o.kid.subset_size, ": larger than the smaller set (",
+               ref.pool->rows, " rows in ", ref.path, ", ", smp.pool->rows, " in ", smp.path, ")");
+        report.warnings.push_back(cat("KID: subset size ", o.kid.subset_size,
+                                      " capped at the smaller set's ", smaller, " rows"));
+      }
       const auto kid =
           metrics::kernel_inception_distance(ref.pool->view(), smp.pool->view(), o.kid);
       report.kid = kid.mean;

@@ -28,6 +28,9 @@ struct MetricsJobOptions {
   metrics::InceptionScoreOptions inception;
   metrics::PrecisionRecallOptions pr;
   metrics::KidOptions kid;
+  /// KID: a subset size larger than the smaller set is an error (the user asked for that
+  /// size) instead of being capped with a warning (the default size).
+  bool kid_subset_size_given = false;
 };
 
 struct MetricsReport {

@@ -2,6 +2,8 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -9,10 +11,13 @@
 
 #include "common/error.h"
 #include "common/format.h"
+#include "common/range.h"
+#include "models/device.h"
 #include "models/gmm.h"
 #include "samplers/diffusion.h"
 #include "samplers/field.h"
 #include "samplers/interval.h"
+#include "samplers/names.h"
 #include "samplers/ode.h"
 #include "samplers/sampler.h"
 #include "samplers/sde.h"
@@ -77,6 +82,36 @@ std::string field(const SweepConfig& c, const std::string& key) {
   if (key == "cfg_channels") return c.cfg_channels;
   if (key == "diffusion_norm") return python_repr(c.diffusion_norm);
   return "";
+}
+
+/// Names are canonicalised (any case and alias gives the name tables' first spelling),
+/// so "heun" and "heun2", "Euler" and "euler" are one configuration with one ID.
+std::string canonical_name(const std::string& key, const std::string& value,
+                           const std::string& mode) {
+  using namespace samplers;
+  if (key == "path_type") return to_string(parse_path_type(value));
+  if (key == "prediction") return to_string(parse_prediction(value));
+  if (key == "diffusion_form") return to_string(parse_diffusion_form(value));
+  if (key == "last_step") return to_string(parse_last_step(value));
+  if (key == "cfg_channels") return to_string(parse_cfg_channels(value));
+  if (key == "method")
+    return mode == "ODE" ? to_string(parse_ode_method(value)) : to_string(parse_sde_method(value));
+  if (key == "mode") {
+    if (samplers::same_name(value, "ODE")) return "ODE";
+    if (samplers::same_name(value, "SDE")) return "SDE";
+  }
+  return value;
+}
+
+/// Does configuration `c` have `value` for rule key `key`? Names compare by what they
+/// mean (a method name is read in the configuration's own mode: "euler" in an SDE rule
+/// is Euler-Maruyama); a name that is not valid for the configuration does not match.
+bool field_matches(const SweepConfig& c, const std::string& key, const std::string& value) {
+  try {
+    return field(c, key) == canonical_name(key, value, c.mode);
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 const std::set<std::string> kRuleKeys = {
@@ -161,7 +196,11 @@ SweepSpec load_sweep(const std::string& path) {
     const toml::node* n = sweep->get(key);
     if (!n) return fallback;
     const auto v = n->value<int64_t>();
-    if (!v || *v < min) fail(where(path, *n), ": '", key, "' must be an integer >= ", min);
+    if (!v || !n->is_integer())
+      fail(where(path, *n), ": '", key, "': expected ", at_least(min).describe(), ", got ",
+           n->type());
+    const std::string bad = at_least(min).check(static_cast<double>(*v));
+    if (!bad.empty()) fail(where(path, *n), ": '", key, "': ", bad);
     return *v;
   };
   spec.model = str("model", "");
@@ -169,6 +208,8 @@ SweepSpec load_sweep(const std::string& path) {
   spec.name = str("name", spec.model);
   spec.device = str("device", "cpu");
   spec.precision = str("precision", "fp32");
+  std::transform(spec.precision.begin(), spec.precision.end(), spec.precision.begin(),
+                 [](unsigned char ch) { return std::tolower(ch); });
   spec.out = str("out", "");
   spec.ckpt = str("ckpt", "");
   spec.vae = str("vae", "");
@@ -197,13 +238,12 @@ SweepSpec load_sweep(const std::string& path) {
   if (spec.save_images != "none" && spec.vae.empty())
     fail(where(path, *sweep->get("save_images")),
          ": 'save_images' needs a model with images ('vae')");
-  {
-    const std::string& dev = spec.device;
-    const bool cuda_index = dev.rfind("cuda:", 0) == 0 && dev.size() > 5 &&
-                            dev.find_first_not_of("0123456789", 5) == std::string::npos;
-    if (dev != "cpu" && dev != "cuda" && !cuda_index)
-      fail(where(path, *sweep->get("device")), ": 'device' must be cpu, cuda or cuda:N, got '", dev,
-           "'");
+  if (const toml::node* n = sweep->get("device")) {
+    try {
+      models::check_device(spec.device, "'device'");
+    } catch (const Error& e) {
+      fail(where(path, *n), ": ", e.what());
+    }
   }
   spec.samples = integer("samples", 1000, 2);
   spec.reference_samples = integer("reference_samples", spec.samples, 2);
@@ -216,18 +256,18 @@ SweepSpec load_sweep(const std::string& path) {
            ": 'metrics' entries must be fid, sfid, is, pr or kid, got '", m, "'");
 
   // Expand the grid; every name is validated through the samplers' parsers.
-  const auto paths = axis<std::string>(path, *grid, "path_type", {"Linear"});
-  const auto preds = axis<std::string>(path, *grid, "prediction", {"velocity"});
-  const auto ode_methods = axis<std::string>(path, *grid, "ode_methods", {});
+  auto paths = axis<std::string>(path, *grid, "path_type", {"Linear"});
+  auto preds = axis<std::string>(path, *grid, "prediction", {"velocity"});
+  auto ode_methods = axis<std::string>(path, *grid, "ode_methods", {});
   const auto ode_steps = axis<int64_t>(path, *grid, "ode_steps", {50});
-  const auto sde_methods = axis<std::string>(path, *grid, "sde_methods", {});
+  auto sde_methods = axis<std::string>(path, *grid, "sde_methods", {});
   const auto sde_steps = axis<int64_t>(path, *grid, "sde_steps", {250});
-  const auto forms = axis<std::string>(path, *grid, "diffusion_form", {"sigma"});
+  auto forms = axis<std::string>(path, *grid, "diffusion_form", {"sigma"});
   const auto norms = axis<double>(path, *grid, "diffusion_norm", {1.0});
-  const auto lasts = axis<std::string>(path, *grid, "last_step", {"Mean"});
+  auto lasts = axis<std::string>(path, *grid, "last_step", {"Mean"});
   const auto sizes = axis<double>(path, *grid, "last_step_size", {0.04});
   const auto scales = axis<double>(path, *grid, "cfg_scale", {1.0});
-  const auto channels = axis<std::string>(path, *grid, "cfg_channels", {"3"});
+  auto channels = axis<std::string>(path, *grid, "cfg_channels", {"3"});
   const double atol = axis<double>(path, *grid, "atol", {1e-6}).front();
   const double rtol = axis<double>(path, *grid, "rtol", {1e-3}).front();
   auto validate = [&](const char* key, const std::string& v, const std::function<void()>& parse) {
@@ -252,6 +292,28 @@ SweepSpec load_sweep(const std::string& path) {
     validate("last_step", v, [&] { samplers::parse_last_step(v); });
   for (const auto& v : channels)
     validate("cfg_channels", v, [&] { samplers::parse_cfg_channels(v); });
+  auto check_numbers = [&](const char* key, const auto& values, const Range& range) {
+    for (double v : values) {
+      const std::string bad = range.check(static_cast<double>(v));
+      if (!bad.empty()) fail(where(path, *grid->get(key)), ": '", key, "': ", bad);
+    }
+  };
+  check_numbers("diffusion_norm", norms, not_below(0));
+  check_numbers("last_step_size", sizes, between(0, 1, true, true));
+  check_numbers("cfg_scale", scales, not_below(0));
+  if (grid->get("atol")) check_numbers("atol", std::vector<double>{atol}, greater_than(0));
+  if (grid->get("rtol")) check_numbers("rtol", std::vector<double>{rtol}, greater_than(0));
+  auto canonicalise = [](std::vector<std::string>& values, const char* key, const char* mode) {
+    for (auto& v : values)
+      v = canonical_name(key, v, mode);
+  };
+  canonicalise(paths, "path_type", "");
+  canonicalise(preds, "prediction", "");
+  canonicalise(ode_methods, "method", "ODE");
+  canonicalise(sde_methods, "method", "SDE");
+  canonicalise(forms, "diffusion_form", "");
+  canonicalise(lasts, "last_step", "");
+  canonicalise(channels, "cfg_channels", "");
   for (int64_t s : ode_steps)
     if (s < 2) fail(where(path, *grid->get("ode_steps")), ": ode_steps must be >= 2, got ", s);
   for (int64_t s : sde_steps)
@@ -326,7 +388,7 @@ SweepSpec load_sweep(const std::string& path) {
     for (const auto& rule : rules) {
       bool match = true;
       for (const auto& [k, v] : rule)
-        match = match && field(c, k) == v;
+        match = match && field_matches(c, k, v);
       excluded = excluded || match;
     }
     if (excluded || !seen.insert(c.id()).second) continue;  // dopri5 step lists collapse
@@ -358,7 +420,7 @@ SweepSpec load_sweep(const std::string& path) {
         return *v;
       };
       SweepConfig c;
-      c.mode = text("mode", "");
+      c.mode = canonical_name("mode", text("mode", ""), "");
       if (c.mode != "ODE" && c.mode != "SDE")
         fail(where(path, node), ": include 'mode' must be \"ODE\" or \"SDE\", got '", c.mode, "'");
       c.path_type = text("path_type", "Linear");
@@ -376,20 +438,26 @@ SweepSpec load_sweep(const std::string& path) {
       c.cfg_scale = number("cfg_scale", 1.0);
       c.cfg_channels = text("cfg_channels", "3");
       try {
-        samplers::parse_path_type(c.path_type);
-        samplers::parse_prediction(c.prediction);
-        if (c.mode == "ODE") {
-          samplers::parse_ode_method(c.method);
-        } else {
-          samplers::parse_sde_method(c.method);
-          samplers::parse_diffusion_form(c.diffusion_form);
-          samplers::parse_last_step(c.last_step);
+        c.path_type = canonical_name("path_type", c.path_type, c.mode);
+        c.prediction = canonical_name("prediction", c.prediction, c.mode);
+        c.method = canonical_name("method", c.method, c.mode);
+        if (c.mode == "SDE") {
+          c.diffusion_form = canonical_name("diffusion_form", c.diffusion_form, c.mode);
+          c.last_step = canonical_name("last_step", c.last_step, c.mode);
         }
-        samplers::parse_cfg_channels(c.cfg_channels);
+        c.cfg_channels = canonical_name("cfg_channels", c.cfg_channels, c.mode);
       } catch (const Error& e) {
         fail(where(path, node), ": include: ", e.what());
       }
-      if (c.num_steps < 2) fail(where(path, node), ": include 'num_steps' must be >= 2");
+      const std::vector<std::pair<const char*, Range>> ranges = {
+          {"num_steps", at_least(2)},       {"atol", greater_than(0)},
+          {"rtol", greater_than(0)},        {"diffusion_norm", not_below(0)},
+          {"last_step_size", between(0, 1, true, true)}, {"cfg_scale", not_below(0)}};
+      for (const auto& [key, range] : ranges)
+        if (const toml::node* n = t->get(key)) {
+          const std::string bad = range.check(number(key, 0));
+          if (!bad.empty()) fail(where(path, *n), ": include '", key, "': ", bad);
+        }
       if (seen.insert(c.id()).second) spec.configs.push_back(c);
     }
   }

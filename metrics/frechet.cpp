@@ -1,5 +1,7 @@
 #include "metrics/frechet.h"
 
+#include <strings.h>
+
 #include <unsupported/Eigen/MatrixFunctions>
 
 #include <Eigen/Eigenvalues>
@@ -57,7 +59,7 @@ const char* to_string(FrechetRoute route) {
 
 FrechetRoute parse_frechet_route(const std::string& name) {
   for (int i = 0; i < 2; ++i)
-    if (name == kRouteNames[i]) return static_cast<FrechetRoute>(i);
+    if (strcasecmp(name.c_str(), kRouteNames[i]) == 0) return static_cast<FrechetRoute>(i);
   fail("frechet route must be one of eigen, sqrtm; got '", name, "'");
 }
 

@@ -1,5 +1,7 @@
 #include "metrics/precision_recall.h"
 
+#include <strings.h>
+
 #include <omp.h>
 
 #include <algorithm>
@@ -261,7 +263,7 @@ const char* to_string(DistanceMode mode) {
 
 DistanceMode parse_distance_mode(const std::string& name) {
   for (int i = 0; i < 2; ++i)
-    if (name == kModeNames[i]) return static_cast<DistanceMode>(i);
+    if (strcasecmp(name.c_str(), kModeNames[i]) == 0) return static_cast<DistanceMode>(i);
   fail("precision/recall distance mode must be one of fp32, adm-fp16; got '", name, "'");
 }
 

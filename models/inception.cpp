@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/sha256.h"
+#include "models/device.h"
 #include "models/sit.h"
 
 namespace sit::models {
@@ -72,6 +73,7 @@ InceptionExtractor::InceptionExtractor(const std::string& path, const std::strin
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.path = path;
+  check_device(device);
   m.device = at::Device(device);
   m.sha256 = sha256_file(path);
   try {

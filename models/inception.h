@@ -27,6 +27,12 @@ at::Tensor tf1_resize_bilinear(const at::Tensor& images, int64_t out_h, int64_t 
 /// 299 x 299) and (x - 128) / 128.
 at::Tensor inception_preprocess(const at::Tensor& images);
 
+/// Widths of the feature blocks every extractor gives: pool_3, the sFID tap (7 channels
+/// of Mixed_6/conv at 17 x 17, H-W-C order) and the 1008-way logits.
+constexpr int64_t kInceptionPoolWidth = 2048;
+constexpr int64_t kInceptionSpatialWidth = 2023;
+constexpr int64_t kInceptionLogitsWidth = 1008;
+
 struct InceptionFeatures {
   at::Tensor pool;     ///< (N, 2048) float32, CPU
   at::Tensor spatial;  ///< (N, 2023), or undefined when the file offers no sFID tap

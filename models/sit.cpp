@@ -1,5 +1,7 @@
 #include "models/sit.h"
 
+#include <strings.h>
+
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <c10/core/InferenceMode.h>
@@ -39,9 +41,9 @@ at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tens
 }  // namespace
 
 Precision parse_precision(const std::string& name) {
-  if (name == "fp32") return Precision::kFp32;
-  if (name == "tf32") return Precision::kTf32;
-  if (name == "bf16") return Precision::kBf16;
+  if (strcasecmp(name.c_str(), "fp32") == 0) return Precision::kFp32;
+  if (strcasecmp(name.c_str(), "tf32") == 0) return Precision::kTf32;
+  if (strcasecmp(name.c_str(), "bf16") == 0) return Precision::kBf16;
   fail("precision must be one of fp32, tf32, bf16; got '", name, "'");
 }
 

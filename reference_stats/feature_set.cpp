@@ -113,6 +113,14 @@ FeatureSet load_from(const ArraySource& src, const std::string& path) {
     m.data = src.f32(key);
     *row_slot(set, key) = std::move(m);
   }
+  // `sit-eval sample` output of an analytic model: its rows are data-space features.
+  if (!set.pool && src.has("samples")) {
+    const auto shp = src.shape("samples");
+    if (shp.size() != 2)
+      fail(path, ": 'samples' must be 2-D [N, D], got shape ", shape_string(shp));
+    check_rows("samples", shp[0]);
+    set.pool = FeatureMatrix{src.f32("samples"), shp[0], shp[1]};
+  }
   if (src.has("labels")) {
     const auto shp = src.shape("labels");
     if (shp.size() != 1) fail(path, ": 'labels' must be 1-D [N], got shape ", shape_string(shp));

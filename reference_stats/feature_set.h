@@ -5,7 +5,8 @@
 ///   pool [N, D] (pool_3, FID/KID/PR), spatial [N, Ds] (sFID), logits [N, C] (raw
 ///   unbiased logits, IS), labels [N]; stored statistics mu [D], sigma [D, D],
 ///   mu_s [Ds], sigma_s [Ds, Ds] (used instead of computing from rows, as ADM does);
-///   arr_0 (uint8 images of an ADM batch: noted, not loaded).
+///   arr_0 (uint8 images of an ADM batch: noted, not loaded); samples [N, D] (the output
+///   of `sit-eval sample` for an analytic model: read as pool rows, data-space features).
 
 #include <cstdint>
 #include <optional>

@@ -259,7 +259,13 @@ std::unique_ptr<ImageSource> open_images(const std::string& path) {
   }
   if (magic[0] == 'P' && magic[1] == 'K') {
     const NpzReader z(path);
-    if (!z.has("arr_0")) fail(path, ": npz without arr_0 (the images)");
+    if (!z.has("arr_0")) {
+      std::string keys;
+      for (const auto& k : z.keys())
+        keys += (keys.empty() ? "" : ", ") + k;
+      fail(path, ": npz without arr_0 (the images); it holds ",
+           keys.empty() ? std::string("no arrays") : keys);
+    }
     return std::make_unique<ArraySource>(z.open("arr_0"), "npz arr_0 of " + path);
   }
   return std::make_unique<ArraySource>(open_npy(path), "npy " + path);

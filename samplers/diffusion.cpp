@@ -23,7 +23,6 @@ const NameTable<DiffusionForm>& form_names() {
       {"decreasing", DiffusionForm::kDecreasing},
       {"increasing-decreasing", DiffusionForm::kIncreasingDecreasing},
       {"kl-eta", DiffusionForm::kKlEta},
-      {"sbdm", DiffusionForm::kSBDM},
       {"sin2", DiffusionForm::kIncreasingDecreasing},
       // the reference's key, misspelled (its CLI cannot select it; ours can)
       {"inccreasing-decreasing", DiffusionForm::kIncreasingDecreasing},
@@ -33,9 +32,10 @@ const NameTable<DiffusionForm>& form_names() {
 
 const NameTable<LastStep>& last_step_names() {
   static const NameTable<LastStep> t = {
-      {"none", LastStep::kNone},   {"Mean", LastStep::kMean}, {"Tweedie", LastStep::kTweedie},
-      {"Euler", LastStep::kEuler}, {"mean", LastStep::kMean}, {"tweedie", LastStep::kTweedie},
-      {"euler", LastStep::kEuler}, {"None", LastStep::kNone},
+      {"none", LastStep::kNone},
+      {"Mean", LastStep::kMean},
+      {"Tweedie", LastStep::kTweedie},
+      {"Euler", LastStep::kEuler},
   };
   return t;
 }

@@ -20,11 +20,22 @@ const char* name_of(const NameTable<E>& table, E value) {
   return "?";
 }
 
-/// Parses `name` (exact match, aliases allowed); throws listing every valid name.
+/// ASCII case-insensitive equality ("Euler" = "euler", "SBDM" = "sbdm").
+inline bool same_name(const std::string& a, const char* b) {
+  size_t i = 0;
+  for (; i < a.size() && b[i]; ++i) {
+    const auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+    if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i])))
+      return false;
+  }
+  return i == a.size() && !b[i];
+}
+
+/// Parses `name` (any letter case, aliases allowed); throws listing every valid name.
 template <class E>
 E parse_name(const NameTable<E>& table, const std::string& name, const char* what) {
   for (const auto& [n, v] : table)
-    if (name == n) return v;
+    if (same_name(name, n)) return v;
   std::string valid;
   for (const auto& [n, v] : table)
     valid += (valid.empty() ? "" : ", ") + std::string(n);

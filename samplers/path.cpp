@@ -13,8 +13,7 @@ constexpr double kPi = 3.14159265358979323846;
 
 const NameTable<PathType>& path_names() {
   static const NameTable<PathType> t = {
-      {"Linear", PathType::kLinear}, {"GVP", PathType::kGVP}, {"VP", PathType::kVP},
-      {"linear", PathType::kLinear}, {"gvp", PathType::kGVP}, {"vp", PathType::kVP}};
+      {"Linear", PathType::kLinear}, {"GVP", PathType::kGVP}, {"VP", PathType::kVP}};
   return t;
 }
 

@@ -13,9 +13,7 @@ namespace {
 const NameTable<SdeMethod>& method_names() {
   static const NameTable<SdeMethod> t = {{"Euler", SdeMethod::kEulerMaruyama},
                                          {"Heun", SdeMethod::kHeun},
-                                         {"euler-maruyama", SdeMethod::kEulerMaruyama},
-                                         {"euler", SdeMethod::kEulerMaruyama},
-                                         {"heun", SdeMethod::kHeun}};
+                                         {"euler-maruyama", SdeMethod::kEulerMaruyama}};
   return t;
 }
 

@@ -21,7 +21,6 @@ usage:
   /usr/bin/python3 tools/export_inception.py --weights pt_inception-2015-12-05-6726825d.pth \
       --out inception-fid.pt
   /usr/bin/python3 tools/export_inception.py --random-weights 0 --out test-inception.pt
-  (--reference-out DIR also writes random test images and the module's features as .npy)
 """
 
 import argparse
