@@ -12,7 +12,7 @@ namespace sit::eval {
 /// A CLI11 validator for `range`; attach with option->check(valid(range)).
 inline CLI::Validator valid(const Range& range) {
   return CLI::Validator([range](std::string& text) { return range.check_text(text); },
-                        range.describe());
+                        "");  // the range is in the error message, not the help line
 }
 
 }  // namespace sit::eval

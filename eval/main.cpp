@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
                  "threads for BLAS, LibTorch and parallel loops (default: the CPUs this "
                  "process may use)")
       ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)  // the last --threads wins
       ->check(valid(sit::integers(1, 4096)));
 
   std::map<std::string, Command> commands;

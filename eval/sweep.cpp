@@ -525,16 +525,20 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
       std::ifstream in(saved);
       std::getline(in, before);
     }
-    if (!options.save_images.empty()) {
-      if (!before.empty() && before != options.save_images)
-        fail(dir.string(), ": this run saves images as '", before, "'; --save-images ",
-             options.save_images, " would mix formats (use a new --out)");
-      if (options.save_images != "none" && spec.vae.empty())
-        fail("--save-images needs a model with images (a VAE); ", spec.model, " has none");
-      spec.save_images = options.save_images;
-      if (before.empty()) write_file_atomic(saved.string(), spec.save_images + "\n");
-    } else if (!before.empty()) {
+    // The flag wins over the file's save_images key; either one is remembered.
+    const bool flag = !options.save_images.empty();
+    const std::string requested = flag ? options.save_images : file_spec.save_images;
+    if (!before.empty()) {
+      if ((flag || requested != "none") && requested != before)
+        fail(dir.string(), ": this run saves images as '", before, "'; ",
+             flag ? "--save-images " : "save_images = ", requested,
+             " would mix formats (use a new --out)");
       spec.save_images = before;
+    } else {
+      if (requested != "none" && spec.vae.empty())
+        fail("--save-images needs a model with images (a VAE); ", spec.model, " has none");
+      spec.save_images = requested;
+      if (requested != "none") write_file_atomic(saved.string(), requested + "\n");
     }
   }
   fs::create_directories(dir / "features");

@@ -104,10 +104,23 @@ std::string canonical_name(const std::string& key, const std::string& value,
 }
 
 /// Does configuration `c` have `value` for rule key `key`? Names compare by what they
-/// mean (a method name is read in the configuration's own mode: "euler" in an SDE rule
-/// is Euler-Maruyama); a name that is not valid for the configuration does not match.
+/// mean. A method spelled exactly as one mode's canonical name means that mode's method
+/// ("euler": the ODE method, "Euler": Euler-Maruyama, as before names were
+/// canonicalised); any other spelling is read in the configuration's own mode ("heun" is
+/// heun2 for ODEs and Heun for SDEs). A name not valid for the configuration never matches.
 bool field_matches(const SweepConfig& c, const std::string& key, const std::string& value) {
   try {
+    if (key == "method") {
+      auto exact = [&](const char* mode) {
+        try {
+          return canonical_name(key, value, mode) == value;
+        } catch (const Error&) {
+          return false;
+        }
+      };
+      const bool ode = exact("ODE"), sde = exact("SDE");
+      if (ode != sde && (ode ? c.mode != "ODE" : c.mode != "SDE")) return false;
+    }
     return field(c, key) == canonical_name(key, value, c.mode);
   } catch (const Error&) {
     return false;

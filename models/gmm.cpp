@@ -274,6 +274,14 @@ GaussianMixture GaussianMixture::from_toml(const std::string& path) {
     out.push_back(std::move(m));
     ++i;
   }
+  for (int64_t label = 0; label < num_classes; ++label) {
+    bool found = false;
+    for (const auto& m : out)
+      found = found || m.label == label;
+    if (!found)
+      fail(path, ": class ", label, " has no component (num_classes = ", num_classes,
+           " needs at least one [[component]] with class = ", label, ")");
+  }
   return GaussianMixture(tbl["name"].value_or(path), std::move(out), num_classes);
 }
 

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "common/build_info.h"
 #include "common/error.h"
@@ -161,10 +162,44 @@ FileKind detect_file_kind(const std::string& path) {
        got < 4 ? "a file too short to tell" : "unrecognised magic bytes");
 }
 
+namespace {
+
+/// The set's provenance with count, creation time and program version filled in.
+Provenance completed(const FeatureSet& set) {
+  Provenance p = set.provenance;
+  if (p.count == 0) p.count = set.num_rows();
+  if (p.created.empty()) p.created = utc_now_iso8601();
+  if (p.program_version.empty()) {
+    const BuildInfo& b = build_info();
+    p.program_version = "sit-eval " + b.version + " (git " + b.git_revision + ")";
+  }
+  return p;
+}
+
+}  // namespace
+
 FeatureSet load_feature_set(const std::string& path) {
   if (detect_file_kind(path) == FileKind::kNpz) {
     NpzSource src(path);
-    return load_from(src, path);
+    FeatureSet set = load_from(src, path);
+    if (src.has("provenance")) {  // JSON text as uint8, written by save_feature_set
+      NpyArray a = src.npz.open("provenance");
+      if (a.dtype() != DType::kU1 || a.shape().size() != 1)
+        fail(path, ": 'provenance' must be uint8 [bytes] of JSON text, got ", descr(a.dtype()), " ",
+             shape_string(a.shape()));
+      const std::vector<uint8_t> bytes = a.read_all<uint8_t>();
+      try {
+        const auto j = nlohmann::json::parse(bytes.begin(), bytes.end());
+        set.provenance.source = j.value("source", "");
+        set.provenance.extractor = j.value("extractor", "");
+        set.provenance.created = j.value("created", "");
+        set.provenance.program_version = j.value("program_version", "");
+        set.provenance.count = j.value("count", int64_t{0});
+      } catch (const nlohmann::json::exception& e) {
+        fail(path, ": 'provenance' is not JSON text: ", e.what());
+      }
+    }
+    return set;
   }
   H5Source src(path);
   FeatureSet set = load_from(src, path);
@@ -195,14 +230,7 @@ void save_feature_set(const std::string& path, const FeatureSet& set) {
       const auto sigma = row_major((*s)->sigma);
       w.write_array(keys.second, sigma.data(), (*s)->sigma.rows(), (*s)->sigma.cols());
     }
-    Provenance p = set.provenance;
-    if (p.count == 0) p.count = set.num_rows();
-    if (p.created.empty()) p.created = utc_now_iso8601();
-    if (p.program_version.empty()) {
-      const BuildInfo& b = build_info();
-      p.program_version = "sit-eval " + b.version + " (git " + b.git_revision + ")";
-    }
-    w.set_provenance(p);
+    w.set_provenance(completed(set));
     w.close();
     return;
   }
@@ -217,6 +245,16 @@ void save_feature_set(const std::string& path, const FeatureSet& set) {
     const auto sigma = row_major((*s)->sigma);
     w.add(keys.second, {(*s)->sigma.rows(), (*s)->sigma.cols()}, sigma.data());
   }
+  // Provenance as JSON text in a uint8 member (bytes(np.load(f)["provenance"]).decode()).
+  const Provenance p = completed(set);
+  const std::string text = nlohmann::ordered_json{{"source", p.source},
+                                                  {"extractor", p.extractor},
+                                                  {"created", p.created},
+                                                  {"program_version", p.program_version},
+                                                  {"count", p.count}}
+                               .dump();
+  w.add("provenance", {static_cast<int64_t>(text.size())},
+        reinterpret_cast<const uint8_t*>(text.data()));
   w.close();
 }
 

@@ -137,3 +137,113 @@ TEST(Cli, Hdf5AndNpzFeatureFilesGiveIdenticalOutput) {
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(a.out, b.out);
 }
+
+// Every error line starts with "error:", argument-parsing errors included; numeric options
+// are range-checked where they are parsed, naming the option, the range and the value.
+TEST(Cli, OneCommandLineSurface) {
+  const std::string base =
+      "metrics --ref " + fx("features_ref.npz") + " --samples " + fx("features_samples.npz");
+  struct Case {
+    std::string args, fragment;
+  };
+  const Case cases[] = {
+      {"--threads 0 version", "error: --threads: expected an integer in [1, 4096], got 0"},
+      {"version --threads -2", "error: --threads: expected an integer in [1, 4096], got -2"},
+      {base + " --kid-subsets 0", "error: --kid-subsets: expected an integer >= 1, got 0"},
+      {base + " --kid-subset-size 1", "error: --kid-subset-size: expected an integer >= 2, got 1"},
+      {base + " --cov-ddof 2", "error: --cov-ddof: expected an integer in [0, 1], got 2"},
+      {base + " --cov-ddof 0.5", "error: --cov-ddof: expected an integer in [0, 1], got 0.5"},
+      {"metrics --samples /nonexistent.npz --ref x", "error: --"},
+      {"frobnicate", "error: unknown command 'frobnicate' (commands: "},
+      {base + " --json /nonexistent-dir/m.json", "error: --json /nonexistent-dir/m.json: no folder"},
+      {base + " --json m.txt", "the file name must end in .json"},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = run(c.args);
+    EXPECT_EQ(r.code, 1) << c.args;
+    EXPECT_TRUE(r.err.rfind("error: ", 0) == 0) << c.args << ": " << r.err;
+    EXPECT_TRUE(contains(r.err, c.fragment)) << c.args << ": " << r.err;
+    EXPECT_TRUE(r.out.empty()) << c.args << ": nothing computed before the refusal";
+  }
+  // --version works; --threads is accepted after the command too.
+  const CliRun v = run("--version");
+  EXPECT_EQ(v.code, 0);
+  EXPECT_TRUE(contains(v.out, "sit-eval ")) << v.out;
+  EXPECT_EQ(run(base + " --metrics fid --threads 1").code, 0);
+  // Names are case-insensitive.
+  EXPECT_EQ(run(base + " --metrics fid,pr --pr-distance FP32 --fid-route SQRTM").code, 0);
+}
+
+// An explicit KID subset size must fit both sets; the default size is capped with a warning.
+TEST(Cli, KidSubsetSizeIsCheckedOrCappedWithAWarning) {
+  const std::string base = "metrics --metrics kid --ref " + fx("features_ref.npz") +
+                           " --samples " + fx("features_samples.npz");
+  CliRun r = run(base);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "warning: KID: subset size 1000 capped at the smaller set's 600 rows"))
+      << r.err;
+  r = run(base + " --kid-subset-size 2000");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "--kid-subset-size 2000: larger than the smaller set (600 rows in"))
+      << r.err;
+  r = run(base + " --kid-subset-size 600");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(contains(r.err, "capped")) << r.err;
+}
+
+// ADM's Inception Score over 5,000-row splits: 5,001 rows average a full split with a
+// 1-row split (which scores exactly 1). The value is ADM's; a warning says why it is low.
+TEST(Cli, InceptionScoreWarnsAboutAShortLastSplit) {
+  const auto dir = sit::test::temp_dir();
+  const int64_t c = 10;
+  auto write = [&](const std::string& name, int64_t n) {
+    std::vector<float> logits(static_cast<size_t>(n * c));
+    for (int64_t i = 0; i < n; ++i)
+      logits[i * c + i % c] = 6.0f;  // confident, evenly spread predictions
+    sit::io::NpzWriter w((dir / name).string());
+    w.add("logits", {n, c}, logits.data());
+    w.close();
+    return (dir / name).string();
+  };
+  const std::string full = write("full.npz", 5000), plus1 = write("plus1.npz", 5001);
+  const CliRun a = run("metrics --metrics is --ref " + full + " --samples " + full);
+  const CliRun b = run("metrics --metrics is --ref " + full + " --samples " + plus1);
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  const double is_full = std::stod(a.out.substr(a.out.find(": ") + 2));
+  const double is_plus1 = std::stod(b.out.substr(b.out.find(": ") + 2));
+  // the 5,001st row is class 0 again: its split's score is exp(KL(p || p)) = 1
+  EXPECT_NEAR(is_plus1, (is_full + 1.0) / 2, 1e-6 * is_full);
+  EXPECT_FALSE(contains(a.err, "warning")) << a.err;
+  EXPECT_TRUE(contains(b.err, "warning: Inception Score: the last of 2 splits holds 1 of 5000 "
+                              "rows"))
+      << b.err;
+}
+
+// `metrics` scores the output of `sample` for an analytic model (data-space features) and
+// explains what to do with an npz of images.
+TEST(Cli, MetricsExplainsImageFilesAndReadsSampleRows) {
+  const auto dir = sit::test::temp_dir();
+  {
+    sit::io::NpzWriter w((dir / "images.npz").string());
+    const std::vector<uint8_t> img(2 * 4 * 4 * 3, 7);
+    w.add("arr_0", {2, 4, 4, 3}, img.data());
+    w.close();
+  }
+  CliRun r = run("metrics --ref " + fx("features_ref.npz") + " --samples " +
+                 (dir / "images.npz").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "images.npz: holds images (arr_0), not features: score it with "
+                              "`sit-eval evaluate REF "))
+      << r.err;
+  const auto x = sit::test::gaussian_features(50, 3, 1), y = sit::test::gaussian_features(50, 3, 2);
+  for (const auto& [name, rows] : {std::pair{"a.npz", &x}, std::pair{"b.npz", &y}}) {
+    sit::io::NpzWriter w((dir / name).string());
+    w.add("samples", {50, 3}, rows->data());
+    w.close();
+  }
+  r = run("metrics --metrics fid,pr --ref " + (dir / "a.npz").string() + " --samples " +
+          (dir / "b.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "FID: ") && contains(r.out, "Precision: ")) << r.out;
+}

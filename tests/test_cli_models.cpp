@@ -106,6 +106,17 @@ TEST(SampleSiT, BadModelSettingsAreExplained) {
   r = run("sample ODE --model sit:SiT-S/2 --ckpt " + mf("sit_s2.safetensors") + " --vae " +
           mf("vae_new") + " --image-size 33" + out);
   EXPECT_TRUE(contains(r.err, "multiple of the VAE's downsampling factor 2")) << r.err;
+  for (const char* precision : {"fp64", "fp16"}) {
+    r = run("sample ODE --model sit:SiT-S/2 --ckpt " + mf("sit_s2.safetensors") + " --vae " +
+            mf("vae_new") + " --precision " + precision + out);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_TRUE(contains(r.err, std::string("error: precision ") + precision +
+                                    " is not available for a SiT network: fp32"))
+        << r.err;
+  }
+  r = run("sample ODE --model sit:SiT-S/2 --ckpt " + mf("sit_s2.safetensors") + " --vae " +
+          mf("vae_new") + " --image-size 4" + out);
+  EXPECT_TRUE(contains(r.err, "error: --image-size: expected an integer >= 8, got 4")) << r.err;
   EXPECT_FALSE(fs::exists(d / "s.npz"));
 }
 
@@ -170,6 +181,16 @@ TEST(SweepSiT, ImagesSavedResumedAndScoredAgainstAFeatureFile) {
     const auto all = read_u8(io::NpzReader((run_a / "images" / name).string()), "arr_0", &shape);
     EXPECT_TRUE(std::equal(png.begin(), png.end(), all.begin() + 4 * 16 * 16 * 3));
   }
+
+  // The file's save_images key is remembered like the flag: a later run may not mix formats.
+  write_sweep("k.toml", "save_images = \"png\"\n");
+  r = run("sweep " + (d / "k.toml").string() + " --quiet --out " + (d / "k").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(bytes(d / "k" / "save_images.txt"), "png\n");
+  r = run("sweep " + (d / "a.toml").string() + " --quiet --save-images npz --out " +
+          (d / "k").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "this run saves images as 'png'; --save-images npz would mix")) << r.err;
 
   // The same sweep scored against run a's features of the first configuration: that
   // configuration reproduces them exactly (FD 0), the other does not.

@@ -1,4 +1,5 @@
 // sit-eval sample {ODE|SDE} as a user runs it.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -103,7 +104,7 @@ TEST(CliSample, BadConfigurationsExitOneWithTheFix) {
   EXPECT_TRUE(contains(r.err, "--error-norm must be one of batch, per-sample; got 'rms'")) << r.err;
   r = run("sample ODE --model gmm:mix1d --batch-size 0 --out " + out);
   EXPECT_EQ(r.code, 1);
-  EXPECT_TRUE(contains(r.err, "--batch-size must be >= 1, got 0")) << r.err;
+  EXPECT_TRUE(contains(r.err, "--batch-size: expected an integer >= 1, got 0")) << r.err;
   {
     const std::vector<int64_t> labels = {0, 1, 12, 0};
     std::ofstream f(dir / "labels.npy", std::ios::binary);
@@ -117,4 +118,76 @@ TEST(CliSample, BadConfigurationsExitOneWithTheFix) {
   r = run("sample ODE --model vae:SD --out " + out);
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "gmm:PRESET, gmm:FILE.toml or sit:SiT-{S,B,L,XL}/{2,4,8}")) << r.err;
+}
+
+// Numeric options are range-checked before any sampling; names are case-insensitive; the
+// device is checked in one line.
+TEST(CliSample, OptionsCheckedWhereParsed) {
+  const auto dir = sit::test::temp_dir();
+  const std::string base = "sample ODE --model gmm:demo --num-samples 4 --out " +
+                           (dir / "s.npz").string();
+  struct Case {
+    std::string args, fragment;
+  };
+  const Case cases[] = {
+      {base + " --sampling-method euler --num-sampling-steps 0",
+       "error: --num-sampling-steps: expected an integer >= 2, got 0"},
+      {base + " --num-sampling-steps -3", "--num-sampling-steps: expected an integer >= 2, got -3"},
+      {base + " --num-sampling-steps 1", "--num-sampling-steps: expected an integer >= 2, got 1"},
+      {base + " --batch-size 0", "--batch-size: expected an integer >= 1, got 0"},
+      {"sample ODE --model gmm:demo --num-samples 0", "--num-samples: expected an integer >= 1"},
+      {base + " --atol 0", "--atol: expected a number > 0, got 0"},
+      {base + " --rtol nan", "--rtol: expected a number > 0, got nan"},
+      {base + " --t0 1.5", "--t0: expected a number in [0, 1], got 1.5"},
+      {base + " --sample-eps 1", "--sample-eps: expected a number in [0, 1), got 1"},
+      {base + " --cfg-scale -1", "--cfg-scale: expected a number >= 0, got -1"},
+      {"sample SDE --model gmm:demo --last-step-size 0", "--last-step-size: expected a number in "
+                                                         "(0, 1), got 0"},
+      {"sample SDE --model gmm:demo --diffusion-eta -1", "--diffusion-eta: expected a number >= 0"},
+      {base + " --device cuda:0", "error: --device cuda:0: this sit-eval was built against a "
+                                  "LibTorch without CUDA"},
+      {base + " --device gpu", "error: --device: expected cpu, cuda or cuda:N, got 'gpu'"},
+      {base + " --sampling-method rk5", "ODE sampling method must be one of euler, midpoint"},
+      {"sample ODE --model gmm:demo --out " + (dir / "nodir" / "s.npz").string(), "no folder"},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = run(c.args);
+    EXPECT_EQ(r.code, 1) << c.args;
+    EXPECT_TRUE(r.err.rfind("error: ", 0) == 0) << c.args << ": " << r.err;
+    EXPECT_TRUE(contains(r.err, c.fragment)) << c.args << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "s.npz"));
+  }
+  // Any letter case: the same samples as the canonical spelling.
+  const auto a = (dir / "a.npz").string(), b = (dir / "b.npz").string();
+  ASSERT_EQ(run("sample SDE --model gmm:mix1d --num-samples 6 --num-sampling-steps 20 "
+                "--sampling-method Euler --diffusion-form SBDM --path-type VP --out " + a)
+                .code,
+            0);
+  const CliRun r = run("sample SDE --model gmm:mix1d --num-samples 6 --num-sampling-steps 20 "
+                       "--sampling-method EULER --diffusion-form sbdm --path-type vp --precision "
+                       "FP32 --out " + b);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(slurp(a), slurp(b));
+}
+
+// With --noise and no --num-samples, N is the file's rows.
+TEST(CliSample, NoiseFileSetsTheSampleCount) {
+  const auto dir = sit::test::temp_dir();
+  const std::vector<double> noise = {0.1, -0.4, 1.2, 0.7, -2.0};
+  const std::string header = sit::io::format_npy_header(sit::io::DType::kF8, {5, 1});
+  {
+    std::ofstream f(dir / "noise.npy", std::ios::binary);
+    f << header;
+    f.write(reinterpret_cast<const char*>(noise.data()), noise.size() * sizeof(double));
+  }
+  const auto out = (dir / "s.npz").string();
+  CliRun r = run("sample ODE --model gmm:mix1d --sampling-method heun --num-sampling-steps 8 "
+                 "--noise " + (dir / "noise.npy").string() + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(sit::io::NpzReader(out).open("samples").shape(), (std::vector<int64_t>{5, 1}));
+  r = run("sample ODE --model gmm:mix1d --num-samples 4 --noise " + (dir / "noise.npy").string() +
+          " --out " + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "--noise must have shape (4, 1)")) << r.err;
 }

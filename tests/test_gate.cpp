@@ -220,5 +220,5 @@ TEST(Report, SeveralRunsJsonAndDigits) {
   EXPECT_EQ(r.code, 1);
   r = run("report " + dir + " --digits many");
   EXPECT_EQ(r.code, 1);
-  EXPECT_TRUE(contains(r.err, "--digits must be paper, sig4 or a number")) << r.err;
+  EXPECT_TRUE(contains(r.err, "error: --digits: expected paper, sig4 or an integer in [0, 12], got 'many'")) << r.err;
 }

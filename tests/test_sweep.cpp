@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -99,7 +100,8 @@ TEST(SweepConfig, GridExpansionExcludesAndStableIds) {
                            "\"Heun\"\nnum_steps = 17\ndiffusion_form = \"sin2\"\n")
           .string());
   ASSERT_EQ(with_include.configs.size(), 11u);
-  EXPECT_EQ(with_include.configs.back().label(), "SDE GVP/velocity Heun 17 sin2");
+  EXPECT_EQ(with_include.configs.back().label(),  // names canonicalised
+            "SDE GVP/velocity Heun 17 increasing-decreasing");
   EXPECT_EQ(with_include.configs.back().nfe_estimate(), 33);
   const std::string listing = eval::dry_run_listing(spec);
   EXPECT_NE(listing.find("10 configurations"), std::string::npos);
@@ -117,7 +119,24 @@ TEST(SweepConfig, BadFilesNameFileLineAndKey) {
       {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\", \"rk5\"]\n",
        "sweep.toml:4: ode_methods: ODE sampling method must be one of"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\nsamples = \"many\"\n[grid]\node_methods = [\"euler\"]\n",
-       "sweep.toml:3: 'samples' must be an integer >= 2"},
+       "sweep.toml:3: 'samples': expected an integer >= 2, got string"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\nsamples = 1\n[grid]\node_methods = [\"euler\"]\n",
+       "sweep.toml:3: 'samples': expected an integer >= 2, got 1"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\nbatch_size = 0\n[grid]\node_methods = [\"euler\"]\n",
+       "sweep.toml:3: 'batch_size': expected an integer >= 1, got 0"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\nsde_methods = [\"Euler\"]\ndiffusion_norm = [1.0, "
+       "-1.0]\n",
+       "sweep.toml:5: 'diffusion_norm': expected a number >= 0, got -1"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\nsde_methods = [\"Euler\"]\nlast_step_size = 1.5\n",
+       "sweep.toml:5: 'last_step_size': expected a number in (0, 1), got 1.5"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"dopri5\"]\natol = 0\n",
+       "sweep.toml:5: 'atol': expected a number > 0, got 0"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\n[[include]]\nmode = "
+       "\"ODE\"\nnum_steps = 1\n",
+       "sweep.toml:7: include 'num_steps': expected an integer >= 2, got 1"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\n[[include]]\nmode = "
+       "\"ODE\"\nnum_steps = 7.5\n",
+       "sweep.toml:7: include 'num_steps': expected an integer >= 2, got 7.5"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\npath_type = [1, 2]\node_methods = [\"euler\"]\n",
        "sweep.toml:4: 'path_type' must hold strings"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\npath_type = [\"Linear\"]\n",
@@ -142,7 +161,9 @@ TEST(SweepConfig, BadFilesNameFileLineAndKey) {
        "ode_methods = [\"euler\"]\n",
        "sweep.toml:4: 'precision' must be fp32, tf32 or bf16 for a network, got 'fp64'"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\ndevice = \"gpu0\"\n[grid]\node_methods = [\"euler\"]\n",
-       "sweep.toml:3: 'device' must be cpu, cuda or cuda:N, got 'gpu0'"},
+       "sweep.toml:3: 'device': expected cpu, cuda or cuda:N, got 'gpu0'"},
+      {"[sweep]\nmodel = \"gmm:mix1d\"\ndevice = \"cuda:0\"\n[grid]\node_methods = [\"euler\"]\n",
+       "sweep.toml:3: 'device' cuda:0: this sit-eval was built against a LibTorch without CUDA"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\ncfg_scale = [1.0, "
        "2.0]\n",
        "sweep.toml:5: cfg_scale 2.0 needs a class-conditional model"},
@@ -412,4 +433,53 @@ TEST(Reports, TablesRenderExactlyTheExpectedText) {
             "Linear / velocity & 0.1235 & failed \\\\\n"
             "VP / noise & 2.5 &  \\\\\n"
             "\\bottomrule\n\\end{tabular}\n");
+}
+
+// Names in any case and their aliases are one configuration with the canonical spelling's
+// ID; rules match by meaning, a method name read in the configuration's own mode.
+TEST(SweepConfig, AliasesAreCanonicalisedToOneConfiguration) {
+  const auto dir = sit::test::temp_dir();
+  const auto canonical = eval::load_sweep(
+      write_sweep(dir,
+                  "[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\npath_type = [\"Linear\"]\n"
+                  "ode_methods = [\"euler\", \"heun2\"]\node_steps = [5]\nsde_methods = "
+                  "[\"Euler\"]\nsde_steps = [9]\ndiffusion_form = [\"SBDM\"]\nlast_step = "
+                  "[\"Mean\"]\n")
+          .string());
+  const auto aliases = eval::load_sweep(
+      write_sweep(dir,
+                  "[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\npath_type = [\"linear\", \"LINEAR\"]\n"
+                  "ode_methods = [\"Euler\", \"heun\", \"heun2\", \"EULER\"]\node_steps = [5]\n"
+                  "sde_methods = [\"euler\", \"euler-maruyama\"]\nsde_steps = [9]\n"
+                  "diffusion_form = [\"sbdm\"]\nlast_step = [\"mean\"]\n")
+          .string());
+  ASSERT_EQ(canonical.configs.size(), 3u);
+  ASSERT_EQ(aliases.configs.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(aliases.configs[i].id(), canonical.configs[i].id());
+    EXPECT_EQ(aliases.configs[i].canonical(), canonical.configs[i].canonical());
+  }
+  // A rule's method in another spelling is read in each configuration's mode; "mode"
+  // restricts it (here: EULER excludes the ODE euler, not Euler-Maruyama).
+  const auto excluded = eval::load_sweep(
+      write_sweep(dir,
+                  "[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\", \"heun\"]\n"
+                  "ode_steps = [5]\nsde_methods = [\"Euler\"]\nsde_steps = [9]\n[[exclude]]\n"
+                  "mode = \"ode\"\nmethod = \"EULER\"\n")
+          .string());
+  ASSERT_EQ(excluded.configs.size(), 2u);
+  EXPECT_EQ(excluded.configs[0].method, "heun2");
+  EXPECT_EQ(excluded.configs[1].method, "Euler");
+}
+
+TEST(SweepConfig, MixtureFileWithAClassWithoutComponentNamesTheFile) {
+  const auto dir = sit::test::temp_dir();
+  std::ofstream(dir / "m.toml") << "dim = 1\nnum_classes = 2\n[[component]]\nweight = 1.0\n"
+                                   "mean = [0.0]\nclass = 0\n";
+  sit::test::expect_error(
+      [&] { eval::load_sweep(write_sweep(dir, "[sweep]\nmodel = \"gmm:" + (dir / "m.toml").string() +
+                                                  "\"\n[grid]\node_methods = [\"euler\"]\n")
+                                 .string()); },
+      {"m.toml: class 1 has no component (num_classes = 2 needs at least one [[component]] with "
+       "class = 1)"});
 }

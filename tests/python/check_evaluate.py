@@ -200,6 +200,50 @@ r = run("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "samples.n
         "--inception", os.path.join(WORK, "ref.npz"), expect=1)
 check("TorchScript" in r.stderr, "bad --inception explained: " + r.stderr.strip())
 
+# features written to .npz carry their provenance as JSON text
+prov = json.loads(bytes(sf["provenance"]).decode())
+check(prov["count"] == 240 and "sha256" in prov["extractor"] and "samples.npz" in prov["source"],
+      "npz provenance: %s" % prov)
+
+# An ADM batch with arr_0 and stored statistics as SAMPLES (ADM's evaluator on a reference
+# batch against itself): FID/sFID from the stored statistics, IS and P/R from arr_0.
+r = run("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "ref.npz"), "--cache-dir", cache,
+        "--pr-distance", "fp32", "--inception", inception, "--json", os.path.join(WORK, "self.json"), "--quiet")
+self_metrics = json.load(open(os.path.join(WORK, "self.json")))
+check(abs(self_metrics["fid"]) < 1e-6 * np.trace(ref["sigma"]) and abs(self_metrics["sfid"]) < 1e-6 * np.trace(ref["sigma_s"]),
+      "ADM batch as SAMPLES: FID/sFID from its stored statistics (%g, %g)" % (self_metrics["fid"], self_metrics["sfid"]))
+close(self_metrics["inception_score"], adm.adm_inception_score(rf["logits"][:200])[0], 1e-5,
+      "ADM batch as SAMPLES: IS of its arr_0")
+check(self_metrics["precision"] == 1.0 and self_metrics["recall"] == 1.0,
+      "ADM batch as SAMPLES: P/R of arr_0 against itself are 1")
+
+# --metrics kid alone computes KID from the reference's arr_0 features.
+r = run("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "smp_feats.h5"), "--cache-dir", cache,
+        "--inception", inception, "--metrics", "kid")
+check(r.stdout.startswith("KID: "), "--metrics kid prints KID: " + r.stdout.strip())
+
+# Refusals before any image is extracted: each names the file; no progress line appears.
+np.savez(os.path.join(WORK, "narrow_ref.npz"), mu=np.zeros(16), sigma=np.eye(16))
+np.savez(os.path.join(WORK, "no_images.npz"), x=np.zeros(3), y=np.ones(2))
+run("ref-stats", os.path.join(WORK, "ref_images.npz"), "--out", os.path.join(WORK, "tiny_ref.npz"),
+    "--keep-images", 2, *common)
+for args, fragment in (
+        (("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "samples.npz"), "--json",
+          os.path.join(WORK, "nodir", "m.json")), "--json %s: no folder" % os.path.join(WORK, "nodir", "m.json")),
+        (("evaluate", os.path.join(WORK, "narrow_ref.npz"), os.path.join(WORK, "samples.npz")),
+         "narrow_ref.npz: 'mu' has 16 dimensions, but the Inception extractor gives 2048"),
+        (("evaluate", os.path.join(WORK, "tiny_ref.npz"), os.path.join(WORK, "samples.npz")),
+         "tiny_ref.npz: 2 reference images/rows; precision/recall needs at least k + 1 = 4"),
+        (("features", os.path.join(WORK, "samples.npz"), "--out", os.path.join(WORK, "f.csv")),
+         "--out %s: the file name must end in .h5, .hdf5, .npz" % os.path.join(WORK, "f.csv")),
+        (("features", os.path.join(WORK, "no_images.npz"), "--out", os.path.join(WORK, "f.h5")),
+         "no_images.npz: npz without arr_0 (the images); it holds x, y")):
+    extra = ("--cache-dir", cache) if args[0] == "evaluate" else ()
+    r = run(*args, *extra, "--inception", inception, expect=1)
+    check(fragment in r.stderr and "images" not in r.stderr.replace(fragment, "").split("error:")[0],
+          "refused before extraction: " + r.stderr.strip())
+check(not os.path.exists(os.path.join(WORK, "f.h5")), "nothing written on refusal")
+
 if failures:
     raise SystemExit("%d checks failed" % len(failures))
 print("all evaluate checks passed")
