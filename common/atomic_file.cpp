@@ -47,19 +47,25 @@ void check_output_path(const std::string& path, const char* option,
   const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : ".";
   if (!std::filesystem::is_directory(dir))
     fail(option, " ", path, ": no folder ", dir.string(), " (create it first)");
-  if (::access(dir.c_str(), W_OK) != 0)
-    fail(option, " ", path, ": cannot write in ", dir.string(), " (", std::strerror(errno), ")");
   if (std::filesystem::is_directory(p)) fail(option, " ", path, ": is a folder, not a file");
+  // Create and remove a probe file: permission bits alone do not tell (root, read-only
+  // file systems, /proc).
+  const std::string probe = path + ".probe." + std::to_string(::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0)
+    fail(option, " ", path, ": cannot write in ", dir.string(), " (", std::strerror(errno), ")");
+  ::close(fd);
+  std::remove(probe.c_str());
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
   AtomicFile file(path);
   {
     std::ofstream out(file.temp_path(), std::ios::binary | std::ios::trunc);
-    if (!out) fail("write_file_atomic: cannot open ", file.temp_path(), " for writing");
+    if (!out) fail(path, ": cannot write (", std::strerror(errno), ")");
     out.write(content.data(), static_cast<std::streamsize>(content.size()));
     out.flush();
-    if (!out) fail("write_file_atomic: write to ", file.temp_path(), " failed");
+    if (!out) fail(path, ": write failed (", std::strerror(errno), ")");
   }
   file.commit();
 }

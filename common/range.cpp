@@ -35,6 +35,11 @@ std::string Range::check(double v) const {
 }
 
 std::string Range::check_text(const std::string& text) const {
+  if (integer) {  // digits only: no 1e3, 0x10 or 2.0 where a count is expected
+    const size_t start = !text.empty() && (text[0] == '-' || text[0] == '+') ? 1 : 0;
+    if (text.size() == start || text.find_first_not_of("0123456789", start) != std::string::npos)
+      return cat("expected ", describe(), ", got '", text, "'");
+  }
   const char* begin = text.c_str();
   char* end = nullptr;
   errno = 0;
@@ -42,6 +47,16 @@ std::string Range::check_text(const std::string& text) const {
   if (text.empty() || end != begin + text.size() || errno == ERANGE)
     return cat("expected ", describe(), ", got '", text, "'");
   return check(v);
+}
+
+std::string check_seed_text(const std::string& text) {
+  errno = 0;
+  char* end = nullptr;
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    std::strtoull(text.c_str(), &end, 10);
+    if (errno != ERANGE) return "";
+  }
+  return cat("expected an integer in [0, 18446744073709551615], got '", text, "'");
 }
 
 Range at_least(int64_t lo) {

@@ -26,6 +26,9 @@ struct Range {
   std::string check_text(const std::string& text) const;
 };
 
+/// Empty when `text` is a seed: a whole number in [0, 2^64 - 1] (no sign, no wrap).
+std::string check_seed_text(const std::string& text);
+
 /// Integers >= lo.
 Range at_least(int64_t lo);
 /// Integers in [lo, hi].

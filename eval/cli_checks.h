@@ -4,7 +4,9 @@
 /// 0"), before any work starts.
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 
+#include "common/error.h"
 #include "common/range.h"
 
 namespace sit::eval {
@@ -13,6 +15,32 @@ namespace sit::eval {
 inline CLI::Validator valid(const Range& range) {
   return CLI::Validator([range](std::string& text) { return range.check_text(text); },
                         "");  // the range is in the error message, not the help line
+}
+
+/// Runs a library parser on an option's value; its error is prefixed with the option.
+template <class Parse>
+auto option_value(const char* option, Parse&& parse) {
+  try {
+    return parse();
+  } catch (const Error& e) {
+    fail(option, ": ", e.what());
+  }
+}
+
+/// Lower-cases the value (device names, precisions: "CPU" is "cpu").
+inline CLI::Validator lowercase() {
+  return CLI::Validator(
+      [](std::string& text) {
+        for (auto& ch : text)
+          ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return std::string();
+      },
+      "");
+}
+
+/// Seeds: whole numbers in [0, 2^64 - 1]; "-1" is refused rather than wrapped.
+inline CLI::Validator valid_seed() {
+  return CLI::Validator([](std::string& text) { return check_seed_text(text); }, "");
 }
 
 }  // namespace sit::eval

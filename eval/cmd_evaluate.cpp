@@ -35,7 +35,9 @@ void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--inception", c.inception,
                   "TorchScript Inception: NVIDIA's inception-2015-12-05.pt or the canonical "
                   "extractor from tools/export_inception.py (default: $SIT_EVAL_INCEPTION)");
-  cmd->add_option("--device", c.device, "cpu, cuda, cuda:N")->capture_default_str();
+  cmd->add_option("--device", c.device, "cpu, cuda, cuda:N")
+      ->capture_default_str()
+      ->transform(lowercase());
   cmd->add_option("--batch-size", c.batch_size, "images per batch")
       ->capture_default_str()
       ->check(valid(at_least(1)));
@@ -98,7 +100,8 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
   // Everything that can be checked is checked before the first image is extracted.
   MetricsJobOptions o;
   o.which = parse_metric_selection(metrics);
-  o.pr.mode = metrics::parse_distance_mode(pr_distance);
+  o.pr.mode =
+      option_value("--pr-distance", [&] { return metrics::parse_distance_mode(pr_distance); });
   if (!json.empty()) check_output_path(json, "--json", {".json"});
   io::FeatureSet ref = io::load_feature_set(ref_path);
   const bool rows_needed = o.which.precision_recall || o.which.kid;
@@ -145,6 +148,13 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
     fail("nothing to compute: --metrics ", metrics, " needs what ", ref_path, " and ", smp_name,
          " do not hold (FID: 'mu'/'sigma' or 'pool'; sFID: 'mu_s'/'sigma_s' or 'spatial'; IS: "
          "sample images or 'logits'; pr and kid: reference arr_0 or 'pool')");
+
+  if (rows_needed && !ref.pool && ref.image_count > 0) {  // the reference features' cache
+    if (fs::exists(cache_dir) && !fs::is_directory(cache_dir))
+      fail("--cache-dir ", cache_dir, ": is a file, not a folder");
+    fs::create_directories(cache_dir);
+    check_output_path((fs::path(cache_dir) / "ref.h5").string(), "--cache-dir");
+  }
 
   std::optional<models::InceptionExtractor> e;
   io::FeatureSet samples;
@@ -199,6 +209,9 @@ int run_ref_stats(const std::string& input, const std::string& out, const Common
   ExtractOptions o = extract_options(c, "reference");
   int64_t kept = 0;
   const int64_t keep = std::min(keep_images, source->count());
+  if (keep_images > keep)
+    std::cerr << "note: --keep-images " << keep_images << ": " << source->describe() << " has "
+              << keep << " images; all are kept\n";
   if (keep > 0)
     o.on_batch = [&](const uint8_t* images, int64_t n, int64_t h, int64_t w) {
       if (kept == 0) npz.begin("arr_0", io::DType::kU1, {keep, h, w, 3});

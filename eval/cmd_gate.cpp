@@ -249,8 +249,10 @@ int run_compare(const std::string& a_text, const std::string& b_text,
   // Both sides are scored against one reference: A's.
   Reference ref = reference_of(a.dir);
   json out = json::array();
-  std::cout << "| configuration | metric | A | B | B - A | " << fmt(100 * o.level, 0)
-            << " % interval | significant |\n|---|---|---|---|---|---|---|\n";
+  // The table is printed once every comparison has succeeded: an error leaves no half table.
+  std::ostringstream table;
+  table << "| configuration | metric | A | B | B - A | " << fmt(100 * o.level, 0)
+        << " % interval | significant |\n|---|---|---|---|---|---|---|\n";
   for (const auto& [ia, ib] : pairs) {
     const std::string name = ia == ib ? ia + " " + labels[ia] : ia + " vs " + ib;
     // By default the metrics both configurations were scored with.
@@ -264,9 +266,9 @@ int run_compare(const std::string& a_text, const std::string& b_text,
     for (const Comparison& c :
          compare_configs(a.dir, ia, b.dir, ib, ref, o, metrics_here, !which.empty())) {
       const auto& d = c.d;
-      std::cout << "| " << name << " | " << c.metric << " | " << fmt(d.a, digits) << " | "
-                << fmt(d.b, digits) << " | " << fmt(d.diff, digits) << " | [" << fmt(d.lo, digits)
-                << ", " << fmt(d.hi, digits) << "] | " << (d.significant ? "yes" : "no") << " |\n";
+      table << "| " << name << " | " << c.metric << " | " << fmt(d.a, digits) << " | "
+            << fmt(d.b, digits) << " | " << fmt(d.diff, digits) << " | [" << fmt(d.lo, digits)
+            << ", " << fmt(d.hi, digits) << "] | " << (d.significant ? "yes" : "no") << " |\n";
       out.push_back({{"a", a.dir + ":" + ia},
                      {"b", b.dir + ":" + ib},
                      {"metric", c.metric},
@@ -280,6 +282,7 @@ int run_compare(const std::string& a_text, const std::string& b_text,
                      {"significant", d.significant}});
     }
   }
+  std::cout << table.str();
   if (!json_out.empty()) write_file_atomic(json_out, out.dump(2) + "\n");
   return 0;
 }
@@ -342,6 +345,10 @@ std::map<std::string, json> load_baseline(const std::string& path) {
   for (const auto& r : rows) {
     if (!r.contains("id") || !r["id"].is_string())
       fail(path, ": every baseline configuration needs a string 'id'");
+    for (const auto& m : kComparable)
+      if (r.contains(m) && !r[m].is_number())
+        fail(path, ": configuration ", r["id"].get<std::string>(), ": '", m,
+             "' must be a number, got ", r[m].dump());
     out[r["id"].get<std::string>()] = r;
   }
   if (out.empty()) fail(path, ": the baseline has no configurations");
@@ -437,6 +444,15 @@ int run_gate(const GateArgs& g) {
   }
   if (checked == 0 && regressions.empty())
     fail("no metric of --metrics ", g.metrics, " is in both ", g.baseline, " and ", g.run);
+  // A gated metric that no configuration of the run carries gates nothing: say so.
+  for (const auto& m : metrics) {
+    bool any = false;
+    for (const auto& [id, r] : now)
+      any = any || (r.contains(m) && r[m].is_number());
+    if (!any)
+      fail("--metrics ", m, ": no configuration of ", g.run,
+           " was scored with it (the run's metrics are set by its sweep file's 'metrics')");
+  }
   if (regressions.empty()) {
     std::cout << "gate passed: " << checked << " checks on " << baseline.size()
               << " configurations within tolerance\n";
@@ -456,8 +472,8 @@ int run_gate(const GateArgs& g) {
 void add_bootstrap_options(CLI::App* cmd, metrics::BootstrapOptions& o) {
   cmd->add_option("--replicates", o.replicates, "bootstrap replicates")
       ->capture_default_str()
-      ->check(valid(at_least(2)));
-  cmd->add_option("--seed", o.seed, "bootstrap seed")->capture_default_str();
+      ->check(valid(integers(2, 1000000)));
+  cmd->add_option("--seed", o.seed, "bootstrap seed")->capture_default_str()->check(valid_seed());
   cmd->add_option("--level", o.level, "confidence level of the interval")
       ->capture_default_str()
       ->check(valid(between(0, 1, true, true)));

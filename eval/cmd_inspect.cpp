@@ -85,11 +85,41 @@ int inspect_npz(const std::string& path) {
               << "\n";
   }
   const bool images = z.has("arr_0") && !z.has("pool");
+  bool features = false;
+  for (const char* k : {"pool", "spatial", "logits", "mu", "mu_s"})
+    features = features || z.has(k);
   std::cout << "  read as: "
             << (images && z.has("mu") ? "an ADM batch (arr_0 images and stored statistics)"
                 : images              ? "images (arr_0), e.g. sample output"
+                : features            ? "a feature set (pool / spatial / logits, mu / sigma)"
                 : z.has("samples")    ? "analytic samples (data-space features for `metrics`)"
-                                      : "a feature set (pool / spatial / logits, mu / sigma)")
+                                      : "nothing sit-eval reads (no arr_0, samples, pool, "
+                                        "spatial, logits, mu or mu_s)")
+            << "\n";
+  return 0;
+}
+
+/// An HDF5 feature file or an .npy array.
+int inspect_array_file(const std::string& path, bool hdf5) {
+  if (hdf5) {
+    const io::FeatureSet f = io::load_feature_set(path);
+    std::cout << path << ": HDF5 feature file, " << f.num_rows() << " rows";
+    for (const auto& [name, m] : {std::pair{"pool", &f.pool}, std::pair{"spatial", &f.spatial},
+                                  std::pair{"logits", &f.logits}})
+      if (*m) std::cout << ", " << name << " " << (*m)->cols;
+    if (f.stats) std::cout << ", mu/sigma " << f.stats->dim();
+    if (f.stats_spatial) std::cout << ", mu_s/sigma_s " << f.stats_spatial->dim();
+    std::cout << "\n  source: " << f.provenance.source << "\n  extractor: " << f.provenance.extractor
+              << "\n  created: " << f.provenance.created << " by " << f.provenance.program_version
+              << "\n";
+    return 0;
+  }
+  const io::NpyArray a = io::open_npy(path);
+  const auto& s = a.shape();
+  std::cout << path << ": npy " << shape_string(s) << " " << io::descr(a.dtype()) << "\n  read as: "
+            << (a.dtype() == io::DType::kU1 && s.size() == 4 && s[3] == 3
+                    ? "images (uint8 [N, H, W, 3]) by evaluate, features and ref-stats"
+                    : "--noise or --labels of `sample` when its shape fits")
             << "\n";
   return 0;
 }
@@ -108,8 +138,10 @@ int run_inspect(const std::string& path, bool list_keys) {
               << ", logits " << models::kInceptionLogitsWidth << "\n";
     return 0;
   }
-  char magic[2] = {};
-  std::ifstream(path, std::ios::binary).read(magic, 2);
+  char magic[8] = {};
+  std::ifstream(path, std::ios::binary).read(magic, 8);
+  if (std::string(magic, 8) == "\x89HDF\r\n\x1a\n") return inspect_array_file(path, true);
+  if (std::string(magic, 6) == "\x93NUMPY") return inspect_array_file(path, false);
   if (magic[0] == 'P' && magic[1] == 'K') {
     const io::ZipReader z(path);
     bool npy = !z.entries().empty();

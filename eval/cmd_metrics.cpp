@@ -48,12 +48,12 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
       ->check(valid(integers(0, 1)));
   cmd->add_option("--kid-subsets", args->kid_subsets, "KID: number of random subsets")
       ->capture_default_str()
-      ->check(valid(at_least(1)));
+      ->check(valid(integers(1, 100000)));
   cmd->add_option("--kid-subset-size", args->kid_subset_size,
-                  "KID: subset size (default 1000, capped with a note at the smaller set; a "
+                  "KID: subset size (default 1000, capped with a warning at the smaller set; a "
                   "size given here must fit both sets)")
       ->check(valid(at_least(2)));
-  cmd->add_option("--seed", args->seed, "KID subset seed")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "KID subset seed")->capture_default_str()->check(valid_seed());
   cmd->add_flag("--timings", args->timings,
                 "print wall seconds of loading and of each metric to stderr");
 
@@ -61,8 +61,10 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
   return [args, cmd]() -> int {
     MetricsJobOptions o;
     o.which = parse_metric_selection(args->metrics);
-    o.pr.mode = metrics::parse_distance_mode(args->pr_distance);
-    o.frechet.route = metrics::parse_frechet_route(args->fid_route);
+    o.pr.mode = option_value("--pr-distance",
+                             [&] { return metrics::parse_distance_mode(args->pr_distance); });
+    o.frechet.route =
+        option_value("--fid-route", [&] { return metrics::parse_frechet_route(args->fid_route); });
     o.stats.ddof = args->ddof;
     o.kid.subsets = args->kid_subsets;
     o.kid.subset_size = args->kid_subset_size;

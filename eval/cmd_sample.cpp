@@ -16,6 +16,7 @@
 #include "eval/generator.h"
 #include "reference_stats/image_writer.h"
 #include "reference_stats/npy.h"
+#include "samplers/names.h"
 #include "samplers/sampler.h"
 
 namespace sit::eval {
@@ -48,7 +49,7 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
   cmd->add_option("--image-size", a.image_size,
                   "image side in pixels (latent side = image size / VAE factor 8); default: "
                   "the checkpoint's")
-      ->check(valid(at_least(8)));
+      ->check(valid(integers(8, 8192)));
   cmd->add_option("--num-classes", a.num_classes,
                   "classes of the model (checked against the checkpoint's label table)")
       ->check(valid(at_least(1)));
@@ -63,7 +64,7 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
                   "(Euler-Maruyama, default) or Heun");
   cmd->add_option("--num-sampling-steps", a.num_steps,
                   "grid points (ODE default 50, SDE default 250); steps = points - 1")
-      ->check(valid(at_least(2)));
+      ->check(valid(integers(2, 1000000)));
   cmd->add_option("--cfg-scale", a.cfg_scale, "classifier-free guidance scale (1: none)")
       ->capture_default_str()
       ->check(valid(not_below(0)));
@@ -75,10 +76,11 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
                   "model's, 1000 for ImageNet models)")
       ->check(valid(at_least(0)));
   cmd->add_option("--global-seed", a.seed, "seed; sample i depends only on (seed, i)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(valid_seed());
   cmd->add_option("--num-samples", a.num_samples,
                   "samples to draw (default 64, or the rows of --noise)")
-      ->check(valid(at_least(1)));
+      ->check(valid(integers(1, 100000000)));
   cmd->add_option("--batch-size", a.batch_size, "samples per batch (results do not depend on it)")
       ->capture_default_str()
       ->check(valid(at_least(1)));
@@ -95,7 +97,9 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
                   "output .npz: analytic models: samples, labels, nfe; image models: the ADM "
                   "evaluator's layout, arr_0 uint8 (N, H, W, 3) and arr_1 labels")
       ->capture_default_str();
-  cmd->add_option("--device", a.device, "cpu, cuda, cuda:N")->capture_default_str();
+  cmd->add_option("--device", a.device, "cpu, cuda, cuda:N")
+      ->capture_default_str()
+      ->transform(lowercase());
   cmd->add_option("--precision", a.precision,
                   "analytic models: state precision fp32 or fp64; networks: fp32 (TF32 off, "
                   "as the papers), tf32 or bf16")
@@ -141,9 +145,9 @@ int run_sample(const SampleArgs& a, bool sde) {
     cfg.ode.method = parse_ode_method(a.method.empty() ? "dopri5" : a.method);
     cfg.ode.atol = a.atol;
     cfg.ode.rtol = a.rtol;
-    if (a.error_norm == "per-sample")
+    if (samplers::same_name(a.error_norm, "per-sample"))
       cfg.error_norm = ErrorNorm::kPerSample;
-    else if (a.error_norm != "batch")
+    else if (!samplers::same_name(a.error_norm, "batch"))
       fail("--error-norm must be one of batch, per-sample; got '", a.error_norm, "'");
   }
   cfg.interval.t0 = a.t0;
@@ -151,6 +155,12 @@ int run_sample(const SampleArgs& a, bool sde) {
   cfg.interval.sample_eps = a.sample_eps;
   cfg.guidance.scale = a.cfg_scale;
   cfg.guidance.channels = parse_cfg_channels(a.cfg_channels);
+  if (a.null_class >= 0 && (a.null_class < model.num_classes() ||
+                            (!analytic && a.null_class != model.null_class())))
+    fail("--null-class ", a.null_class, ": ",
+         a.null_class < model.num_classes() ? "is one of the model's classes" : "is not a label of",
+         " ", model.name(), " (classes 0..", model.num_classes() - 1, ", unconditional ",
+         model.null_class(), ")");
   cfg.guidance.null_class = a.null_class >= 0 ? a.null_class : model.null_class();
   if (a.cfg_scale != 1.0 && model.num_classes() == 0)
     fail("--cfg-scale ", a.cfg_scale, " needs a class-conditional model; ", model.name(),
@@ -286,7 +296,7 @@ Command add_sample_command(CLI::App& app) {
       "sample",
       "draw samples with one sampler configuration: 'sample ODE ...' or 'sample SDE ...'");
   cmd->require_subcommand(1);
-  CLI::App* o = cmd->add_subcommand("ODE", "probability-flow ODE sampling");
+  CLI::App* o = cmd->add_subcommand("ODE", "probability-flow ODE sampling")->ignore_case();
   add_shared_options(o, *ode);
   o->add_option("--atol", ode->atol, "dopri5 absolute tolerance")
       ->capture_default_str()
@@ -301,7 +311,7 @@ Command add_sample_command(CLI::App& app) {
   CLI::App* s = cmd->add_subcommand(
       "SDE",
       "SDE sampling: dx = [v + D s] dt + sqrt(2 D) dW in code time, D(t) = w(t)/2 where "
-      "w is the paper's diffusion coefficient");
+      "w is the paper's diffusion coefficient")->ignore_case();
   add_shared_options(s, *sde);
   s->add_option("--diffusion-form", sde->diffusion_form,
                 "D(t) (= w/2): constant, SBDM, sigma, linear, decreasing, increasing-decreasing "

@@ -155,8 +155,25 @@ Command add_report_command(CLI::App& app) {
   cmd->add_flag("--pivot", a->pivot, "interpolant x prediction rows against sampler columns");
   cmd->add_option("--metric", a->metric, "pivot cell metric: fid, precision, recall, kid, nfe")
       ->capture_default_str();
-  return [a]() -> int {
+  return [a, cmd]() -> int {
     if (!a->out.empty()) check_output_path(a->out, "--out");
+    const bool format_given = cmd->get_option("--format")->count() > 0;
+    if (!a->layout.empty() && format_given && a->format != "tex")
+      fail("--layout writes LaTeX; --format ", a->format, " does not apply (leave it out, or use "
+           "--format tex)");
+    if (cmd->get_option("--metric")->count() > 0 && !a->pivot && a->layout.empty() &&
+        a->format != "html")
+      fail("--metric chooses the metric of --pivot, --layout and --format html; the long "
+           "table shows every metric");
+    {
+      const auto& names = result_metric_names();
+      if (a->metric != "nfe" && std::find(names.begin(), names.end(), a->metric) == names.end()) {
+        std::string list;
+        for (const auto& n : names)
+          list += n + ", ";
+        fail("--metric: unknown metric '", a->metric, "' (", list, "nfe)");
+      }
+    }
     std::vector<reports::Record> records;
     for (const auto& dir : a->dirs) {
       auto rs = reports::load_results(dir + "/results.jsonl");

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <map>
 
@@ -107,6 +108,9 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << e.what_without_backtrace() << "\n";
     return 1;
 #endif
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::cerr << "error: " << e.path1().string() << ": " << e.code().message() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

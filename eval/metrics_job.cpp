@@ -1,6 +1,7 @@
 #include "eval/metrics_job.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -75,6 +76,8 @@ MetricSelection parse_metric_selection(const std::string& list) {
   std::string name;
   bool any = false;
   while (std::getline(in, name, ',')) {
+    for (auto& ch : name)
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (name == "fid")
       s.fid = true;
     else if (name == "sfid")

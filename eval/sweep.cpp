@@ -494,13 +494,13 @@ Shard shard_from_environment() {
 Shard parse_shard(const std::string& text) {
   const auto slash = text.find('/');
   Shard s;
-  try {
-    if (slash == std::string::npos) throw std::invalid_argument("no slash");
-    s.index = std::stoi(text.substr(0, slash));
-    s.count = std::stoi(text.substr(slash + 1));
-  } catch (const std::exception&) {
+  const auto whole = [](const std::string& t) {
+    return !t.empty() && t.size() < 9 && t.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (slash == std::string::npos || !whole(text.substr(0, slash)) || !whole(text.substr(slash + 1)))
     fail("--shard must be K/N (e.g. 0/4), got '", text, "'");
-  }
+  s.index = std::stoi(text.substr(0, slash));
+  s.count = std::stoi(text.substr(slash + 1));
   if (s.count < 1 || s.index < 0 || s.index >= s.count)
     fail("--shard K/N needs 0 <= K < N, got '", text, "'");
   return s;

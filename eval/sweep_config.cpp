@@ -220,6 +220,8 @@ SweepSpec load_sweep(const std::string& path) {
   if (spec.model.empty()) fail(path, ": [sweep] needs 'model' (e.g. \"gmm:demo\")");
   spec.name = str("name", spec.model);
   spec.device = str("device", "cpu");
+  std::transform(spec.device.begin(), spec.device.end(), spec.device.begin(),
+                 [](unsigned char ch) { return std::tolower(ch); });
   spec.precision = str("precision", "fp32");
   std::transform(spec.precision.begin(), spec.precision.end(), spec.precision.begin(),
                  [](unsigned char ch) { return std::tolower(ch); });
@@ -267,6 +269,15 @@ SweepSpec load_sweep(const std::string& path) {
     if (m != "fid" && m != "sfid" && m != "is" && m != "pr" && m != "kid")
       fail(where(path, *sweep->get("metrics")),
            ": 'metrics' entries must be fid, sfid, is, pr or kid, got '", m, "'");
+  for (const auto& m : spec.metrics) {
+    if ((m == "sfid" || m == "is") && spec.inception.empty())
+      fail(where(path, sweep->get("metrics") ? *sweep->get("metrics") : *sweep), ": '", m,
+           "' needs Inception features (a model with 'vae' and 'inception'); ", spec.model,
+           spec.inception.empty() && !analytic ? " has no 'inception'" : " is an analytic model");
+    if (m == "pr" && std::min(spec.samples, spec.reference_samples) < 4)
+      fail(path, ": 'pr' needs at least k + 1 = 4 samples and reference_samples, got ",
+           spec.samples, " and ", spec.reference_samples);
+  }
 
   // Expand the grid; every name is validated through the samplers' parsers.
   auto paths = axis<std::string>(path, *grid, "path_type", {"Linear"});

@@ -265,10 +265,17 @@ GaussianMixture GaussianMixture::from_toml(const std::string& path) {
              "' (expected weight, mean, std, class)");
     MixtureComponent m;
     m.weight = (*c)["weight"].value_or(1.0);
+    if (const toml::node* w = c->get("weight"); w && !(m.weight > 0 && std::isfinite(m.weight)))
+      fail(where(*w), ": component ", i, " 'weight' must be a finite number > 0, got ", m.weight);
     if (!(*c)["mean"]) fail(where(node), ": component ", i, " needs 'mean'");
     m.mean = numbers(*(*c)["mean"].node(), "mean", i);
     m.std = (*c)["std"] ? numbers(*(*c)["std"].node(), "std", i) : std::vector<double>(*dim, 0.0);
     m.label = (*c)["class"].value_or<int64_t>(-1);
+    if (const toml::node* l = c->get("class"); l && num_classes == 0)
+      fail(where(*l), ": component ", i, " has 'class' but the file sets no num_classes");
+    else if (l && (m.label < 0 || m.label >= num_classes))
+      fail(where(*l), ": component ", i, " 'class' must be in 0..num_classes - 1 = ",
+           num_classes - 1, ", got ", m.label);
     if (num_classes > 0 && !(*c)["class"])
       fail(where(node), ": component ", i, " needs 'class' (num_classes > 0)");
     out.push_back(std::move(m));

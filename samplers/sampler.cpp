@@ -123,7 +123,8 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
   const DiffusionOptions& diff = cfg.sde_options.diffusion;
   if (cfg.sde) {
     const bool heun = cfg.sde_options.method == SdeMethod::kHeun;
-    const CoefficientUse step{false, true, true, false};
+    // The drift v + D s needs the velocity and the score (from whatever the model predicts).
+    const CoefficientUse step{true, true, true, false};
     check_coefficients(path, cfg.prediction, diff, grid.front(), step);
     check_coefficients(path, cfg.prediction, diff, heun ? grid.back() : grid[grid.size() - 2],
                        step);

@@ -152,7 +152,7 @@ TEST(Cli, OneCommandLineSurface) {
       {base + " --kid-subsets 0", "error: --kid-subsets: expected an integer >= 1, got 0"},
       {base + " --kid-subset-size 1", "error: --kid-subset-size: expected an integer >= 2, got 1"},
       {base + " --cov-ddof 2", "error: --cov-ddof: expected an integer in [0, 1], got 2"},
-      {base + " --cov-ddof 0.5", "error: --cov-ddof: expected an integer in [0, 1], got 0.5"},
+      {base + " --cov-ddof 0.5", "error: --cov-ddof: expected an integer in [0, 1], got '0.5'"},
       {"metrics --samples /nonexistent.npz --ref x", "error: --"},
       {"frobnicate", "error: unknown command 'frobnicate' (commands: "},
       {base + " --json /nonexistent-dir/m.json", "error: --json /nonexistent-dir/m.json: no folder"},

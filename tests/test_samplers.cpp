@@ -378,11 +378,19 @@ TEST(Sampler, SamplesDoNotDependOnBatchSize) {
   const auto ids = iota_ids(n);
   const at::Tensor y = per_sample_labels(9, ids, gmm.num_classes());
   const at::Tensor x0 = per_sample_normal(9, ids, kStreamInit, {gmm.dim()}, at::kFloat);
-  for (bool sde : {false, true}) {
+  // every fixed-step ODE method and both SDE methods (README: "Batch invariance")
+  const std::pair<bool, int> methods[] = {
+      {false, static_cast<int>(OdeMethod::kEuler)}, {false, static_cast<int>(OdeMethod::kMidpoint)},
+      {false, static_cast<int>(OdeMethod::kHeun2)}, {false, static_cast<int>(OdeMethod::kRk4)},
+      {true, static_cast<int>(SdeMethod::kEulerMaruyama)}, {true, static_cast<int>(SdeMethod::kHeun)}};
+  for (const auto& [sde, method] : methods) {
     SamplerConfig cfg;
     cfg.sde = sde;
     cfg.num_steps = 30;
-    cfg.ode.method = OdeMethod::kHeun2;
+    if (sde)
+      cfg.sde_options.method = static_cast<SdeMethod>(method);
+    else
+      cfg.ode.method = static_cast<OdeMethod>(method);
     cfg.guidance.scale = 2.0;
     cfg.guidance.null_class = gmm.null_class();
     cfg.guidance.channels = CfgChannels::kAll;
@@ -395,7 +403,8 @@ TEST(Sampler, SamplesDoNotDependOnBatchSize) {
         std::vector<int64_t> sub(ids.begin() + s, ids.begin() + s + m);
         parts.push_back(sample(model, cfg, x0.narrow(0, s, m), y.narrow(0, s, m), sub, 9).x);
       }
-      EXPECT_TRUE(at::equal(at::cat(parts), whole)) << "sde " << sde << " batch " << b;
+      EXPECT_TRUE(at::equal(at::cat(parts), whole))
+          << "sde " << sde << " method " << method << " batch " << b;
     }
   }
   // dopri5 with the per-sample error norm is batch-invariant too.
