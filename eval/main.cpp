@@ -1,6 +1,7 @@
 // sit-eval: evaluation and benchmarking harness for SiT / DiT image generators.
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <iostream>
@@ -56,6 +57,9 @@ int main(int argc, char** argv) {
                                         sit::build_info().git_revision + ")");
   GlobalOptions global;
   global.threads = sit::linalg::hardware_threads();
+  // OMP_NUM_THREADS, when set to a count, is the default (as for LibTorch and BLIS).
+  if (const char* env = std::getenv("OMP_NUM_THREADS"))
+    if (sit::integers(1, 4096).check_text(env).empty()) global.threads = std::atoi(env);
   app.add_option("--threads", global.threads,
                  "threads for BLAS, LibTorch and parallel loops (default: the CPUs this "
                  "process may use)")

@@ -22,7 +22,9 @@ CliRun run(const std::string& args) {
   std::filesystem::create_directories(dir);
   const auto err_path = dir / ("stderr." + std::to_string(::getpid()));
   const std::string cmd =
-      std::string(SIT_EVAL_BINARY) + " --threads 2 " + args + " 2>" + err_path.string();
+      // One thread: ctest runs tests side by side on every core, and multi-threaded
+      // processes sharing cores slow each other down badly (spinning thread barriers).
+      std::string(SIT_EVAL_BINARY) + " --threads 1 " + args + " 2>" + err_path.string();
   CliRun r;
   FILE* pipe = ::popen(cmd.c_str(), "r");
   std::array<char, 4096> buf{};

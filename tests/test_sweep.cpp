@@ -286,7 +286,7 @@ TEST(Sweep, ResumeAfterSigkillIsBitwiseIdentical) {
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      execl(SIT_EVAL_BINARY, SIT_EVAL_BINARY, "--threads", "2", "sweep", sweep_file.c_str(),
+      execl(SIT_EVAL_BINARY, SIT_EVAL_BINARY, "--threads", "1", "sweep", sweep_file.c_str(),
             "--out", killed.c_str(), "--quiet", static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -389,7 +389,7 @@ TEST(Sweep, MpirunTwoRanksEqualOneProcess) {
   const auto [dir, file] = single_process_run();
   const std::string bin = SIT_EVAL_BINARY;
   // The rank and size come from OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE.
-  ASSERT_EQ(shell("mpirun --allow-run-as-root --oversubscribe -np 2 " + bin + " sweep " + file +
+  ASSERT_EQ(shell("mpirun --allow-run-as-root --oversubscribe -np 2 " + bin + " --threads 1 sweep " + file +
                   " --out " + (dir / "mpi").string() + " --quiet >/dev/null 2>&1"),
             0);
   ASSERT_EQ(shell(bin + " merge " + (dir / "mpi").string() + " >/dev/null"), 0);
