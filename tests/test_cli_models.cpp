@@ -2,6 +2,7 @@
 // `sample` writes a valid ADM npz, PNGs and latents that agree with each other, sweeps
 // run image models (with --save-images, resumable), and `inspect` describes checkpoints.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -81,14 +82,29 @@ TEST(SampleSiT, AdmNpzPngsAndLatentsAgree) {
     ASSERT_EQ(w, 32);
     EXPECT_TRUE(std::equal(png.begin(), png.end(), images.begin() + i * 32 * 32 * 3)) << i;
   }
-  // Decoding the saved latents reproduces the images.
+  // Decoding the saved latents reproduces the images, decoded in the sampler's batches
+  // (2, 2, 1) with its one thread: convolution kernels may differ with the batch shape,
+  // and a different rounding can move a pixel across a uint8 step.
   const io::NpzReader lat((d / "lat.npz").string());
   io::NpyArray l = lat.open("latents");
   EXPECT_EQ(l.shape(), (std::vector<int64_t>{5, 4, 16, 16}));
   const at::Tensor latents = at::tensor(l.read_all<float>(), at::kFloat).view({5, 4, 16, 16});
-  const at::Tensor u8 =
-      models::to_uint8_nhwc(models::VaeDecoder::load(mf("vae_new")).decode(latents));
-  EXPECT_TRUE(std::equal(images.begin(), images.end(), u8.data_ptr<uint8_t>()));
+  const auto vae = models::VaeDecoder::load(mf("vae_new"));
+  at::set_num_threads(1);
+  std::vector<at::Tensor> parts;
+  for (int64_t s = 0; s < 5; s += 2)
+    parts.push_back(models::to_uint8_nhwc(vae.decode(latents.narrow(0, s, std::min<int64_t>(2, 5 - s)))));
+  const at::Tensor u8 = at::cat(parts).contiguous();
+  // A float32 decoder whose convolutions sum in another order (another BLAS kernel set)
+  // moves a pixel only where its value lies within rounding of a uint8 step: allow one
+  // level at a few pixels, nothing more.
+  int64_t off_by_one = 0;
+  for (size_t i = 0; i < images.size(); ++i) {
+    const int diff = std::abs(int(images[i]) - int(u8.data_ptr<uint8_t>()[i]));
+    EXPECT_LE(diff, 1) << i;
+    off_by_one += diff;
+  }
+  EXPECT_LE(off_by_one, static_cast<int64_t>(images.size() / 1000)) << off_by_one << " pixels";
   EXPECT_EQ(lat.open("labels").read_all<int64_t>(), labels);
 }
 
