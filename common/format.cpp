@@ -63,4 +63,10 @@ std::string fixed(double value, int digits) {
   return buf;
 }
 
+std::string lowercase(std::string text) {
+  for (auto& ch : text)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return text;
+}
+
 }  // namespace sit

@@ -15,6 +15,9 @@ std::string python_repr(double value);
 /// "(3, 4)" for {3, 4}; "(7,)" for {7}; "()" for a scalar: numpy's shape notation.
 std::string shape_string(const std::vector<int64_t>& shape);
 
+/// ASCII lower case ("CPU" -> "cpu"): names that are case-insensitive.
+std::string lowercase(std::string text);
+
 /// Fixed-point with `digits` decimals ("2.06").
 std::string fixed(double value, int digits);
 

@@ -4,9 +4,9 @@
 /// 0"), before any work starts.
 
 #include <CLI/CLI.hpp>
-#include <cctype>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/range.h"
 
 namespace sit::eval {
@@ -31,8 +31,7 @@ auto option_value(const char* option, Parse&& parse) {
 inline CLI::Validator lowercase() {
   return CLI::Validator(
       [](std::string& text) {
-        for (auto& ch : text)
-          ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        text = sit::lowercase(text);
         return std::string();
       },
       "");

@@ -103,7 +103,8 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
   cmd->add_option("--precision", a.precision,
                   "analytic models: state precision fp32 or fp64; networks: fp32 (TF32 off, "
                   "as the papers), tf32 or bf16")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->transform(lowercase());
 }
 
 int run_sample(const SampleArgs& a, bool sde) {
@@ -115,9 +116,7 @@ int run_sample(const SampleArgs& a, bool sde) {
   settings.image_size = a.image_size;
   settings.num_classes = a.num_classes;
   settings.device = a.device;
-  settings.precision = a.precision;
-  std::transform(settings.precision.begin(), settings.precision.end(), settings.precision.begin(),
-                 [](unsigned char ch) { return std::tolower(ch); });
+  settings.precision = a.precision;  // lower-cased by the option's transform
   const std::unique_ptr<Generator> generator = Generator::create(settings);
   const Generator& model = *generator;
   const bool analytic = model.mixture() != nullptr;

@@ -76,8 +76,7 @@ MetricSelection parse_metric_selection(const std::string& list) {
   std::string name;
   bool any = false;
   while (std::getline(in, name, ',')) {
-    for (auto& ch : name)
-      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    name = lowercase(name);
     if (name == "fid")
       s.fid = true;
     else if (name == "sfid")

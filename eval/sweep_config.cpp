@@ -220,11 +220,9 @@ SweepSpec load_sweep(const std::string& path) {
   if (spec.model.empty()) fail(path, ": [sweep] needs 'model' (e.g. \"gmm:demo\")");
   spec.name = str("name", spec.model);
   spec.device = str("device", "cpu");
-  std::transform(spec.device.begin(), spec.device.end(), spec.device.begin(),
-                 [](unsigned char ch) { return std::tolower(ch); });
+  spec.device = lowercase(spec.device);
   spec.precision = str("precision", "fp32");
-  std::transform(spec.precision.begin(), spec.precision.end(), spec.precision.begin(),
-                 [](unsigned char ch) { return std::tolower(ch); });
+  spec.precision = lowercase(spec.precision);
   spec.out = str("out", "");
   spec.ckpt = str("ckpt", "");
   spec.vae = str("vae", "");

@@ -4,16 +4,13 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/Device.h>
 
-#include <cctype>
-
 #include "common/error.h"
+#include "common/format.h"
 
 namespace sit::models {
 
 void check_device(const std::string& name, const char* option) {
-  std::string device = name;
-  for (auto& ch : device)
-    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string device = lowercase(name);
   const bool index = device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
                      device.find_first_not_of("0123456789", 5) == std::string::npos;
   if (device == "cpu") return;
