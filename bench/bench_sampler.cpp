@@ -81,13 +81,13 @@ void BM_HeunOdeStep(benchmark::State& s) {
 }
 void BM_EulerMaruyamaStep(benchmark::State& s) {
   SamplerConfig c;
-  c.sde = true;
+  c.family = SamplerFamily::kSde;
   c.num_steps = 51;
   step_benchmark(s, c);
 }
 void BM_HeunSdeStep(benchmark::State& s) {
   SamplerConfig c;
-  c.sde = true;
+  c.family = SamplerFamily::kSde;
   c.sde_options.method = SdeMethod::kHeun;
   c.num_steps = 51;
   step_benchmark(s, c);

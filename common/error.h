@@ -27,4 +27,22 @@ template <class... Args>
   throw Error(cat(args...));
 }
 
+/// Runs `f`; a sit::Error it throws comes back prefixed with where it failed
+/// ("sweep.toml:7: cfg_scale: expected ..."). Returns what `f` returns.
+template <class F>
+auto in_context(const std::string& where, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+}
+
+/// For branches that cannot be reached when the program is right (every enum value is
+/// handled): throws std::logic_error("internal error: ...") instead of returning a dummy.
+template <class... Args>
+[[noreturn]] void unreachable(const Args&... args) {
+  throw std::logic_error(cat("internal error: ", args...));
+}
+
 }  // namespace sit

@@ -20,11 +20,7 @@ inline CLI::Validator valid(const Range& range) {
 /// Runs a library parser on an option's value; its error is prefixed with the option.
 template <class Parse>
 auto option_value(const char* option, Parse&& parse) {
-  try {
-    return parse();
-  } catch (const Error& e) {
-    fail(option, ": ", e.what());
-  }
+  return in_context(option, std::forward<Parse>(parse));
 }
 
 /// Lower-cases the value (device names, precisions: "CPU" is "cpu").

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <optional>
 
@@ -14,6 +15,7 @@
 #include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "eval/generator.h"
+#include "eval/sampler_spec.h"
 #include "reference_stats/image_writer.h"
 #include "reference_stats/npy.h"
 #include "samplers/names.h"
@@ -23,19 +25,59 @@ namespace sit::eval {
 namespace {
 
 struct SampleArgs {
-  std::string model, path_type = "Linear", prediction = "velocity", method, out = "samples.npz";
-  std::string noise, labels, diffusion_form = "sigma", last_step = "Mean", cfg_channels = "3";
-  std::string error_norm = "batch", loss_table, device = "cpu", precision = "fp32";
+  std::string model, out = "samples.npz", noise, labels, device = "cpu", precision = "fp32";
   std::string ckpt, vae, sample_dir, save_latents;
-  int64_t image_size = 0, num_classes = 0;
-  int64_t num_steps = -1, num_samples = 0, batch_size = 32, null_class = -1;  // 0: unset
-  double atol = 1e-6, rtol = 1e-3, diffusion_norm = 1.0, eta = 0.0, last_step_size = 0.04;
-  double cfg_scale = 1.0;
+  int64_t image_size = 0, num_classes = 0, num_samples = 0, batch_size = 32;  // 0: unset
   uint64_t seed = 0;
-  std::optional<double> t0, t1, sample_eps;
+  /// The sampler: every field of the table that applies to the family, as given.
+  samplers::SamplerFamily family = samplers::SamplerFamily::kOde;
+  std::map<std::string, std::string> fields;
+  CLI::App* cmd = nullptr;
 };
 
+/// "euler, midpoint, heun2 (heun), rk4, dopri5": the family's steppers from their rows.
+std::string method_help(samplers::SamplerFamily family) {
+  std::string names;
+  auto add = [&](const samplers::StepperInfo& s) {
+    names += (names.empty() ? "" : ", ") + std::string(s.name);
+    for (const char* alias : s.aliases)
+      names += std::string(" (") + alias + ")";
+  };
+  if (family == samplers::SamplerFamily::kOde)
+    for (const auto& s : samplers::ode_steppers())
+      add(s);
+  else
+    for (const auto& s : samplers::sde_steppers())
+      add(s);
+  return "integrator: " + names;
+}
+
+/// One option per sampler field of the family (the field table's flag, help and range).
+void add_sampler_options(CLI::App* cmd, SampleArgs& a) {
+  const SamplerSpec defaults = default_sampler_spec(a.family);
+  for (const auto& f : sampler_fields()) {
+    if (!*f.flag || !f.applies_to(a.family)) continue;
+    std::string help = f.help;
+    if (std::string(f.key) == "method") help = method_help(a.family);
+    CLI::Option* o = cmd->add_option(f.flag, a.fields[f.key], help);
+    o->type_name(f.integer ? "INT" : f.numeric ? "FLOAT" : "TEXT");
+    if (const std::string d = f.print(defaults); !d.empty()) o->default_str(d);
+    if (f.numeric) o->check(valid(f.range));
+  }
+}
+
+/// The spec the flags describe: the family's defaults with every given flag applied.
+SamplerSpec sampler_spec(const SampleArgs& a) {
+  SamplerSpec spec = default_sampler_spec(a.family);
+  for (const auto& f : sampler_fields())
+    if (*f.flag && f.applies_to(a.family) && a.cmd->get_option(f.flag)->count() > 0)
+      in_context(f.flag, [&] { f.parse(spec, a.fields.at(f.key)); });
+  normalise(spec);
+  return spec;
+}
+
 void add_shared_options(CLI::App* cmd, SampleArgs& a) {
+  a.cmd = cmd;
   cmd->add_option("--model", a.model,
                   "gmm:PRESET (bernoulli1d, mix1d, demo), gmm:FILE.toml, or sit:SiT-XL/2 (any "
                   "SiT-{S,B,L,XL}/{2,4,8}; 'sit' alone detects it from --ckpt)")
@@ -56,25 +98,7 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
   cmd->add_option("--sample-dir", a.sample_dir, "also write PNG images DIR/000000.png, ...");
   cmd->add_option("--save-latents", a.save_latents,
                   "also write the final latents: .npz with latents (N, C, h, w), labels, nfe");
-  cmd->add_option("--path-type", a.path_type, "Linear, GVP or VP")->capture_default_str();
-  cmd->add_option("--prediction", a.prediction, "what the model predicts: velocity, score, noise")
-      ->capture_default_str();
-  cmd->add_option("--sampling-method", a.method,
-                  "ODE: euler, midpoint, heun2 (heun), rk4, dopri5 (default); SDE: Euler "
-                  "(Euler-Maruyama, default) or Heun");
-  cmd->add_option("--num-sampling-steps", a.num_steps,
-                  "grid points (ODE default 50, SDE default 250); steps = points - 1")
-      ->check(valid(integers(2, 1000000)));
-  cmd->add_option("--cfg-scale", a.cfg_scale, "classifier-free guidance scale (1: none)")
-      ->capture_default_str()
-      ->check(valid(not_below(0)));
-  cmd->add_option("--cfg-channels", a.cfg_channels,
-                  "3: guide channels 0..2 as the reference's forward_with_cfg; all: every channel")
-      ->capture_default_str();
-  cmd->add_option("--null-class", a.null_class,
-                  "label of the unconditional class (default: the "
-                  "model's, 1000 for ImageNet models)")
-      ->check(valid(at_least(0)));
+  add_sampler_options(cmd, a);
   cmd->add_option("--global-seed", a.seed, "seed; sample i depends only on (seed, i)")
       ->capture_default_str()
       ->check(valid_seed());
@@ -84,13 +108,6 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
   cmd->add_option("--batch-size", a.batch_size, "samples per batch (results do not depend on it)")
       ->capture_default_str()
       ->check(valid(at_least(1)));
-  cmd->add_option("--t0", a.t0, "start of the sampling interval (overrides the reference rule)")
-      ->check(valid(between(0, 1)));
-  cmd->add_option("--t1", a.t1, "end of the sampling interval (overrides the reference rule)")
-      ->check(valid(between(0, 1)));
-  cmd->add_option("--sample-eps", a.sample_eps,
-                  "the reference's sample_eps (default 1e-3; 0 for Linear/GVP velocity models)")
-      ->check(valid(between(0, 1, false, true)));
   cmd->add_option("--noise", a.noise, "initial states, .npy with one row per sample");
   cmd->add_option("--labels", a.labels, "labels, .npy with one integer per sample");
   cmd->add_option("--out", a.out,
@@ -107,7 +124,8 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
       ->transform(lowercase());
 }
 
-int run_sample(const SampleArgs& a, bool sde) {
+int run_sample(const SampleArgs& a) {
+  const bool sde = a.family == samplers::SamplerFamily::kSde;
   using namespace sit::samplers;
   GeneratorSettings settings;
   settings.model = a.model;
@@ -127,45 +145,10 @@ int run_sample(const SampleArgs& a, bool sde) {
   if (!a.save_latents.empty()) check_output_path(a.save_latents, "--save-latents", {".npz"});
   if (!a.sample_dir.empty() && !images)
     fail("--sample-dir needs an image model (sit:... with --vae)");
-  SamplerConfig cfg;
-  cfg.path = parse_path_type(a.path_type);
-  cfg.prediction = parse_prediction(a.prediction);
-  cfg.sde = sde;
-  cfg.num_steps = a.num_steps > 0 ? a.num_steps : (sde ? 250 : 50);
-  if (sde) {
-    cfg.sde_options.method = parse_sde_method(a.method.empty() ? "Euler" : a.method);
-    cfg.sde_options.diffusion.form = parse_diffusion_form(a.diffusion_form);
-    cfg.sde_options.diffusion.norm = a.diffusion_norm;
-    cfg.sde_options.diffusion.eta = a.eta;
-    if (!a.loss_table.empty()) cfg.sde_options.diffusion.loss = LossTable::from_csv(a.loss_table);
-    cfg.sde_options.last_step = parse_last_step(a.last_step);
-    cfg.sde_options.last_step_size = a.last_step_size;
-  } else {
-    cfg.ode.method = parse_ode_method(a.method.empty() ? "dopri5" : a.method);
-    cfg.ode.atol = a.atol;
-    cfg.ode.rtol = a.rtol;
-    if (samplers::same_name(a.error_norm, "per-sample"))
-      cfg.error_norm = ErrorNorm::kPerSample;
-    else if (!samplers::same_name(a.error_norm, "batch"))
-      fail("--error-norm must be one of batch, per-sample; got '", a.error_norm, "'");
-  }
-  cfg.interval.t0 = a.t0;
-  cfg.interval.t1 = a.t1;
-  cfg.interval.sample_eps = a.sample_eps;
-  cfg.guidance.scale = a.cfg_scale;
-  cfg.guidance.channels = parse_cfg_channels(a.cfg_channels);
-  if (a.null_class >= 0 && (a.null_class < model.num_classes() ||
-                            (!analytic && a.null_class != model.null_class())))
-    fail("--null-class ", a.null_class, ": ",
-         a.null_class < model.num_classes() ? "is one of the model's classes" : "is not a label of",
-         " ", model.name(), " (classes 0..", model.num_classes() - 1, ", unconditional ",
-         model.null_class(), ")");
-  cfg.guidance.null_class = a.null_class >= 0 ? a.null_class : model.null_class();
-  if (a.cfg_scale != 1.0 && model.num_classes() == 0)
-    fail("--cfg-scale ", a.cfg_scale, " needs a class-conditional model; ", model.name(),
-         " is unconditional");
+  const SamplerSpec spec = sampler_spec(a);
+  SamplerConfig cfg = spec.resolved(model.null_class());
+  check_guidance(spec, model);
 
-  const at::Device device(a.device);
   const auto options = model.state_options();
   // N: --num-samples, else the rows of --noise, else 64.
   std::optional<io::NpyArray> noise_file, label_file;
@@ -203,8 +186,7 @@ int run_sample(const SampleArgs& a, bool sde) {
     if ((labels_all < 0).any().item<bool>() || (labels_all >= hi + 1).any().item<bool>())
       fail(a.labels, ": labels must lie in [0, ", hi, "]");
   } else {
-    labels_all = model.num_classes() > 0 ? per_sample_labels(a.seed, all_ids, model.num_classes())
-                                         : at::zeros({n}, at::kLong);
+    labels_all = sample_labels(model.num_classes(), a.seed, all_ids);
   }
 
   // Outputs: analytic samples in --out; images in --out (ADM npz) and/or --sample-dir;
@@ -229,19 +211,17 @@ int run_sample(const SampleArgs& a, bool sde) {
   for (int64_t s = 0; s < n; s += a.batch_size) {
     const int64_t b = std::min(a.batch_size, n - s);
     const std::vector<int64_t> ids(all_ids.begin() + s, all_ids.begin() + s + b);
-    at::Tensor x0;
+    at::Tensor x0;  // undefined: drawn from (seed, ids)
     if (noise_file) {
       std::vector<double> rows(static_cast<size_t>(b * d));
       noise_file->read_rows(s, b, rows.data());
       std::vector<int64_t> shape = {b};
       shape.insert(shape.end(), state_shape.begin(), state_shape.end());
-      x0 = at::tensor(rows, at::kDouble).view(shape).to(options);
-    } else {
-      x0 = per_sample_normal(a.seed, ids, kStreamInit, state_shape, options);
+      x0 = at::tensor(rows, at::kDouble).view(shape);
     }
-    const at::Tensor y = labels_all.narrow(0, s, b).to(device);
-    const SampleResult r =
-        sample(model.model_fn(cfg.prediction, cfg.path), cfg, x0, y, ids, a.seed);
+    const GeneratedBatch g =
+        generate_batch(model, cfg, a.seed, ids, labels_all.narrow(0, s, b), x0, images);
+    const SampleResult& r = g.result;
     if (out) {
       const at::Tensor host = r.x.cpu().contiguous();
       out->append_rows(host.data_ptr(), b);
@@ -251,7 +231,7 @@ int run_sample(const SampleArgs& a, bool sde) {
       latents->append_rows(host.data_ptr(), b);
     }
     if (images) {
-      const at::Tensor u8 = model.decode_images(r.x);  // (b, H, W, 3)
+      const at::Tensor& u8 = g.images;  // (b, H, W, 3)
       if (!adm) adm.emplace(a.out, n, u8.size(1), u8.size(2));
       const at::Tensor yb = labels_all.narrow(0, s, b).contiguous();
       adm->write(u8.data_ptr<uint8_t>(), b, yb.data_ptr<int64_t>());
@@ -295,40 +275,19 @@ Command add_sample_command(CLI::App& app) {
       "sample",
       "draw samples with one sampler configuration: 'sample ODE ...' or 'sample SDE ...'");
   cmd->require_subcommand(1);
+  ode->family = samplers::SamplerFamily::kOde;
+  sde->family = samplers::SamplerFamily::kSde;
   CLI::App* o = cmd->add_subcommand("ODE", "probability-flow ODE sampling")->ignore_case();
   add_shared_options(o, *ode);
-  o->add_option("--atol", ode->atol, "dopri5 absolute tolerance")
-      ->capture_default_str()
-      ->check(valid(greater_than(0)));
-  o->add_option("--rtol", ode->rtol, "dopri5 relative tolerance")
-      ->capture_default_str()
-      ->check(valid(greater_than(0)));
-  o->add_option("--error-norm", ode->error_norm,
-                "dopri5 error norm: batch (RMS over the whole batch, as torchdiffeq) or "
-                "per-sample (each sample on its own: independent of batching)")
-      ->capture_default_str();
-  CLI::App* s = cmd->add_subcommand(
-      "SDE",
-      "SDE sampling: dx = [v + D s] dt + sqrt(2 D) dW in code time, D(t) = w(t)/2 where "
-      "w is the paper's diffusion coefficient")->ignore_case();
-  add_shared_options(s, *sde);
-  s->add_option("--diffusion-form", sde->diffusion_form,
-                "D(t) (= w/2): constant, SBDM, sigma, linear, decreasing, increasing-decreasing "
-                "(sin2), kl-eta (paper eq. 14, needs --loss-table and --diffusion-eta)")
-      ->capture_default_str();
-  s->add_option("--diffusion-norm", sde->diffusion_norm, "norm of the diffusion form")
-      ->capture_default_str()
-      ->check(valid(not_below(0)));
-  s->add_option("--diffusion-eta", sde->eta, "eta of the kl-eta form")
-      ->capture_default_str()
-      ->check(valid(not_below(0)));
-  s->add_option("--loss-table", sde->loss_table, "CSV 't,L' of the model's loss per time (kl-eta)");
-  s->add_option("--last-step", sde->last_step, "none, Mean, Tweedie, Euler")->capture_default_str();
-  s->add_option("--last-step-size", sde->last_step_size, "size of the last step")
-      ->capture_default_str()
-      ->check(valid(between(0, 1, true, true)));
+  add_shared_options(
+      cmd->add_subcommand(
+             "SDE",
+             "SDE sampling: dx = [v + D s] dt + sqrt(2 D) dW in code time, D(t) = w(t)/2 where "
+             "w is the paper's diffusion coefficient")
+          ->ignore_case(),
+      *sde);
   return [cmd, o, ode, sde]() -> int {
-    return o->parsed() ? run_sample(*ode, false) : run_sample(*sde, true);
+    return o->parsed() ? run_sample(*ode) : run_sample(*sde);
   };
 }
 

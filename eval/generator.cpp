@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
+#include "eval/sampler_spec.h"
 #include "models/device.h"
 #include "models/gmm.h"
 #include "models/inception.h"
@@ -167,6 +168,40 @@ int64_t Generator::state_numel() const {
   for (int64_t s : state_shape())
     d *= s;
   return d;
+}
+
+void check_guidance(const SamplerSpec& spec, const Generator& model) {
+  const bool analytic = model.mixture() != nullptr;
+  if (spec.null_class) {
+    const int64_t n = *spec.null_class;
+    if (n < model.num_classes() || (!analytic && n != model.null_class()))
+      fail("null_class ", n, ": ",
+           n < model.num_classes() ? "is one of the model's classes" : "is not a label of", " ",
+           model.name(), " (classes 0..", model.num_classes() - 1, ", unconditional ",
+           model.null_class(), ")");
+  }
+  if (spec.config.guidance.scale != 1.0 && model.num_classes() == 0)
+    fail("cfg_scale ", spec.value("cfg_scale"), " needs a class-conditional model; ", model.name(),
+         " is unconditional");
+}
+
+at::Tensor sample_labels(int64_t num_classes, uint64_t seed, const std::vector<int64_t>& ids) {
+  return num_classes > 0 ? samplers::per_sample_labels(seed, ids, num_classes)
+                                 : at::zeros({static_cast<int64_t>(ids.size())}, at::kLong);
+}
+
+GeneratedBatch generate_batch(const Generator& model, const samplers::SamplerConfig& config,
+                              uint64_t seed, const std::vector<int64_t>& ids,
+                              const at::Tensor& labels, at::Tensor x0, bool decode) {
+  const at::TensorOptions& options = model.state_options();
+  if (!x0.defined())
+    x0 = samplers::per_sample_normal(seed, ids, samplers::kStreamInit, model.state_shape(),
+                                     options);
+  GeneratedBatch out;
+  out.result = samplers::sample(model.model_fn(config.prediction, config.path), config,
+                                x0.to(options), labels.to(options.device()), ids, seed);
+  if (decode) out.images = model.decode_images(out.result.x);  // (B, H, W, 3) uint8
+  return out;
 }
 
 }  // namespace sit::eval

@@ -15,6 +15,7 @@
 
 #include "samplers/field.h"
 #include "samplers/path.h"
+#include "samplers/sampler.h"
 
 namespace sit::models {
 class GaussianMixture;
@@ -73,5 +74,28 @@ class Generator {
  protected:
   at::TensorOptions state_options_;
 };
+
+struct SamplerSpec;
+
+/// Refuses guidance the model cannot take, naming fields by their table keys: cfg_scale
+/// != 1 on an unconditional model, a null_class that is one of the model's classes (or,
+/// for a network, not its unconditional label).
+void check_guidance(const SamplerSpec& spec, const Generator& model);
+
+/// Labels of the samples `ids`: uniform over `num_classes` from their own stream
+/// (per_sample_labels), zeros for an unconditional model (0 classes). CPU int64 (B).
+at::Tensor sample_labels(int64_t num_classes, uint64_t seed, const std::vector<int64_t>& ids);
+
+struct GeneratedBatch {
+  samplers::SampleResult result;  ///< final states (B, ...), NFE per sample
+  at::Tensor images;              ///< uint8 (B, H, W, 3) on the CPU when decoded
+};
+
+/// The one batch generator of `sample` and sweeps: initial states x0 (B, state shape; drawn
+/// from (seed, ids) with per_sample_normal when undefined), labels (B) on any device,
+/// sampled with `config` and, when `decode`, decoded to images.
+GeneratedBatch generate_batch(const Generator& model, const samplers::SamplerConfig& config,
+                              uint64_t seed, const std::vector<int64_t>& ids,
+                              const at::Tensor& labels, at::Tensor x0, bool decode);
 
 }  // namespace sit::eval

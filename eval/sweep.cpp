@@ -46,30 +46,6 @@ std::vector<int64_t> id_range(int64_t begin, int64_t count) {
   return ids;
 }
 
-samplers::SamplerConfig sampler_config(const SweepConfig& c, const Generator& m) {
-  using namespace samplers;
-  SamplerConfig s;
-  s.path = parse_path_type(c.path_type);
-  s.prediction = parse_prediction(c.prediction);
-  s.sde = c.mode == "SDE";
-  s.num_steps = c.num_steps;
-  if (s.sde) {
-    s.sde_options.method = parse_sde_method(c.method);
-    s.sde_options.diffusion.form = parse_diffusion_form(c.diffusion_form);
-    s.sde_options.diffusion.norm = c.diffusion_norm;
-    s.sde_options.last_step = parse_last_step(c.last_step);
-    s.sde_options.last_step_size = c.last_step_size;
-  } else {
-    s.ode.method = parse_ode_method(c.method);
-    s.ode.atol = c.atol;
-    s.ode.rtol = c.rtol;
-  }
-  s.guidance.scale = c.cfg_scale;
-  s.guidance.channels = parse_cfg_channels(c.cfg_channels);
-  s.guidance.null_class = m.null_class();
-  return s;
-}
-
 /// Exact statistics of the target under the sweep's label distribution (uniform over
 /// classes, as the sampled labels).
 metrics::FeatureStats exact_reference_stats(const models::GaussianMixture& m) {
@@ -87,12 +63,6 @@ metrics::FeatureStats exact_reference_stats(const models::GaussianMixture& m) {
   s.mu = Eigen::Map<const Eigen::VectorXd>(mean.data_ptr<double>(), d);
   s.sigma = Eigen::Map<const Eigen::MatrixXd>(cov.data_ptr<double>(), d, d);
   return s;
-}
-
-template <class Model>
-at::Tensor labels_for(const Model& m, uint64_t seed, const std::vector<int64_t>& ids) {
-  return m.num_classes() > 0 ? samplers::per_sample_labels(seed, ids, m.num_classes())
-                             : at::zeros({static_cast<int64_t>(ids.size())}, at::kLong);
 }
 
 /// Appends one line to results.jsonl durably; a torn last line from a crash is cut first.
@@ -139,29 +109,25 @@ std::string dry_run_listing(const SweepSpec& spec) {
 
 namespace {
 
-/// The settings part of a result record.
-json base_record(const SweepConfig& cfg, const SweepSpec& spec) {
+/// The settings part of a result record: every sampler field the configuration shows,
+/// typed as the field table says.
+json base_record(const SamplerSpec& cfg, const SweepSpec& spec) {
   json rec;
   rec["id"] = cfg.id();
   rec["label"] = cfg.label();
-  rec["mode"] = cfg.mode;
-  rec["path_type"] = cfg.path_type;
-  rec["prediction"] = cfg.prediction;
-  rec["method"] = cfg.method;
-  rec["num_steps"] = cfg.num_steps;
-  rec["nfe_planned"] = cfg.nfe_estimate();  // per sample; -1: adaptive (dopri5)
-  if (cfg.mode == "ODE") {
-    rec["atol"] = cfg.atol;
-    rec["rtol"] = cfg.rtol;
-  } else {
-    rec["diffusion_form"] = cfg.diffusion_form;
-    rec["diffusion_norm"] = cfg.diffusion_norm;
-    rec["diffusion_convention"] = "D = w/2";
-    rec["last_step"] = cfg.last_step;
-    rec["last_step_size"] = cfg.last_step_size;
+  for (const auto& f : sampler_fields()) {
+    if (!cfg.shows(f)) continue;
+    const std::string v = cfg.value(f.key);
+    if (!f.numeric)
+      rec[f.key] = v;
+    else if (f.integer)
+      rec[f.key] = std::stoll(v);
+    else
+      rec[f.key] = std::stod(v);
+    if (std::string(f.key) == "num_steps")
+      rec["nfe_planned"] = cfg.nfe_estimate();  // per sample; -1: adaptive (dopri5)
+    if (std::string(f.key) == "diffusion_form") rec["diffusion_convention"] = "D = w/2";
   }
-  rec["cfg_scale"] = cfg.cfg_scale;
-  rec["cfg_channels"] = cfg.cfg_channels;
   rec["model"] = spec.model;
   rec["global_seed"] = spec.seed;
   return rec;
@@ -267,7 +233,7 @@ struct Context {
   std::vector<std::pair<std::string, std::string>> model_provenance;
 };
 
-void append_record(Context& c, const SweepConfig& cfg, json rec, double wall, int index) {
+void append_record(Context& c, const SamplerSpec& cfg, json rec, double wall, int index) {
   const BuildInfo& build = build_info();
   rec["wall_s"] = wall;
   if (rec["status"] == "ok") rec["samples_per_s"] = c.spec.samples / std::max(wall, 1e-9);
@@ -306,8 +272,8 @@ void append_record(Context& c, const SweepConfig& cfg, json rec, double wall, in
 
 /// Generates this shard's missing batches of one configuration; each lands atomically,
 /// so a kill loses at most the batch in flight.
-void generate_batches(Context& c, const SweepConfig& cfg) {
-  const samplers::SamplerConfig sc = sampler_config(cfg, c.model);
+void generate_batches(Context& c, const SamplerSpec& cfg) {
+  const samplers::SamplerConfig sc = cfg.resolved(c.model.null_class());
   const fs::path partial = c.dir / "partial" / cfg.id();
   fs::create_directories(partial);
   const int64_t n = c.spec.samples;
@@ -320,13 +286,11 @@ void generate_batches(Context& c, const SweepConfig& cfg) {
     if (fs::exists(batch_path(partial, k))) continue;
     const int64_t s = k * c.spec.batch_size, b = std::min(c.spec.batch_size, n - s);
     const auto ids = id_range(s, b);
-    const at::Tensor y = labels_for(c.model, c.spec.seed, ids).to(c.tensor_options.device());
-    const at::Tensor x0 = samplers::per_sample_normal(c.spec.seed, ids, samplers::kStreamInit,
-                                                      c.model.state_shape(), c.tensor_options);
-    const auto r =
-        samplers::sample(c.model.model_fn(sc.prediction, sc.path), sc, x0, y, ids, c.spec.seed);
-    at::Tensor images;
-    if (png || npz) images = c.model.decode_images(r.x);  // (b, H, W, 3) uint8
+    const GeneratedBatch g =
+        generate_batch(c.model, sc, c.spec.seed, ids,
+                       sample_labels(c.model.num_classes(), c.spec.seed, ids), {}, png || npz);
+    const samplers::SampleResult& r = g.result;
+    const at::Tensor& images = g.images;
     const std::vector<at::Tensor> blocks = c.model.features(r.x, images);
     // PNGs are complete files of their own (rewritten identically after a kill); npz
     // images travel in the batch file and are assembled in sample order at the end.
@@ -344,7 +308,7 @@ void generate_batches(Context& c, const SweepConfig& cfg) {
 /// When every batch of a configuration is on disk, one process (holding its lock)
 /// assembles them in sample order, scores them and records the result: the outcome does
 /// not depend on interruptions, shard count or which process gets here.
-void try_finalize(Context& c, const SweepConfig& cfg, double wall_so_far, int index) {
+void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int index) {
   const std::string id = cfg.id();
   const fs::path partial = c.dir / "partial" / id;
   for (int64_t k = 0; k < batch_count(c.spec); ++k)
@@ -369,7 +333,7 @@ void try_finalize(Context& c, const SweepConfig& cfg, double wall_so_far, int in
     const int64_t d = features.pool->cols;
     std::vector<int64_t> nfe;
     metrics::StatsAccumulator acc(d);
-    const at::Tensor labels = labels_for(c.model, c.spec.seed, id_range(0, n));
+    const at::Tensor labels = sample_labels(c.model.num_classes(), c.spec.seed, id_range(0, n));
     std::optional<io::AdmNpzWriter> images;
     for (int64_t k = 0; k < batch_count(c.spec); ++k) {
       const int64_t s = k * c.spec.batch_size, b = std::min(c.spec.batch_size, n - s);
@@ -443,7 +407,7 @@ std::optional<io::FeatureSet> run_reference(const SweepSpec& spec, const std::st
     reference->stats = exact_reference_stats(gmm);
     const auto ref_ids = id_range(kReferenceIdBase, spec.reference_samples);
     const at::Tensor ref_rows =
-        gmm.sample_target(spec.seed, ref_ids, labels_for(gmm, spec.seed, ref_ids))
+        gmm.sample_target(spec.seed, ref_ids, sample_labels(gmm.num_classes(), spec.seed, ref_ids))
             .to(at::kFloat)
             .contiguous();
     reference->pool =
@@ -566,6 +530,9 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   const std::unique_ptr<Generator> generator = Generator::create(settings);
   const Generator& model = *generator;
   const auto tensor_options = model.state_options();
+  for (const auto& cfg : spec.configs)
+    in_context(cat(spec.source, ": configuration ", cfg.id(), " (", cfg.label(), ")"),
+               [&] { check_guidance(cfg, model); });
 
   std::optional<io::FeatureSet> reference = run_reference(spec, settings.device);
   if (reference && !model.mixture()) {

@@ -57,6 +57,34 @@ std::vector<T> axis(const std::string& file, const toml::table& t, const char* k
   return out;
 }
 
+/// The text of a TOML scalar: a string as is, an integer in digits, a float in shortest
+/// round-trip form (so field parsers see one text form from TOML and from the CLI).
+std::string scalar_text(const std::string& file, const toml::node& v, const std::string& what) {
+  if (const auto s = v.value_exact<std::string>()) return *s;
+  if (v.is_integer()) return std::to_string(*v.value<int64_t>());
+  if (v.is_floating_point()) return python_repr(*v.value<double>());
+  fail(where(file, v), ": ", what, " must be a string or a number, got ", v.type());
+}
+
+/// The values of a grid axis (a TOML array, or a single value), as text.
+std::vector<std::string> value_texts(const std::string& file, const toml::node& n,
+                                     const char* key, bool numeric) {
+  std::vector<std::string> out;
+  auto take = [&](const toml::node& v) {
+    if (numeric ? !v.is_number() : !v.is_string())
+      fail(where(file, v), ": '", key, "' must hold ", numeric ? "numbers" : "strings");
+    out.push_back(scalar_text(file, v, cat("'", key, "'")));
+  };
+  if (const auto* a = n.as_array()) {
+    for (const auto& v : *a)
+      take(v);
+  } else {
+    take(n);
+  }
+  if (out.empty()) fail(where(file, n), ": '", key, "' must not be empty");
+  return out;
+}
+
 void check_keys(const std::string& file, const toml::table& t, const char* section,
                 const std::set<std::string>& allowed) {
   for (const auto& [key, node] : t)
@@ -69,111 +97,7 @@ void check_keys(const std::string& file, const toml::table& t, const char* secti
     }
 }
 
-/// Value of a config field by its rule key, as a string, for include/exclude matching.
-std::string field(const SweepConfig& c, const std::string& key) {
-  if (key == "mode") return c.mode;
-  if (key == "path_type") return c.path_type;
-  if (key == "prediction") return c.prediction;
-  if (key == "method") return c.method;
-  if (key == "num_steps") return std::to_string(c.num_steps);
-  if (key == "diffusion_form") return c.diffusion_form;
-  if (key == "last_step") return c.last_step;
-  if (key == "cfg_scale") return python_repr(c.cfg_scale);
-  if (key == "cfg_channels") return c.cfg_channels;
-  if (key == "diffusion_norm") return python_repr(c.diffusion_norm);
-  return "";
-}
-
-/// Names are canonicalised (any case and alias gives the name tables' first spelling),
-/// so "heun" and "heun2", "Euler" and "euler" are one configuration with one ID.
-std::string canonical_name(const std::string& key, const std::string& value,
-                           const std::string& mode) {
-  using namespace samplers;
-  if (key == "path_type") return to_string(parse_path_type(value));
-  if (key == "prediction") return to_string(parse_prediction(value));
-  if (key == "diffusion_form") return to_string(parse_diffusion_form(value));
-  if (key == "last_step") return to_string(parse_last_step(value));
-  if (key == "cfg_channels") return to_string(parse_cfg_channels(value));
-  if (key == "method")
-    return mode == "ODE" ? to_string(parse_ode_method(value)) : to_string(parse_sde_method(value));
-  if (key == "mode") {
-    if (samplers::same_name(value, "ODE")) return "ODE";
-    if (samplers::same_name(value, "SDE")) return "SDE";
-  }
-  return value;
-}
-
-/// Does configuration `c` have `value` for rule key `key`? Names compare by what they
-/// mean. A method spelled exactly as one mode's canonical name means that mode's method
-/// ("euler": the ODE method, "Euler": Euler-Maruyama, as before names were
-/// canonicalised); any other spelling is read in the configuration's own mode ("heun" is
-/// heun2 for ODEs and Heun for SDEs). A name not valid for the configuration never matches.
-bool field_matches(const SweepConfig& c, const std::string& key, const std::string& value) {
-  try {
-    if (key == "method") {
-      auto exact = [&](const char* mode) {
-        try {
-          return canonical_name(key, value, mode) == value;
-        } catch (const Error&) {
-          return false;
-        }
-      };
-      const bool ode = exact("ODE"), sde = exact("SDE");
-      if (ode != sde && (ode ? c.mode != "ODE" : c.mode != "SDE")) return false;
-    }
-    return field(c, key) == canonical_name(key, value, c.mode);
-  } catch (const Error&) {
-    return false;
-  }
-}
-
-const std::set<std::string> kRuleKeys = {
-    "mode",           "path_type",      "prediction", "method",    "num_steps",
-    "diffusion_form", "diffusion_norm", "last_step",  "cfg_scale", "cfg_channels"};
-
 }  // namespace
-
-std::string SweepConfig::canonical() const {
-  std::string s = "mode=" + mode + ";path=" + path_type + ";prediction=" + prediction +
-                  ";method=" + method + ";steps=" + std::to_string(num_steps);
-  if (mode == "ODE") {
-    s += ";atol=" + python_repr(atol) + ";rtol=" + python_repr(rtol);
-  } else {
-    s += ";form=" + diffusion_form + ";norm=" + python_repr(diffusion_norm) + ";last=" + last_step +
-         ";h=" + python_repr(last_step_size);
-  }
-  s += ";cfg=" + python_repr(cfg_scale);
-  if (cfg_scale != 1.0) s += ";cfg_channels=" + cfg_channels;
-  return s;
-}
-
-std::string SweepConfig::id() const {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char ch : canonical()) {
-    h ^= ch;
-    h *= 0x100000001b3ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
-  return std::string(buf, 12);
-}
-
-int64_t SweepConfig::nfe_estimate() const {
-  using namespace samplers;
-  if (mode == "ODE") return fixed_step_evaluations(parse_ode_method(method), num_steps);
-  SdeOptions o;
-  o.method = parse_sde_method(method);
-  o.last_step = parse_last_step(last_step);
-  return sde_evaluations(o, num_steps);
-}
-
-std::string SweepConfig::label() const {
-  std::string s =
-      mode + " " + path_type + "/" + prediction + " " + method + " " + std::to_string(num_steps);
-  if (mode == "SDE") s += " " + diffusion_form;
-  if (cfg_scale != 1.0) s += " cfg " + python_repr(cfg_scale);
-  return s;
-}
 
 SweepSpec load_sweep(const std::string& path) {
   toml::table tbl;
@@ -191,10 +115,15 @@ SweepSpec load_sweep(const std::string& path) {
              {"name", "model", "samples", "reference_samples", "global_seed", "batch_size",
               "device", "precision", "out", "metrics", "ckpt", "vae", "image_size", "num_classes",
               "reference", "save_images", "inception"});
-  check_keys(path, *grid, "grid",
-             {"path_type", "prediction", "ode_methods", "ode_steps", "sde_methods", "sde_steps",
-              "diffusion_form", "diffusion_norm", "last_step", "last_step_size", "cfg_scale",
-              "cfg_channels", "atol", "rtol"});
+  {
+    // every sampler field but the three the family keys set
+    std::set<std::string> keys = {"ode_methods", "ode_steps", "sde_methods", "sde_steps"};
+    for (const auto& f : sampler_fields())
+      if (std::string(f.key) != "mode" && std::string(f.key) != "method" &&
+          std::string(f.key) != "num_steps")
+        keys.insert(f.key);
+    check_keys(path, *grid, "grid", keys);
+  }
 
   SweepSpec spec;
   spec.source = path;
@@ -277,111 +206,84 @@ SweepSpec load_sweep(const std::string& path) {
            spec.samples, " and ", spec.reference_samples);
   }
 
-  // Expand the grid; every name is validated through the samplers' parsers.
-  auto paths = axis<std::string>(path, *grid, "path_type", {"Linear"});
-  auto preds = axis<std::string>(path, *grid, "prediction", {"velocity"});
-  auto ode_methods = axis<std::string>(path, *grid, "ode_methods", {});
-  const auto ode_steps = axis<int64_t>(path, *grid, "ode_steps", {50});
-  auto sde_methods = axis<std::string>(path, *grid, "sde_methods", {});
-  const auto sde_steps = axis<int64_t>(path, *grid, "sde_steps", {250});
-  auto forms = axis<std::string>(path, *grid, "diffusion_form", {"sigma"});
-  const auto norms = axis<double>(path, *grid, "diffusion_norm", {1.0});
-  auto lasts = axis<std::string>(path, *grid, "last_step", {"Mean"});
-  const auto sizes = axis<double>(path, *grid, "last_step_size", {0.04});
-  const auto scales = axis<double>(path, *grid, "cfg_scale", {1.0});
-  auto channels = axis<std::string>(path, *grid, "cfg_channels", {"3"});
-  const double atol = axis<double>(path, *grid, "atol", {1e-6}).front();
-  const double rtol = axis<double>(path, *grid, "rtol", {1e-3}).front();
-  auto validate = [&](const char* key, const std::string& v, const std::function<void()>& parse) {
-    try {
-      parse();
-    } catch (const Error& e) {
-      fail(where(path, *grid->get(key)), ": ", key, ": ", e.what());
+  // Expand the grid; every value is parsed by its field's row.
+  using samplers::SamplerFamily;
+  struct Axis {
+    const SamplerField* field;
+    std::vector<std::string> values;  ///< canonical text
+  };
+  // An axis of `key` (a value or an array) for `field`, each value parsed on a probe of
+  // `family` and kept in canonical spelling.
+  auto grid_axis = [&](const char* key, const SamplerField& field, SamplerFamily family,
+                       std::vector<std::string> fallback) {
+    Axis a{&field, {}};
+    const toml::node* n = grid->get(key);
+    if (!n) {
+      a.values = std::move(fallback);
+      return a;
     }
-    (void)v;
-  };
-  for (const auto& v : paths)
-    validate("path_type", v, [&] { samplers::parse_path_type(v); });
-  for (const auto& v : preds)
-    validate("prediction", v, [&] { samplers::parse_prediction(v); });
-  for (const auto& v : ode_methods)
-    validate("ode_methods", v, [&] { samplers::parse_ode_method(v); });
-  for (const auto& v : sde_methods)
-    validate("sde_methods", v, [&] { samplers::parse_sde_method(v); });
-  for (const auto& v : forms)
-    validate("diffusion_form", v, [&] { samplers::parse_diffusion_form(v); });
-  for (const auto& v : lasts)
-    validate("last_step", v, [&] { samplers::parse_last_step(v); });
-  for (const auto& v : channels)
-    validate("cfg_channels", v, [&] { samplers::parse_cfg_channels(v); });
-  auto check_numbers = [&](const char* key, const auto& values, const Range& range) {
-    for (double v : values) {
-      const std::string bad = range.check(static_cast<double>(v));
-      if (!bad.empty()) fail(where(path, *grid->get(key)), ": '", key, "': ", bad);
+    for (const std::string& text : value_texts(path, *n, key, field.numeric)) {
+      SamplerSpec probe = default_sampler_spec(family);
+      in_context(cat(where(path, *n), ": '", key, "'"), [&] { field.parse(probe, text); });
+      a.values.push_back(field.print(probe));
     }
+    return a;
   };
-  check_numbers("diffusion_norm", norms, not_below(0));
-  check_numbers("last_step_size", sizes, between(0, 1, true, true));
-  check_numbers("cfg_scale", scales, not_below(0));
-  if (grid->get("atol")) check_numbers("atol", std::vector<double>{atol}, greater_than(0));
-  if (grid->get("rtol")) check_numbers("rtol", std::vector<double>{rtol}, greater_than(0));
-  auto canonicalise = [](std::vector<std::string>& values, const char* key, const char* mode) {
-    for (auto& v : values)
-      v = canonical_name(key, v, mode);
-  };
-  canonicalise(paths, "path_type", "");
-  canonicalise(preds, "prediction", "");
-  canonicalise(ode_methods, "method", "ODE");
-  canonicalise(sde_methods, "method", "SDE");
-  canonicalise(forms, "diffusion_form", "");
-  canonicalise(lasts, "last_step", "");
-  canonicalise(channels, "cfg_channels", "");
-  for (int64_t s : ode_steps)
-    if (s < 2) fail(where(path, *grid->get("ode_steps")), ": ode_steps must be >= 2, got ", s);
-  for (int64_t s : sde_steps)
-    if (s < 2) fail(where(path, *grid->get("sde_steps")), ": sde_steps must be >= 2, got ", s);
-  if (ode_methods.empty() && sde_methods.empty())
-    fail(where(path, *grid), ": [grid] needs ode_methods and/or sde_methods");
-
-  std::vector<SweepConfig> all;
-  for (const auto& p : paths)
-    for (const auto& pr : preds)
-      for (double scale : scales)
-        for (const auto& ch : scale == 1.0 ? std::vector<std::string>{"3"} : channels) {
-          SweepConfig base;
-          base.path_type = p;
-          base.prediction = pr;
-          base.cfg_scale = scale;
-          base.cfg_channels = ch;
-          for (const auto& m : ode_methods)
-            for (int64_t steps : ode_steps) {
-              SweepConfig c = base;
-              c.mode = "ODE";
-              c.method = m;
-              c.num_steps = m == "dopri5" ? 2 : steps;  // dopri5 chooses its own steps
-              c.atol = atol;
-              c.rtol = rtol;
-              all.push_back(c);
-            }
-          for (const auto& m : sde_methods)
-            for (int64_t steps : sde_steps)
-              for (const auto& f : forms)
-                for (double norm : norms)
-                  for (const auto& last : lasts)
-                    for (double h : sizes) {
-                      SweepConfig c = base;
-                      c.mode = "SDE";
-                      c.method = m;
-                      c.num_steps = steps;
-                      c.diffusion_form = f;
-                      c.diffusion_norm = norm;
-                      c.last_step = last;
-                      c.last_step_size = h;
-                      all.push_back(c);
-                    }
+  const std::pair<SamplerFamily, const char*> family_keys[] = {
+      {SamplerFamily::kOde, "ode"}, {SamplerFamily::kSde, "sde"}};
+  std::vector<Axis> shared;  // axes of fields both families have, outermost first
+  std::map<SamplerFamily, std::vector<Axis>> own;  // method, steps, the family's fields
+  for (const auto& [family, prefix] : family_keys) {
+    const std::string methods = cat(prefix, "_methods"), steps = cat(prefix, "_steps");
+    if (!grid->get(methods)) continue;
+    const SamplerSpec defaults = default_sampler_spec(family);
+    own[family].push_back(grid_axis(methods.c_str(), *find_sampler_field("method"), family, {}));
+    own[family].push_back(grid_axis(steps.c_str(), *find_sampler_field("num_steps"), family,
+                                    {std::to_string(defaults.config.num_steps)}));
+  }
+  if (own.empty()) fail(where(path, *grid), ": [grid] needs ode_methods and/or sde_methods");
+  for (const auto& f : sampler_fields()) {
+    const std::string key = f.key;
+    if (key == "mode" || key == "method" || key == "num_steps") continue;
+    const bool ode = f.applies_to(SamplerFamily::kOde), sde = f.applies_to(SamplerFamily::kSde);
+    if (ode && sde) {
+      if (grid->get(f.key)) shared.push_back(grid_axis(f.key, f, SamplerFamily::kOde, {}));
+      continue;
+    }
+    const SamplerFamily family = ode ? SamplerFamily::kOde : SamplerFamily::kSde;
+    if (grid->get(f.key) && own.count(family))
+      own[family].push_back(grid_axis(f.key, f, family, {}));
+  }
+  // Every combination of `axes`, first axis outermost.
+  const std::function<void(const std::vector<Axis>&, size_t, SamplerSpec&,
+                           const std::function<void(SamplerSpec&)>&)>
+      cross = [&](const std::vector<Axis>& axes, size_t i, SamplerSpec& s,
+                  const std::function<void(SamplerSpec&)>& emit) {
+        if (i == axes.size()) return emit(s);
+        for (const auto& v : axes[i].values) {
+          SamplerSpec t = s;
+          axes[i].field->parse(t, v);
+          cross(axes, i + 1, t, emit);
         }
+      };
+  std::vector<SamplerSpec> all;
+  SamplerSpec start;
+  cross(shared, 0, start, [&](SamplerSpec& common) {
+    for (const auto& [family, axes] : own) {
+      SamplerSpec s = default_sampler_spec(family);
+      for (const Axis& a : shared)
+        a.field->parse(s, a.field->print(common));
+      cross(axes, 0, s, [&](SamplerSpec& c) {
+        normalise(c);
+        all.push_back(c);
+      });
+    }
+  });
 
   // [[exclude]] rules: a configuration matching every key of a rule is dropped.
+  std::set<std::string> rule_keys;
+  for (const auto& f : sampler_fields())
+    rule_keys.insert(f.key);
   std::vector<std::map<std::string, std::string>> rules;
   if (const toml::node* ex = tbl.get("exclude")) {
     const toml::array* arr = ex->as_array();
@@ -389,18 +291,10 @@ SweepSpec load_sweep(const std::string& path) {
     for (const auto& r : *arr) {
       const toml::table* t = r.as_table();
       if (!t) fail(where(path, r), ": each [[exclude]] must be a table");
-      check_keys(path, *t, "exclude", kRuleKeys);
+      check_keys(path, *t, "exclude", rule_keys);
       std::map<std::string, std::string> rule;
-      for (const auto& [k, v] : *t) {
-        if (const auto s = v.value<std::string>())
-          rule[std::string(k.str())] = *s;
-        else if (const auto i = v.value<int64_t>(); i && v.is_integer())
-          rule[std::string(k.str())] = std::to_string(*i);
-        else if (const auto d = v.value<double>())
-          rule[std::string(k.str())] = python_repr(*d);
-        else
-          fail(where(path, v), ": exclude '", k.str(), "' must be a string or a number");
-      }
+      for (const auto& [k, v] : *t)
+        rule[std::string(k.str())] = scalar_text(path, v, cat("exclude '", k.str(), "'"));
       rules.push_back(std::move(rule));
     }
   }
@@ -413,7 +307,8 @@ SweepSpec load_sweep(const std::string& path) {
         match = match && field_matches(c, k, v);
       excluded = excluded || match;
     }
-    if (excluded || !seen.insert(c.id()).second) continue;  // dopri5 step lists collapse
+    // duplicates collapse: dopri5 step lists, fields that do not matter for a configuration
+    if (excluded || !seen.insert(c.id()).second) continue;
     spec.configs.push_back(c);
   }
   // [[include]] tables add configurations outside the grid (after the excludes).
@@ -423,73 +318,44 @@ SweepSpec load_sweep(const std::string& path) {
     for (const auto& node : *arr) {
       const toml::table* t = node.as_table();
       if (!t) fail(where(path, node), ": each [[include]] must be a table");
-      check_keys(path, *t, "include",
-                 {"mode", "path_type", "prediction", "method", "num_steps", "atol", "rtol",
-                  "diffusion_form", "diffusion_norm", "last_step", "last_step_size", "cfg_scale",
-                  "cfg_channels"});
-      auto text = [&](const char* key, const char* fallback) {
-        const toml::node* n = t->get(key);
-        if (!n) return std::string(fallback);
-        const auto v = n->value<std::string>();
-        if (!v) fail(where(path, *n), ": include '", key, "' must be a string");
-        return *v;
-      };
-      auto number = [&](const char* key, double fallback) {
-        const toml::node* n = t->get(key);
-        if (!n) return fallback;
-        const auto v = n->value<double>();
-        if (!v) fail(where(path, *n), ": include '", key, "' must be a number");
-        return *v;
-      };
-      SweepConfig c;
-      c.mode = canonical_name("mode", text("mode", ""), "");
-      if (c.mode != "ODE" && c.mode != "SDE")
-        fail(where(path, node), ": include 'mode' must be \"ODE\" or \"SDE\", got '", c.mode, "'");
-      c.path_type = text("path_type", "Linear");
-      c.prediction = text("prediction", "velocity");
-      c.method = text("method", c.mode == "ODE" ? "dopri5" : "Euler");
-      c.num_steps = static_cast<int64_t>(number("num_steps", c.mode == "ODE" ? 50 : 250));
-      c.atol = number("atol", 1e-6);
-      c.rtol = number("rtol", 1e-3);
-      if (c.mode == "SDE") {
-        c.diffusion_form = text("diffusion_form", "sigma");
-        c.diffusion_norm = number("diffusion_norm", 1.0);
-        c.last_step = text("last_step", "Mean");
-        c.last_step_size = number("last_step_size", 0.04);
+      check_keys(path, *t, "include", rule_keys);
+      const toml::node* mode = t->get("mode");
+      if (!mode) fail(where(path, node), ": include needs 'mode' (\"ODE\" or \"SDE\")");
+      SamplerSpec c;
+      in_context(cat(where(path, *mode), ": include 'mode'"), [&] {
+        c = default_sampler_spec(
+            samplers::parse_sampler_family(scalar_text(path, *mode, "include 'mode'")));
+      });
+      for (const auto& f : sampler_fields()) {
+        const toml::node* n = t->get(f.key);
+        if (!n || std::string(f.key) == "mode") continue;
+        const std::string context = cat(where(path, *n), ": include '", f.key, "'");
+        if (!f.applies_to(c.family()))
+          fail(context, " does not apply to ", samplers::to_string(c.family()), " sampling");
+        const std::string text = scalar_text(path, *n, cat("include '", f.key, "'"));
+        if (f.numeric != n->is_number())
+          fail(context, " must be a ", f.numeric ? "number" : "string", ", got ", n->type());
+        in_context(context, [&] { f.parse(c, text); });
       }
-      c.cfg_scale = number("cfg_scale", 1.0);
-      c.cfg_channels = text("cfg_channels", "3");
-      try {
-        c.path_type = canonical_name("path_type", c.path_type, c.mode);
-        c.prediction = canonical_name("prediction", c.prediction, c.mode);
-        c.method = canonical_name("method", c.method, c.mode);
-        if (c.mode == "SDE") {
-          c.diffusion_form = canonical_name("diffusion_form", c.diffusion_form, c.mode);
-          c.last_step = canonical_name("last_step", c.last_step, c.mode);
-        }
-        c.cfg_channels = canonical_name("cfg_channels", c.cfg_channels, c.mode);
-      } catch (const Error& e) {
-        fail(where(path, node), ": include: ", e.what());
-      }
-      const std::vector<std::pair<const char*, Range>> ranges = {
-          {"num_steps", at_least(2)},       {"atol", greater_than(0)},
-          {"rtol", greater_than(0)},        {"diffusion_norm", not_below(0)},
-          {"last_step_size", between(0, 1, true, true)}, {"cfg_scale", not_below(0)}};
-      for (const auto& [key, range] : ranges)
-        if (const toml::node* n = t->get(key)) {
-          const std::string bad = range.check(number(key, 0));
-          if (!bad.empty()) fail(where(path, *n), ": include '", key, "': ", bad);
-        }
+      normalise(c);
       if (seen.insert(c.id()).second) spec.configs.push_back(c);
     }
   }
   if (spec.configs.empty()) fail(path, ": the grid expands to no configuration");
+  // A loss table is read now, not when its configuration runs.
+  for (const auto& c : spec.configs) {
+    if (c.config.sde_options.diffusion.form == samplers::DiffusionForm::kKlEta &&
+        c.loss_table.empty())
+      fail(path, ": configuration ", c.label(),
+           ": diffusion_form kl-eta needs 'loss_table' (a CSV 't,L' of the model's loss)");
+    in_context(path, [&] { c.resolved(0); });
+  }
   // Impossible combinations: guidance needs a class-conditional model.
   if (analytic && models::GaussianMixture::from_spec(spec.model).num_classes() == 0)
     for (const auto& c : spec.configs)
-      if (c.cfg_scale != 1.0) {
+      if (c.config.guidance.scale != 1.0) {
         const toml::node* n = grid->get("cfg_scale");
-        fail(n ? where(path, *n) : path, ": cfg_scale ", python_repr(c.cfg_scale),
+        fail(n ? where(path, *n) : path, ": cfg_scale ", c.value("cfg_scale"),
              " needs a "
              "class-conditional model, and ",
              spec.model, " is unconditional");

@@ -1,36 +1,21 @@
 #pragma once
 /// Sweep definitions: a TOML file names the model, the sampling budget and a grid of
 /// sampler settings; the grid expands to configurations, each with a stable ID.
+///
+/// [grid] takes every sampler field of the table (eval/sampler_spec.h) as an axis (a
+/// value or an array), plus ode_methods / ode_steps and sde_methods / sde_steps for the
+/// two families' methods and grid points. Fields that apply to one family are crossed
+/// with that family's configurations only. [[include]] tables name fields of one extra
+/// configuration (mode first); [[exclude]] tables drop the configurations matching every
+/// field they name.
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "eval/sampler_spec.h"
+
 namespace sit::eval {
-
-/// One sampler configuration of a sweep (all strings in the samplers' name tables).
-struct SweepConfig {
-  std::string mode;  ///< "ODE" or "SDE"
-  std::string path_type, prediction, method;
-  int64_t num_steps = 0;            ///< grid points
-  double atol = 1e-6, rtol = 1e-3;  ///< ODE
-  std::string diffusion_form;       ///< SDE
-  double diffusion_norm = 1.0;      ///< SDE
-  std::string last_step;            ///< SDE
-  double last_step_size = 0.04;     ///< SDE
-  double cfg_scale = 1.0;
-  std::string cfg_channels = "3";
-
-  /// "key=value;..." with every field that applies to the mode, numbers in shortest
-  /// round-trip form: equal configurations have equal canonical forms.
-  std::string canonical() const;
-  /// First 12 hex digits of the FNV-1a 64-bit hash of canonical().
-  std::string id() const;
-  /// Model evaluations per sample (dopri5: -1, unknown before running).
-  int64_t nfe_estimate() const;
-  /// A short human label, e.g. "SDE Linear/velocity Euler 21 sigma".
-  std::string label() const;
-};
 
 struct SweepSpec {
   std::string source;  ///< the TOML file
@@ -47,7 +32,7 @@ struct SweepSpec {
   /// use their exact statistics and draws instead.
   std::string reference;
   std::string save_images = "none";  ///< none, png (images/ID/NNNNNN.png), npz (images/ID.npz)
-  std::vector<SweepConfig> configs;  ///< expanded, excludes applied, in grid order
+  std::vector<SamplerSpec> configs;  ///< expanded, excludes applied, in grid order
 };
 
 /// Parses and expands a sweep file. Errors name the file, the line and the key.

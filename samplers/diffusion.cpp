@@ -128,28 +128,29 @@ double diffusion_coefficient(const DiffusionOptions& o, const Interpolant& path,
       return o.norm * s * s;
     }
     case DiffusionForm::kKlEta: {
-      if (o.loss.empty()) fail("diffusion form kl-eta needs a loss table L(t) (--loss-table)");
+      if (o.loss.empty()) fail("diffusion form kl-eta needs a loss table L(t): loss_table (--loss-table)");
       const double w_kl = 2.0 * path.lambda(t);  // paper's w^KL; D = w / 2
       const double loss = o.loss.at(t);
       const double w = w_kl * loss / (loss + 2.0 * o.eta * w_kl * w_kl);
       return 0.5 * w;
     }
   }
-  return 0;
+  unreachable("DiffusionForm ", static_cast<int>(o.form));
 }
 
 Interval sampling_interval(PathType path, Prediction prediction, const IntervalOptions& o) {
   const bool velocity = prediction == Prediction::kVelocity;
+  const bool sde = o.family == SamplerFamily::kSde;
   // The reference forces sample_eps = 0 for Linear/GVP velocity models.
   const double eps =
       o.sample_eps ? *o.sample_eps : (path != PathType::kVP && velocity ? 0.0 : 1e-3);
   const double h = o.last_step == LastStep::kNone ? 0.0 : o.last_step_size;
   Interval r;
   if (path == PathType::kVP) {
-    r.t1 = (!o.sde || h == 0) ? 1 - eps : 1 - h;
-  } else if (!velocity || o.sde) {
-    r.t0 = ((o.form == DiffusionForm::kSBDM && o.sde) || !velocity) ? eps : 0.0;
-    r.t1 = (!o.sde || h == 0) ? 1 - eps : 1 - h;
+    r.t1 = (!sde || h == 0) ? 1 - eps : 1 - h;
+  } else if (!velocity || sde) {
+    r.t0 = ((o.form == DiffusionForm::kSBDM && sde) || !velocity) ? eps : 0.0;
+    r.t1 = (!sde || h == 0) ? 1 - eps : 1 - h;
   }
   if (o.t0) r.t0 = *o.t0;
   if (o.t1) r.t1 = *o.t1;
@@ -164,8 +165,8 @@ void check_coefficients(const Interpolant& path, Prediction prediction,
   const double lambda = path.lambda(t);
   auto refuse = [&](const std::string& what) {
     fail(what, " is not finite at t = ", t, " for a ", to_string(path.type()), " ",
-         to_string(prediction), " model; move the sampling interval inside (0, 1), e.g. --t0 ",
-         "1e-3 or --t1 0.999 (the reference's sample_eps is 1e-3)");
+         to_string(prediction), " model; move the sampling interval inside (0, 1), e.g. t0 = 1e-3 or ",
+         "t1 = 0.999 (--t0 / --t1; the reference's sample_eps is 1e-3)");
   };
   const bool need_score = use.score || use.tweedie;
   if (use.velocity && prediction != Prediction::kVelocity) {
@@ -188,9 +189,9 @@ void check_coefficients(const Interpolant& path, Prediction prediction,
     if (!finite(d))
       fail("diffusion coefficient D(t) of form ", to_string(diffusion.form),
            " is infinite at t = ", t, " for the ", to_string(path.type()), " path (lambda(", t,
-           ") = inf); set --t0 > 0, e.g. --t0 1e-3, or choose another --diffusion-form");
+           ") = inf); set t0 > 0, e.g. t0 = 1e-3 (--t0 1e-3), or choose another diffusion_form");
     if (d < 0)
-      fail("diffusion coefficient D(", t, ") = ", d, " must be >= 0 (check --diffusion-norm)");
+      fail("diffusion coefficient D(", t, ") = ", d, " must be >= 0 (check diffusion_norm)");
   }
   if (use.tweedie && !(finite(1.0 / c.alpha) && c.alpha != 0))
     refuse("1 / alpha (Tweedie last step)");

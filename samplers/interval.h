@@ -7,6 +7,7 @@
 
 #include "samplers/diffusion.h"
 #include "samplers/field.h"
+#include "samplers/stepper.h"
 
 namespace sit::samplers {
 
@@ -16,7 +17,7 @@ const char* to_string(LastStep s);
 LastStep parse_last_step(const std::string& name);
 
 struct IntervalOptions {
-  bool sde = false;
+  SamplerFamily family = SamplerFamily::kOde;
   DiffusionForm form = DiffusionForm::kSigma;
   LastStep last_step = LastStep::kMean;
   double last_step_size = 0.04;

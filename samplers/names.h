@@ -17,7 +17,7 @@ template <class E>
 const char* name_of(const NameTable<E>& table, E value) {
   for (const auto& [name, v] : table)
     if (v == value) return name;
-  return "?";
+  unreachable("enum value ", static_cast<int>(value), " has no name");
 }
 
 /// ASCII case-insensitive equality ("Euler" = "euler", "SBDM" = "sbdm").

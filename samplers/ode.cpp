@@ -11,12 +11,60 @@
 namespace sit::samplers {
 namespace {
 
+at::Tensor euler_step(const DriftFn& f, const at::Tensor& x, double t0, double t1) {
+  return x + (t1 - t0) * f(x, t0);
+}
+
+at::Tensor midpoint_step(const DriftFn& f, const at::Tensor& x, double t0, double t1) {
+  const double dt = t1 - t0;
+  const at::Tensor k1 = f(x, t0);
+  return x + dt * f(x + (0.5 * dt) * k1, t0 + 0.5 * dt);
+}
+
+/// The explicit trapezoid (the paper's Heun): k2 at t_{i+1}.
+at::Tensor heun2_step(const DriftFn& f, const at::Tensor& x, double t0, double t1) {
+  const double dt = t1 - t0;
+  const at::Tensor k1 = f(x, t0);
+  const at::Tensor k2 = f(x + dt * k1, t1);
+  return x + (0.5 * dt) * (k1 + k2);
+}
+
+/// torchdiffeq's rk4 (rk4_alt_step_func: the 3/8 rule).
+at::Tensor rk4_step(const DriftFn& f, const at::Tensor& x, double t0, double t1) {
+  const double dt = t1 - t0;
+  const at::Tensor k1 = f(x, t0);
+  const at::Tensor k2 = f(x + (dt / 3) * k1, t0 + dt / 3);
+  const at::Tensor k3 = f(x + dt * (k2 - k1 / 3), t0 + dt * 2 / 3);
+  const at::Tensor k4 = f(x + dt * (k1 - k2 + k3), t1);
+  return x + (dt * 0.125) * (k1 + 3 * (k2 + k3) + k4);
+}
+
+OdeStepper row(OdeMethod m, const char* name, std::vector<const char*> aliases, int order,
+               int evaluations, bool end_point, OdeStepFn step) {
+  OdeStepper s;
+  s.name = name;
+  s.aliases = std::move(aliases);
+  s.family = SamplerFamily::kOde;
+  s.order = order;
+  s.evaluations_per_step = evaluations;
+  s.adaptive = step == nullptr;
+  s.evaluates_end_point = end_point;
+  s.method = m;
+  s.step = step;
+  return s;
+}
+
+/// Canonical names first, then the aliases (the order error messages list them in).
 const NameTable<OdeMethod>& method_names() {
-  static const NameTable<OdeMethod> t = {
-      {"euler", OdeMethod::kEuler},   {"midpoint", OdeMethod::kMidpoint},
-      {"heun2", OdeMethod::kHeun2},   {"rk4", OdeMethod::kRk4},
-      {"dopri5", OdeMethod::kDopri5}, {"heun", OdeMethod::kHeun2},
-  };
+  static const NameTable<OdeMethod> t = [] {
+    NameTable<OdeMethod> names;
+    for (const auto& s : ode_steppers())
+      names.emplace_back(s.name, s.method);
+    for (const auto& s : ode_steppers())
+      for (const char* a : s.aliases)
+        names.emplace_back(a, s.method);
+    return names;
+  }();
   return t;
 }
 
@@ -95,7 +143,7 @@ struct Dopri5 {
       if (!std::isfinite(ratio))
         fail("dopri5: the error estimate is not finite at t = ", t0, " (step to ", t0 + dt,
              "): the drift returned NaN or Inf. As in torchdiffeq, a last step may overshoot t1;",
-             " past t = 1 the VP path has no real sigma. Lower --t1 or use a fixed-step method");
+             " past t = 1 the VP path has no real sigma. Lower t1 (--t1) or use a fixed-step method");
       const bool accept = ratio <= 1;
       const double t1 = t0 + dt;
       if (accept) {
@@ -136,6 +184,24 @@ struct Dopri5 {
 
 }  // namespace
 
+const std::vector<OdeStepper>& ode_steppers() {
+  // name, aliases, order, evaluations per step, evaluates t_{i+1}, step function
+  static const std::vector<OdeStepper> rows = {
+      row(OdeMethod::kEuler, "euler", {}, 1, 1, false, euler_step),
+      row(OdeMethod::kMidpoint, "midpoint", {}, 2, 2, false, midpoint_step),
+      row(OdeMethod::kHeun2, "heun2", {"heun"}, 2, 2, true, heun2_step),
+      row(OdeMethod::kRk4, "rk4", {}, 4, 4, true, rk4_step),
+      row(OdeMethod::kDopri5, "dopri5", {}, 5, 6, true, nullptr),  // adaptive
+  };
+  return rows;
+}
+
+const OdeStepper& ode_stepper(OdeMethod m) {
+  for (const auto& s : ode_steppers())
+    if (s.method == m) return s;
+  unreachable("OdeMethod ", static_cast<int>(m), " has no descriptor row");
+}
+
 const char* to_string(OdeMethod m) {
   return name_of(method_names(), m);
 }
@@ -154,19 +220,8 @@ std::vector<double> linspace_grid(double t0, double t1, int64_t n) {
 }
 
 int64_t fixed_step_evaluations(OdeMethod m, int64_t n) {
-  const int64_t steps = n - 1;
-  switch (m) {
-    case OdeMethod::kEuler:
-      return steps;
-    case OdeMethod::kMidpoint:
-    case OdeMethod::kHeun2:
-      return 2 * steps;
-    case OdeMethod::kRk4:
-      return 4 * steps;
-    case OdeMethod::kDopri5:
-      return -1;
-  }
-  return -1;
+  const OdeStepper& s = ode_stepper(m);
+  return s.adaptive ? -1 : s.evaluations_per_step * (n - 1);
 }
 
 at::Tensor integrate_ode(const DriftFn& f, const at::Tensor& x0, const std::vector<double>& grid,
@@ -174,46 +229,18 @@ at::Tensor integrate_ode(const DriftFn& f, const at::Tensor& x0, const std::vect
   OdeStats local;
   if (!stats) stats = &local;
   if (grid.size() < 2) fail("integrate_ode: the time grid needs at least 2 points");
-  if (o.method == OdeMethod::kDopri5) {
+  if (ode_stepper(o.method).adaptive) {  // dopri5, the one adaptive method
     Dopri5 solver{f, o.atol, o.rtol, stats};
     return solver.integrate(x0, grid.front(), grid.back());
   }
-  auto eval = [&](const at::Tensor& x, double t) {
+  const OdeStepper& stepper = ode_stepper(o.method);
+  const DriftFn counted = [&](const at::Tensor& x, double t) {
     ++stats->evaluations;
     return f(x, t);
   };
   at::Tensor x = x0;
-  for (size_t i = 0; i + 1 < grid.size(); ++i) {
-    const double t0 = grid[i], t1 = grid[i + 1], dt = t1 - t0;
-    switch (o.method) {
-      case OdeMethod::kEuler:
-        x = x + dt * eval(x, t0);
-        break;
-      case OdeMethod::kMidpoint: {
-        const at::Tensor k1 = eval(x, t0);
-        x = x + dt * eval(x + (0.5 * dt) * k1, t0 + 0.5 * dt);
-        break;
-      }
-      case OdeMethod::kHeun2: {
-        // explicit trapezoid (the paper's Heun): k2 at t_{i+1}
-        const at::Tensor k1 = eval(x, t0);
-        const at::Tensor k2 = eval(x + dt * k1, t1);
-        x = x + (0.5 * dt) * (k1 + k2);
-        break;
-      }
-      case OdeMethod::kRk4: {
-        // torchdiffeq's rk4 (rk4_alt_step_func: the 3/8 rule)
-        const at::Tensor k1 = eval(x, t0);
-        const at::Tensor k2 = eval(x + (dt / 3) * k1, t0 + dt / 3);
-        const at::Tensor k3 = eval(x + dt * (k2 - k1 / 3), t0 + dt * 2 / 3);
-        const at::Tensor k4 = eval(x + dt * (k1 - k2 + k3), t1);
-        x = x + (dt * 0.125) * (k1 + 3 * (k2 + k3) + k4);
-        break;
-      }
-      case OdeMethod::kDopri5:
-        break;
-    }
-  }
+  for (size_t i = 0; i + 1 < grid.size(); ++i)
+    x = stepper.step(counted, x, grid[i], grid[i + 1]);
   return x;
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "samplers/stepper.h"
+
 namespace sit::samplers {
 
 enum class OdeMethod { kEuler, kMidpoint, kHeun2, kRk4, kDopri5 };
@@ -23,6 +25,19 @@ struct OdeOptions {
 /// Drift (velocity) at (x, t).
 using DriftFn = std::function<at::Tensor(const at::Tensor& x, double t)>;
 
+/// One fixed step of dx/dt = f(x, t) from t0 to t1 (f counts its own evaluations).
+using OdeStepFn = at::Tensor (*)(const DriftFn& f, const at::Tensor& x, double t0, double t1);
+
+/// An ODE stepper: its descriptor and step function (nullptr for the adaptive dopri5,
+/// which integrate_ode runs with torchdiffeq's step-size control).
+struct OdeStepper : StepperInfo {
+  OdeMethod method = OdeMethod::kEuler;
+  OdeStepFn step = nullptr;
+};
+/// Every ODE stepper, one row each (ode.cpp), in enum order.
+const std::vector<OdeStepper>& ode_steppers();
+const OdeStepper& ode_stepper(OdeMethod m);
+
 struct OdeStats {
   int64_t evaluations = 0;             ///< drift evaluations
   int64_t accepted = 0, rejected = 0;  ///< dopri5 steps
@@ -38,7 +53,8 @@ std::vector<double> linspace_grid(double t0, double t1, int64_t n);
 at::Tensor integrate_ode(const DriftFn& f, const at::Tensor& x0, const std::vector<double>& grid,
                          const OdeOptions& o, OdeStats* stats);
 
-/// Evaluations of a fixed-step method on a grid of n points (dopri5: not known upfront).
+/// Evaluations of a fixed-step method on a grid of n points, from its descriptor row
+/// (adaptive methods: -1, not known upfront).
 int64_t fixed_step_evaluations(OdeMethod m, int64_t n);
 
 }  // namespace sit::samplers

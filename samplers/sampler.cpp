@@ -10,6 +10,18 @@
 namespace sit::samplers {
 namespace {
 
+const NameTable<ErrorNorm>& error_norm_names() {
+  static const NameTable<ErrorNorm> t = {{"batch", ErrorNorm::kBatch},
+                                         {"per-sample", ErrorNorm::kPerSample}};
+  return t;
+}
+
+const NameTable<SamplerFamily>& family_names() {
+  static const NameTable<SamplerFamily> t = {{"ODE", SamplerFamily::kOde},
+                                             {"SDE", SamplerFamily::kSde}};
+  return t;
+}
+
 const NameTable<CfgChannels>& channel_names() {
   static const NameTable<CfgChannels> t = {
       {"3", CfgChannels::kFirst3}, {"all", CfgChannels::kAll}, {"3ch", CfgChannels::kFirst3}};
@@ -35,6 +47,23 @@ double uniform_at(uint64_t key, uint64_t j) {
 }
 
 }  // namespace
+
+const char* to_string(SamplerFamily f) {
+  return name_of(family_names(), f);
+}
+SamplerFamily parse_sampler_family(const std::string& name) {
+  return parse_name(family_names(), name, "sampler family (mode)");
+}
+const std::vector<SamplerFamily>& all_sampler_families() {
+  static const std::vector<SamplerFamily> all = {SamplerFamily::kOde, SamplerFamily::kSde};
+  return all;
+}
+const char* to_string(ErrorNorm n) {
+  return name_of(error_norm_names(), n);
+}
+ErrorNorm parse_error_norm(const std::string& name) {
+  return parse_name(error_norm_names(), name, "dopri5 error norm");
+}
 
 const char* to_string(CfgChannels c) {
   return name_of(channel_names(), c);
@@ -92,7 +121,7 @@ ModelFn guided_model(ModelFn model, const GuidanceOptions& g) {
         }
         // matches the SiT/DiT reference (forward_with_cfg): guidance on channels 0..2 only
         if (out.dim() < 2 || out.size(1) < 3)
-          fail("--cfg-channels 3 needs a model output with at least 3 channels (dim 1), got shape ",
+          fail("cfg_channels 3 needs a model output with at least 3 channels (dim 1), got shape ",
                out.sizes());
         const int64_t c = std::min<int64_t>(3, out.size(1));
         const at::Tensor eps =
@@ -110,7 +139,7 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
          ", ", ids.size());
   const Interpolant path(cfg.path);
   IntervalOptions io = cfg.interval;
-  io.sde = cfg.sde;
+  io.family = cfg.family;
   io.form = cfg.sde_options.diffusion.form;
   io.last_step = cfg.sde_options.last_step;
   io.last_step_size = cfg.sde_options.last_step_size;
@@ -121,13 +150,17 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
 
   // Refuse configurations that would evaluate an infinite coefficient.
   const DiffusionOptions& diff = cfg.sde_options.diffusion;
-  if (cfg.sde) {
-    const bool heun = cfg.sde_options.method == SdeMethod::kHeun;
+  // The last time a step evaluates: t_{n-1}, or t_{n-2} for steppers that stop short
+  // (their descriptor rows say which).
+  const bool sde = cfg.family == SamplerFamily::kSde;
+  const bool reaches_end = sde ? sde_stepper(cfg.sde_options.method).evaluates_end_point
+                               : ode_stepper(cfg.ode.method).evaluates_end_point;
+  const double last_evaluated = reaches_end ? grid.back() : grid[grid.size() - 2];
+  if (sde) {
     // The drift v + D s needs the velocity and the score (from whatever the model predicts).
     const CoefficientUse step{true, true, true, false};
     check_coefficients(path, cfg.prediction, diff, grid.front(), step);
-    check_coefficients(path, cfg.prediction, diff, heun ? grid.back() : grid[grid.size() - 2],
-                       step);
+    check_coefficients(path, cfg.prediction, diff, last_evaluated, step);
     switch (cfg.sde_options.last_step) {
       case LastStep::kNone:
         break;
@@ -144,10 +177,7 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
   } else {
     const CoefficientUse v{true, false, false, false};
     check_coefficients(path, cfg.prediction, diff, grid.front(), v);
-    const bool reaches_end =
-        cfg.ode.method != OdeMethod::kEuler && cfg.ode.method != OdeMethod::kMidpoint;
-    check_coefficients(path, cfg.prediction, diff,
-                       reaches_end ? grid.back() : grid[grid.size() - 2], v);
+    check_coefficients(path, cfg.prediction, diff, last_evaluated, v);
   }
 
   const bool guided = cfg.guidance.scale != 1.0;
@@ -157,7 +187,7 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
 
   at::Tensor x;
   result.nfe.assign(static_cast<size_t>(batch), 0);
-  if (cfg.sde) {
+  if (sde) {
     Field field(net, cfg.prediction, path);
     const at::IntArrayRef shape = x0.sizes().slice(1);
     auto noise = [&](int64_t step) {
@@ -166,7 +196,7 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
     x = integrate_sde(field, doubled(x0), y_state, grid, cfg.sde_options, noise);
     std::fill(result.nfe.begin(), result.nfe.end(), field.calls());
     result.network_calls = field.calls();
-  } else if (cfg.ode.method == OdeMethod::kDopri5 && cfg.error_norm == ErrorNorm::kPerSample) {
+  } else if (ode_stepper(cfg.ode.method).adaptive && cfg.error_norm == ErrorNorm::kPerSample) {
     std::vector<at::Tensor> rows;
     for (int64_t i = 0; i < batch; ++i) {
       const at::Tensor yi = guided ? at::cat({y.narrow(0, i, 1), y_state.narrow(0, batch + i, 1)})

@@ -37,16 +37,19 @@ enum class ErrorNorm {
   kBatch,     ///< dopri5 error RMS over the whole batch tensor (reference, default)
   kPerSample  ///< each sample integrated on its own: results independent of batching
 };
+const char* to_string(ErrorNorm n);
+/// "batch" / "per-sample".
+ErrorNorm parse_error_norm(const std::string& name);
 
 struct SamplerConfig {
   PathType path = PathType::kLinear;
   Prediction prediction = Prediction::kVelocity;
-  bool sde = false;
+  SamplerFamily family = SamplerFamily::kOde;
   int64_t num_steps = 50;  ///< grid points (the reference's num_sampling_steps)
-  OdeOptions ode;
+  OdeOptions ode;                ///< kOde
   ErrorNorm error_norm = ErrorNorm::kBatch;
-  SdeOptions sde_options;
-  IntervalOptions interval;  ///< sde / form / last step fields are filled from the above
+  SdeOptions sde_options;        ///< kSde
+  IntervalOptions interval;  ///< family / form / last step fields are filled from the above
   GuidanceOptions guidance;
 };
 

@@ -10,14 +10,67 @@
 namespace sit::samplers {
 namespace {
 
+at::Tensor euler_maruyama_step(const SdeDriftFn& drift, const at::Tensor& x,
+                               const at::Tensor& w, double t, double dt, double g) {
+  return x + drift(x, t) * dt + g * w;
+}
+
+/// The reference's Heun: noise first, then the explicit trapezoid on the drift.
+at::Tensor heun_step(const SdeDriftFn& drift, const at::Tensor& x, const at::Tensor& w, double t,
+                     double dt, double g) {
+  const at::Tensor xh = x + g * w;
+  const at::Tensor k1 = drift(xh, t);
+  const at::Tensor xp = xh + dt * k1;
+  const at::Tensor k2 = drift(xp, t + dt);
+  return xh + (0.5 * dt) * (k1 + k2);
+}
+
+SdeStepper row(SdeMethod m, const char* name, std::vector<const char*> aliases, int order,
+               int evaluations, bool end_point, SdeStepFn step) {
+  SdeStepper s;
+  s.name = name;
+  s.aliases = std::move(aliases);
+  s.family = SamplerFamily::kSde;
+  s.order = order;
+  s.evaluations_per_step = evaluations;
+  s.evaluates_end_point = end_point;
+  s.method = m;
+  s.step = step;
+  return s;
+}
+
+/// Canonical names first, then the aliases.
 const NameTable<SdeMethod>& method_names() {
-  static const NameTable<SdeMethod> t = {{"Euler", SdeMethod::kEulerMaruyama},
-                                         {"Heun", SdeMethod::kHeun},
-                                         {"euler-maruyama", SdeMethod::kEulerMaruyama}};
+  static const NameTable<SdeMethod> t = [] {
+    NameTable<SdeMethod> names;
+    for (const auto& s : sde_steppers())
+      names.emplace_back(s.name, s.method);
+    for (const auto& s : sde_steppers())
+      for (const char* a : s.aliases)
+        names.emplace_back(a, s.method);
+    return names;
+  }();
   return t;
 }
 
 }  // namespace
+
+const std::vector<SdeStepper>& sde_steppers() {
+  // name (the reference's), aliases, weak order, drift evaluations per step, evaluates
+  // t_{i+1}, step function
+  static const std::vector<SdeStepper> rows = {
+      row(SdeMethod::kEulerMaruyama, "Euler", {"euler-maruyama"}, 1, 1, false,
+          euler_maruyama_step),
+      row(SdeMethod::kHeun, "Heun", {}, 1, 2, true, heun_step),
+  };
+  return rows;
+}
+
+const SdeStepper& sde_stepper(SdeMethod m) {
+  for (const auto& s : sde_steppers())
+    if (s.method == m) return s;
+  unreachable("SdeMethod ", static_cast<int>(m), " has no descriptor row");
+}
 
 const char* to_string(SdeMethod m) {
   return name_of(method_names(), m);
@@ -29,7 +82,7 @@ SdeMethod parse_sde_method(const std::string& name) {
 int64_t sde_evaluations(const SdeOptions& o, int64_t n) {
   const int64_t steps = n - 1;
   const int64_t last = o.last_step == LastStep::kNone ? 0 : 1;
-  return (o.method == SdeMethod::kHeun ? 2 : 1) * steps + last;
+  return sde_stepper(o.method).evaluations_per_step * steps + last;
 }
 
 at::Tensor integrate_sde(Field& field, const at::Tensor& x0, const at::Tensor& y,
@@ -39,7 +92,8 @@ at::Tensor integrate_sde(Field& field, const at::Tensor& x0, const at::Tensor& y
   const Interpolant& path = field.path();
   const double dt = grid[1] - grid[0];
   const double sqrt_dt = std::sqrt(dt);
-  auto drift = [&](const at::Tensor& x, double t) {
+  const SdeStepper& stepper = sde_stepper(o.method);
+  const SdeDriftFn drift = [&](const at::Tensor& x, double t) {
     auto [v, s] = field.velocity_and_score(x, t, y);
     return v + diffusion_coefficient(o.diffusion, path, t) * s;
   };
@@ -48,15 +102,7 @@ at::Tensor integrate_sde(Field& field, const at::Tensor& x0, const at::Tensor& y
     const double t = grid[i];
     const at::Tensor w = noise(static_cast<int64_t>(i));  // drawn before the drift
     const double g = std::sqrt(2.0 * diffusion_coefficient(o.diffusion, path, t)) * sqrt_dt;
-    if (o.method == SdeMethod::kEulerMaruyama) {
-      x = x + drift(x, t) * dt + g * w;
-    } else {
-      const at::Tensor xh = x + g * w;
-      const at::Tensor k1 = drift(xh, t);
-      const at::Tensor xp = xh + dt * k1;
-      const at::Tensor k2 = drift(xp, t + dt);
-      x = xh + (0.5 * dt) * (k1 + k2);
-    }
+    x = stepper.step(drift, x, w, t, dt, g);
   }
   const double t1 = grid.back();
   const double h = o.last_step_size;
@@ -72,7 +118,7 @@ at::Tensor integrate_sde(Field& field, const at::Tensor& x0, const at::Tensor& y
     case LastStep::kEuler:
       return x + field.velocity(x, t1, y) * h;
   }
-  return x;
+  unreachable("LastStep ", static_cast<int>(o.last_step));
 }
 
 }  // namespace sit::samplers

@@ -11,6 +11,7 @@
 #include "samplers/diffusion.h"
 #include "samplers/field.h"
 #include "samplers/interval.h"
+#include "samplers/stepper.h"
 
 namespace sit::samplers {
 
@@ -25,6 +26,22 @@ struct SdeOptions {
   LastStep last_step = LastStep::kMean;
   double last_step_size = 0.04;
 };
+
+/// Drift of the SDE (v + D s) at (x, t).
+using SdeDriftFn = std::function<at::Tensor(const at::Tensor& x, double t)>;
+/// One stochastic step from t to t + dt with standard normal noise w and noise scale
+/// g = sqrt(2 D(t) dt), as the reference's samplers.
+using SdeStepFn = at::Tensor (*)(const SdeDriftFn& drift, const at::Tensor& x,
+                                 const at::Tensor& w, double t, double dt, double g);
+
+/// An SDE stepper: its descriptor and step function.
+struct SdeStepper : StepperInfo {
+  SdeMethod method = SdeMethod::kEulerMaruyama;
+  SdeStepFn step = nullptr;
+};
+/// Every SDE stepper, one row each (sde.cpp), in enum order.
+const std::vector<SdeStepper>& sde_steppers();
+const SdeStepper& sde_stepper(SdeMethod m);
 
 /// Standard normal noise with the state's shape for stochastic step k (0-based).
 using NoiseFn = std::function<at::Tensor(int64_t step)>;

@@ -101,7 +101,7 @@ TEST(CliSample, BadConfigurationsExitOneWithTheFix) {
   EXPECT_TRUE(contains(r.err, "precision for gmm:mix1d must be fp32 or fp64, got 'fp16'")) << r.err;
   r = run("sample ODE --model gmm:mix1d --error-norm rms --out " + out);
   EXPECT_EQ(r.code, 1);
-  EXPECT_TRUE(contains(r.err, "--error-norm must be one of batch, per-sample; got 'rms'")) << r.err;
+  EXPECT_TRUE(contains(r.err, "--error-norm: dopri5 error norm must be one of batch, per-sample; got 'rms'")) << r.err;
   r = run("sample ODE --model gmm:mix1d --batch-size 0 --out " + out);
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "--batch-size: expected an integer >= 1, got 0")) << r.err;

@@ -127,7 +127,7 @@ TEST(Diffusion, LossTableFromCsvAndErrors) {
 TEST(Interval, ReferenceTableCaseByCase) {
   IntervalOptions ode;
   IntervalOptions sde;
-  sde.sde = true;  // last step Mean, h = 0.04
+  sde.family = SamplerFamily::kSde;  // last step Mean, h = 0.04
   auto iv = [](PathType p, Prediction m, IntervalOptions o) { return sampling_interval(p, m, o); };
   for (PathType p : {PathType::kLinear, PathType::kGVP}) {
     Interval r = iv(p, Prediction::kVelocity, ode);
@@ -171,7 +171,7 @@ TEST(Interval, ReferenceTableCaseByCase) {
 TEST(Sampler, RefusesInfiniteCoefficientsNamingTheFix) {
   const auto gmm = models::GaussianMixture::preset("mix1d");
   SamplerConfig cfg;
-  cfg.sde = true;
+  cfg.family = SamplerFamily::kSde;
   cfg.num_steps = 20;
   cfg.sde_options.diffusion.form = DiffusionForm::kSBDM;  // lambda(0) = inf on Linear
   const at::Tensor x0 = randn64({4, 1}, 3), y = at::zeros({4}, at::kLong);
@@ -182,7 +182,7 @@ TEST(Sampler, RefusesInfiniteCoefficientsNamingTheFix) {
   EXPECT_TRUE(at::isfinite(sample(model, cfg, x0, y, iota_ids(4), 0).x).all().item<bool>());
   // Heun SDE with no last step reaches t = 1, where the score of a velocity model is 0 * inf.
   SamplerConfig heun;
-  heun.sde = true;
+  heun.family = SamplerFamily::kSde;
   heun.num_steps = 20;
   heun.sde_options.method = SdeMethod::kHeun;
   heun.sde_options.last_step = LastStep::kNone;
@@ -313,7 +313,7 @@ TEST(Sde, MomentsOfGaussianAndMixTargetsForEveryPathPredictionAndForm) {
           SamplerConfig cfg;
           cfg.path = p;
           cfg.prediction = pred;
-          cfg.sde = true;
+          cfg.family = SamplerFamily::kSde;
           cfg.num_steps = 250;
           cfg.sde_options.diffusion.form = form;
           if (form == DiffusionForm::kSBDM && p != PathType::kVP) cfg.interval.t0 = 1e-3;
@@ -385,7 +385,7 @@ TEST(Sampler, SamplesDoNotDependOnBatchSize) {
       {true, static_cast<int>(SdeMethod::kEulerMaruyama)}, {true, static_cast<int>(SdeMethod::kHeun)}};
   for (const auto& [sde, method] : methods) {
     SamplerConfig cfg;
-    cfg.sde = sde;
+    cfg.family = sde ? SamplerFamily::kSde : SamplerFamily::kOde;
     cfg.num_steps = 30;
     if (sde)
       cfg.sde_options.method = static_cast<SdeMethod>(method);

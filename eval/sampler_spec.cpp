@@ -1,0 +1,316 @@
+#include "eval/sampler_spec.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "common/error.h"
+#include "common/format.h"
+#include "samplers/names.h"
+
+namespace sit::eval {
+namespace {
+
+using samplers::SamplerFamily;
+constexpr SamplerFamily kOde = SamplerFamily::kOde, kSde = SamplerFamily::kSde;
+
+/// A number from text, checked against the row's range ("expected ..., got ...").
+double number(const std::string& text, const Range& range) {
+  const std::string bad = range.check_text(text);
+  if (!bad.empty()) fail(bad);
+  return std::strtod(text.c_str(), nullptr);
+}
+
+std::string repr(double v) {
+  return python_repr(v);
+}
+std::string repr(const std::optional<double>& v) {
+  return v ? python_repr(*v) : std::string();
+}
+
+bool adaptive(const SamplerSpec& s) {
+  return s.family() == kOde && samplers::ode_stepper(s.config.ode.method).adaptive;
+}
+bool kl_eta(const SamplerSpec& s) {
+  return s.family() == kSde && s.config.sde_options.diffusion.form == samplers::DiffusionForm::kKlEta;
+}
+bool guided(const SamplerSpec& s) {
+  return s.config.guidance.scale != 1.0;
+}
+
+// Ranges shared by the rows and their help.
+const Range kSteps = integers(2, 1000000);
+
+std::vector<SamplerField> make_fields() {
+  using namespace samplers;
+  const std::vector<SamplerFamily> both = {kOde, kSde}, ode = {kOde}, sde = {kSde};
+  // key, canonical key, flag, help, families, numeric, integer, range, shown, in label,
+  // parse, print, relevant
+  std::vector<SamplerField> f = {
+      {"mode", "mode", "", "sampler family: ODE or SDE", both, false, false, {},
+       FieldShown::kAlways, true,
+       [](SamplerSpec& s, const std::string& t) { s.config.family = parse_sampler_family(t); },
+       [](const SamplerSpec& s) -> std::string { return to_string(s.family()); }},
+      {"path_type", "path", "--path-type", "interpolant: Linear, GVP or VP", both, false, false,
+       {}, FieldShown::kAlways, true,
+       [](SamplerSpec& s, const std::string& t) { s.config.path = parse_path_type(t); },
+       [](const SamplerSpec& s) -> std::string { return to_string(s.config.path); }},
+      {"prediction", "prediction", "--prediction",
+       "what the model predicts: velocity, score or noise", both, false, false, {},
+       FieldShown::kAlways, true,
+       [](SamplerSpec& s, const std::string& t) { s.config.prediction = parse_prediction(t); },
+       [](const SamplerSpec& s) -> std::string { return to_string(s.config.prediction); }},
+      {"method", "method", "--sampling-method",
+       "ODE: euler, midpoint, heun2 (heun), rk4, dopri5; SDE: Euler (Euler-Maruyama) or Heun",
+       both, false, false, {}, FieldShown::kAlways, true,
+       [](SamplerSpec& s, const std::string& t) {
+         if (s.family() == kOde)
+           s.config.ode.method = parse_ode_method(t);
+         else
+           s.config.sde_options.method = parse_sde_method(t);
+       },
+       [](const SamplerSpec& s) -> std::string { return s.stepper().name; }},
+      {"num_steps", "steps", "--num-sampling-steps",
+       "grid points (steps = points - 1; dopri5 chooses its own steps)", both, true, true, kSteps,
+       FieldShown::kAlways, true,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.num_steps = static_cast<int64_t>(number(t, kSteps));
+       },
+       [](const SamplerSpec& s) { return std::to_string(s.config.num_steps); }},
+      {"atol", "atol", "--atol", "dopri5 absolute tolerance", ode, true, false, greater_than(0),
+       FieldShown::kAlways, false,
+       [](SamplerSpec& s, const std::string& t) { s.config.ode.atol = number(t, greater_than(0)); },
+       [](const SamplerSpec& s) { return repr(s.config.ode.atol); }},
+      {"rtol", "rtol", "--rtol", "dopri5 relative tolerance", ode, true, false, greater_than(0),
+       FieldShown::kAlways, false,
+       [](SamplerSpec& s, const std::string& t) { s.config.ode.rtol = number(t, greater_than(0)); },
+       [](const SamplerSpec& s) { return repr(s.config.ode.rtol); }},
+      {"error_norm", "error_norm", "--error-norm",
+       "dopri5 error norm: batch (RMS over the whole batch, as torchdiffeq) or per-sample "
+       "(each sample on its own: independent of batching)",
+       ode, false, false, {}, FieldShown::kChanged, true,
+       [](SamplerSpec& s, const std::string& t) { s.config.error_norm = parse_error_norm(t); },
+       [](const SamplerSpec& s) -> std::string { return to_string(s.config.error_norm); },
+       adaptive},
+      {"diffusion_form", "form", "--diffusion-form",
+       "D(t) (= w/2): constant, SBDM, sigma, linear, decreasing, increasing-decreasing (sin2), "
+       "kl-eta (paper eq. 14, needs loss_table and diffusion_eta)",
+       sde, false, false, {}, FieldShown::kAlways, true,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.sde_options.diffusion.form = parse_diffusion_form(t);
+       },
+       [](const SamplerSpec& s) -> std::string {
+         return to_string(s.config.sde_options.diffusion.form);
+       }},
+      {"diffusion_norm", "norm", "--diffusion-norm", "norm of the diffusion form", sde, true,
+       false, not_below(0), FieldShown::kAlways, false,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.sde_options.diffusion.norm = number(t, not_below(0));
+       },
+       [](const SamplerSpec& s) { return repr(s.config.sde_options.diffusion.norm); }},
+      {"last_step", "last", "--last-step", "none, Mean, Tweedie or Euler", sde, false, false, {},
+       FieldShown::kAlways, false,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.sde_options.last_step = parse_last_step(t);
+       },
+       [](const SamplerSpec& s) -> std::string { return to_string(s.config.sde_options.last_step); }},
+      {"last_step_size", "h", "--last-step-size", "size of the last step", sde, true, false,
+       between(0, 1, true, true), FieldShown::kAlways, false,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.sde_options.last_step_size = number(t, between(0, 1, true, true));
+       },
+       [](const SamplerSpec& s) { return repr(s.config.sde_options.last_step_size); }},
+      {"diffusion_eta", "eta", "--diffusion-eta", "eta of the kl-eta form", sde, true, false,
+       not_below(0), FieldShown::kChanged, true,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.sde_options.diffusion.eta = number(t, not_below(0));
+       },
+       [](const SamplerSpec& s) { return repr(s.config.sde_options.diffusion.eta); }, kl_eta},
+      {"loss_table", "loss_table", "--loss-table",
+       "kl-eta: CSV 't,L' of the model's loss per time", sde, false, false, {},
+       FieldShown::kChanged, true,
+       [](SamplerSpec& s, const std::string& t) { s.loss_table = t; },
+       [](const SamplerSpec& s) { return s.loss_table; }, kl_eta},
+      {"cfg_scale", "cfg", "--cfg-scale", "classifier-free guidance scale (1: none)", both, true,
+       false, not_below(0), FieldShown::kAlways, false,
+       [](SamplerSpec& s, const std::string& t) { s.config.guidance.scale = number(t, not_below(0)); },
+       [](const SamplerSpec& s) { return repr(s.config.guidance.scale); }},
+      {"cfg_channels", "cfg_channels", "--cfg-channels",
+       "3: guide channels 0..2 as the reference's forward_with_cfg; all: every channel", both,
+       false, false, {}, FieldShown::kRelevant, false,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.guidance.channels = parse_cfg_channels(t);
+       },
+       [](const SamplerSpec& s) -> std::string { return to_string(s.config.guidance.channels); },
+       guided},
+      {"t0", "t0", "--t0", "start of the sampling interval (overrides the reference rule)", both,
+       true, false, between(0, 1), FieldShown::kChanged, true,
+       [](SamplerSpec& s, const std::string& t) { s.config.interval.t0 = number(t, between(0, 1)); },
+       [](const SamplerSpec& s) { return repr(s.config.interval.t0); }},
+      {"t1", "t1", "--t1", "end of the sampling interval (overrides the reference rule)", both,
+       true, false, between(0, 1), FieldShown::kChanged, true,
+       [](SamplerSpec& s, const std::string& t) { s.config.interval.t1 = number(t, between(0, 1)); },
+       [](const SamplerSpec& s) { return repr(s.config.interval.t1); }},
+      {"sample_eps", "sample_eps", "--sample-eps",
+       "the reference's sample_eps (default 1e-3; 0 for Linear/GVP velocity models)", both, true,
+       false, between(0, 1, false, true), FieldShown::kChanged, true,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.interval.sample_eps = number(t, between(0, 1, false, true));
+       },
+       [](const SamplerSpec& s) { return repr(s.config.interval.sample_eps); }},
+      {"null_class", "null_class", "--null-class",
+       "label of the unconditional class (default: the model's, 1000 for ImageNet models)", both,
+       true, true, at_least(0), FieldShown::kChanged, true,
+       [](SamplerSpec& s, const std::string& t) {
+         s.null_class = static_cast<int64_t>(number(t, at_least(0)));
+       },
+       [](const SamplerSpec& s) { return s.null_class ? std::to_string(*s.null_class) : ""; }},
+  };
+  return f;
+}
+
+}  // namespace
+
+bool SamplerField::applies_to(SamplerFamily f) const {
+  return std::find(families.begin(), families.end(), f) != families.end();
+}
+
+const std::vector<SamplerField>& sampler_fields() {
+  static const std::vector<SamplerField> fields = make_fields();
+  return fields;
+}
+
+const SamplerField* find_sampler_field(const std::string& key) {
+  for (const auto& f : sampler_fields())
+    if (key == f.key) return &f;
+  return nullptr;
+}
+
+SamplerSpec default_sampler_spec(SamplerFamily family) {
+  SamplerSpec s;
+  s.config.family = family;
+  switch (family) {
+    case kOde:
+      s.config.ode.method = samplers::OdeMethod::kDopri5;
+      s.config.num_steps = 50;
+      return s;
+    case kSde:
+      s.config.sde_options.method = samplers::SdeMethod::kEulerMaruyama;
+      s.config.num_steps = 250;
+      return s;
+  }
+  unreachable("SamplerFamily ", static_cast<int>(family));
+}
+
+void set_sampler_field(SamplerSpec& spec, const std::string& key, const std::string& text) {
+  const SamplerField* f = find_sampler_field(key);
+  if (!f) unreachable("no sampler field '", key, "'");
+  in_context("'" + key + "'", [&] { f->parse(spec, text); });
+}
+
+void normalise(SamplerSpec& spec) {
+  const SamplerSpec defaults = default_sampler_spec(spec.family());
+  // (every row with a relevance rule parses its default's canonical text back)
+  for (const auto& f : sampler_fields())
+    if (f.applies_to(spec.family()) && f.relevant && !f.relevant(spec))
+      f.parse(spec, f.print(defaults));
+  if (adaptive(spec)) spec.config.num_steps = 2;  // dopri5 chooses its own steps
+}
+
+bool SamplerSpec::shows(const SamplerField& f) const {
+  if (!f.applies_to(family())) return false;
+  if (f.relevant && !f.relevant(*this)) return false;
+  if (f.shown != FieldShown::kChanged) return true;
+  return f.print(*this) != f.print(default_sampler_spec(family()));
+}
+
+const samplers::StepperInfo& SamplerSpec::stepper() const {
+  if (family() == kOde) return samplers::ode_stepper(config.ode.method);
+  return samplers::sde_stepper(config.sde_options.method);
+}
+
+std::string SamplerSpec::canonical() const {
+  std::string s;
+  for (const auto& f : sampler_fields())
+    if (shows(f)) s += (s.empty() ? "" : ";") + std::string(f.canonical) + "=" + f.print(*this);
+  return s;
+}
+
+std::string SamplerSpec::id() const {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : canonical()) {
+    h ^= ch;
+    h *= 0x100000001b3ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return std::string(buf, 12);
+}
+
+int64_t SamplerSpec::nfe_estimate() const {
+  if (family() == kOde) return samplers::fixed_step_evaluations(config.ode.method, config.num_steps);
+  return samplers::sde_evaluations(config.sde_options, config.num_steps);
+}
+
+std::string SamplerSpec::label() const {
+  std::string s;
+  const SamplerSpec defaults = default_sampler_spec(family());
+  for (const auto& f : sampler_fields()) {
+    if (!shows(f)) continue;
+    const std::string key = f.key;
+    const std::string v = f.print(*this);
+    if (key == "prediction") {
+      s += "/" + v;  // "Linear/velocity"
+    } else if (f.in_label) {
+      s += (s.empty() ? "" : " ") +
+           (f.shown == FieldShown::kChanged ? key + " " + v : v);
+    } else if (key == "cfg_scale" && v != f.print(defaults)) {
+      s += " cfg " + v;
+    }
+  }
+  return s;
+}
+
+std::string SamplerSpec::value(const std::string& key) const {
+  const SamplerField* f = find_sampler_field(key);
+  if (!f) unreachable("no sampler field '", key, "'");
+  return f->applies_to(family()) ? f->print(*this) : std::string();
+}
+
+samplers::SamplerConfig SamplerSpec::resolved(int64_t model_null_class) const {
+  samplers::SamplerConfig c = config;
+  c.guidance.null_class = null_class ? *null_class : model_null_class;
+  if (!loss_table.empty())
+    c.sde_options.diffusion.loss =
+        in_context("'loss_table'", [&] { return samplers::LossTable::from_csv(loss_table); });
+  return c;
+}
+
+bool field_matches(const SamplerSpec& spec, const std::string& key, const std::string& text) {
+  const SamplerField* f = find_sampler_field(key);
+  if (!f) return false;
+  try {
+    if (key == "method") {
+      // spelled exactly as one family's canonical name: that family's method only
+      auto exact = [&](SamplerFamily family) {
+        try {
+          SamplerSpec probe = default_sampler_spec(family);
+          f->parse(probe, text);
+          return f->print(probe) == text;
+        } catch (const Error&) {
+          return false;
+        }
+      };
+      const bool ode = exact(kOde), sde = exact(kSde);
+      if (ode != sde && (ode ? spec.family() != kOde : spec.family() != kSde)) return false;
+    }
+    if (!f->applies_to(spec.family())) return false;
+    SamplerSpec probe = spec;
+    f->parse(probe, text);
+    return f->print(probe) == f->print(spec);
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace sit::eval
