@@ -45,7 +45,7 @@ void pipeline(benchmark::State& state) {
     o.batch_size = g_batch;
     o.timings = &t;
     const io::FeatureSet f = eval::extract_features(*source, e, o);
-    benchmark::DoNotOptimize(f.pool->data.data());
+    benchmark::DoNotOptimize(f.rows("pool")->data.data());
     peak = bench::peak_rss_mib();
     // The same run's time inside the network: the pipeline's overhead without the VM's
     // run-to-run drift.

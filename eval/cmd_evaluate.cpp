@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <set>
+#include <algorithm>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -15,7 +17,7 @@
 #include "eval/features_job.h"
 #include "eval/metrics_job.h"
 #include "metrics/feature_stats.h"
-#include "models/inception.h"
+#include "models/feature_extractor.h"
 #include "reference_stats/feature_set.h"
 #include "reference_stats/image_reader.h"
 #include "reference_stats/npy.h"
@@ -26,7 +28,7 @@ namespace sit::eval {
 namespace {
 
 struct Common {
-  std::string inception, device = "cpu";
+  std::string inception, extractor = "inception", device = "cpu";
   int64_t batch_size = 50;
   bool quiet = false;
 };
@@ -35,6 +37,11 @@ void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--inception", c.inception,
                   "TorchScript Inception: NVIDIA's inception-2015-12-05.pt or the canonical "
                   "extractor from tools/export_inception.py (default: $SIT_EVAL_INCEPTION)");
+  std::string kinds;
+  for (const auto& k : models::extractor_registry())
+    kinds += (kinds.empty() ? "" : ", ") + std::string(k.name);
+  cmd->add_option("--extractor", c.extractor, "the kind of the --inception file: " + kinds)
+      ->capture_default_str();
   cmd->add_option("--device", c.device, "cpu, cuda, cuda:N")
       ->capture_default_str()
       ->transform(lowercase());
@@ -85,13 +92,24 @@ InputKind input_kind(const std::string& path) {
   return z.has("mu") ? InputKind::kImagesWithStats : InputKind::kImages;
 }
 
-/// Refuses statistics whose width does not fit what the extractor will produce, before
+/// Refuses feature files made by another extractor than `e`, naming both, before any
+/// image is extracted.
+void check_made_by(const io::FeatureSet& f, const models::FeatureExtractor& e) {
+  const std::string recorded = f.extractor_sha256();
+  if (!recorded.empty() && recorded != e.sha256())
+    fail(f.path, ": its features were made by ", f.provenance.extractor, ", but this run extracts ",
+         "with ", e.identity(), "; features of different extractors are not comparable (pass the ",
+         "same --inception file, or re-extract the file)");
+}
+
+/// Refuses stored statistics whose width does not fit what the extractor gives, before
 /// any image is extracted.
-void check_width(const std::optional<metrics::FeatureStats>& stats, int64_t width,
-                 const std::string& path, const char* key, const char* what) {
-  if (stats && stats->dim() != width)
-    fail(path, ": '", key, "' has ", stats->dim(), " dimensions, but the Inception extractor gives ",
-         width, " (", what, "): the statistics were made with another extractor");
+void check_widths(const io::FeatureSet& f, const models::FeatureExtractor& e) {
+  for (const auto& [block, stats] : f.stats)
+    if (const int64_t width = e.width(block); width > 0 && stats.dim() != width)
+      fail(f.path, ": '", io::stats_keys(block).first, "' has ", stats.dim(),
+           " dimensions, but the extractor gives ", width, " for '", block,
+           "': the statistics were made with another extractor");
 }
 
 int run_evaluate(const std::string& ref_path, const std::string& samples_path, const Common& c,
@@ -99,13 +117,21 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
                  const std::string& pr_distance) {
   // Everything that can be checked is checked before the first image is extracted.
   MetricsJobOptions o;
-  o.which = parse_metric_selection(metrics);
+  o.which = option_value("--metrics", [&] { return parse_metric_list(metrics); });
   o.pr.mode =
       option_value("--pr-distance", [&] { return metrics::parse_distance_mode(pr_distance); });
   if (!json.empty()) check_output_path(json, "--json", {".json"});
   io::FeatureSet ref = io::load_feature_set(ref_path);
-  const bool rows_needed = o.which.precision_recall || o.which.kid;
   const InputKind kind = input_kind(samples_path);
+  // What the chosen metrics read of each side, by block (the metric table's inputs).
+  std::set<std::string> sample_rows, sample_stats, ref_rows;
+  for (const auto& key : o.which)
+    for (const MetricInput& in : metric(key).inputs) {
+      if (in.side == MetricInput::kReference && in.need == MetricInput::kRows)
+        ref_rows.insert(in.block);
+      else if (in.side == MetricInput::kSamples)
+        (in.need == MetricInput::kRows ? sample_rows : sample_stats).insert(in.block);
+    }
   // As ADM's evaluator: activations of arr_0 always (IS, precision/recall), statistics
   // stored in the file when present (FID, sFID), else computed from the activations.
   std::optional<io::FeatureSet> stored;
@@ -114,70 +140,89 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
     stored = io::load_feature_set(samples_path);
   } else {
     if (kind == InputKind::kImagesWithStats) stored = io::load_feature_set(samples_path);
-    const bool need_images =
-        kind == InputKind::kImages || o.which.inception_score || rows_needed;
-    if (need_images) images = io::open_images(samples_path);
+    if (kind == InputKind::kImages || !sample_rows.empty())
+      images = io::open_images(samples_path);
+  }
+  // The reference's own rows (precision/recall, KID) come from its arr_0 when it has no
+  // feature rows: ADM's reference batches.
+  const bool ref_images_needed = !ref_rows.empty() && !ref.rows(io::kPool) && ref.image_count > 0;
+  std::unique_ptr<models::FeatureExtractor> e;
+  if (images || ref_images_needed) {
+    e = models::load_extractor(c.extractor, inception_path(c), c.device);
+    check_widths(ref, *e);
+    check_made_by(ref, *e);
+    if (stored) check_made_by(*stored, *e);
   }
   const int64_t n_samples = images ? images->count() : stored->num_rows();
   const std::string& smp_name = samples_path;
-  if (images) {
-    check_width(ref.stats, models::kInceptionPoolWidth, ref_path, "mu", "pool_3");
-    if (o.which.sfid)
-      check_width(ref.stats_spatial, models::kInceptionSpatialWidth, ref_path, "mu_s",
-                  "the first 7 channels of Mixed_6/conv");
-  }
-  if (stored && stored->stats && ref.stats && stored->stats->dim() != ref.stats->dim())
-    fail("FID: statistics must have the same width, got ", stored->stats->dim(), " in ", smp_name,
-         " and ", ref.stats->dim(), " in ", ref_path);
-  const int64_t ref_rows = ref.pool ? ref.pool->rows : ref.image_count;
-  const bool ref_has_rows = ref.pool || ref.image_count > 0;
+  if (stored && ref.statistics(io::kPool) && stored->statistics(io::kPool) &&
+      stored->statistics(io::kPool)->dim() != ref.statistics(io::kPool)->dim())
+    fail("FID: statistics must have the same width, got ", stored->statistics(io::kPool)->dim(),
+         " in ", smp_name, " and ", ref.statistics(io::kPool)->dim(), " in ", ref_path);
+  const int64_t ref_rows_count = ref.rows(io::kPool) ? ref.rows(io::kPool)->rows : ref.image_count;
   const int64_t k = o.pr.k;
-  if (o.which.precision_recall && ref_has_rows) {
-    if (ref_rows < k + 1)
-      fail(ref_path, ": ", ref_rows, " reference images/rows; precision/recall needs at least k + 1 = ",
-           k + 1, " (or leave pr out of --metrics)");
-    if ((images || (stored && stored->pool)) && n_samples < k + 1)
+  const bool pr = std::count(o.which.begin(), o.which.end(), "precision") ||
+                  std::count(o.which.begin(), o.which.end(), "recall");
+  if (pr && (ref.rows(io::kPool) || ref.image_count > 0)) {
+    if (ref_rows_count < k + 1)
+      fail(ref_path, ": ", ref_rows_count, " reference images/rows; precision/recall needs at least "
+           "k + 1 = ", k + 1, " (or leave precision and recall out of --metrics)");
+    if ((images || (stored && stored->rows(io::kPool))) && n_samples < k + 1)
       fail(smp_name, ": ", n_samples, " samples; precision/recall needs at least k + 1 = ", k + 1,
-           " (or leave pr out of --metrics)");
+           " (or leave precision and recall out of --metrics)");
   }
-  const bool computable = (o.which.inception_score && (images || (stored && stored->logits))) ||
-                          (o.which.fid && (ref.stats || ref.pool)) ||
-                          (o.which.sfid && (ref.stats_spatial || ref.spatial)) ||
-                          (rows_needed && ref_has_rows && (images || (stored && stored->pool)));
+  // Something of what was asked for must be computable from what the two sides will hold.
+  auto will_have = [&](const MetricInput& in) {
+    const bool extracted = e && e->width(in.block) > 0;
+    if (in.side == MetricInput::kReference)
+      return ref.rows(in.block) != nullptr ||
+             (in.need == MetricInput::kStatistics && ref.statistics(in.block)) ||
+             (extracted && in.block == std::string(io::kPool) && ref.image_count > 0);
+    return (images && extracted) || (stored && stored->rows(in.block)) ||
+           (in.need == MetricInput::kStatistics && stored && stored->statistics(in.block));
+  };
+  bool computable = false;
+  for (const auto& key : o.which) {
+    const Metric& m = metric(key);
+    computable = computable || std::all_of(m.inputs.begin(), m.inputs.end(), will_have);
+  }
   if (!computable)
     fail("nothing to compute: --metrics ", metrics, " needs what ", ref_path, " and ", smp_name,
          " do not hold (FID: 'mu'/'sigma' or 'pool'; sFID: 'mu_s'/'sigma_s' or 'spatial'; IS: "
-         "sample images or 'logits'; pr and kid: reference arr_0 or 'pool')");
+         "sample images or 'logits'; precision, recall and kid: reference arr_0 or 'pool')");
 
-  if (rows_needed && !ref.pool && ref.image_count > 0) {  // the reference features' cache
+  if (ref_images_needed) {  // the reference features' cache
     if (fs::exists(cache_dir) && !fs::is_directory(cache_dir))
       fail("--cache-dir ", cache_dir, ": is a file, not a folder");
     fs::create_directories(cache_dir);
     check_output_path((fs::path(cache_dir) / "ref.h5").string(), "--cache-dir");
   }
 
-  std::optional<models::InceptionExtractor> e;
   io::FeatureSet samples;
   if (images) {
-    e.emplace(inception_path(c), c.device);
-    samples = extract_features(*images, *e, extract_options(c, "samples"));
+    ExtractOptions x = extract_options(c, "samples");
+    // blocks needed only as statistics are streamed; blocks nobody reads are dropped
+    for (const auto& b : e->blocks())
+      if (!sample_rows.count(b.name))
+        (sample_stats.count(b.name) && !(stored && stored->statistics(b.name)) ? x.stats_only
+                                                                               : x.skip)
+            .insert(b.name);
+    samples = extract_features(*images, *e, x);
     samples.path = samples_path;
-    if (stored) {  // ADM: the file's statistics for FID and sFID
-      samples.stats = stored->stats;
-      samples.stats_spatial = stored->stats_spatial;
-    }
+    if (stored)  // ADM: the file's statistics for FID and sFID
+      for (const auto& [block, s] : stored->stats)
+        samples.stats[block] = s;
   } else {
     samples = std::move(*stored);
   }
-  // Precision/recall and KID need the reference images' pool features (ADM: arr_0).
-  if (rows_needed && !ref.pool && ref.image_count > 0) {
-    if (!e) e.emplace(inception_path(c), c.device);
+  if (ref_images_needed) {
     auto [pool, cached] =
         cached_reference_pool(ref_path, *e, cache_dir, extract_options(c, "reference arr_0"));
     if (!c.quiet)
       std::cerr << (cached ? "reference features from the cache" : "reference features cached")
                 << " in " << cache_dir << "\n";
-    ref.pool = std::move(pool.pool);
+    ref.blocks[io::kPool] = std::move(pool.blocks.at(io::kPool));
+    ref.provenance.extractor = pool.provenance.extractor;
   }
   const MetricsReport report = compute_metrics(ref, samples, o);
   for (const auto& w : report.warnings)
@@ -191,19 +236,22 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
 
 int run_features(const std::string& input, const std::string& out, const Common& c) {
   check_output_path(out, "--out", {".h5", ".hdf5", ".npz"});
-  const models::InceptionExtractor e(inception_path(c), c.device);
+  const auto e = models::load_extractor(c.extractor, inception_path(c), c.device);
   const auto source = io::open_images(input);
-  const io::FeatureSet f = extract_features(*source, e, extract_options(c, "features"));
+  const io::FeatureSet f = extract_features(*source, *e, extract_options(c, "features"));
   io::save_feature_set(out, f);
-  std::cerr << "wrote " << f.pool->rows << " feature rows (pool" << (f.spatial ? ", spatial" : "")
-            << ", logits) of " << source->describe() << " to " << out << "\n";
+  std::string blocks;
+  for (const auto& b : e->blocks())
+    blocks += (blocks.empty() ? "" : ", ") + b.name;
+  std::cerr << "wrote " << f.num_rows() << " feature rows (" << blocks << ") of "
+            << source->describe() << " to " << out << "\n";
   return 0;
 }
 
 int run_ref_stats(const std::string& input, const std::string& out, const Common& c,
                   int64_t keep_images) {
   check_output_path(out, "--out", {".npz"});
-  const models::InceptionExtractor e(inception_path(c), c.device);
+  const auto e = models::load_extractor(c.extractor, inception_path(c), c.device);
   const auto source = io::open_images(input);
   io::NpzWriter npz(out);
   ExtractOptions o = extract_options(c, "reference");
@@ -220,18 +268,17 @@ int run_ref_stats(const std::string& input, const std::string& out, const Common
       kept += take;
       if (kept == keep && take > 0) npz.end();
     };
-  const io::FeatureSet f = extract_features(*source, e, o);
-  const metrics::FeatureStats s = metrics::compute_stats(f.pool->view());
-  npz.add("mu", {s.mu.size()}, s.mu.data());
-  npz.add("sigma", {s.mu.size(), s.mu.size()}, s.sigma.data());
-  if (f.spatial) {
-    const metrics::FeatureStats t = metrics::compute_stats(f.spatial->view());
-    npz.add("mu_s", {t.mu.size()}, t.mu.data());
-    npz.add("sigma_s", {t.mu.size(), t.mu.size()}, t.sigma.data());
+  for (const auto& b : e->blocks())  // ADM's reference statistics: pool and spatial
+    (b.name == io::kPool || b.name == io::kSpatial ? o.stats_only : o.skip).insert(b.name);
+  const io::FeatureSet f = extract_features(*source, *e, o);
+  for (const auto& [block, s] : f.stats) {
+    const auto [mu, sigma] = io::stats_keys(block);
+    npz.add(mu, {s.mu.size()}, s.mu.data());
+    npz.add(sigma, {s.mu.size(), s.mu.size()}, s.sigma.data());
   }
   npz.close();
-  std::cerr << "wrote ADM reference statistics of " << f.pool->rows << " images ("
-            << source->describe() << ", " << e.identity() << ")"
+  std::cerr << "wrote ADM reference statistics of " << f.provenance.count << " images ("
+            << source->describe() << ", " << e->identity() << ")"
             << (keep > 0 ? " with " + std::to_string(keep) + " images in arr_0" : "") << " to "
             << out << "\n";
   return 0;
@@ -242,7 +289,8 @@ int run_ref_stats(const std::string& input, const std::string& out, const Common
 Command add_evaluate_commands(CLI::App& app, std::vector<std::pair<std::string, Command>>& out) {
   struct Args {
     Common common;
-    std::string ref, samples, json, cache, metrics = "fid,sfid,is,pr", pr_distance = "adm-fp16";
+    std::string ref, samples, json, cache, metrics = "fid,sfid,inception_score,precision,recall";
+    std::string pr_distance = "adm-fp16";
     std::string input, out;
     int64_t keep_images = 0;
   };
@@ -259,7 +307,9 @@ Command add_evaluate_commands(CLI::App& app, std::vector<std::pair<std::string, 
       ->required()
       ->check(CLI::ExistingPath);
   e->add_option("--json", ev->json, "also write the metrics as JSON");
-  e->add_option("--metrics", ev->metrics, "subset of fid,sfid,is,pr,kid")->capture_default_str();
+  e->add_option("--metrics", ev->metrics,
+                "comma-separated metrics: " + metric_names_help() + " (aliases in brackets)")
+      ->capture_default_str();
   e->add_option("--pr-distance", ev->pr_distance,
                 "precision/recall distance arithmetic: adm-fp16 (as ADM's GPU run) or fp32")
       ->capture_default_str();

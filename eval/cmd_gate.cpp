@@ -17,8 +17,7 @@
 #include "common/format.h"
 #include "eval/cli_checks.h"
 #include "eval/commands.h"
-#include "eval/sweep.h"
-#include "eval/sweep_config.h"
+#include "eval/metric_table.h"
 #include "metrics/bootstrap.h"
 #include "metrics/inception_score.h"
 #include "metrics/kid.h"
@@ -76,7 +75,7 @@ std::string resolve_config(const std::vector<reports::Record>& records, const st
 io::FeatureSet sample_features(const std::string& dir, const std::string& id) {
   const std::string path = dir + "/features/" + id + ".h5";
   io::FeatureSet f = io::load_feature_set(path);
-  if (!f.pool) fail(path, ": no pool feature rows");
+  if (!f.rows(io::kPool)) fail(path, ": no pool feature rows");
   return f;
 }
 
@@ -85,132 +84,86 @@ struct Comparison {
   metrics::PairedDifference d;
 };
 
-/// Metrics compare can bootstrap, in table order (the names of the results records).
-const std::vector<std::string>& kComparable = result_metric_names();
-
-bool comparable(const std::string& m) {
-  return std::find(kComparable.begin(), kComparable.end(), m) != kComparable.end();
-}
-
-/// A run's reference with what the resampled metrics derive from it, computed once and
-/// shared by every pair scored against it.
-struct Reference {
-  io::FeatureSet set;
-  std::optional<std::vector<float>> radii;  // precision / recall balls
-  std::optional<double> kid_term;
-  std::optional<metrics::FrechetReference> fd_pool, fd_spatial;  // covariances factored once
-
-  const std::vector<float>& manifold_radii(const metrics::PrecisionRecallOptions& o) {
-    if (!radii) radii = metrics::manifold_radii(set.pool->view(), o);
-    return *radii;
-  }
-  const metrics::FrechetReference& frechet(bool spatial) {
-    auto& f = spatial ? fd_spatial : fd_pool;
-    if (!f) f.emplace(spatial ? *set.stats_spatial : *set.stats);
-    return *f;
-  }
-  double kid_reference_term() {
-    if (!kid_term) kid_term = metrics::kid_reference_term(set.pool->view());
-    return *kid_term;
-  }
-};
-
-/// Why `metric` cannot be bootstrapped for this pair, or empty when it can.
-std::string missing_input(const std::string& metric, const io::FeatureSet& a,
-                          const io::FeatureSet& b, const io::FeatureSet& ref) {
-  if (metric == "fid") return ref.stats ? "" : "the reference has no pool statistics";
-  if (metric == "sfid") {
-    if (!a.spatial || !b.spatial) return "a side has no spatial features";
-    return ref.stats_spatial ? "" : "the reference has no spatial statistics";
-  }
-  if (metric == "inception_score") return a.logits && b.logits ? "" : "a side has no logits";
-  // precision, recall, kid: the reference's own feature rows
-  if (!ref.pool) return "the reference has no pool feature rows";
-  if (ref.pool->cols != a.pool->cols) return "the reference's feature width differs";
-  return "";
-}
-
-/// Paired bootstrap of B - A for each of `which` (names of kComparable): FID and sFID from
-/// weighted statistics, IS with ADM's splits, precision and recall with each resample's
-/// own sample balls, KID as the all-rows U-statistic. `strict`: a metric that lacks its
-/// inputs is an error (else it is skipped with a note on stderr).
+/// Paired bootstrap of B - A for each of `which` (metric keys) with the table's resampled
+/// forms: FID and sFID from weighted statistics, IS with ADM's splits, precision and
+/// recall with each resample's own sample balls, KID as the all-rows U-statistic.
+/// `strict`: a metric that lacks its inputs is an error (else it is skipped with a note on
+/// stderr).
 std::vector<Comparison> compare_configs(const std::string& dir_a, const std::string& id_a,
                                         const std::string& dir_b, const std::string& id_b,
-                                        Reference& ref, const metrics::BootstrapOptions& o,
+                                        BootstrapReference& ref, const metrics::BootstrapOptions& o,
                                         const std::vector<std::string>& which, bool strict) {
   const io::FeatureSet a = sample_features(dir_a, id_a), b = sample_features(dir_b, id_b);
-  if (a.pool->rows != b.pool->rows)
-    fail("cannot pair ", dir_a, ":", id_a, " (", a.pool->rows, " samples) with ", dir_b, ":", id_b,
-         " (", b.pool->rows, " samples): paired comparisons need the same sample indices");
-  const auto w = metrics::bootstrap_weight_set(a.pool->rows, o);
-  metrics::PrecisionRecallOptions pr;
-  pr.mode = metrics::DistanceMode::kFp32;  // as the sweeps score
-  std::optional<metrics::ResampledPrecisionRecall> pr_a, pr_b;
+  io::check_same_extractor(a, b);
+  io::check_same_extractor(ref.set, a);
+  if (a.rows(io::kPool)->rows != b.rows(io::kPool)->rows)
+    fail("cannot pair ", dir_a, ":", id_a, " (", a.rows(io::kPool)->rows, " samples) with ", dir_b,
+         ":", id_b, " (", b.rows(io::kPool)->rows,
+         " samples): paired comparisons need the same sample indices");
+  const Weights w = metrics::bootstrap_weight_set(a.rows(io::kPool)->rows, o);
+  // values by metric key for each side, one pass per computing row (precision and recall
+  // come from one)
+  std::map<std::string, std::vector<double>> va, vb;
   std::vector<Comparison> out;
-  for (const std::string& m : which) {
-    if (const std::string why = missing_input(m, a, b, ref.set); !why.empty()) {
-      const std::string msg = m + " of " + id_a + " vs " + id_b + ": " + why;
+  for (const std::string& key : which) {
+    const Metric& m = metric(key);
+    const Metric& owner = *m.computed_with ? metric(m.computed_with) : m;
+    // bootstrap inputs: the samples' rows of every block the metric reads, the reference's
+    // inputs as the run scored them
+    std::string why;
+    for (const MetricInput& in : owner.inputs) {
+      if (!why.empty()) break;
+      if (in.side == MetricInput::kSamples && (!a.rows(in.block) || !b.rows(in.block)))
+        why = cat("a side has no '", in.block, "' features");
+      else if (in.side == MetricInput::kReference && in.need == MetricInput::kRows &&
+               !ref.set.rows(in.block))
+        why = cat("the reference has no '", in.block, "' feature rows");
+      else if (in.side == MetricInput::kReference && in.need == MetricInput::kStatistics &&
+               !ref.set.statistics(in.block))
+        why = cat("the reference has no '", in.block, "' statistics");
+      else if (in.side == MetricInput::kReference && ref.set.rows(in.block) && a.rows(in.block) &&
+               ref.set.rows(in.block)->cols != a.rows(in.block)->cols)
+        why = cat("the reference's '", in.block, "' width differs");
+    }
+    if (!why.empty()) {
+      const std::string msg = key + " of " + id_a + " vs " + id_b + ": " + why;
       if (strict) fail("cannot compare ", msg);
       std::cerr << "compare: skipping " << msg << "\n";
       continue;
     }
-    std::vector<double> va, vb;
-    if (m == "fid") {
-      va = metrics::resampled_fd(a.pool->view(), ref.frechet(false), w);
-      vb = metrics::resampled_fd(b.pool->view(), ref.frechet(false), w);
-    } else if (m == "sfid") {
-      va = metrics::resampled_fd(a.spatial->view(), ref.frechet(true), w);
-      vb = metrics::resampled_fd(b.spatial->view(), ref.frechet(true), w);
-    } else if (m == "inception_score") {
-      va = metrics::resampled_inception_score(a.logits->view(), w);
-      vb = metrics::resampled_inception_score(b.logits->view(), w);
-    } else if (m == "precision" || m == "recall") {
-      if (!pr_a) {
-        const auto& radii = ref.manifold_radii(pr);
-        pr_a = metrics::resampled_precision_recall(ref.set.pool->view(), radii, a.pool->view(), w,
-                                                   pr);
-        pr_b = metrics::resampled_precision_recall(ref.set.pool->view(), radii, b.pool->view(), w,
-                                                   pr);
-      }
-      va = m == "precision" ? pr_a->precision : pr_a->recall;
-      vb = m == "precision" ? pr_b->precision : pr_b->recall;
-    } else {  // kid
-      const double term = ref.kid_reference_term();
-      va = metrics::resampled_kid(ref.set.pool->view(), term, a.pool->view(), w);
-      vb = metrics::resampled_kid(ref.set.pool->view(), term, b.pool->view(), w);
+    if (!va.count(key)) {
+      for (auto& [k, v] : owner.resampled(a, ref, w))
+        va[k] = std::move(v);
+      for (auto& [k, v] : owner.resampled(b, ref, w))
+        vb[k] = std::move(v);
     }
-    out.push_back({m, metrics::paired_difference(va, vb, o)});
+    out.push_back({key, metrics::paired_difference(va.at(key), vb.at(key), o)});
   }
   return out;
 }
 
-Reference reference_of(const std::string& dir) {
-  const SweepSpec spec = load_sweep(dir + "/sweep.toml");
-  auto ref = run_reference(spec, "cpu");
-  if (!ref) fail(dir, ": the run has no reference (set 'reference' in its sweep file)");
-  Reference out;
-  out.set = std::move(*ref);
+/// The reference a run scored against, from its directory (RUN/reference.h5): no model
+/// files, no sweep file paths, no working directory needed.
+BootstrapReference reference_of(const std::string& dir) {
+  const fs::path file = fs::path(dir) / "reference.h5";
+  if (!fs::exists(file))
+    fail(dir, ": no reference.h5 (a run without a reference, or made by an older sit-eval: rerun "
+         "'sit-eval sweep' on it to save its reference)");
+  BootstrapReference out;
+  out.set = io::load_feature_set(file.string());
+  out.pr.mode = metrics::DistanceMode::kFp32;  // as the sweeps score
   return out;
 }
 
-/// Comma-separated metric names, each checked against kComparable.
-std::vector<std::string> parse_metric_list(const std::string& text, const char* option) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string m; std::getline(ss, m, ',');) {
-    if (m.empty()) continue;
-    if (!comparable(m))
-      fail(option, ": unknown metric '", m, "' (fid, sfid, inception_score, precision, recall, kid)");
-    out.push_back(m);
-  }
-  if (out.empty()) fail(option, ": name at least one metric");
-  return out;
+/// Comma-separated metric keys (aliases allowed), in table order.
+std::vector<std::string> metric_list(const std::string& text, const char* option) {
+  return in_context(option, [&] { return parse_metric_list(text); });
 }
 
 /// The metrics both records carry, in table order.
 std::vector<std::string> recorded_metrics(const reports::Record& a, const reports::Record& b) {
   std::vector<std::string> out;
-  for (const auto& m : kComparable)
+  for (const auto& m : metric_keys())
     if (a.contains(m) && b.contains(m) && a[m].is_number() && b[m].is_number()) out.push_back(m);
   return out;
 }
@@ -221,11 +174,11 @@ std::string fmt(double v, int digits) {
 
 int run_compare(const std::string& a_text, const std::string& b_text,
                 const metrics::BootstrapOptions& o, const std::string& json_out, int digits,
-                const std::string& metric_list) {
+                const std::string& metric_names) {
   if (!json_out.empty()) check_output_path(json_out, "--json", {".json"});
   const RunRef a = parse_run_ref(a_text), b = parse_run_ref(b_text);
   std::vector<std::string> which;
-  if (!metric_list.empty()) which = parse_metric_list(metric_list, "--metrics");
+  if (!metric_names.empty()) which = metric_list(metric_names, "--metrics");
   const auto ra = ok_records(a.dir), rb = ok_records(b.dir);
   auto record = [](const std::vector<reports::Record>& rs, const std::string& id) {
     for (const auto& r : rs)
@@ -247,7 +200,7 @@ int run_compare(const std::string& a_text, const std::string& b_text,
     if (pairs.empty()) fail(a.dir, " and ", b.dir, " share no finished configuration");
   }
   // Both sides are scored against one reference: A's.
-  Reference ref = reference_of(a.dir);
+  BootstrapReference ref = reference_of(a.dir);
   json out = json::array();
   // The table is printed once every comparison has succeeded: an error leaves no half table.
   std::ostringstream table;
@@ -290,9 +243,8 @@ int run_compare(const std::string& a_text, const std::string& b_text,
 // ---------------------------------------------------------------- gate
 
 /// +1: larger is worse (FID, sFID, KID); -1: smaller is worse (IS, precision, recall).
-/// `metric` is one of kComparable.
-int direction(const std::string& metric) {
-  return metric == "fid" || metric == "sfid" || metric == "kid" ? +1 : -1;
+int direction(const std::string& key) {
+  return metric(key).direction == Direction::kLowerIsBetter ? +1 : -1;
 }
 
 /// Baseline values by configuration ID: a run directory, a JSON file (an array of
@@ -345,7 +297,7 @@ std::map<std::string, json> load_baseline(const std::string& path) {
   for (const auto& r : rows) {
     if (!r.contains("id") || !r["id"].is_string())
       fail(path, ": every baseline configuration needs a string 'id'");
-    for (const auto& m : kComparable)
+    for (const auto& m : metric_keys())
       if (r.contains(m) && !r[m].is_number())
         fail(path, ": configuration ", r["id"].get<std::string>(), ": '", m,
              "' must be a number, got ", r[m].dump());
@@ -370,22 +322,23 @@ int run_gate(const GateArgs& g) {
   std::map<std::string, json> now;
   for (auto& r : reports::load_results(g.run + "/results.jsonl"))
     now[r.value("id", "")] = r;
-  const std::vector<std::string> metrics = parse_metric_list(g.metrics, "--metrics");
+  const std::vector<std::string> metrics = metric_list(g.metrics, "--metrics");
   std::map<std::string, double> tol = {{"fid", g.max_fid_increase}};
   for (const auto& t : g.tolerances) {
     const auto eq = t.find('=');
     if (eq == std::string::npos) fail("--tolerance must be METRIC=VALUE, got '", t, "'");
-    parse_metric_list(t.substr(0, eq), "--tolerance");
+    const auto named = metric_list(t.substr(0, eq), "--tolerance");
+    if (named.size() != 1) fail("--tolerance ", t, ": name one metric");
     const std::string value = t.substr(eq + 1), bad = not_below(0).check_text(value);
     if (!bad.empty()) fail("--tolerance ", t, ": ", bad);
-    tol[t.substr(0, eq)] = std::stod(value);
+    tol[named.front()] = std::stod(value);
   }
   if (g.significant && !fs::is_directory(g.baseline))
     fail(
         "--significant needs a baseline run directory (the paired bootstrap needs its "
         "per-sample features); ",
         g.baseline, " is a file");
-  std::optional<Reference> ref;
+  std::optional<BootstrapReference> ref;
   struct Row {
     std::string id, label, metric, base, now, tolerance, ci;
   };
@@ -481,12 +434,6 @@ void add_bootstrap_options(CLI::App* cmd, metrics::BootstrapOptions& o) {
 
 }  // namespace
 
-const std::vector<std::string>& result_metric_names() {
-  static const std::vector<std::string> names = {"fid",       "sfid",   "inception_score",
-                                                 "precision", "recall", "kid"};
-  return names;
-}
-
 Command add_compare_command(CLI::App& app) {
   struct Args {
     std::string a, b, json, metrics;
@@ -506,8 +453,8 @@ Command add_compare_command(CLI::App& app) {
       ->capture_default_str()
       ->check(valid(integers(0, 17)));
   cmd->add_option("--metrics", a->metrics,
-                  "comma-separated subset of fid, sfid, inception_score, precision, recall, kid "
-                  "(default: the metrics both configurations were scored with)");
+                  "comma-separated metrics: " + metric_names_help() +
+                      " (default: the metrics both configurations were scored with)");
   add_bootstrap_options(cmd, a->boot);
   return [a] { return run_compare(a->a, a->b, a->boot, a->json, a->digits, a->metrics); };
 }
@@ -524,8 +471,8 @@ Command add_gate_command(CLI::App& app) {
                   "configuration id")
       ->required();
   cmd->add_option("--metrics", g->metrics,
-                  "comma-separated: fid, sfid, kid (larger is worse), inception_score, "
-                  "precision, recall (smaller is worse)")
+                  "comma-separated metrics: " + metric_names_help() +
+                      " (FID, sFID, KID: larger is worse; the others: smaller is worse)")
       ->capture_default_str();
   cmd->add_option("--max-fid-increase", g->max_fid_increase, "FID tolerance (absolute)")
       ->capture_default_str()

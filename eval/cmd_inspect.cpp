@@ -104,11 +104,12 @@ int inspect_array_file(const std::string& path, bool hdf5) {
   if (hdf5) {
     const io::FeatureSet f = io::load_feature_set(path);
     std::cout << path << ": HDF5 feature file, " << f.num_rows() << " rows";
-    for (const auto& [name, m] : {std::pair{"pool", &f.pool}, std::pair{"spatial", &f.spatial},
-                                  std::pair{"logits", &f.logits}})
-      if (*m) std::cout << ", " << name << " " << (*m)->cols;
-    if (f.stats) std::cout << ", mu/sigma " << f.stats->dim();
-    if (f.stats_spatial) std::cout << ", mu_s/sigma_s " << f.stats_spatial->dim();
+    for (const auto& [name, m] : f.blocks)
+      std::cout << ", " << name << " " << m.cols;
+    for (const auto& [block, s] : f.stats) {
+      const auto [mu, sigma] = io::stats_keys(block);
+      std::cout << ", " << mu << "/" << sigma << " " << s.dim();
+    }
     std::cout << "\n  source: " << f.provenance.source << "\n  extractor: " << f.provenance.extractor
               << "\n  created: " << f.provenance.created << " by " << f.provenance.program_version
               << "\n";
@@ -129,13 +130,11 @@ int run_inspect(const std::string& path, bool list_keys) {
   if (!fs::exists(path)) fail(path, ": no such file or folder");
   if (is_torchscript(path)) {
     const models::InceptionExtractor e(path);
+    std::string blocks;
+    for (const auto& b : e.blocks())
+      blocks += (blocks.empty() ? "" : ", ") + b.name + " " + std::to_string(b.width);
     std::cout << path << ": TorchScript module, an Inception feature extractor of kind "
-              << e.kind() << "\n  sha256: " << e.sha256() << "\n  features: pool "
-              << models::kInceptionPoolWidth << ", spatial "
-              << (e.kind().find("no sFID") == std::string::npos
-                      ? std::to_string(models::kInceptionSpatialWidth)
-                      : std::string("none"))
-              << ", logits " << models::kInceptionLogitsWidth << "\n";
+              << e.kind() << "\n  sha256: " << e.sha256() << "\n  features: " << blocks << "\n";
     return 0;
   }
   char magic[8] = {};

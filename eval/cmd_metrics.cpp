@@ -13,7 +13,8 @@ namespace sit::eval {
 
 Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
   struct Args {
-    std::string ref, samples, json, pr_distance = "adm-fp16", metrics = "fid,sfid,is,pr,kid";
+    std::string ref, samples, json, pr_distance = "adm-fp16",
+        metrics = "fid,sfid,inception_score,precision,recall,kid";
     std::string fid_route = "eigen";
     int ddof = 1;
     int64_t kid_subsets = 100, kid_subset_size = 1000;
@@ -32,7 +33,8 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--json", args->json, "also write the metrics as JSON to this file");
-  cmd->add_option("--metrics", args->metrics, "comma-separated subset of fid,sfid,is,pr,kid")
+  cmd->add_option("--metrics", args->metrics,
+                  "comma-separated metrics: " + metric_names_help() + " (aliases in brackets)")
       ->capture_default_str();
   cmd->add_option("--pr-distance", args->pr_distance,
                   "precision/recall distance arithmetic: adm-fp16 (ADM's half-precision "
@@ -60,7 +62,7 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
   (void)global;  // --threads is applied by main() for every command
   return [args, cmd]() -> int {
     MetricsJobOptions o;
-    o.which = parse_metric_selection(args->metrics);
+    o.which = option_value("--metrics", [&] { return parse_metric_list(args->metrics); });
     o.pr.mode = option_value("--pr-distance",
                              [&] { return metrics::parse_distance_mode(args->pr_distance); });
     o.frechet.route =
@@ -77,7 +79,7 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
     const io::FeatureSet samples = io::load_feature_set(args->samples);
     const std::chrono::duration<double> load = std::chrono::steady_clock::now() - start;
     for (const io::FeatureSet* set : {&ref, &samples})
-      if (set->num_rows() == 0 && !set->stats && !set->stats_spatial && set->image_count > 0)
+      if (set->num_rows() == 0 && set->stats.empty() && set->image_count > 0)
         fail(set->path, ": holds images (arr_0), not features: score it with `sit-eval evaluate "
              "REF ", set->path, "`, or extract features first with `sit-eval features ", set->path,
              " --out FEATURES.h5`");
@@ -94,9 +96,7 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
       std::cerr << "note: " << s << "\n";
     std::cout << report.adm_lines() << std::flush;
     if (!args->json.empty()) write_file_atomic(args->json, report.json());
-    const bool any =
-        report.inception_score || report.fid || report.sfid || report.precision || report.kid;
-    if (!any) fail("metrics: no requested metric could be computed from these files");
+    if (report.values.empty()) fail("metrics: no requested metric could be computed from these files");
     return 0;
   };
 }

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "eval/cli_checks.h"
 #include "eval/commands.h"
+#include "eval/metric_table.h"
 #include "eval/sweep.h"
 #include "reports/baselines.h"
 #include "reports/html.h"
@@ -153,7 +154,9 @@ Command add_report_command(CLI::App& app) {
           "paper, sig4 or 0..12"));
   cmd->add_option("--out", a->out, "write here instead of standard output");
   cmd->add_flag("--pivot", a->pivot, "interpolant x prediction rows against sampler columns");
-  cmd->add_option("--metric", a->metric, "pivot cell metric: fid, precision, recall, kid, nfe")
+  cmd->add_option("--metric", a->metric,
+                  "metric of --pivot cells, --layout and the html plots: " + metric_names_help() +
+                      " or nfe")
       ->capture_default_str();
   return [a, cmd]() -> int {
     if (!a->out.empty()) check_output_path(a->out, "--out");
@@ -165,14 +168,10 @@ Command add_report_command(CLI::App& app) {
         a->format != "html")
       fail("--metric chooses the metric of --pivot, --layout and --format html; the long "
            "table shows every metric");
-    {
-      const auto& names = result_metric_names();
-      if (a->metric != "nfe" && std::find(names.begin(), names.end(), a->metric) == names.end()) {
-        std::string list;
-        for (const auto& n : names)
-          list += n + ", ";
-        fail("--metric: unknown metric '", a->metric, "' (", list, "nfe)");
-      }
+    if (a->metric != "nfe") {  // a key or an alias of the metric table
+      const Metric* m = find_metric(a->metric);
+      if (!m) fail("--metric: unknown metric '", a->metric, "' (", metric_names_help(), ", nfe)");
+      a->metric = m->key;
     }
     std::vector<reports::Record> records;
     for (const auto& dir : a->dirs) {
@@ -192,8 +191,7 @@ Command add_report_command(CLI::App& app) {
       std::set<std::string> present;
       for (const auto& r : records)
         for (const auto& [key, value] : r.items())
-          if (value.is_number() && std::count(result_metric_names().begin(),
-                                                 result_metric_names().end(), key))
+          if (value.is_number() && find_metric(key) && find_metric(key)->key == key)
             present.insert(key);
       if (!present.count(a->metric)) {
         std::string have;

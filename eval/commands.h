@@ -30,9 +30,6 @@ Command add_merge_command(CLI::App& app);
 Command add_inspect_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
 Command add_gate_command(CLI::App& app);
-/// The metric keys of sweep result records, in table order (fid, sfid, inception_score,
-/// precision, recall, kid).
-const std::vector<std::string>& result_metric_names();
 /// `evaluate` (returned) plus `features` and `ref-stats` (appended to `more`).
 Command add_evaluate_commands(CLI::App& app, std::vector<std::pair<std::string, Command>>& more);
 

@@ -6,11 +6,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 
 #include "common/build_info.h"
 #include "common/error.h"
 #include "common/sha256.h"
-#include "models/inception.h"
+#include "metrics/feature_stats.h"
+#include "models/feature_extractor.h"
 #include "reference_stats/h5_store.h"
 #include "reference_stats/image_reader.h"
 
@@ -34,16 +36,22 @@ io::FeatureMatrix matrix(int64_t rows, int64_t cols) {
 
 }  // namespace
 
-io::FeatureSet extract_features(io::ImageSource& source, const models::InceptionExtractor& e,
+io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureExtractor& e,
                                 const ExtractOptions& o) {
   const int64_t n = source.count();
   if (n < 1) fail(source.describe(), ": no images");
   if (o.batch_size < 1) fail("batch size must be >= 1, got ", o.batch_size);
+  const std::vector<models::FeatureBlockInfo> blocks = e.blocks();
   io::FeatureSet f;
   f.path = source.describe();
-  f.pool = matrix(n, models::kInceptionPoolWidth);
-  f.logits = matrix(n, models::kInceptionLogitsWidth);
-  bool spatial = true;
+  std::map<std::string, metrics::StatsAccumulator> accumulators;
+  for (const auto& b : blocks)
+    if (o.skip.count(b.name))
+      continue;
+    else if (o.stats_only.count(b.name))
+      accumulators.emplace(b.name, metrics::StatsAccumulator(b.width));
+    else
+      f.blocks[b.name] = matrix(n, b.width);
   int64_t done = 0;
   using clock = std::chrono::steady_clock;
   auto add = [&](double ExtractOptions::Timings::*field, clock::time_point since) {
@@ -66,32 +74,31 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::Inception
       for (int64_t i = 0; i < b; ++i)
         std::copy(batch[i].rgb.begin(), batch[i].rgb.end(), u8.data_ptr<uint8_t>() + i * per);
       if (o.on_batch) o.on_batch(u8.data_ptr<uint8_t>(), b, batch[0].height, batch[0].width);
-      x = models::inception_preprocess(u8);
+      x = e.preprocess(u8);
     } else {
       if (o.on_batch)
         fail(source.describe(), ": images of different sizes cannot be copied into one array");
       std::vector<at::Tensor> parts;
       for (auto& im : batch)
-        parts.push_back(models::inception_preprocess(
-            at::from_blob(im.rgb.data(), {1, im.height, im.width, 3}, at::kByte)));
+        parts.push_back(e.preprocess(at::from_blob(im.rgb.data(), {1, im.height, im.width, 3}, at::kByte)));
       x = at::cat(parts, 0);
     }
     add(&ExtractOptions::Timings::preprocess_s, t0);
     t0 = clock::now();
-    const models::InceptionFeatures feats = e.extract_preprocessed(x);
+    const std::vector<at::Tensor> rows = e.extract_blocks(x);
     add(&ExtractOptions::Timings::network_s, t0);
-    append_rows(*f.pool, feats.pool, done);
-    append_rows(*f.logits, feats.logits, done);
-    if (feats.spatial.defined()) {
-      if (!f.spatial) f.spatial = matrix(n, models::kInceptionSpatialWidth);
-      append_rows(*f.spatial, feats.spatial, done);
-    } else {
-      spatial = false;
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      const auto acc = accumulators.find(blocks[i].name);
+      if (acc != accumulators.end())
+        acc->second.add(rows[i].data_ptr<float>(), b);
+      else if (!o.skip.count(blocks[i].name))
+        append_rows(f.blocks.at(blocks[i].name), rows[i], done);
     }
     done += b;
     if (o.progress) o.progress(done, n);
   }
-  if (!spatial) f.spatial.reset();
+  for (auto& [name, acc] : accumulators)
+    f.stats[name] = acc.finalize();
   f.provenance.source = source.describe();
   f.provenance.extractor = e.identity();
   f.provenance.count = n;
@@ -107,20 +114,21 @@ std::string default_cache_dir() {
 }
 
 std::pair<io::FeatureSet, bool> cached_reference_pool(const std::string& ref_path,
-                                                      const models::InceptionExtractor& e,
+                                                      const models::FeatureExtractor& e,
                                                       const std::string& cache_dir,
                                                       const ExtractOptions& o) {
   const std::string key = sha256_file(ref_path).substr(0, 16) + "-" + e.sha256().substr(0, 16);
   const fs::path file = fs::path(cache_dir) / ("ref-" + key + ".h5");
   if (fs::exists(file)) {
     io::FeatureSet f = io::load_feature_set(file.string());
-    if (f.pool && f.provenance.extractor.find(e.sha256()) != std::string::npos)
-      return {std::move(f), true};
+    if (f.rows(io::kPool) && f.extractor_sha256() == e.sha256()) return {std::move(f), true};
   }
   const auto source = io::open_images(ref_path);
-  io::FeatureSet f = extract_features(*source, e, o);
-  f.spatial.reset();  // FID/sFID use the reference's stored statistics; P/R needs pool only
-  f.logits.reset();
+  // FID/sFID use the reference's stored statistics; precision/recall and KID need pool rows
+  ExtractOptions only_pool = o;
+  for (const auto& b : e.blocks())
+    if (b.name != io::kPool) only_pool.skip.insert(b.name);
+  io::FeatureSet f = extract_features(*source, e, only_pool);
   fs::create_directories(cache_dir);
   io::save_feature_set(file.string(), f);
   return {std::move(f), false};

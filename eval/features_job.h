@@ -1,10 +1,12 @@
 #pragma once
-/// Images -> Inception features, streamed in batches: the pipeline behind `evaluate`,
-/// `features`, `ref-stats` and image sweeps. Memory is one batch of images plus the
-/// feature rows (50,000 x (2048 + 2023 + 1008) float32 = 1 GB).
+/// Images -> feature blocks of an extractor, streamed in batches: the pipeline behind
+/// `evaluate`, `features` and `ref-stats`. Memory is one batch of images plus the rows of
+/// the blocks kept as rows (50,000 x (2048 + 2023 + 1008) float32 = 1 GB for all of
+/// Inception's); blocks only needed as statistics are accumulated batch by batch.
 
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "reference_stats/feature_set.h"
@@ -13,7 +15,7 @@ namespace sit::io {
 class ImageSource;
 }
 namespace sit::models {
-class InceptionExtractor;
+class FeatureExtractor;
 }
 
 namespace sit::eval {
@@ -29,18 +31,24 @@ struct ExtractOptions {
   struct Timings {
     double read_s = 0, preprocess_s = 0, network_s = 0;
   }* timings = nullptr;
+  /// Blocks to keep only as statistics (streamed: float64 mean and covariance, divisor
+  /// N - 1); their rows are not stored.
+  std::set<std::string> stats_only;
+  /// Blocks not wanted at all (neither rows nor statistics).
+  std::set<std::string> skip;
 };
 
-/// Features (pool, spatial when the extractor has the tap, logits) of every image of the
-/// source, with provenance naming the source and the extractor's checksum.
-io::FeatureSet extract_features(io::ImageSource& source, const models::InceptionExtractor& e,
+/// The extractor's blocks (Inception: pool, spatial when the file has the tap, logits) of
+/// every image of the source, as rows or (options.stats_only) statistics, with provenance
+/// naming the source and the extractor's identity and checksum.
+io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureExtractor& e,
                                 const ExtractOptions& options = {});
 
 /// Pool features of a reference npz's `arr_0` (precision/recall), cached in
 /// CACHE_DIR/ref-<sha of the file>-<sha of the extractor>.h5 so the second run skips the
 /// work. Returns the features and whether they came from the cache.
 std::pair<io::FeatureSet, bool> cached_reference_pool(const std::string& ref_path,
-                                                      const models::InceptionExtractor& e,
+                                                      const models::FeatureExtractor& e,
                                                       const std::string& cache_dir,
                                                       const ExtractOptions& options = {});
 

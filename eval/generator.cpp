@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <filesystem>
 #include <optional>
 
 #include "common/error.h"
@@ -9,7 +10,7 @@
 #include "eval/sampler_spec.h"
 #include "models/device.h"
 #include "models/gmm.h"
-#include "models/inception.h"
+#include "models/feature_extractor.h"
 #include "models/sit.h"
 #include "models/vae.h"
 
@@ -22,6 +23,9 @@ class MixtureGenerator final : public Generator {
     if (!s.ckpt.empty() || !s.vae.empty() || !s.inception.empty())
       fail("model ", s.model,
            " is an exact analytic model: it takes no checkpoint, VAE or Inception");
+    // a mixture defined in a file: its contents are part of the run's identity
+    const std::string file = s.model.substr(4);
+    if (std::filesystem::is_regular_file(file)) mixture_sha256_ = sha256_file(file);
     if (s.precision != "fp32" && s.precision != "fp64")
       fail("precision for ", s.model, " must be fp32 or fp64, got '", s.precision, "'");
     state_options_ = at::TensorOptions()
@@ -37,9 +41,14 @@ class MixtureGenerator final : public Generator {
   }
   std::string feature_space() const override { return "identity (data-space features)"; }
   const models::GaussianMixture* mixture() const override { return &gmm_; }
+  std::vector<std::pair<std::string, std::string>> provenance() const override {
+    if (mixture_sha256_.empty()) return {};
+    return {{"mixture", gmm_.name()}, {"mixture_sha256", mixture_sha256_}};
+  }
 
  private:
   models::GaussianMixture gmm_;
+  std::string mixture_sha256_;
 };
 
 class SiTGenerator final : public Generator {
@@ -54,7 +63,7 @@ class SiTGenerator final : public Generator {
     if (!s.vae.empty()) vae_.emplace(models::VaeDecoder::load(s.vae, s.device, precision));
     const int64_t factor = vae_ ? vae_->config().upsampling() : 8;
     models::SiTOptions o;
-    const std::string name = s.model.substr(4);  // after "sit:"
+    const std::string name = s.model.size() > 4 ? s.model.substr(4) : "";  // after "sit:"
     o.name = name;
     o.num_classes = s.num_classes;
     o.device = s.device;
@@ -69,7 +78,7 @@ class SiTGenerator final : public Generator {
     if (!s.inception.empty()) {
       if (!vae_)
         fail("Inception features need images: give the model a VAE (--vae / vae = \"DIR\")");
-      inception_.emplace(s.inception, s.device);
+      extractor_ = models::load_extractor(s.extractor, s.inception, s.device);
     }
     if (vae_ && vae_->config().latent_channels != net_->config().in_channels)
       fail(s.vae, ": the VAE has ", vae_->config().latent_channels, " latent channels, the model ",
@@ -96,25 +105,20 @@ class SiTGenerator final : public Generator {
     return models::to_uint8_nhwc(vae_->decode(x.to(at::kFloat)));
   }
   std::string feature_space() const override {
-    return inception_ ? inception_->identity() + " of the decoded uint8 images"
+    return extractor_ ? extractor_->identity() + " of the decoded uint8 images"
                       : "latent (flattened SiT latents, C x H x W order)";
   }
   std::vector<std::pair<std::string, int64_t>> feature_layout() const override {
-    if (!inception_) return Generator::feature_layout();
-    std::vector<std::pair<std::string, int64_t>> l = {{"pool", 2048}, {"logits", 1008}};
-    if (inception_->kind() == "canonical" || inception_->kind() == "nvidia")
-      l.insert(l.begin() + 1, {"spatial", 2023});
+    if (!extractor_) return Generator::feature_layout();
+    std::vector<std::pair<std::string, int64_t>> l;
+    for (const auto& b : extractor_->blocks())
+      l.emplace_back(b.name, b.width);
     return l;
   }
   std::vector<at::Tensor> features(const at::Tensor& x, const at::Tensor& images) const override {
-    if (!inception_) return Generator::features(x, images);
-    // matches the reference pipeline: uint8 quantised images straight into Inception
-    const models::InceptionFeatures f =
-        inception_->extract(images.defined() ? images : decode_images(x));
-    std::vector<at::Tensor> out = {f.pool};
-    if (f.spatial.defined()) out.push_back(f.spatial);
-    out.push_back(f.logits);
-    return out;
+    if (!extractor_) return Generator::features(x, images);
+    // matches the reference pipeline: uint8 quantised images straight into the extractor
+    return extractor_->extract_images(images.defined() ? images : decode_images(x));
   }
   std::vector<std::pair<std::string, std::string>> provenance() const override {
     std::vector<std::pair<std::string, std::string>> p = {
@@ -123,9 +127,9 @@ class SiTGenerator final : public Generator {
       p.emplace_back("vae", vae_->weights_path());
       p.emplace_back("vae_sha256", sha256_file(vae_->weights_path()));
     }
-    if (inception_) {
-      p.emplace_back("inception", inception_->path());
-      p.emplace_back("inception_sha256", inception_->sha256());
+    if (extractor_) {
+      p.emplace_back(settings_.extractor, extractor_->path());
+      p.emplace_back(settings_.extractor + "_sha256", extractor_->sha256());
     }
     return p;
   }
@@ -134,21 +138,40 @@ class SiTGenerator final : public Generator {
   GeneratorSettings settings_;
   std::optional<models::VaeDecoder> vae_;
   std::optional<models::SiT> net_;
-  std::optional<models::InceptionExtractor> inception_;
+  std::unique_ptr<models::FeatureExtractor> extractor_;
 };
 
 }  // namespace
 
+const std::vector<ModelKind>& model_registry() {
+  static const std::vector<ModelKind> kinds = {
+      {"gmm", "gmm:PRESET or gmm:FILE.toml", true,
+       [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
+         return std::make_unique<MixtureGenerator>(s);
+       }},
+      {"sit", "sit:SiT-{S,B,L,XL}/{2,4,8}", false,
+       [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
+         GeneratorSettings t = s;
+         if (t.model == "sit") t.model = "sit:";  // detected from the checkpoint
+         return std::make_unique<SiTGenerator>(t);
+       }},
+  };
+  return kinds;
+}
+
+const ModelKind& model_kind(const std::string& model) {
+  std::string usages;
+  for (const auto& k : model_registry()) {
+    const std::string prefix = k.prefix;
+    if (model == prefix || model.rfind(prefix + ":", 0) == 0) return k;
+    usages += (usages.empty() ? "" : " or ") + std::string(k.usage);
+  }
+  fail("model must be ", usages, ", got '", model, "'");
+}
+
 std::unique_ptr<Generator> Generator::create(const GeneratorSettings& s) {
   models::check_device(s.device);
-  if (s.model.rfind("gmm:", 0) == 0) return std::make_unique<MixtureGenerator>(s);
-  if (s.model == "sit" || s.model.rfind("sit:", 0) == 0) {
-    GeneratorSettings t = s;
-    if (t.model == "sit") t.model = "sit:";
-    return std::make_unique<SiTGenerator>(t);
-  }
-  fail("model must be gmm:PRESET, gmm:FILE.toml or sit:SiT-{S,B,L,XL}/{2,4,8}, got '", s.model,
-       "'");
+  return model_kind(s.model).create(s);
 }
 
 at::Tensor Generator::decode_images(const at::Tensor&) const {

@@ -26,7 +26,8 @@ namespace sit::eval {
 struct GeneratorSettings {
   std::string model;        ///< "gmm:PRESET", "gmm:FILE.toml", "sit:SiT-XL/2" (or "sit" to detect)
   std::string ckpt;         ///< SiT checkpoint (.pt or .safetensors)
-  std::string inception;    ///< TorchScript Inception: features of the decoded images
+  std::string inception;    ///< the feature extractor's file: features of the decoded images
+  std::string extractor = "inception";  ///< its kind (models::extractor_registry())
   std::string vae;          ///< diffusers AutoencoderKL folder; empty: no decoding
   int64_t image_size = 0;   ///< pixels; 0: the checkpoint's resolution
   int64_t num_classes = 0;  ///< 0: the checkpoint's
@@ -74,6 +75,19 @@ class Generator {
  protected:
   at::TensorOptions state_options_;
 };
+
+/// A kind of model, known by the prefix of its spec ("gmm:demo", "sit:SiT-XL/2"): the
+/// registry is the only reader of model specs.
+struct ModelKind {
+  const char* prefix;  ///< "gmm": matches "gmm" and "gmm:..."
+  const char* usage;   ///< "gmm:PRESET or gmm:FILE.toml", for errors
+  bool analytic;       ///< an exact model: no checkpoint, VAE or extractor; exact reference
+  std::unique_ptr<Generator> (*create)(const GeneratorSettings& settings);
+};
+/// Every kind, one row each.
+const std::vector<ModelKind>& model_registry();
+/// The kind of `model` by prefix; throws sit::Error listing the usages.
+const ModelKind& model_kind(const std::string& model);
 
 struct SamplerSpec;
 

@@ -1,9 +1,13 @@
 #pragma once
-/// Computes ADM-style metrics from two feature sets (reference, samples).
+/// Computes ADM-style metrics from two feature sets (reference, samples): the rows of
+/// eval/metric_table.h chosen by the options.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "eval/metric_table.h"
 
 #include "metrics/feature_stats.h"
 #include "metrics/frechet.h"
@@ -14,15 +18,9 @@
 
 namespace sit::eval {
 
-struct MetricSelection {
-  bool inception_score = true, fid = true, sfid = true, precision_recall = true, kid = true;
-};
-
-/// "fid,sfid,is,pr,kid" (any subset, any order); errors list the valid names.
-MetricSelection parse_metric_selection(const std::string& list);
-
 struct MetricsJobOptions {
-  MetricSelection which;
+  /// Keys of metric_table() to compute (parse_metric_list); all by default.
+  std::vector<std::string> which = metric_keys();
   metrics::StatsOptions stats;
   metrics::FrechetOptions frechet;
   metrics::InceptionScoreOptions inception;
@@ -34,22 +32,26 @@ struct MetricsJobOptions {
 };
 
 struct MetricsReport {
-  std::optional<double> inception_score, inception_score_std, fid, sfid, precision, recall, kid,
-      kid_std;
+  /// By metric key, and the spreads ("inception_score_std", "kid_std"); computed ones only.
+  std::map<std::string, double> values;
   int64_t n_samples = 0, n_ref = 0;
   std::vector<std::string> skipped;   ///< one line per metric that had no inputs
   std::vector<std::string> warnings;  ///< rank deficiency, eps retries, ...
-  /// Wall seconds per metric, in computation order ("fid", "sfid", ...).
+  /// Wall seconds per metric, in computation order (keys).
   std::vector<std::pair<std::string, double>> seconds;
 
-  /// ADM's printed lines, in ADM's order and number format, then KID.
+  /// The value of `key`, if computed.
+  std::optional<double> get(const std::string& key) const;
+  /// ADM's printed lines ("FID: 2.06"), in ADM's order and number format, then KID.
   std::string adm_lines() const;
-  /// {"inception_score", "inception_score_std", "fid", "sfid", "precision", "recall",
-  ///  "kid", "kid_std", "n_samples", "n_ref"}; absent metrics omitted.
+  /// {KEY: value, KEY_std: spread, ..., "n_samples", "n_ref"} in ADM's order; absent
+  /// metrics omitted.
   std::string json() const;
 };
 
-/// Throws sit::Error for inconsistent inputs (dimension mismatch, non-finite rows, N < 2).
+/// Throws sit::Error for inconsistent inputs (dimension mismatch, non-finite rows, N < 2,
+/// features of different extractors). A metric whose inputs are missing is skipped with a
+/// line in `skipped`.
 MetricsReport compute_metrics(const io::FeatureSet& reference, const io::FeatureSet& samples,
                               const MetricsJobOptions& options);
 

@@ -21,10 +21,12 @@
 #include "eval/features_job.h"
 #include "eval/generator.h"
 #include "eval/metrics_job.h"
+#include "eval/run_manifest.h"
 #include "metrics/feature_stats.h"
 #include "metrics/linalg.h"
 #include "models/gmm.h"
-#include "models/inception.h"
+#include "models/feature_extractor.h"
+#include "eval/metric_table.h"
 #include "reference_stats/feature_set.h"
 #include "reference_stats/image_writer.h"
 #include "reference_stats/npy.h"
@@ -321,16 +323,10 @@ void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
     const int64_t n = c.spec.samples;
     io::FeatureSet features;
     const auto layout = c.model.feature_layout();
-    for (const auto& [name, width] : layout) {
-      auto& m = name == "pool"      ? features.pool
-                : name == "spatial" ? features.spatial
-                                    : features.logits;
-      m = io::FeatureMatrix{};
-      m->rows = n;
-      m->cols = width;
-      m->data.resize(static_cast<size_t>(n * width));
-    }
-    const int64_t d = features.pool->cols;
+    for (const auto& [name, width] : layout)
+      features.blocks[name] = io::FeatureMatrix{
+          std::vector<float>(static_cast<size_t>(n * width)), n, width};
+    const int64_t d = features.rows(io::kPool)->cols;
     std::vector<int64_t> nfe;
     metrics::StatsAccumulator acc(d);
     const at::Tensor labels = sample_labels(c.model.num_classes(), c.spec.seed, id_range(0, n));
@@ -347,15 +343,11 @@ void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
         a.read_rows_u8(0, b, pixels.data());
         images->write(pixels.data(), b, labels.data_ptr<int64_t>() + s);
       }
-      for (const auto& [name, width] : layout) {
-        auto& m = name == "pool"      ? features.pool
-                  : name == "spatial" ? features.spatial
-                                      : features.logits;
-        z.open(name).read_rows(0, b, m->data.data() + s * width);
-      }
+      for (const auto& [name, width] : layout)
+        z.open(name).read_rows(0, b, features.blocks.at(name).data.data() + s * width);
       const auto batch_nfe = z.open("nfe").read_all<int64_t>();
       nfe.insert(nfe.end(), batch_nfe.begin(), batch_nfe.end());
-      acc.add(features.pool->data.data() + s * d, b);
+      acc.add(features.rows(io::kPool)->data.data() + s * d, b);
     }
     if (images) images->close();
     features.labels =
@@ -366,18 +358,15 @@ void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
     features.provenance.count = n;
     features.path = "configuration " + id;
     // The streaming statistics stand in for the rows' (as stored statistics do in ADM).
-    features.stats = acc.finalize();
-    metrics::check_finite(features.pool->view(), features.path);
+    features.stats[io::kPool] = acc.finalize();
+    metrics::check_finite(features.rows(io::kPool)->view(), features.path);
     if (c.reference) {
       const MetricsReport report = compute_metrics(*c.reference, features, c.metrics);
-      for (const auto& [key, value] : {std::pair{"fid", report.fid},
-                                       {"sfid", report.sfid},
-                                       {"inception_score", report.inception_score},
-                                       {"precision", report.precision},
-                                       {"recall", report.recall},
-                                       {"kid", report.kid},
-                                       {"kid_std", report.kid_std}})
-        if (value) rec[key] = *value;
+      for (const auto& m : metric_table()) {  // table order, spreads beside their values
+        if (const auto v = report.get(m.key)) rec[m.key] = *v;
+        if (*m.spread)
+          if (const auto v = report.get(m.spread)) rec[m.spread] = *v;
+      }
       if (!report.warnings.empty()) rec["warnings"] = report.warnings;
     }
     io::save_feature_set((c.dir / "features" / (id + ".h5")).string(), features);
@@ -397,41 +386,48 @@ void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
 
 }  // namespace
 
-std::optional<io::FeatureSet> run_reference(const SweepSpec& spec, const std::string& device) {
+std::optional<io::FeatureSet> run_reference(const SweepSpec& spec, const Generator& model,
+                                            const std::string& device) {
   std::optional<io::FeatureSet> reference;
-  if (spec.model.rfind("gmm:", 0) == 0) {
+  if (const models::GaussianMixture* exact = model.mixture()) {
     // an analytic model's exact statistics and exact target draws (precision/recall, KID)
-    const models::GaussianMixture gmm = models::GaussianMixture::from_spec(spec.model);
+    const models::GaussianMixture& gmm = *exact;
     reference.emplace();
     reference->path = "exact reference of " + spec.model;
-    reference->stats = exact_reference_stats(gmm);
+    reference->stats[io::kPool] = exact_reference_stats(gmm);
     const auto ref_ids = id_range(kReferenceIdBase, spec.reference_samples);
     const at::Tensor ref_rows =
         gmm.sample_target(spec.seed, ref_ids, sample_labels(gmm.num_classes(), spec.seed, ref_ids))
             .to(at::kFloat)
             .contiguous();
-    reference->pool =
+    reference->blocks[io::kPool] =
         io::FeatureMatrix{std::vector<float>(ref_rows.data_ptr<float>(),
                                              ref_rows.data_ptr<float>() + ref_rows.numel()),
                           ref_rows.size(0), gmm.dim()};
   } else if (!spec.reference.empty()) {
     reference.emplace(io::load_feature_set(spec.reference));
-    // An ADM reference batch: precision/recall need the pool features of its arr_0,
-    // computed once per (reference, extractor) and cached.
-    const bool want_pr =
-        std::find(spec.metrics.begin(), spec.metrics.end(), "pr") != spec.metrics.end();
-    if (!reference->pool && reference->image_count > 0 && want_pr && !spec.inception.empty()) {
-      const models::InceptionExtractor e(spec.inception, device);
-      reference->pool =
-          std::move(cached_reference_pool(spec.reference, e, default_cache_dir()).first.pool);
+    // An ADM reference batch: the metrics that read reference rows (precision, recall,
+    // KID) need the pool features of its arr_0, computed once per (reference, extractor)
+    // and cached.
+    bool want_rows = false;
+    for (const auto& key : spec.metrics)
+      for (const MetricInput& in : metric(key).inputs)
+        want_rows = want_rows || (in.side == MetricInput::kReference && in.need == MetricInput::kRows);
+    if (!reference->rows(io::kPool) && reference->image_count > 0 && want_rows &&
+        !spec.inception.empty()) {
+      const auto e = models::load_extractor(spec.extractor, spec.inception, device);
+      io::FeatureSet pool = cached_reference_pool(spec.reference, *e, default_cache_dir()).first;
+      reference->blocks[io::kPool] = std::move(pool.blocks.at(io::kPool));
+      reference->provenance.extractor = pool.provenance.extractor;
     }
   }
-  if (reference && !reference->stats) {
-    if (!reference->pool) fail(spec.reference, ": no pool features or mu / sigma to score against");
-    reference->stats = metrics::compute_stats(reference->pool->view());
-  }
-  if (reference && !reference->stats_spatial && reference->spatial)
-    reference->stats_spatial = metrics::compute_stats(reference->spatial->view());
+  if (reference && !reference->statistics(io::kPool) && !reference->rows(io::kPool))
+    fail(spec.reference, ": no pool features or mu / sigma to score against");
+  // statistics of every block with rows and none stored (computed once, saved with the run)
+  if (reference)
+    for (const auto& [block, rows] : reference->blocks)
+      if (!reference->statistics(block))
+        reference->stats[block] = metrics::compute_stats(rows.view());
   return reference;
 }
 
@@ -482,8 +478,9 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   // --save-images is remembered in the run directory so that resumed runs, other shards
   // and `merge` finish the configurations the same way.
   SweepSpec spec = file_spec;
+  const fs::path saved = dir / "save_images.txt";
+  bool remember_save_images = false;  // written once the run's identity is checked
   {
-    const fs::path saved = dir / "save_images.txt";
     std::string before;
     if (fs::exists(saved)) {
       std::ifstream in(saved);
@@ -502,21 +499,8 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
       if (requested != "none" && spec.vae.empty())
         fail("--save-images needs a model with images (a VAE); ", spec.model, " has none");
       spec.save_images = requested;
-      if (requested != "none") write_file_atomic(saved.string(), requested + "\n");
+      remember_save_images = requested != "none";
     }
-  }
-  fs::create_directories(dir / "features");
-  fs::create_directories(dir / "partial");
-  if (spec.save_images != "none") fs::create_directories(dir / "images");
-  if (!options.merge_only) {
-    std::ifstream in(spec.source);
-    const std::string text(std::istreambuf_iterator<char>(in), {});
-    if (fs::path(spec.source) != dir / "sweep.toml")
-      write_file_atomic((dir / "sweep.toml").string(), text);
-    json configs = json::array();
-    for (const auto& c : spec.configs)
-      configs.push_back({{"id", c.id()}, {"label", c.label()}, {"canonical", c.canonical()}});
-    write_file_atomic((dir / "configs.json").string(), configs.dump(2) + "\n");
   }
   GeneratorSettings settings;
   settings.model = spec.model;
@@ -527,30 +511,64 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   settings.device = options.device.empty() ? spec.device : options.device;
   settings.precision = spec.precision;
   settings.inception = spec.inception;
+  settings.extractor = spec.extractor;
   const std::unique_ptr<Generator> generator = Generator::create(settings);
   const Generator& model = *generator;
   const auto tensor_options = model.state_options();
   for (const auto& cfg : spec.configs)
     in_context(cat(spec.source, ": configuration ", cfg.id(), " (", cfg.label(), ")"),
                [&] { check_guidance(cfg, model); });
+  for (const auto& key : spec.metrics)  // the features the metrics read
+    for (const MetricInput& in : metric(key).inputs) {
+      const auto layout = model.feature_layout();
+      if (in.side == MetricInput::kSamples &&
+          std::none_of(layout.begin(), layout.end(), [&](const auto& b) { return b.first == in.block; }))
+        fail(spec.source, ": metric '", key, "' needs '", in.block, "' features; the run's ",
+             model.feature_space(), " features have none");
+    }
+  MetricsJobOptions metric_options;
+  metric_options.which = spec.metrics;  // keys, checked by load_sweep
+  metric_options.pr.mode = metrics::DistanceMode::kFp32;  // data-space features: exact arithmetic
+  metric_options.kid.seed = spec.seed;
+  // Nothing is written before the run's identity is known to match the directory's.
+  check_run_identity(dir.string(), run_identity(spec, model, metric_options));
+  if (remember_save_images) write_file_atomic(saved.string(), spec.save_images + "\n");
 
-  std::optional<io::FeatureSet> reference = run_reference(spec, settings.device);
+  fs::create_directories(dir / "features");
+  fs::create_directories(dir / "partial");
+  if (spec.save_images != "none") fs::create_directories(dir / "images");
+  if (!options.merge_only) {
+    std::ifstream in(spec.source);
+    const std::string text(std::istreambuf_iterator<char>(in), {});
+    if (fs::path(spec.source) != dir / "sweep.toml")
+      write_file_atomic((dir / "sweep.toml").string(), text);
+    record_configurations(dir.string(), spec.configs);
+  }
+
+  // The reference: computed once, saved in the run directory (compare, gate and report
+  // read it there, without the model files).
+  std::optional<io::FeatureSet> reference;
+  const fs::path reference_file = dir / "reference.h5";
+  if (fs::exists(reference_file)) {
+    reference.emplace(io::load_feature_set(reference_file.string()));
+  } else {
+    reference = run_reference(spec, model, settings.device);
+    if (reference) {
+      if (reference->provenance.source.empty())
+        reference->provenance.source = reference->path;
+      io::save_feature_set(reference_file.string(), *reference);
+    }
+  }
   if (reference && !model.mixture()) {
-    const int64_t ref_dim = reference->pool    ? reference->pool->cols
-                            : reference->stats ? reference->stats->mu.size()
-                                               : 0;
+    const int64_t ref_dim = reference->rows(io::kPool) ? reference->rows(io::kPool)->cols
+                            : reference->statistics(io::kPool)
+                                ? reference->statistics(io::kPool)->dim()
+                                : 0;
     const int64_t dim = model.feature_layout().front().second;
     if (ref_dim != dim)
       fail(spec.reference, ": reference features have dimension ", ref_dim, ", the run's ",
            model.feature_space(), " features ", dim);
   }
-  MetricsJobOptions metric_options;
-  std::string selection;
-  for (const auto& m : spec.metrics)
-    selection += (selection.empty() ? "" : ",") + m;
-  metric_options.which = parse_metric_selection(selection);
-  metric_options.pr.mode = metrics::DistanceMode::kFp32;  // data-space features: exact arithmetic
-  metric_options.kid.seed = spec.seed;
 
   Progress progress(options, log, spec.configs.size());
   Context c{spec,

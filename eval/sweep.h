@@ -13,6 +13,8 @@
 
 namespace sit::eval {
 
+class Generator;
+
 struct SweepOptions {
   std::string out_dir;  ///< overrides the file's [sweep] out
   bool quiet = false;
@@ -49,7 +51,8 @@ std::string dry_run_listing(const SweepSpec& spec);
 /// The reference a sweep scores against, with statistics: an analytic model's exact
 /// statistics and target draws, or the `reference` file (plus the cached pool features of
 /// an ADM batch's arr_0 when precision/recall need them); none for a network without one.
-std::optional<io::FeatureSet> run_reference(const SweepSpec& spec, const std::string& device);
+std::optional<io::FeatureSet> run_reference(const SweepSpec& spec, const Generator& model,
+                                            const std::string& device);
 
 /// Progress lines go to `log` unless quiet.
 SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::ostream& log);

@@ -12,8 +12,11 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/range.h"
+#include "eval/metric_table.h"
+#include "reference_stats/feature_set.h"
 #include "models/device.h"
-#include "models/gmm.h"
+#include "eval/generator.h"
+#include "models/feature_extractor.h"
 #include "samplers/diffusion.h"
 #include "samplers/field.h"
 #include "samplers/interval.h"
@@ -114,7 +117,7 @@ SweepSpec load_sweep(const std::string& path) {
   check_keys(path, *sweep, "sweep",
              {"name", "model", "samples", "reference_samples", "global_seed", "batch_size",
               "device", "precision", "out", "metrics", "ckpt", "vae", "image_size", "num_classes",
-              "reference", "save_images", "inception"});
+              "reference", "save_images", "inception", "extractor"});
   {
     // every sampler field but the three the family keys set
     std::set<std::string> keys = {"ode_methods", "ode_steps", "sde_methods", "sde_steps"};
@@ -156,11 +159,23 @@ SweepSpec load_sweep(const std::string& path) {
   spec.ckpt = str("ckpt", "");
   spec.vae = str("vae", "");
   spec.inception = str("inception", "");
+  spec.extractor = str("extractor", "inception");
+  if (const toml::node* n = sweep->get("extractor")) {
+    bool known = false;
+    std::string kinds;
+    for (const auto& k : models::extractor_registry()) {
+      known = known || spec.extractor == k.name;
+      kinds += (kinds.empty() ? "" : ", ") + std::string(k.name);
+    }
+    if (!known)
+      fail(where(path, *n), ": 'extractor' must be one of ", kinds, ", got '", spec.extractor, "'");
+  }
   spec.reference = str("reference", "");
   spec.save_images = str("save_images", "none");
   spec.image_size = integer("image_size", 0, 0);
   spec.num_classes = integer("num_classes", 0, 0);
-  const bool analytic = spec.model.rfind("gmm:", 0) == 0;
+  const bool analytic = in_context(where(path, *sweep->get("model")),
+                                   [&] { return model_kind(spec.model).analytic; });
   if (analytic ? spec.precision != "fp32" && spec.precision != "fp64"
                : spec.precision != "fp32" && spec.precision != "tf32" && spec.precision != "bf16")
     fail(where(path, *sweep->get("precision")), ": 'precision' must be ",
@@ -172,7 +187,7 @@ SweepSpec load_sweep(const std::string& path) {
   if (!analytic && spec.ckpt.empty())
     fail(path, ": [sweep] model ", spec.model, " needs 'ckpt' (the checkpoint file)");
   if (analytic)
-    for (const char* key : {"ckpt", "vae", "image_size", "num_classes", "inception"})
+    for (const char* key : {"ckpt", "vae", "image_size", "num_classes", "inception", "extractor"})
       if (const toml::node* n = sweep->get(key))
         fail(where(path, *n), ": '", key, "' does not apply to the analytic model ", spec.model);
   if (!spec.inception.empty() && spec.vae.empty())
@@ -192,18 +207,32 @@ SweepSpec load_sweep(const std::string& path) {
   spec.batch_size = integer("batch_size", 500, 1);
   spec.seed = static_cast<uint64_t>(integer("global_seed", 0, 0));
   spec.metrics = axis<std::string>(path, *sweep, "metrics", spec.metrics);
-  for (const auto& m : spec.metrics)
-    if (m != "fid" && m != "sfid" && m != "is" && m != "pr" && m != "kid")
-      fail(where(path, *sweep->get("metrics")),
-           ": 'metrics' entries must be fid, sfid, is, pr or kid, got '", m, "'");
-  for (const auto& m : spec.metrics) {
-    if ((m == "sfid" || m == "is") && spec.inception.empty())
-      fail(where(path, sweep->get("metrics") ? *sweep->get("metrics") : *sweep), ": '", m,
-           "' needs Inception features (a model with 'vae' and 'inception'); ", spec.model,
-           spec.inception.empty() && !analytic ? " has no 'inception'" : " is an analytic model");
-    if (m == "pr" && std::min(spec.samples, spec.reference_samples) < 4)
-      fail(path, ": 'pr' needs at least k + 1 = 4 samples and reference_samples, got ",
-           spec.samples, " and ", spec.reference_samples);
+  {
+    std::string list;
+    for (const auto& m : spec.metrics)
+      list += m + ",";
+    const toml::node* node = sweep->get("metrics");
+    spec.metrics = in_context(node ? where(path, *node) + ": 'metrics'" : path,
+                              [&] { return parse_metric_list(list); });
+  }
+  // The blocks the run's features have: Inception's with 'inception', else one block of
+  // data-space or latent features.
+  const std::set<std::string> blocks = spec.inception.empty()
+                                           ? std::set<std::string>{io::kPool}
+                                           : std::set<std::string>{io::kPool, io::kSpatial,
+                                                                   io::kLogits};
+  for (const auto& key : spec.metrics) {
+    const Metric& m = metric(key);
+    for (const MetricInput& in : m.inputs)
+      if (in.side == MetricInput::kSamples && !blocks.count(in.block))
+        fail(where(path, sweep->get("metrics") ? *sweep->get("metrics") : *sweep), ": '", key,
+             "' needs the '", in.block, "' features of Inception (a model with 'vae' and "
+             "'inception'); ", spec.model,
+             spec.inception.empty() && !analytic ? " has no 'inception'" : " is an analytic model");
+    if (std::string(m.computed_with) == "precision" || key == "precision")
+      if (std::min(spec.samples, spec.reference_samples) < 4)
+        fail(path, ": '", key, "' needs at least k + 1 = 4 samples and reference_samples, got ",
+             spec.samples, " and ", spec.reference_samples);
   }
 
   // Expand the grid; every value is parsed by its field's row.
@@ -351,7 +380,11 @@ SweepSpec load_sweep(const std::string& path) {
     in_context(path, [&] { c.resolved(0); });
   }
   // Impossible combinations: guidance needs a class-conditional model.
-  if (analytic && models::GaussianMixture::from_spec(spec.model).num_classes() == 0)
+  if (analytic && in_context(path, [&] {
+        GeneratorSettings settings;  // an analytic model is cheap to build
+        settings.model = spec.model;
+        return Generator::create(settings)->num_classes();
+      }) == 0)
     for (const auto& c : spec.configs)
       if (c.config.guidance.scale != 1.0) {
         const toml::node* n = grid->get("cfg_scale");

@@ -22,11 +22,12 @@ struct SweepSpec {
   std::string name, model, device = "cpu", precision = "fp32", out;
   int64_t samples = 1000, reference_samples = 1000, batch_size = 500;
   uint64_t seed = 0;
-  std::vector<std::string> metrics = {"fid", "pr", "kid"};
+  std::vector<std::string> metrics = {"fid", "precision", "recall", "kid"};  ///< metric keys
   /// Network models (model = "sit:SiT-XL/2"): checkpoint, VAE folder, image size in
   /// pixels and classes (0: the checkpoint's). Paths are relative to the working directory.
   std::string ckpt, vae;
   std::string inception;  ///< TorchScript Inception: image features (FID, sFID, IS, P/R)
+  std::string extractor = "inception";  ///< the kind of the 'inception' file
   int64_t image_size = 0, num_classes = 0;
   /// Reference features (npz/h5 feature file) in the run's feature space; analytic models
   /// use their exact statistics and draws instead.

@@ -131,6 +131,25 @@ std::string InceptionExtractor::identity() const {
   return cat("inception ", impl_->path, " (", impl_->kind, ", sha256 ", impl_->sha256, ")");
 }
 
+std::vector<FeatureBlockInfo> InceptionExtractor::blocks() const {
+  std::vector<FeatureBlockInfo> b = {{"pool", kInceptionPoolWidth}};
+  if (impl_->kind == "canonical" || impl_->has_tap) b.push_back({"spatial", kInceptionSpatialWidth});
+  b.push_back({"logits", kInceptionLogitsWidth});
+  return b;
+}
+
+at::Tensor InceptionExtractor::preprocess(const at::Tensor& images) const {
+  return inception_preprocess(images.to(impl_->device));
+}
+
+std::vector<at::Tensor> InceptionExtractor::extract_blocks(const at::Tensor& x) const {
+  const InceptionFeatures f = extract_preprocessed(x);
+  std::vector<at::Tensor> out = {f.pool};
+  if (f.spatial.defined()) out.push_back(f.spatial);
+  out.push_back(f.logits);
+  return out;
+}
+
 InceptionFeatures InceptionExtractor::extract(const at::Tensor& images) const {
   return extract_preprocessed(inception_preprocess(images.to(impl_->device)));
 }

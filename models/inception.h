@@ -16,6 +16,8 @@
 #include <memory>
 #include <string>
 
+#include "models/feature_extractor.h"
+
 namespace sit::models {
 
 /// TF1 legacy bilinear resize (align_corners false, no half-pixel centres): source
@@ -39,7 +41,7 @@ struct InceptionFeatures {
   at::Tensor logits;   ///< (N, 1008)
 };
 
-class InceptionExtractor {
+class InceptionExtractor final : public FeatureExtractor {
  public:
   /// Loads the TorchScript file onto `device`. Errors name the file and the missing
   /// submodule when its structure is not one of the two known kinds.
@@ -52,12 +54,17 @@ class InceptionExtractor {
   /// x: (N, 3, 299, 299) float32, already preprocessed.
   InceptionFeatures extract_preprocessed(const at::Tensor& x) const;
 
-  const std::string& path() const;
-  const std::string& sha256() const;  ///< of the file: the extractor's identity
+  /// FeatureExtractor: pool 2048, spatial 2023 (when the file has the tap), logits 1008.
+  std::vector<FeatureBlockInfo> blocks() const override;
+  at::Tensor preprocess(const at::Tensor& images) const override;
+  std::vector<at::Tensor> extract_blocks(const at::Tensor& x) const override;
+
+  const std::string& path() const override;
+  const std::string& sha256() const override;  ///< of the file: the extractor's identity
   /// "canonical", "nvidia", or "nvidia (forward only: no sFID)".
   const std::string& kind() const;
   /// "inception FILE (KIND, sha256 HEX)" for provenance records.
-  std::string identity() const;
+  std::string identity() const override;
 
  private:
   struct Impl;

@@ -12,23 +12,29 @@
 namespace sit::io {
 namespace {
 
-constexpr const char* kRowKeys[] = {"pool", "spatial", "logits"};
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::optional<FeatureMatrix>* row_slot(FeatureSet& set, const std::string& key) {
-  if (key == "pool") return &set.pool;
-  if (key == "spatial") return &set.spatial;
-  return &set.logits;
+/// Keys that are never a block: labels, images, statistics, provenance, sample output.
+bool reserved_key(const std::string& key) {
+  return key == "labels" || key == "samples" || key == "provenance" || key.rfind("arr_", 0) == 0 ||
+         key.rfind("mu", 0) == 0 || key.rfind("sigma", 0) == 0;
+}
+
+/// A stats key ("mu", "mu_s", "mu_dinov2") back to its block.
+std::string block_of_stats_key(const std::string& mu_key) {
+  if (mu_key == "mu") return kPool;
+  if (mu_key == "mu_s") return kSpatial;
+  return mu_key.substr(3);
 }
 
 /// Source-independent access to named arrays.
 struct ArraySource {
   virtual ~ArraySource() = default;
   virtual bool has(const std::string& key) const = 0;
+  virtual std::vector<std::string> keys() const = 0;
   virtual std::vector<int64_t> shape(const std::string& key) const = 0;
   virtual std::vector<float> f32(const std::string& key) const = 0;
   virtual std::vector<double> f64(const std::string& key) const = 0;
@@ -39,6 +45,7 @@ struct NpzSource : ArraySource {
   NpzReader npz;
   explicit NpzSource(const std::string& path) : npz(path) {}
   bool has(const std::string& k) const override { return npz.has(k); }
+  std::vector<std::string> keys() const override { return npz.keys(); }
   std::vector<int64_t> shape(const std::string& k) const override { return npz.open(k).shape(); }
   std::vector<float> f32(const std::string& k) const override {
     return npz.open(k).read_all<float>();
@@ -55,6 +62,7 @@ struct H5Source : ArraySource {
   H5FeatureReader h5;
   explicit H5Source(const std::string& path) : h5(path) {}
   bool has(const std::string& k) const override { return h5.has(k); }
+  std::vector<std::string> keys() const override { return h5.keys(); }
   std::vector<int64_t> shape(const std::string& k) const override { return h5.shape(k); }
   std::vector<float> f32(const std::string& k) const override { return h5.read_f32(k); }
   std::vector<double> f64(const std::string& k) const override { return h5.read_f64(k); }
@@ -102,25 +110,25 @@ FeatureSet load_from(const ArraySource& src, const std::string& path) {
            "; per-sample arrays must have the same N");
     }
   };
-  for (const char* key : kRowKeys) {
-    if (!src.has(key)) continue;
+  const std::vector<std::string> keys = src.keys();
+  for (const std::string& key : keys) {
+    if (reserved_key(key)) continue;
     const auto shp = src.shape(key);
-    if (shp.size() != 2)
-      fail(path, ": '", key, "' must be 2-D [N, D], got shape ", shape_string(shp));
+    const bool inception = key == kPool || key == kSpatial || key == kLogits;
+    if (shp.size() != 2) {
+      if (inception) fail(path, ": '", key, "' must be 2-D [N, D], got shape ", shape_string(shp));
+      continue;  // not a feature block
+    }
     check_rows(key, shp[0]);
-    FeatureMatrix m;
-    m.rows = shp[0];
-    m.cols = shp[1];
-    m.data = src.f32(key);
-    *row_slot(set, key) = std::move(m);
+    set.blocks[key] = FeatureMatrix{src.f32(key), shp[0], shp[1]};
   }
   // `sit-eval sample` output of an analytic model: its rows are data-space features.
-  if (!set.pool && src.has("samples")) {
+  if (!set.rows(kPool) && src.has("samples")) {
     const auto shp = src.shape("samples");
     if (shp.size() != 2)
       fail(path, ": 'samples' must be 2-D [N, D], got shape ", shape_string(shp));
     check_rows("samples", shp[0]);
-    set.pool = FeatureMatrix{src.f32("samples"), shp[0], shp[1]};
+    set.blocks[kPool] = FeatureMatrix{src.f32("samples"), shp[0], shp[1]};
   }
   if (src.has("labels")) {
     const auto shp = src.shape("labels");
@@ -128,8 +136,19 @@ FeatureSet load_from(const ArraySource& src, const std::string& path) {
     check_rows("labels", shp[0]);
     set.labels = src.i64("labels");
   }
-  set.stats = load_stats(src, path, "mu", "sigma");
-  set.stats_spatial = load_stats(src, path, "mu_s", "sigma_s");
+  for (const std::string& key : keys) {
+    if (key.rfind("mu", 0) != 0 || (key != "mu" && key.rfind("mu_", 0) != 0)) continue;
+    const std::string block = block_of_stats_key(key);
+    const auto [mu, sigma] = stats_keys(block);
+    if (auto s = load_stats(src, path, mu, sigma)) set.stats[block] = std::move(*s);
+  }
+  for (const std::string& key : keys)  // a sigma without its mu
+    if (key == "sigma" || key.rfind("sigma_", 0) == 0) {
+      const std::string block = block_of_stats_key("mu" + key.substr(5));
+      if (!set.stats.count(block))
+        fail(path, ": has '", key, "' but not '", stats_keys(block).first,
+             "'; stored statistics need both");
+    }
   if (src.has("arr_0")) {
     const auto shp = src.shape("arr_0");
     set.image_count = shp.empty() ? 0 : shp[0];
@@ -139,11 +158,51 @@ FeatureSet load_from(const ArraySource& src, const std::string& path) {
 
 }  // namespace
 
+std::pair<std::string, std::string> stats_keys(const std::string& block) {
+  if (block == kPool) return {"mu", "sigma"};
+  if (block == kSpatial) return {"mu_s", "sigma_s"};
+  return {"mu_" + block, "sigma_" + block};
+}
+
+const FeatureMatrix* FeatureSet::rows(const std::string& block) const {
+  const auto it = blocks.find(block);
+  return it == blocks.end() ? nullptr : &it->second;
+}
+FeatureMatrix* FeatureSet::rows(const std::string& block) {
+  const auto it = blocks.find(block);
+  return it == blocks.end() ? nullptr : &it->second;
+}
+
+const metrics::FeatureStats* FeatureSet::statistics(const std::string& block) const {
+  const auto it = stats.find(block);
+  return it == stats.end() ? nullptr : &it->second;
+}
+
 int64_t FeatureSet::num_rows() const {
-  for (const auto* m : {&pool, &spatial, &logits})
-    if (*m) return (*m)->rows;
+  if (!blocks.empty()) return blocks.begin()->second.rows;
   if (labels) return static_cast<int64_t>(labels->size());
   return 0;
+}
+
+std::string FeatureSet::extractor_sha256() const {
+  const std::string& e = provenance.extractor;
+  const auto at = e.find("sha256 ");
+  if (at == std::string::npos) return "";
+  const std::string hex = e.substr(at + 7, 64);
+  if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdef") != std::string::npos)
+    return "";
+  return hex;
+}
+
+void check_same_extractor(const FeatureSet& a, const FeatureSet& b) {
+  const std::string ea = a.provenance.extractor, eb = b.provenance.extractor;
+  if (ea.empty() || eb.empty()) return;
+  const std::string ha = a.extractor_sha256(), hb = b.extractor_sha256();
+  const bool differ = !ha.empty() && !hb.empty() ? ha != hb : ea != eb;
+  if (differ)
+    fail("the feature sets were made by different extractors: ", a.path, " by ", ea, ", ", b.path,
+         " by ", eb, "; features of different extractors are not comparable (extract both with "
+         "the same one)");
 }
 
 FileKind detect_file_kind(const std::string& path) {
@@ -214,21 +273,17 @@ void save_feature_set(const std::string& path, const FeatureSet& set) {
         out.data(), m.rows(), m.cols()) = m;
     return out;
   };
-  const std::pair<const char*, const std::optional<FeatureMatrix>*> rows[] = {
-      {"pool", &set.pool}, {"spatial", &set.spatial}, {"logits", &set.logits}};
-  const std::pair<std::pair<const char*, const char*>, const std::optional<metrics::FeatureStats>*>
-      stats[] = {{{"mu", "sigma"}, &set.stats}, {{"mu_s", "sigma_s"}, &set.stats_spatial}};
 
   if (ends_with(path, ".h5") || ends_with(path, ".hdf5")) {
     H5FeatureWriter w(path);
-    for (const auto& [key, m] : rows)
-      if (*m) w.append_rows(key, (*m)->data.data(), (*m)->rows, (*m)->cols);
+    for (const auto& [key, m] : set.blocks)
+      w.append_rows(key, m.data.data(), m.rows, m.cols);
     if (set.labels) w.append_labels(set.labels->data(), static_cast<int64_t>(set.labels->size()));
-    for (const auto& [keys, s] : stats) {
-      if (!*s) continue;
-      w.write_array(keys.first, (*s)->mu.data(), (*s)->mu.size(), 0);
-      const auto sigma = row_major((*s)->sigma);
-      w.write_array(keys.second, sigma.data(), (*s)->sigma.rows(), (*s)->sigma.cols());
+    for (const auto& [block, s] : set.stats) {
+      const auto [mu, sigma] = stats_keys(block);
+      w.write_array(mu, s.mu.data(), s.mu.size(), 0);
+      const auto values = row_major(s.sigma);
+      w.write_array(sigma, values.data(), s.sigma.rows(), s.sigma.cols());
     }
     w.set_provenance(completed(set));
     w.close();
@@ -236,14 +291,14 @@ void save_feature_set(const std::string& path, const FeatureSet& set) {
   }
   if (!ends_with(path, ".npz")) fail(path, ": output file name must end in .npz, .h5 or .hdf5");
   NpzWriter w(path);
-  for (const auto& [key, m] : rows)
-    if (*m) w.add(key, {(*m)->rows, (*m)->cols}, (*m)->data.data());
+  for (const auto& [key, m] : set.blocks)
+    w.add(key, {m.rows, m.cols}, m.data.data());
   if (set.labels) w.add("labels", {static_cast<int64_t>(set.labels->size())}, set.labels->data());
-  for (const auto& [keys, s] : stats) {
-    if (!*s) continue;
-    w.add(keys.first, {(*s)->mu.size()}, (*s)->mu.data());
-    const auto sigma = row_major((*s)->sigma);
-    w.add(keys.second, {(*s)->sigma.rows(), (*s)->sigma.cols()}, sigma.data());
+  for (const auto& [block, s] : set.stats) {
+    const auto [mu, sigma] = stats_keys(block);
+    w.add(mu, {s.mu.size()}, s.mu.data());
+    const auto values = row_major(s.sigma);
+    w.add(sigma, {s.sigma.rows(), s.sigma.cols()}, values.data());
   }
   // Provenance as JSON text in a uint8 member (bytes(np.load(f)["provenance"]).decode()).
   const Provenance p = completed(set);

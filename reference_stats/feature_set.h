@@ -1,16 +1,22 @@
 #pragma once
-/// A feature set as the metrics see it, loaded from or saved to an npz or HDF5 file.
+/// A feature set as the metrics see it, loaded from or saved to an npz or HDF5 file: named
+/// blocks of per-sample feature rows and named statistics of blocks.
 ///
 /// Keys (npz members or HDF5 datasets), all optional:
 ///   pool [N, D] (pool_3, FID/KID/PR), spatial [N, Ds] (sFID), logits [N, C] (raw
-///   unbiased logits, IS), labels [N]; stored statistics mu [D], sigma [D, D],
-///   mu_s [Ds], sigma_s [Ds, Ds] (used instead of computing from rows, as ADM does);
-///   arr_0 (uint8 images of an ADM batch: noted, not loaded); samples [N, D] (the output
-///   of `sit-eval sample` for an analytic model: read as pool rows, data-space features).
+///   unbiased logits, IS): the Inception extractor's blocks, and any other 2-D array is the
+///   block of its name (another extractor's, e.g. "dinov2"); labels [N]; stored statistics
+///   of a block: mu [D] / sigma [D, D] for pool and mu_s / sigma_s for spatial (ADM's
+///   names), mu_BLOCK / sigma_BLOCK for others (used instead of computing from rows, as ADM
+///   does); arr_0 (uint8 images of an ADM batch: noted, not loaded); samples [N, D] (the
+///   output of `sit-eval sample` for an analytic model: read as pool rows, data-space
+///   features); provenance (JSON text as uint8, npz; attributes in HDF5).
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "metrics/feature_stats.h"
@@ -27,18 +33,39 @@ struct FeatureMatrix {
   metrics::FeatureView view() const { return {data.data(), rows, cols}; }
 };
 
+/// Block names of the Inception extractor, the ADM evaluator's features: pool_3 (FID,
+/// precision/recall, KID), the sFID tap and the 1008-way logits (IS).
+inline constexpr const char* kPool = "pool";
+inline constexpr const char* kSpatial = "spatial";
+inline constexpr const char* kLogits = "logits";
+
+/// File keys of a block's statistics: ("mu", "sigma") for pool, ("mu_s", "sigma_s") for
+/// spatial (ADM's names), ("mu_BLOCK", "sigma_BLOCK") for any other block.
+std::pair<std::string, std::string> stats_keys(const std::string& block);
+
 struct FeatureSet {
   std::string path;
-  std::optional<FeatureMatrix> pool, spatial, logits;
+  std::map<std::string, FeatureMatrix> blocks;         ///< per-sample rows by block
+  std::map<std::string, metrics::FeatureStats> stats;  ///< stored statistics by block
   std::optional<std::vector<int64_t>> labels;
-  std::optional<metrics::FeatureStats> stats;          ///< mu / sigma
-  std::optional<metrics::FeatureStats> stats_spatial;  ///< mu_s / sigma_s
-  int64_t image_count = 0;                             ///< rows of arr_0, if present
+  int64_t image_count = 0;  ///< rows of arr_0, if present
   Provenance provenance;
 
-  /// Rows of the per-sample arrays (pool, spatial, logits, labels), else 0.
+  /// The rows of `block`, or nullptr.
+  const FeatureMatrix* rows(const std::string& block) const;
+  FeatureMatrix* rows(const std::string& block);
+  /// The stored statistics of `block`, or nullptr.
+  const metrics::FeatureStats* statistics(const std::string& block) const;
+  /// Rows of the per-sample arrays (blocks, labels), else 0.
   int64_t num_rows() const;
+  /// The SHA-256 of the extractor recorded in the provenance ("... sha256 HEX ..."), or "".
+  std::string extractor_sha256() const;
 };
+
+/// Refuses to score `a` against `b` when both record the extractor that made them and the
+/// extractors differ (by SHA-256 when both name one, else by their descriptions), naming
+/// both. Feature sets that record none (ADM reference batches) pass.
+void check_same_extractor(const FeatureSet& a, const FeatureSet& b);
 
 enum class FileKind { kNpz, kHdf5 };
 /// By magic bytes; throws for anything else, naming the file and what was found.

@@ -233,6 +233,23 @@ bool H5FeatureReader::has(const std::string& name) const {
   return H5Lexists(file_, name.c_str(), H5P_DEFAULT) > 0;
 }
 
+std::vector<std::string> H5FeatureReader::keys() const {
+  H5G_info_t info;
+  if (H5Gget_info(file_, &info) < 0) fail(path_, ": cannot list the datasets (corrupt file?)");
+  std::vector<std::string> out;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    const ssize_t len = H5Lget_name_by_idx(file_, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
+                                           H5P_DEFAULT);
+    if (len < 0) fail(path_, ": cannot list the datasets (corrupt file?)");
+    std::string name(static_cast<size_t>(len) + 1, '\0');
+    H5Lget_name_by_idx(file_, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
+                       H5P_DEFAULT);
+    name.resize(static_cast<size_t>(len));
+    out.push_back(name);
+  }
+  return out;
+}
+
 std::vector<int64_t> H5FeatureReader::shape(const std::string& name) const {
   if (!has(name)) fail(path_, ": required dataset '", name, "' is missing");
   const hid_t dset = H5Dopen2(file_, name.c_str(), H5P_DEFAULT);

@@ -51,6 +51,8 @@ class H5FeatureReader {
   H5FeatureReader& operator=(const H5FeatureReader&) = delete;
 
   bool has(const std::string& name) const;
+  /// Names of the datasets in the root group, in name order.
+  std::vector<std::string> keys() const;
   std::vector<int64_t> shape(const std::string& name) const;
   /// Rows [start, start + count) of a 1-D or 2-D dataset, converted by HDF5.
   void read_rows(const std::string& name, int64_t start, int64_t count, float* out) const;

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "eval/metric_table.h"
 
 namespace sit::reports {
 
@@ -13,16 +14,12 @@ extern const char* const kSitPaperBaselines;  // generated from baselines/sit_pa
 
 namespace {
 
-const char* const kMetricKeys[][2] = {{"fid", "fid"},
-                                      {"sfid", "sfid"},
-                                      {"is", "inception_score"},
-                                      {"precision", "precision"},
-                                      {"recall", "recall"}};
-
+/// Published values by metric key; a row may name a metric by its key or an alias ("is").
 std::map<std::string, double> metrics_of(const toml::table& t) {
   std::map<std::string, double> m;
-  for (const auto& k : kMetricKeys)
-    if (auto v = t[k[0]].value<double>()) m[k[1]] = *v;
+  for (const auto& [k, v] : t)
+    if (const eval::Metric* metric = eval::find_metric(std::string(k.str())))
+      if (auto d = v.value<double>()) m[metric->key] = *d;
   return m;
 }
 
@@ -128,22 +125,17 @@ void annotate_with_baseline(std::vector<Record>& records, const Baselines& b) {
 std::string reproduction_summary(const std::vector<Record>& records, const Baselines& b,
                                  int digits) {
   std::ostringstream out;
-  const char* names[][2] = {{"fid", "FID"},
-                            {"sfid", "sFID"},
-                            {"inception_score", "IS"},
-                            {"precision", "Precision"},
-                            {"recall", "Recall"}};
   for (const auto& r : records) {
     const auto p = b.match(r);
     if (!p) continue;
     std::string parts;
-    for (const auto& n : names) {
-      auto it = p->metrics.find(n[0]);
-      if (it == p->metrics.end() || !r.contains(n[0]) || !r[n[0]].is_number()) continue;
-      const double v = r[n[0]].get<double>();
+    for (const auto& m : eval::metric_table()) {
+      auto it = p->metrics.find(m.key);
+      if (it == p->metrics.end() || !r.contains(m.key) || !r[m.key].is_number()) continue;
+      const double v = r[m.key].get<double>();
       char buf[160];
-      std::snprintf(buf, sizeof buf, "%s %.*f vs published %.*f: %+.*f", n[1], digits, v, digits,
-                    it->second, digits, v - it->second);
+      std::snprintf(buf, sizeof buf, "%s %.*f vs published %.*f: %+.*f", m.display, digits, v,
+                    digits, it->second, digits, v - it->second);
       parts += (parts.empty() ? "" : "; ") + std::string(buf);
     }
     if (parts.empty()) continue;

@@ -84,9 +84,11 @@ std::string nfe_plot_script(const std::vector<Record>& records, const std::strin
   }
   s << "plot ";
   i = 0;
-  for (const auto& [name, pts] : groups)
-    s << (i ? ", " : "") << "$G" << i++ << " using 1:2 with linespoints title "
+  for (const auto& [name, pts] : groups) {
+    s << (i ? ", " : "") << "$G" << i << " using 1:2 with linespoints title "
       << gnuplot_string(name);
+    ++i;
+  }
   s << "\n";
   return s.str();
 }

@@ -6,27 +6,29 @@
 #include <set>
 
 #include "common/error.h"
+#include "eval/metric_table.h"
 
 namespace sit::reports {
 namespace {
 
-struct MetricInfo {
-  const char* key;
-  const char* name;
-  bool lower_is_better;
-};
-constexpr MetricInfo kMetrics[] = {{"fid", "FID", true},
-                                   {"sfid", "sFID", true},
-                                   {"inception_score", "IS", false},
-                                   {"precision", "Precision", false},
-                                   {"recall", "Recall", false},
-                                   {"kid", "KID", true}};
+using eval::Metric;
 
-const MetricInfo& info(const std::string& key) {
-  for (const auto& m : kMetrics)
-    if (key == m.key) return m;
-  fail("paper tables: unknown metric '", key,
-       "' (fid, sfid, inception_score, precision, recall, kid)");
+const Metric& info(const std::string& key) {
+  const Metric* m = eval::find_metric(key);
+  if (!m) fail("paper tables: unknown metric '", key, "' (", eval::metric_names_help(), ")");
+  return *m;
+}
+
+bool lower_is_better(const Metric& m) {
+  return m.direction == eval::Direction::kLowerIsBetter;
+}
+
+/// The metrics papers report beside FID (the ADM evaluator's), in table order.
+std::vector<std::string> adm_keys() {
+  std::vector<std::string> keys;
+  for (const auto& m : eval::metric_table())
+    if (*m.adm_label) keys.push_back(m.key);
+  return keys;
 }
 
 bool ok(const Record& r) {
@@ -35,26 +37,26 @@ bool ok(const Record& r) {
 
 std::string format_value(double v, const std::string& key, int digits) {
   char buf[64];
-  const int d = digits >= 0 ? digits : (key == "kid" ? 4 : 2);
+  const int d = digits >= 0 ? digits : info(key).paper_digits;
   std::snprintf(buf, sizeof buf, "%.*f", d, v);
   return buf;
 }
 
-std::string header_cell(const MetricInfo& m) {
-  return std::string(m.name) + (m.lower_is_better ? "$\\downarrow$" : "$\\uparrow$");
+std::string header_cell(const Metric& m) {
+  return std::string(m.display) + (lower_is_better(m) ? "$\\downarrow$" : "$\\uparrow$");
 }
 
 /// A numeric column: formatted cells with the best one in bold (ties: all bold).
 std::vector<std::string> column(const std::vector<const Record*>& rows, const std::string& key,
                                 int digits) {
-  const MetricInfo& m = info(key);
+  const Metric& m = info(key);
   std::vector<std::string> out(rows.size());
-  double best = m.lower_is_better ? 1e300 : -1e300;
+  double best = lower_is_better(m) ? 1e300 : -1e300;
   for (const Record* r : rows)
     if (r && ok(*r) && r->contains(key)) {
       // compare what is printed, so equal printed values are equally bold
       const double v = std::stod(format_value((*r)[key].get<double>(), key, digits));
-      best = m.lower_is_better ? std::min(best, v) : std::max(best, v);
+      best = lower_is_better(m) ? std::min(best, v) : std::max(best, v);
     }
   for (size_t i = 0; i < rows.size(); ++i) {
     const Record* r = rows[i];
@@ -137,13 +139,13 @@ std::string diffusion_layout(const std::vector<Record>& records, const std::stri
     line.insert(line.end(), grid[i].begin(), grid[i].end());
     body += join(line);
   }
-  return wrap(caption(records, std::string(info(metric).name) +
+  return wrap(caption(records, std::string(info(metric).display) +
                                    " of SDE sampling by diffusion coefficient (D = w/2)"),
               "l" + std::string(cols.size(), 'c'), body);
 }
 
 std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
-  const std::vector<std::string> keys = {"fid", "sfid", "inception_score", "precision", "recall"};
+  const std::vector<std::string> keys = adm_keys();
   std::vector<std::string> names;
   std::map<std::string, const Record*> ode, sde;
   for (const auto& r : records) {
@@ -164,9 +166,10 @@ std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
       for (size_t i = 0; i < names.size(); ++i)
         grid[i].push_back(values[i]);
     }
-  std::string body =
-      " & \\multicolumn{5}{c}{ODE} & \\multicolumn{5}{c}{SDE} \\\\\n"
-      "\\cmidrule(lr){2-6} \\cmidrule(lr){7-11}\n";
+  const size_t k = keys.size();
+  std::string body = cat(" & \\multicolumn{", k, "}{c}{ODE} & \\multicolumn{", k,
+                         "}{c}{SDE} \\\\\n\\cmidrule(lr){2-", k + 1, "} \\cmidrule(lr){", k + 2,
+                         "-", 2 * k + 1, "}\n");
   std::vector<std::string> h = {"Model"};
   for (int f = 0; f < 2; ++f)
     for (const auto& k : keys)
@@ -181,11 +184,11 @@ std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
       caption(
           records,
           "ODE and SDE sampling side by side (per family, the configuration with the most NFE)"),
-      "l" + std::string(10, 'c'), body);
+      "l" + std::string(2 * keys.size(), 'c'), body);
 }
 
 std::string system_layout(const std::vector<Record>& records, int digits) {
-  const std::vector<std::string> keys = {"fid", "sfid", "inception_score", "precision", "recall"};
+  const std::vector<std::string> keys = adm_keys();
   std::vector<const Record*> rows;
   for (const auto& r : records)
     rows.push_back(&r);

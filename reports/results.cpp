@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "eval/metric_table.h"
 
 namespace sit::reports {
 namespace {
@@ -18,6 +19,15 @@ std::string num(const Record& r, const char* key, int digits = 4) {
   return buf;
 }
 
+/// The decimals papers print for a metric key, its spread or a published_/delta_ field.
+int paper_digits(std::string key) {
+  for (const char* prefix : {"published_", "delta_"})
+    if (key.rfind(prefix, 0) == 0) key = key.substr(std::string(prefix).size());
+  for (const auto& m : eval::metric_table())
+    if (key == m.key || key == m.spread) return m.paper_digits;
+  return 2;
+}
+
 /// A metric cell in the chosen number style.
 std::string metric(const Record& r, const std::string& key, int digits, int significant = 4) {
   if (!r.contains(key) || !r[key].is_number()) return "";
@@ -26,7 +36,7 @@ std::string metric(const Record& r, const std::string& key, int digits, int sign
   if (digits >= 0) {
     std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
   } else if (digits == kPaper && key != "nfe") {
-    std::snprintf(buf, sizeof(buf), "%.*f", key == "kid" || key == "kid_std" ? 4 : 2, v);
+    std::snprintf(buf, sizeof(buf), "%.*f", paper_digits(key), v);
   } else {
     std::snprintf(buf, sizeof(buf), "%.*g", significant, v);
   }
@@ -217,22 +227,28 @@ TableFormat parse_table_format(const std::string& name) {
 std::string long_table(const std::vector<Record>& records, TableFormat format, int digits) {
   const bool runs = std::any_of(records.begin(), records.end(),
                                 [](const Record& r) { return r.contains("run"); });
-  // sFID and IS columns only when some record has them (image runs)
-  auto any = [&](const char* key) {
+  // a column for each metric some record has (FID always); the published FID and the
+  // difference beside it when a baseline annotated the records
+  auto any = [&](const std::string& key) {
     return std::any_of(records.begin(), records.end(),
                        [&](const Record& r) { return r.contains(key); });
   };
-  const bool sfid = any("sfid"), is = any("inception_score"), published = any("published_fid");
+  std::vector<std::string> metric_columns;  // record keys
   std::vector<std::string> header = {"id",    "mode",           "path", "prediction", "method",
-                                     "steps", "w(t) (D = w/2)", "cfg",  "NFE",        "FD"};
-  if (published) {
-    header.push_back("published FD");
-    header.push_back("Δ FD");
+                                     "steps", "w(t) (D = w/2)", "cfg",  "NFE"};
+  for (const auto& m : eval::metric_table()) {
+    const std::string key = m.key;
+    if (key != "fid" && !any(key)) continue;
+    metric_columns.push_back(key);
+    header.push_back(m.display);
+    if (key == "fid" && any("published_" + key)) {
+      metric_columns.push_back("published_" + key);
+      header.push_back(std::string("published ") + m.display);
+      metric_columns.push_back("delta_" + key);
+      header.push_back(std::string("\u0394 ") + m.display);
+    }
   }
-  if (sfid) header.push_back("sFID");
-  if (is) header.push_back("IS");
-  for (const char* h : {"precision", "recall", "KID", "status"})
-    header.push_back(h);
+  header.push_back("status");
   if (runs) header.insert(header.begin(), "run");
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : records) {
@@ -244,17 +260,9 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
                                     std::to_string(r.value("num_steps", int64_t{0})),
                                     text_field(r, "diffusion_form"),
                                     num(r, "cfg_scale"),
-                                    num(r, "nfe"),
-                                    metric(r, "fid", digits)};
-    if (published) {
-      row.push_back(metric(r, "published_fid", digits));
-      row.push_back(metric(r, "delta_fid", digits));
-    }
-    if (sfid) row.push_back(metric(r, "sfid", digits));
-    if (is) row.push_back(metric(r, "inception_score", digits));
-    row.push_back(metric(r, "precision", digits, 3));
-    row.push_back(metric(r, "recall", digits, 3));
-    row.push_back(metric(r, "kid", digits, 3));
+                                    num(r, "nfe")};
+    for (const auto& key : metric_columns)
+      row.push_back(metric(r, key, digits));
     row.push_back(text_field(r, "status") == "ok" ? "ok" : "failed: " + text_field(r, "error"));
     if (runs) row.insert(row.begin(), text_field(r, "run"));
     rows.push_back(std::move(row));

@@ -76,7 +76,7 @@ TEST(Baselines, AnnotateAddsPublishedAndDelta) {
   EXPECT_NEAR(rs[0]["delta_fid"].get<double>(), -0.06, 1e-12);
   EXPECT_FALSE(rs[1].contains("published_fid"));
   const std::string md = long_table(rs, TableFormat::kMarkdown, kPaper);
-  EXPECT_NE(md.find("| published FD | Δ FD |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| published FID | Δ FID |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 2.00 | 2.06 | -0.06 |"), std::string::npos) << md;
 }
 
@@ -206,7 +206,7 @@ TEST(PaperTables, EveryLatexOutputCompilesWithPdflatex) {
   doc += paper_table(rs, "ode-sde");
   doc += paper_table(rs, "system");
   doc += "\\end{document}\n";
-  ASSERT_NE(doc.find("published FD"), std::string::npos);
+  ASSERT_NE(doc.find("published FID"), std::string::npos);
   const std::string dir = std::filesystem::temp_directory_path() / "sit-eval-tests" /
                           ("latex." + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

@@ -15,31 +15,33 @@ FeatureSet sample_set() {
   pool.cols = 3;
   for (int i = 0; i < 18; ++i)
     pool.data.push_back(0.5f * i);
-  s.pool = pool;
+  s.blocks["pool"] = pool;
   FeatureMatrix logits;
   logits.rows = 6;
   logits.cols = 2;
   for (int i = 0; i < 12; ++i)
     logits.data.push_back(float(i % 5));
-  s.logits = logits;
+  s.blocks["logits"] = logits;
   s.labels = std::vector<int64_t>{0, 1, 2, 3, 4, 5};
   sit::metrics::FeatureStats st;
   st.mu = Eigen::VectorXd::LinSpaced(3, 0, 1);
   st.sigma = Eigen::MatrixXd::Identity(3, 3) * 2;
   st.sigma(0, 2) = st.sigma(2, 0) = 0.25;
-  s.stats_spatial = st;
+  s.stats["spatial"] = st;
   s.provenance.source = "test";
   return s;
 }
 
 void expect_same(const FeatureSet& a, const FeatureSet& b) {
-  ASSERT_TRUE(b.pool && b.logits && b.labels && b.stats_spatial);
-  EXPECT_FALSE(b.spatial || b.stats);
-  EXPECT_EQ(a.pool->data, b.pool->data);
-  EXPECT_EQ(a.logits->data, b.logits->data);
+  ASSERT_TRUE(b.rows("pool") && b.rows("logits") && b.labels && b.statistics("spatial"));
+  EXPECT_FALSE(b.rows("spatial") || b.statistics("pool"));
+  EXPECT_EQ(b.blocks.size(), 2u);
+  EXPECT_EQ(b.stats.size(), 1u);
+  EXPECT_EQ(a.rows("pool")->data, b.rows("pool")->data);
+  EXPECT_EQ(a.rows("logits")->data, b.rows("logits")->data);
   EXPECT_EQ(*a.labels, *b.labels);
-  EXPECT_EQ(a.stats_spatial->mu, b.stats_spatial->mu);
-  EXPECT_EQ(a.stats_spatial->sigma, b.stats_spatial->sigma);
+  EXPECT_EQ(a.statistics("spatial")->mu, b.statistics("spatial")->mu);
+  EXPECT_EQ(a.statistics("spatial")->sigma, b.statistics("spatial")->sigma);
   EXPECT_EQ(b.num_rows(), 6);
 }
 }  // namespace

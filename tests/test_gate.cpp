@@ -136,7 +136,7 @@ TEST(Compare, IdenticalRunsDifferByZeroAndDifferentSamplersAreSignificant) {
   r = run("compare " + sweep_run().string() + " " + sweep_run().string() +
           " --metrics inception_score");
   EXPECT_EQ(r.code, 1);
-  EXPECT_TRUE(contains(r.err, "a side has no logits")) << r.err;
+  EXPECT_TRUE(contains(r.err, "a side has no 'logits' features")) << r.err;
   r = run("compare " + sweep_run().string() + " " + sweep_run().string() + " --metrics fud");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "unknown metric 'fud'")) << r.err;

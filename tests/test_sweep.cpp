@@ -422,7 +422,7 @@ TEST(Reports, TablesRenderExactlyTheExpectedText) {
             "| VP / noise | 2.5 |  |\n");
   EXPECT_EQ(
       reports::long_table(records, reports::TableFormat::kCsv),
-      "id,mode,path,prediction,method,steps,w(t) (D = w/2),cfg,NFE,FD,precision,recall,KID,status\n"
+      "id,mode,path,prediction,method,steps,w(t) (D = w/2),cfg,NFE,FID,Precision,Recall,KID,status\n"
       "aaa,ODE,Linear,velocity,heun2,5,,1,8,0.1235,0.9,0.8,0.01,ok\n"
       "bbb,SDE,Linear,velocity,Euler,9,SBDM,1,,,,,,\"failed: lambda(0) = inf, set --t0\"\n"
       "ccc,ODE,VP,noise,heun2,5,,1,8,2.5,,,,ok\n");

@@ -238,7 +238,7 @@ for args, fragment in (
         (("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "samples.npz"), "--json",
           os.path.join(WORK, "nodir", "m.json")), "--json %s: no folder" % os.path.join(WORK, "nodir", "m.json")),
         (("evaluate", os.path.join(WORK, "narrow_ref.npz"), os.path.join(WORK, "samples.npz")),
-         "narrow_ref.npz: 'mu' has 16 dimensions, but the Inception extractor gives 2048"),
+         "narrow_ref.npz: 'mu' has 16 dimensions, but the extractor gives 2048 for 'pool'"),
         (("evaluate", os.path.join(WORK, "tiny_ref.npz"), os.path.join(WORK, "samples.npz")),
          "tiny_ref.npz: 2 reference images/rows; precision/recall needs at least k + 1 = 4"),
         (("features", os.path.join(WORK, "samples.npz"), "--out", os.path.join(WORK, "f.csv")),
@@ -250,6 +250,15 @@ for args, fragment in (
     check(fragment in r.stderr and "images" not in r.stderr.replace(fragment, "").split("error:")[0],
           "refused before extraction: " + r.stderr.strip())
 check(not os.path.exists(os.path.join(WORK, "f.h5")), "nothing written on refusal")
+
+# Features made by another extractor than the one in use are refused, naming both files'
+# SHA-256 (here the reference's arr_0 would be extracted with the canonical file, while
+# the sample features came from the NVIDIA-structured one).
+r = run("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "smp_feats.h5"), "--cache-dir", cache,
+        "--inception", os.path.join(FIX, "canonical.pt"), "--metrics", "precision", expect=1)
+sha_nvidia = prov["extractor"].split("sha256 ")[1][:64]
+check("smp_feats.h5" in r.stderr and sha_nvidia in r.stderr and "canonical" in r.stderr
+      and "not comparable" in r.stderr, "extractor mismatch refused naming both: " + r.stderr.strip())
 
 if failures:
     raise SystemExit("%d checks failed" % len(failures))

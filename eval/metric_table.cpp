@@ -1,0 +1,256 @@
+#include "eval/metric_table.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/format.h"
+#include "eval/metrics_job.h"
+
+namespace sit::eval {
+namespace {
+
+using io::FeatureSet;
+using io::kLogits;
+using io::kPool;
+using io::kSpatial;
+
+constexpr MetricInput::Side kRef = MetricInput::kReference, kSmp = MetricInput::kSamples;
+constexpr MetricInput::Need kStats = MetricInput::kStatistics, kRows = MetricInput::kRows;
+
+/// Statistics of a block of one side: the stored ones when present (as ADM does), else
+/// computed from the rows.
+metrics::FeatureStats side_stats(const FeatureSet& set, const std::string& block,
+                                 const metrics::StatsOptions& options) {
+  if (const metrics::FeatureStats* s = set.statistics(block)) return *s;
+  const io::FeatureMatrix& rows = *set.rows(block);
+  metrics::check_finite(rows.view(), cat(set.path, " '", block, "'"));
+  if (rows.rows < options.ddof + 1)
+    fail(set.path, ": '", block, "' needs at least ", options.ddof + 1,
+         " rows for a covariance, got ", rows.rows);
+  return metrics::compute_stats(rows.view(), options);
+}
+
+/// FID / sFID (any Frechet distance): the distance between the statistics of one block.
+template <const char* const* Key, const char* const* Block>
+void compute_fd(const FeatureSet& ref, const FeatureSet& smp, const MetricsJobOptions& o,
+                MetricsReport& report) {
+  const std::string block = *Block;
+  const char* key = *Key;
+  const auto s_ref = side_stats(ref, block, o.stats), s_smp = side_stats(smp, block, o.stats);
+  if (s_ref.dim() != s_smp.dim())
+    fail(metric(key).display, ": feature dimensions must match, got ", s_smp.dim(), " in ",
+         smp.path, " and ", s_ref.dim(), " in ", ref.path);
+  const auto r = metrics::frechet_distance(s_smp, s_ref, o.frechet);
+  for (const auto& w : r.warnings)
+    report.warnings.push_back(cat(metric(key).display, ": ", w));
+  report.values[key] = r.distance;
+}
+constexpr const char* kFid = "fid";
+constexpr const char* kSfid = "sfid";
+constexpr const char* kPoolName = "pool";
+constexpr const char* kSpatialName = "spatial";
+
+void compute_inception_score(const FeatureSet&, const FeatureSet& smp, const MetricsJobOptions& o,
+                             MetricsReport& report) {
+  const io::FeatureMatrix& logits = *smp.rows(kLogits);
+  metrics::check_finite(logits.view(), cat(smp.path, " 'logits'"));
+  const auto is = metrics::inception_score(logits.view(), o.inception);
+  const int64_t n = logits.rows, split = o.inception.split_size, last = n % split;
+  if (n > split && last > 0 && last < split / 2)
+    report.warnings.push_back(
+        cat("Inception Score: the last of ", (n + split - 1) / split, " splits holds ", last,
+            " of ", split, " rows and counts as much as a full split (as in ADM's "
+            "evaluator), which biases the score; use a multiple of ", split, " samples"));
+  report.values["inception_score"] = is.mean;
+  report.values["inception_score_std"] = is.std;
+}
+
+/// Pool rows of both sides, checked once for the row metrics.
+void check_pool_rows(const FeatureSet& ref, const FeatureSet& smp) {
+  const io::FeatureMatrix &a = *ref.rows(kPool), &b = *smp.rows(kPool);
+  if (a.cols != b.cols)
+    fail("pool features: dimensions must match, got ", b.cols, " in ", smp.path, " and ", a.cols,
+         " in ", ref.path);
+  metrics::check_finite(a.view(), cat(ref.path, " 'pool'"));
+  metrics::check_finite(b.view(), cat(smp.path, " 'pool'"));
+}
+
+void compute_precision_recall(const FeatureSet& ref, const FeatureSet& smp,
+                              const MetricsJobOptions& o, MetricsReport& report) {
+  check_pool_rows(ref, smp);
+  for (const FeatureSet* set : {&ref, &smp})
+    if (set->rows(kPool)->rows < o.pr.k + 1)
+      fail(set->path, ": ", set->rows(kPool)->rows, " rows of 'pool'; precision/recall needs at "
+           "least k + 1 = ", o.pr.k + 1, " (the k-th neighbour of each row)");
+  const auto pr = metrics::precision_recall(ref.rows(kPool)->view(), smp.rows(kPool)->view(), o.pr);
+  report.values["precision"] = pr.precision;
+  report.values["recall"] = pr.recall;
+  if (pr.fp32_fallback_blocks > 0)
+    report.warnings.push_back(cat("Precision/Recall: ", pr.fp32_fallback_blocks,
+                                  " half-precision distance blocks overflowed and were "
+                                  "recomputed in float32 (as ADM does)"));
+}
+
+void compute_kid(const FeatureSet& ref, const FeatureSet& smp, const MetricsJobOptions& o,
+                 MetricsReport& report) {
+  check_pool_rows(ref, smp);
+  const io::FeatureMatrix &a = *ref.rows(kPool), &b = *smp.rows(kPool);
+  const int64_t smaller = std::min(a.rows, b.rows);
+  if (o.kid.subset_size > smaller) {
+    if (o.kid_subset_size_given)
+      fail("--kid-subset-size ", o.kid.subset_size, ": larger than the smaller set (", a.rows,
+           " rows in ", ref.path, ", ", b.rows, " in ", smp.path, ")");
+    report.warnings.push_back(
+        cat("KID: subset size ", o.kid.subset_size, " capped at the smaller set's ", smaller, " rows"));
+  }
+  const auto kid = metrics::kernel_inception_distance(a.view(), b.view(), o.kid);
+  report.values["kid"] = kid.mean;
+  report.values["kid_std"] = kid.std;
+}
+
+template <const char* const* Key, const char* const* Block>
+std::map<std::string, std::vector<double>> resampled_fd(const FeatureSet& smp,
+                                                        BootstrapReference& ref, const Weights& w) {
+  return {{*Key, metrics::resampled_fd(smp.rows(*Block)->view(), ref.frechet(*Block), w)}};
+}
+
+std::map<std::string, std::vector<double>> resampled_is(const FeatureSet& smp,
+                                                        BootstrapReference&, const Weights& w) {
+  return {{"inception_score", metrics::resampled_inception_score(smp.rows(kLogits)->view(), w)}};
+}
+
+std::map<std::string, std::vector<double>> resampled_pr(const FeatureSet& smp,
+                                                        BootstrapReference& ref, const Weights& w) {
+  const auto r = metrics::resampled_precision_recall(ref.set.rows(kPool)->view(),
+                                                     ref.manifold_radii(), smp.rows(kPool)->view(),
+                                                     w, ref.pr);
+  return {{"precision", r.precision}, {"recall", r.recall}};
+}
+
+std::map<std::string, std::vector<double>> resampled_kid(const FeatureSet& smp,
+                                                         BootstrapReference& ref, const Weights& w) {
+  return {{"kid", metrics::resampled_kid(ref.set.rows(kPool)->view(), ref.kid_reference_term(),
+                                         smp.rows(kPool)->view(), w)}};
+}
+
+std::vector<Metric> make_table() {
+  // key, aliases, display, ADM label, ADM position, direction, paper digits, spread, inputs,
+  // computed with, compute, resampled
+  return {
+      {"fid", {}, "FID", "FID", 1, Direction::kLowerIsBetter, 2, "",
+       {{kRef, kStats, kPool}, {kSmp, kStats, kPool}}, "", compute_fd<&kFid, &kPoolName>,
+       resampled_fd<&kFid, &kPoolName>},
+      {"sfid", {}, "sFID", "sFID", 2, Direction::kLowerIsBetter, 2, "",
+       {{kRef, kStats, kSpatial}, {kSmp, kStats, kSpatial}}, "", compute_fd<&kSfid, &kSpatialName>,
+       resampled_fd<&kSfid, &kSpatialName>},
+      {"inception_score", {"is"}, "IS", "Inception Score", 0, Direction::kHigherIsBetter, 2,
+       "inception_score_std", {{kSmp, kRows, kLogits}}, "", compute_inception_score, resampled_is},
+      {"precision", {"pr"}, "Precision", "Precision", 3, Direction::kHigherIsBetter, 2, "",
+       {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "", compute_precision_recall, resampled_pr},
+      {"recall", {"pr"}, "Recall", "Recall", 4, Direction::kHigherIsBetter, 2, "",
+       {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "precision", nullptr, nullptr},
+      {"kid", {}, "KID", "", 5, Direction::kLowerIsBetter, 4, "kid_std",
+       {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "", compute_kid, resampled_kid},
+  };
+}
+
+}  // namespace
+
+const std::vector<float>& BootstrapReference::manifold_radii() {
+  if (!radii_) radii_ = metrics::manifold_radii(set.rows(kPool)->view(), pr);
+  return *radii_;
+}
+
+const metrics::FrechetReference& BootstrapReference::frechet(const std::string& block) {
+  auto it = frechet_.find(block);
+  if (it == frechet_.end())
+    it = frechet_.emplace(block, metrics::FrechetReference(*set.statistics(block))).first;
+  return it->second;
+}
+
+double BootstrapReference::kid_reference_term() {
+  if (!kid_term_) kid_term_ = metrics::kid_reference_term(set.rows(kPool)->view());
+  return *kid_term_;
+}
+
+const std::vector<Metric>& metric_table() {
+  static const std::vector<Metric> table = make_table();
+  return table;
+}
+
+const Metric* find_metric(const std::string& name) {
+  const std::string lower = lowercase(name);
+  for (const auto& m : metric_table()) {
+    if (lower == m.key) return &m;
+    for (const char* a : m.aliases)
+      if (lower == a) return &m;
+  }
+  return nullptr;
+}
+
+const Metric& metric(const std::string& key) {
+  for (const auto& m : metric_table())
+    if (key == m.key) return m;
+  unreachable("no metric '", key, "' in the metric table");
+}
+
+std::vector<std::string> metric_keys() {
+  std::vector<std::string> keys;
+  for (const auto& m : metric_table())
+    keys.push_back(m.key);
+  return keys;
+}
+
+std::string metric_names_help() {
+  std::string out;
+  for (const auto& m : metric_table()) {
+    out += (out.empty() ? "" : ", ") + std::string(m.key);
+    for (const char* a : m.aliases)
+      out += std::string(" (") + a + ")";
+  }
+  return out;
+}
+
+std::vector<std::string> parse_metric_list(const std::string& list) {
+  std::vector<bool> chosen(metric_table().size(), false);
+  std::stringstream in(list);
+  bool any = false;
+  for (std::string name; std::getline(in, name, ',');) {
+    if (name.empty()) continue;
+    const std::string lower = lowercase(name);
+    bool known = false;
+    for (size_t i = 0; i < metric_table().size(); ++i) {
+      const Metric& m = metric_table()[i];
+      bool match = lower == m.key;
+      for (const char* a : m.aliases)
+        match = match || lower == a;
+      if (match) chosen[i] = known = true;
+    }
+    if (!known) fail("unknown metric '", name, "' (", metric_names_help(), ")");
+    any = true;
+  }
+  if (!any) fail("name at least one metric (", metric_names_help(), ")");
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < chosen.size(); ++i)
+    if (chosen[i]) keys.push_back(metric_table()[i].key);
+  return keys;
+}
+
+std::string missing_input(const Metric& m, const FeatureSet& ref, const FeatureSet& smp) {
+  for (const MetricInput& in : m.inputs) {
+    const FeatureSet& set = in.side == MetricInput::kReference ? ref : smp;
+    if (set.rows(in.block)) continue;
+    if (in.need == MetricInput::kStatistics && set.statistics(in.block)) continue;
+    std::string why = cat(set.path, " has no '", in.block, "' features");
+    if (in.need == MetricInput::kStatistics)
+      why = cat(set.path, " has neither '", in.block, "' features nor stored '",
+                io::stats_keys(in.block).first, "' statistics");
+    if (&set == &ref && ref.image_count > 0 && in.need == MetricInput::kRows)
+      why += " (its arr_0 images need the feature extractor)";
+    return why;
+  }
+  return "";
+}
+
+}  // namespace sit::eval

@@ -1,0 +1,378 @@
+// The typed sources of truth: the sampler field table, the stepper rows, the metric table,
+// named enum values; and what they guard: canonical IDs that do not move, one run for
+// aliases, the run's identity, extractor mismatches, and compare / gate on a moved run.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "eval/metric_table.h"
+#include "eval/metrics_job.h"
+#include "eval/sampler_spec.h"
+#include "eval/sweep_config.h"
+#include "metrics/frechet.h"
+#include "metrics/precision_recall.h"
+#include "reference_stats/feature_set.h"
+#include "samplers/diffusion.h"
+#include "samplers/interval.h"
+#include "samplers/ode.h"
+#include "samplers/sampler.h"
+#include "samplers/sde.h"
+#include "test_util.h"
+// after test_util.h
+#include "cli_runner.h"
+
+using namespace sit;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+/// Every value of an enum whose values are 0..last has a name that parses back to it.
+template <class E, class Print, class Parse>
+void expect_named(int last, Print print, Parse parse, const char* what) {
+  for (int i = 0; i <= last; ++i) {
+    const E e = static_cast<E>(i);
+    const std::string name = print(e);
+    EXPECT_FALSE(name.empty()) << what << " " << i;
+    EXPECT_EQ(parse(name), e) << what << " " << name;
+  }
+}
+
+}  // namespace
+
+TEST(Tables, EveryEnumValueHasAName) {
+  using namespace samplers;
+  expect_named<SamplerFamily>(1, [](auto e) { return to_string(e); }, parse_sampler_family,
+                              "family");
+  EXPECT_EQ(all_sampler_families().size(), 2u);
+  expect_named<OdeMethod>(4, [](auto e) { return to_string(e); }, parse_ode_method, "ODE method");
+  expect_named<SdeMethod>(1, [](auto e) { return to_string(e); }, parse_sde_method, "SDE method");
+  expect_named<PathType>(2, [](auto e) { return to_string(e); }, parse_path_type, "path");
+  expect_named<Prediction>(2, [](auto e) { return to_string(e); }, parse_prediction, "prediction");
+  expect_named<DiffusionForm>(6, [](auto e) { return to_string(e); }, parse_diffusion_form, "form");
+  expect_named<LastStep>(3, [](auto e) { return to_string(e); }, parse_last_step, "last step");
+  expect_named<CfgChannels>(1, [](auto e) { return to_string(e); }, parse_cfg_channels, "channels");
+  expect_named<ErrorNorm>(1, [](auto e) { return to_string(e); }, parse_error_norm, "error norm");
+  expect_named<metrics::DistanceMode>(1, [](auto e) { return metrics::to_string(e); },
+                                      metrics::parse_distance_mode, "distance");
+  expect_named<metrics::FrechetRoute>(1, [](auto e) { return metrics::to_string(e); },
+                                      metrics::parse_frechet_route, "route");
+  // one past the last value is no enum value: it has no name, and asking is a program error
+  EXPECT_THROW(to_string(static_cast<OdeMethod>(5)), std::logic_error);
+}
+
+// The NFE a stepper's row promises is what integrating on a grid spends.
+TEST(Tables, StepperRowsDescribeTheirSteppers) {
+  using namespace samplers;
+  ASSERT_EQ(ode_steppers().size(), 5u);
+  for (const auto& s : ode_steppers()) {
+    EXPECT_EQ(parse_ode_method(s.name), s.method);
+    for (const char* a : s.aliases)
+      EXPECT_EQ(parse_ode_method(a), s.method);
+    EXPECT_EQ(s.family, SamplerFamily::kOde);
+    EXPECT_EQ(s.adaptive, s.step == nullptr) << s.name;
+    if (s.adaptive) continue;
+    OdeOptions o;
+    o.method = s.method;
+    OdeStats stats;
+    const at::Tensor x = integrate_ode([](const at::Tensor& x, double t) { return -x * t; },
+                                       at::ones({2, 3}, at::kDouble), linspace_grid(0, 1, 7), o,
+                                       &stats);
+    EXPECT_EQ(stats.evaluations, fixed_step_evaluations(s.method, 7)) << s.name;
+    EXPECT_EQ(stats.evaluations, 6 * s.evaluations_per_step) << s.name;
+    // dx/dt = -t x: x(1) = exp(-1/2); the order in the row is the convergence order
+    const double err = std::abs(x[0][0].item<double>() - std::exp(-0.5));
+    EXPECT_LT(err, std::pow(1.0 / 6, s.order) * 0.5) << s.name;
+  }
+  ASSERT_EQ(sde_steppers().size(), 2u);
+  for (const auto& s : sde_steppers()) {
+    EXPECT_EQ(parse_sde_method(s.name), s.method);
+    SdeOptions o;
+    o.method = s.method;
+    o.last_step = LastStep::kNone;
+    EXPECT_EQ(sde_evaluations(o, 9), 8 * s.evaluations_per_step) << s.name;
+  }
+}
+
+TEST(Tables, SamplerFieldsRoundTripAndCoverTheCli) {
+  const std::string help = run("sample SDE --help").out + run("sample ODE --help").out;
+  std::set<std::string> keys;
+  for (const auto& f : eval::sampler_fields()) {
+    EXPECT_TRUE(keys.insert(f.key).second) << "duplicate key " << f.key;
+    EXPECT_TRUE(f.parse && f.print) << f.key;
+    if (std::string(f.key) != "mode") {
+      EXPECT_TRUE(contains(help, f.flag)) << f.flag;
+    }
+    for (auto family : samplers::all_sampler_families()) {
+      if (!f.applies_to(family)) continue;
+      eval::SamplerSpec s = eval::default_sampler_spec(family);
+      const std::string text = f.print(s);
+      if (text.empty()) continue;  // unset optional field
+      f.parse(s, text);
+      EXPECT_EQ(f.print(s), text) << f.key;
+    }
+  }
+  // the canonical text of a default configuration names every always-shown field
+  const auto sde = eval::default_sampler_spec(samplers::SamplerFamily::kSde);
+  EXPECT_EQ(sde.canonical(),
+            "mode=SDE;path=Linear;prediction=velocity;method=Euler;steps=250;form=sigma;norm=1.0;"
+            "last=Mean;h=0.04;cfg=1.0");
+  // an optional field joins only when set, so existing IDs do not move
+  eval::SamplerSpec t0 = sde;
+  eval::set_sampler_field(t0, "t0", "0.001");
+  EXPECT_EQ(t0.canonical(), sde.canonical() + ";t0=0.001");
+  EXPECT_NE(t0.id(), sde.id());
+  EXPECT_EQ(t0.label(), "SDE Linear/velocity Euler 250 sigma t0 0.001");
+  test::expect_error([&] { eval::set_sampler_field(t0, "cfg_scale", "-1"); },
+                     {"'cfg_scale': expected a number >= 0, got -1"});
+}
+
+// The IDs of the committed CI baseline are the IDs its sweep file expands to today.
+TEST(Tables, CommittedBaselineIdsDoNotMove) {
+  const auto spec = eval::load_sweep(std::string(SIT_SOURCE_DIR) + "/configs/ci_gate.toml");
+  std::ifstream in(std::string(SIT_SOURCE_DIR) + "/configs/ci_gate_baseline.json");
+  const auto baseline = nlohmann::json::parse(in);
+  std::set<std::string> want, got;
+  for (const auto& c : baseline["configurations"])
+    want.insert(c["id"].get<std::string>());
+  for (const auto& c : spec.configs)
+    got.insert(c.id());
+  EXPECT_EQ(got, want);
+  // and one pinned by its canonical text
+  eval::SamplerSpec euler = eval::default_sampler_spec(samplers::SamplerFamily::kOde);
+  eval::set_sampler_field(euler, "method", "euler");
+  eval::set_sampler_field(euler, "num_steps", "9");
+  EXPECT_EQ(euler.canonical(),
+            "mode=ODE;path=Linear;prediction=velocity;method=euler;steps=9;atol=1e-06;"
+            "rtol=0.001;cfg=1.0");
+  EXPECT_EQ(euler.id(), "265929b3235d");
+}
+
+TEST(Tables, MetricTableIsComplete) {
+  std::set<std::string> keys;
+  for (const auto& m : eval::metric_table()) {
+    EXPECT_TRUE(keys.insert(m.key).second) << m.key;
+    EXPECT_TRUE(*m.display) << m.key;
+    EXPECT_FALSE(m.inputs.empty()) << m.key;
+    // computed by itself, or by a row that is in the table and computes it
+    if (*m.computed_with) {
+      EXPECT_EQ(m.compute, nullptr);
+      const auto& owner = eval::metric(m.computed_with);
+      EXPECT_TRUE(owner.compute && owner.resampled) << m.key;
+    } else {
+      EXPECT_TRUE(m.compute && m.resampled) << m.key;
+    }
+    EXPECT_EQ(eval::find_metric(m.key), &m);
+    for (const char* a : m.aliases)
+      EXPECT_NE(eval::find_metric(a), nullptr) << a;
+  }
+  EXPECT_EQ(eval::parse_metric_list("is,PR,fid"),
+            (std::vector<std::string>{"fid", "inception_score", "precision", "recall"}));
+  test::expect_error([] { eval::parse_metric_list("fid,fd"); }, {"unknown metric 'fd'"});
+
+  // Every row computes on a feature set that has its inputs, and the value lands under its
+  // key (with its spread when it has one).
+  io::FeatureSet ref, smp;
+  const int64_t n = 300, d = 8;
+  for (auto* set : {&ref, &smp}) {
+    const uint64_t seed = set == &ref ? 1 : 2;
+    for (const char* block : {io::kPool, io::kSpatial, io::kLogits})
+      set->blocks[block] = io::FeatureMatrix{test::gaussian_features(n, d, seed), n, d};
+    set->path = set == &ref ? "ref" : "samples";
+  }
+  eval::MetricsJobOptions o;
+  o.kid.subset_size = 100;
+  const eval::MetricsReport r = eval::compute_metrics(ref, smp, o);
+  for (const auto& m : eval::metric_table()) {
+    EXPECT_TRUE(r.get(m.key).has_value()) << m.key;
+    if (*m.spread) {
+      EXPECT_TRUE(r.get(m.spread).has_value()) << m.spread;
+    }
+  }
+  EXPECT_TRUE(r.skipped.empty());
+  // the json carries every key, the ADM lines every ADM label
+  const auto j = nlohmann::json::parse(r.json());
+  for (const auto& m : eval::metric_table()) {
+    EXPECT_TRUE(j.contains(m.key)) << m.key;
+    if (*m.adm_label) {
+      EXPECT_NE(r.adm_lines().find(std::string(m.adm_label) + ": "), std::string::npos);
+    }
+  }
+}
+
+// Feature sets made by different extractors are refused, naming both.
+TEST(Tables, ExtractorMismatchIsRefused) {
+  const auto dir = test::temp_dir();
+  io::FeatureSet a, b;
+  for (auto* set : {&a, &b}) {
+    set->blocks[io::kPool] = io::FeatureMatrix{test::gaussian_features(50, 4, 7), 50, 4};
+    set->provenance.source = "test";
+  }
+  const std::string sha_a(64, 'a'), sha_b(64, 'b');
+  a.provenance.extractor = "inception x.pt (canonical, sha256 " + sha_a + ")";
+  b.provenance.extractor = "inception y.pt (canonical, sha256 " + sha_b + ")";
+  io::save_feature_set((dir / "a.h5").string(), a);
+  io::save_feature_set((dir / "b.h5").string(), b);
+  CliRun r = run("metrics --ref " + (dir / "a.h5").string() + " --samples " +
+                 (dir / "b.h5").string() + " --metrics fid");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "different extractors") && contains(r.err, sha_a) &&
+              contains(r.err, sha_b))
+      << r.err;
+  // the same extractor under another path is the same extractor
+  b.provenance.extractor = "inception elsewhere/x.pt (canonical, sha256 " + sha_a + ")";
+  io::save_feature_set((dir / "b.h5").string(), b);
+  r = run("metrics --ref " + (dir / "a.h5").string() + " --samples " + (dir / "b.h5").string() +
+          " --metrics fid");
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+namespace {
+
+const char* kIdentitySweep = R"([sweep]
+name = "identity"
+model = "gmm:mix1d"
+samples = 64
+reference_samples = 64
+batch_size = 32
+global_seed = 0
+metrics = ["fid", "pr"]
+[grid]
+ode_methods = ["heun", "heun2"]
+ode_steps = [5]
+)";
+
+std::string with(const std::string& text, const std::string& from, const std::string& to) {
+  std::string s = text;
+  s.replace(s.find(from), from.size(), to);
+  return s;
+}
+
+}  // namespace
+
+// Aliases are one run; a rerun with another sample count, seed or model is refused, naming
+// what differs; adding a configuration is allowed and keeps configs.json complete.
+TEST(Tables, RunIdentityRefusesChangedRerunsAndAllowsNewConfigurations) {
+  const auto dir = test::temp_dir();
+  const std::string out = (dir / "run").string();
+  auto sweep = [&](const std::string& text) {
+    std::ofstream(dir / "s.toml") << text;
+    return run("sweep " + (dir / "s.toml").string() + " --quiet --out " + out);
+  };
+  CliRun r = sweep(kIdentitySweep);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "1 ok")) << r.out;  // heun and heun2: one configuration
+  const std::string results = slurp(fs::path(out) / "results.jsonl");
+  struct Change {
+    std::string from, to, key;
+  };
+  for (const Change& c : {Change{"samples = 64", "samples = 128", "samples: 64 recorded, 128 now"},
+                          Change{"global_seed = 0", "global_seed = 1", "global_seed: 0 recorded"},
+                          Change{"gmm:mix1d", "gmm:bernoulli1d", "model: gmm:mix1d recorded"}}) {
+    r = sweep(with(kIdentitySweep, c.from, c.to));
+    EXPECT_EQ(r.code, 1) << c.to;
+    EXPECT_TRUE(contains(r.err, c.key) && contains(r.err, "Start a new run")) << r.err;
+    EXPECT_EQ(slurp(fs::path(out) / "results.jsonl"), results) << "nothing written";
+  }
+  // a new grid value: allowed, and configs.json lists every result
+  r = sweep(with(kIdentitySweep, "ode_steps = [5]", "ode_steps = [5, 9]"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "1 ok") && contains(r.out, "1 already done")) << r.out;
+  const auto configs = nlohmann::json::parse(slurp(fs::path(out) / "configs.json"));
+  std::set<std::string> listed;
+  for (const auto& c : configs)
+    listed.insert(c["id"].get<std::string>());
+  std::ifstream in(fs::path(out) / "results.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(in, line); ++lines)
+    EXPECT_TRUE(listed.count(nlohmann::json::parse(line)["id"].get<std::string>()));
+  EXPECT_EQ(lines, 2);
+  EXPECT_EQ(listed.size(), 2u);
+}
+
+// compare and gate read only the run directory: the run moved elsewhere, its mixture file
+// gone, they still work.
+TEST(Tables, CompareAndGateOnAMovedRunWithoutModelFiles) {
+  const auto dir = test::temp_dir();
+  std::ofstream(dir / "m.toml") << "dim = 2\n[[component]]\nweight = 0.5\nmean = [1.0, 0.0]\n"
+                                   "[[component]]\nweight = 0.5\nmean = [-1.0, 0.5]\n";
+  std::ofstream(dir / "s.toml") << "[sweep]\nmodel = \"gmm:" << (dir / "m.toml").string()
+                                << "\"\nsamples = 200\nbatch_size = 100\nmetrics = [\"fid\", "
+                                   "\"pr\", \"kid\"]\n[grid]\node_methods = [\"euler\", "
+                                   "\"heun2\"]\node_steps = [5]\n";
+  ASSERT_EQ(run("sweep " + (dir / "s.toml").string() + " --quiet --out " +
+                (dir / "run").string())
+                .code,
+            0);
+  fs::create_directories(dir / "elsewhere");
+  fs::rename(dir / "run", dir / "elsewhere" / "moved");
+  fs::remove(dir / "m.toml");
+  fs::remove(dir / "s.toml");
+  const std::string moved = (dir / "elsewhere" / "moved").string();
+  CliRun r = run("compare " + moved + " " + moved + " --replicates 20");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "| fid |") && contains(r.out, "| kid |")) << r.out;
+  r = run("gate " + moved + " --baseline " + moved + " --metrics fid,precision");
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = run("report " + moved);
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+// Sweep files take every sampler option the CLI has; optional fields join the canonical
+// text (and the records) only when set, and a field of the other family is refused.
+TEST(Tables, SweepFilesTakeEverySamplerOption) {
+  const auto dir = test::temp_dir();
+  std::ofstream(dir / "loss.csv") << "t,L\n0,1.0\n1,2.0\n";
+  const std::string head = "[sweep]\nmodel = \"gmm:demo\"\nsamples = 64\n";
+  std::ofstream(dir / "s.toml")
+      << head
+      << "[grid]\node_methods = [\"euler\", \"dopri5\"]\node_steps = [5]\nerror_norm = "
+         "[\"batch\", \"per-sample\"]\nsample_eps = [0.01]\nt1 = [0.99]\ncfg_scale = [1.5]\n"
+         "null_class = [10]\n[[include]]\nmode = \"SDE\"\nnum_steps = 9\ndiffusion_form = "
+         "\"kl-eta\"\ndiffusion_eta = 0.5\nloss_table = \""
+      << (dir / "loss.csv").string() << "\"\nt0 = 0.001\n";
+  const auto spec = eval::load_sweep((dir / "s.toml").string());
+  // euler: the error norm does not matter (one configuration); dopri5: two
+  ASSERT_EQ(spec.configs.size(), 4u);
+  const std::string euler = spec.configs[0].canonical();
+  EXPECT_EQ(euler,
+            "mode=ODE;path=Linear;prediction=velocity;method=euler;steps=5;atol=1e-06;rtol=0.001;"
+            "cfg=1.5;cfg_channels=3;t1=0.99;sample_eps=0.01;null_class=10");
+  EXPECT_NE(spec.configs[2].canonical().find("error_norm=per-sample"), std::string::npos);
+  EXPECT_NE(spec.configs[3].canonical().find("form=kl-eta"), std::string::npos);
+  EXPECT_NE(spec.configs[3].canonical().find(";eta=0.5;loss_table="), std::string::npos);
+  EXPECT_EQ(spec.configs[3].resolved(10).sde_options.diffusion.loss.at(0.5), 1.5);
+  struct Bad {
+    std::string text, fragment;
+  };
+  for (const Bad& b :
+       {Bad{"[grid]\nsde_methods = [\"Euler\"]\n[[include]]\nmode = \"SDE\"\natol = 0.1\n",
+            "include 'atol' does not apply to SDE sampling"},
+        Bad{"[grid]\nsde_methods = [\"Euler\"]\ndiffusion_form = [\"kl-eta\"]\n",
+            "diffusion_form kl-eta needs 'loss_table'"},
+        Bad{"[grid]\node_methods = [\"euler\"]\nt0 = [2.0]\n", "'t0': expected a number in [0, 1]"},
+        Bad{"[grid]\node_methods = [\"euler\"]\nnull_class = [\"none\"]\n",
+            "'null_class' must hold numbers"}}) {
+    std::ofstream(dir / "bad.toml") << head << b.text;
+    test::expect_error([&] { eval::load_sweep((dir / "bad.toml").string()); }, {b.fragment});
+  }
+  // a null class the model does not have: refused before any sampling
+  std::ofstream(dir / "nc.toml") << head << "[grid]\node_methods = [\"euler\"]\ncfg_scale = 2.0\n"
+                                            "null_class = 3\n";
+  const CliRun r = run("sweep " + (dir / "nc.toml").string() + " --quiet --out " +
+                       (dir / "nc").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "null_class 3: is one of the model's classes")) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "nc" / "results.jsonl"));
+}
