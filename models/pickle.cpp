@@ -520,7 +520,7 @@ std::string describe(const PyValue& v) {
       return s + "]";
     }
   }
-  return "?";
+  unreachable("PyValue kind ", static_cast<int>(v.kind));
 }
 
 }  // namespace sit::models

@@ -56,7 +56,7 @@ const char* to_string(Precision p) {
     case Precision::kBf16:
       return "bf16";
   }
-  return "?";
+  unreachable("Precision ", static_cast<int>(p));
 }
 
 void apply_precision(Precision p) {

@@ -50,7 +50,7 @@ at::Tensor Field::score(const at::Tensor& x, double t, const at::Tensor& y) {
     case Prediction::kNoise:
       return score_from_noise(c, out);
   }
-  return out;
+  unreachable("Prediction ", static_cast<int>(prediction_));
 }
 
 std::pair<at::Tensor, at::Tensor> Field::velocity_and_score(const at::Tensor& x, double t,
@@ -67,7 +67,7 @@ std::pair<at::Tensor, at::Tensor> Field::velocity_and_score(const at::Tensor& x,
       return {velocity_from_score(c, path_.lambda(t), s, x), s};
     }
   }
-  return {out, out};
+  unreachable("Prediction ", static_cast<int>(prediction_));
 }
 
 }  // namespace sit::samplers

@@ -31,6 +31,19 @@ inline bool same_name(const std::string& a, const char* b) {
   return i == a.size() && !b[i];
 }
 
+/// The name table of a family's stepper rows (each with name, aliases and method):
+/// canonical names first, then the aliases (the order error messages list them in).
+template <class Row>
+auto stepper_name_table(const std::vector<Row>& rows) {
+  NameTable<decltype(Row::method)> names;
+  for (const auto& r : rows)
+    names.emplace_back(r.name, r.method);
+  for (const auto& r : rows)
+    for (const char* alias : r.aliases)
+      names.emplace_back(alias, r.method);
+  return names;
+}
+
 /// Parses `name` (any letter case, aliases allowed); throws listing every valid name.
 template <class E>
 E parse_name(const NameTable<E>& table, const std::string& name, const char* what) {

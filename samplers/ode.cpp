@@ -39,32 +39,8 @@ at::Tensor rk4_step(const DriftFn& f, const at::Tensor& x, double t0, double t1)
   return x + (dt * 0.125) * (k1 + 3 * (k2 + k3) + k4);
 }
 
-OdeStepper row(OdeMethod m, const char* name, std::vector<const char*> aliases, int order,
-               int evaluations, bool end_point, OdeStepFn step) {
-  OdeStepper s;
-  s.name = name;
-  s.aliases = std::move(aliases);
-  s.family = SamplerFamily::kOde;
-  s.order = order;
-  s.evaluations_per_step = evaluations;
-  s.adaptive = step == nullptr;
-  s.evaluates_end_point = end_point;
-  s.method = m;
-  s.step = step;
-  return s;
-}
-
-/// Canonical names first, then the aliases (the order error messages list them in).
 const NameTable<OdeMethod>& method_names() {
-  static const NameTable<OdeMethod> t = [] {
-    NameTable<OdeMethod> names;
-    for (const auto& s : ode_steppers())
-      names.emplace_back(s.name, s.method);
-    for (const auto& s : ode_steppers())
-      for (const char* a : s.aliases)
-        names.emplace_back(a, s.method);
-    return names;
-  }();
+  static const NameTable<OdeMethod> t = stepper_name_table(ode_steppers());
   return t;
 }
 
@@ -185,13 +161,16 @@ struct Dopri5 {
 }  // namespace
 
 const std::vector<OdeStepper>& ode_steppers() {
-  // name, aliases, order, evaluations per step, evaluates t_{i+1}, step function
+  constexpr SamplerFamily ode = SamplerFamily::kOde;
+  // {name, aliases, family, order, evaluations per step, adaptive, evaluates t_{i+1}},
+  // method, step function
   static const std::vector<OdeStepper> rows = {
-      row(OdeMethod::kEuler, "euler", {}, 1, 1, false, euler_step),
-      row(OdeMethod::kMidpoint, "midpoint", {}, 2, 2, false, midpoint_step),
-      row(OdeMethod::kHeun2, "heun2", {"heun"}, 2, 2, true, heun2_step),
-      row(OdeMethod::kRk4, "rk4", {}, 4, 4, true, rk4_step),
-      row(OdeMethod::kDopri5, "dopri5", {}, 5, 6, true, nullptr),  // adaptive
+      {{"euler", {}, ode, 1, 1, false, false}, OdeMethod::kEuler, euler_step},
+      {{"midpoint", {}, ode, 2, 2, false, false}, OdeMethod::kMidpoint, midpoint_step},
+      {{"heun2", {"heun"}, ode, 2, 2, false, true}, OdeMethod::kHeun2, heun2_step},
+      {{"rk4", {}, ode, 4, 4, false, true}, OdeMethod::kRk4, rk4_step},
+      // adaptive: integrate_ode runs torchdiffeq's step-size control (6 evaluations a trial)
+      {{"dopri5", {}, ode, 5, 6, true, true}, OdeMethod::kDopri5, nullptr},
   };
   return rows;
 }

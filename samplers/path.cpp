@@ -63,7 +63,7 @@ double Interpolant::lambda(double t) const {
     case PathType::kVP:
       return 0.5 * (beta_min_ + (1.0 - t) * (beta_max_ - beta_min_));
   }
-  return 0;
+  unreachable("PathType ", static_cast<int>(type_));
 }
 
 at::Tensor score_from_velocity(const Coefficients& c, const at::Tensor& v, const at::Tensor& x) {

@@ -25,43 +25,21 @@ at::Tensor heun_step(const SdeDriftFn& drift, const at::Tensor& x, const at::Ten
   return xh + (0.5 * dt) * (k1 + k2);
 }
 
-SdeStepper row(SdeMethod m, const char* name, std::vector<const char*> aliases, int order,
-               int evaluations, bool end_point, SdeStepFn step) {
-  SdeStepper s;
-  s.name = name;
-  s.aliases = std::move(aliases);
-  s.family = SamplerFamily::kSde;
-  s.order = order;
-  s.evaluations_per_step = evaluations;
-  s.evaluates_end_point = end_point;
-  s.method = m;
-  s.step = step;
-  return s;
-}
-
-/// Canonical names first, then the aliases.
 const NameTable<SdeMethod>& method_names() {
-  static const NameTable<SdeMethod> t = [] {
-    NameTable<SdeMethod> names;
-    for (const auto& s : sde_steppers())
-      names.emplace_back(s.name, s.method);
-    for (const auto& s : sde_steppers())
-      for (const char* a : s.aliases)
-        names.emplace_back(a, s.method);
-    return names;
-  }();
+  static const NameTable<SdeMethod> t = stepper_name_table(sde_steppers());
   return t;
 }
 
 }  // namespace
 
 const std::vector<SdeStepper>& sde_steppers() {
-  // name (the reference's), aliases, weak order, drift evaluations per step, evaluates
-  // t_{i+1}, step function
+  constexpr SamplerFamily sde = SamplerFamily::kSde;
+  // {name (the reference's), aliases, family, weak order, drift evaluations per step,
+  // adaptive, evaluates t_{i+1}}, method, step function
   static const std::vector<SdeStepper> rows = {
-      row(SdeMethod::kEulerMaruyama, "Euler", {"euler-maruyama"}, 1, 1, false,
-          euler_maruyama_step),
-      row(SdeMethod::kHeun, "Heun", {}, 1, 2, true, heun_step),
+      {{"Euler", {"euler-maruyama"}, sde, 1, 1, false, false}, SdeMethod::kEulerMaruyama,
+       euler_maruyama_step},
+      {{"Heun", {}, sde, 1, 2, false, true}, SdeMethod::kHeun, heun_step},
   };
   return rows;
 }

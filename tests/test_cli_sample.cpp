@@ -8,12 +8,7 @@
 // after test_util.h: the runner uses sit::test::fixture
 #include "cli_runner.h"
 
-namespace {
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-}  // namespace
+using sit::test::slurp;
 
 TEST(CliSample, OdeWritesSamplesLabelsAndNfe) {
   const auto dir = sit::test::temp_dir();

@@ -7,12 +7,10 @@
 using namespace sit::io;
 namespace fs = std::filesystem;
 
+using sit::test::slurp;
+
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 void spit(const fs::path& p, const std::string& s) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out.write(s.data(), static_cast<std::streamsize>(s.size()));

@@ -20,12 +20,9 @@
 using namespace sit;
 namespace fs = std::filesystem;
 
-namespace {
+using sit::test::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+namespace {
 
 const char* kSmallSweep = R"([sweep]
 name = "small"

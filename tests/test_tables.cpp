@@ -31,12 +31,9 @@
 using namespace sit;
 namespace fs = std::filesystem;
 
-namespace {
+using sit::test::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+namespace {
 
 /// Every value of an enum whose values are 0..last has a name that parses back to it.
 template <class E, class Print, class Parse>

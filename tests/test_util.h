@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -15,6 +16,12 @@ namespace sit::test {
 
 inline std::string fixture(const std::string& name) {
   return std::string(SIT_FIXTURES) + "/" + name;
+}
+
+/// The bytes of a file ("" when it cannot be read).
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 /// A fresh empty directory `name` under the tests' temp area.
