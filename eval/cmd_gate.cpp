@@ -95,7 +95,11 @@ std::vector<Comparison> compare_configs(const std::string& dir_a, const std::str
                                         const std::vector<std::string>& which, bool strict) {
   const io::FeatureSet a = sample_features(dir_a, id_a), b = sample_features(dir_b, id_b);
   io::check_same_extractor(a, b);
-  io::check_same_extractor(ref.set, a);
+  for (const auto& [block, rows] : a.blocks)
+    if (b.rows(block) && b.rows(block)->cols != rows.cols)
+      fail("cannot compare ", dir_a, ":", id_a, " with ", dir_b, ":", id_b, ": their '", block,
+           "' features have ", rows.cols, " and ", b.rows(block)->cols,
+           " dimensions: the runs are of different models");
   if (a.rows(io::kPool)->rows != b.rows(io::kPool)->rows)
     fail("cannot pair ", dir_a, ":", id_a, " (", a.rows(io::kPool)->rows, " samples) with ", dir_b,
          ":", id_b, " (", b.rows(io::kPool)->rows,
@@ -121,9 +125,13 @@ std::vector<Comparison> compare_configs(const std::string& dir_a, const std::str
       else if (in.side == MetricInput::kReference && in.need == MetricInput::kStatistics &&
                !ref.set.statistics(in.block))
         why = cat("the reference has no '", in.block, "' statistics");
-      else if (in.side == MetricInput::kReference && ref.set.rows(in.block) && a.rows(in.block) &&
-               ref.set.rows(in.block)->cols != a.rows(in.block)->cols)
-        why = cat("the reference's '", in.block, "' width differs");
+      else if (in.side == MetricInput::kReference && a.rows(in.block) &&
+               ((ref.set.rows(in.block) &&
+                 ref.set.rows(in.block)->cols != a.rows(in.block)->cols) ||
+                (ref.set.statistics(in.block) &&
+                 ref.set.statistics(in.block)->dim() != a.rows(in.block)->cols)))
+        why = cat("the reference's '", in.block, "' features have another width than the "
+                  "samples' (", a.rows(in.block)->cols, "): the runs are of different models");
     }
     if (!why.empty()) {
       const std::string msg = key + " of " + id_a + " vs " + id_b + ": " + why;

@@ -66,12 +66,21 @@ void add_sampler_options(CLI::App* cmd, SampleArgs& a) {
   }
 }
 
-/// The spec the flags describe: the family's defaults with every given flag applied.
+/// The spec the flags describe: the family's defaults with every given flag applied. A
+/// flag that does not matter for this configuration (--atol for euler, --null-class
+/// without guidance) is noted on stderr and takes no effect.
 SamplerSpec sampler_spec(const SampleArgs& a) {
   SamplerSpec spec = default_sampler_spec(a.family);
+  std::vector<const SamplerField*> given;
   for (const auto& f : sampler_fields())
-    if (*f.flag && f.applies_to(a.family) && a.cmd->get_option(f.flag)->count() > 0)
+    if (*f.flag && f.applies_to(a.family) && a.cmd->get_option(f.flag)->count() > 0) {
       in_context(f.flag, [&] { f.parse(spec, a.fields.at(f.key)); });
+      given.push_back(&f);
+    }
+  for (const SamplerField* f : given)
+    if (f->relevant && !f->relevant(spec))
+      std::cerr << "note: " << f->flag << " does not apply to " << spec.label()
+                << " (ignored)\n";
   normalise(spec);
   return spec;
 }
@@ -254,7 +263,9 @@ int run_sample(const SampleArgs& a) {
   std::cerr << "sampled " << n << " x " << shape_string(state_shape) << " from " << model.name()
             << " (" << to_string(cfg.path) << ", " << to_string(cfg.prediction) << ") with "
             << (sde ? to_string(cfg.sde_options.method) : to_string(cfg.ode.method)) << " on ["
-            << interval.t0 << ", " << interval.t1 << "], " << cfg.num_steps << " grid points";
+            << interval.t0 << ", " << interval.t1 << "], "
+            << (spec.stepper().adaptive ? std::string("adaptive steps")
+                                        : std::to_string(cfg.num_steps) + " grid points");
   if (sde)
     std::cerr << ", diffusion " << to_string(cfg.sde_options.diffusion.form) << " norm "
               << cfg.sde_options.diffusion.norm << " (D(t) = w(t)/2), last step "

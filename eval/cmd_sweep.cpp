@@ -98,6 +98,9 @@ Command add_merge_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingDirectory);
   return [dir]() -> int {
+    if (!std::filesystem::exists(*dir + "/sweep.toml"))
+      fail(*dir, ": not a sweep run directory (no sweep.toml; 'sit-eval sweep FILE --out DIR' "
+           "makes one)");
     const SweepSpec spec = load_sweep(*dir + "/sweep.toml");
     SweepOptions o;
     o.out_dir = *dir;
@@ -175,6 +178,8 @@ Command add_report_command(CLI::App& app) {
     }
     std::vector<reports::Record> records;
     for (const auto& dir : a->dirs) {
+      if (!std::filesystem::exists(dir + "/results.jsonl"))
+        fail(dir, ": not a sweep run directory (no results.jsonl)");
       auto rs = reports::load_results(dir + "/results.jsonl");
       for (auto& r : rs) {
         // several runs: a run column named by the directory
@@ -187,6 +192,9 @@ Command add_report_command(CLI::App& app) {
       digits = reports::kSignificant4;
     else if (a->digits != "paper")
       digits = std::stoi(a->digits);  // 0..12, checked by the option's validator
+    if (records.empty())
+      fail(a->dirs.front(), a->dirs.size() > 1 ? " and the other runs" : "",
+           ": no finished configuration yet (results.jsonl is empty)");
     if (a->metric != "nfe") {
       std::set<std::string> present;
       for (const auto& r : records)

@@ -194,18 +194,16 @@ int64_t Generator::state_numel() const {
 }
 
 void check_guidance(const SamplerSpec& spec, const Generator& model) {
-  const bool analytic = model.mixture() != nullptr;
-  if (spec.null_class) {
-    const int64_t n = *spec.null_class;
-    if (n < model.num_classes() || (!analytic && n != model.null_class()))
-      fail("null_class ", n, ": ",
-           n < model.num_classes() ? "is one of the model's classes" : "is not a label of", " ",
-           model.name(), " (classes 0..", model.num_classes() - 1, ", unconditional ",
-           model.null_class(), ")");
-  }
   if (spec.config.guidance.scale != 1.0 && model.num_classes() == 0)
     fail("cfg_scale ", spec.value("cfg_scale"), " needs a class-conditional model; ", model.name(),
          " is unconditional");
+  // The unconditional label is the model's: the row of its label table after the classes.
+  if (spec.null_class && *spec.null_class != model.null_class())
+    fail("null_class ", *spec.null_class, ": ",
+         *spec.null_class < model.num_classes() ? "is one of the model's classes"
+                                                : "is not a label of",
+         " ", model.name(), " (classes 0..", model.num_classes() - 1, ", unconditional ",
+         model.null_class(), ")");
 }
 
 at::Tensor sample_labels(int64_t num_classes, uint64_t seed, const std::vector<int64_t>& ids) {

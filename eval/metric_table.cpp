@@ -217,6 +217,8 @@ std::vector<std::string> parse_metric_list(const std::string& list) {
   std::stringstream in(list);
   bool any = false;
   for (std::string name; std::getline(in, name, ',');) {
+    name.erase(0, name.find_first_not_of(" \t"));  // "fid, kid"
+    name.erase(name.find_last_not_of(" \t") + 1);
     if (name.empty()) continue;
     const std::string lower = lowercase(name);
     bool known = false;

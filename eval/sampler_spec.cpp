@@ -80,11 +80,11 @@ std::vector<SamplerField> make_fields() {
       {"atol", "atol", "--atol", "dopri5 absolute tolerance", ode, true, false, greater_than(0),
        FieldShown::kAlways, false,
        [](SamplerSpec& s, const std::string& t) { s.config.ode.atol = number(t, greater_than(0)); },
-       [](const SamplerSpec& s) { return repr(s.config.ode.atol); }},
+       [](const SamplerSpec& s) { return repr(s.config.ode.atol); }, adaptive},
       {"rtol", "rtol", "--rtol", "dopri5 relative tolerance", ode, true, false, greater_than(0),
        FieldShown::kAlways, false,
        [](SamplerSpec& s, const std::string& t) { s.config.ode.rtol = number(t, greater_than(0)); },
-       [](const SamplerSpec& s) { return repr(s.config.ode.rtol); }},
+       [](const SamplerSpec& s) { return repr(s.config.ode.rtol); }, adaptive},
       {"error_norm", "error_norm", "--error-norm",
        "dopri5 error norm: batch (RMS over the whole batch, as torchdiffeq) or per-sample "
        "(each sample on its own: independent of batching)",
@@ -162,9 +162,13 @@ std::vector<SamplerField> make_fields() {
        "label of the unconditional class (default: the model's, 1000 for ImageNet models)", both,
        true, true, at_least(0), FieldShown::kChanged, true,
        [](SamplerSpec& s, const std::string& t) {
-         s.null_class = static_cast<int64_t>(number(t, at_least(0)));
+         if (t.empty())
+           s.null_class.reset();  // the default: the model's
+         else
+           s.null_class = static_cast<int64_t>(number(t, at_least(0)));
        },
-       [](const SamplerSpec& s) { return s.null_class ? std::to_string(*s.null_class) : ""; }},
+       [](const SamplerSpec& s) { return s.null_class ? std::to_string(*s.null_class) : ""; },
+       guided},
   };
   return f;
 }
@@ -219,6 +223,7 @@ void normalise(SamplerSpec& spec) {
 
 bool SamplerSpec::shows(const SamplerField& f) const {
   if (!f.applies_to(family())) return false;
+  if (f.shown == FieldShown::kAlways) return true;  // (at its default when it does not matter)
   if (f.relevant && !f.relevant(*this)) return false;
   if (f.shown != FieldShown::kChanged) return true;
   return f.print(*this) != f.print(default_sampler_spec(family()));
@@ -252,20 +257,22 @@ int64_t SamplerSpec::nfe_estimate() const {
   return samplers::sde_evaluations(config.sde_options, config.num_steps);
 }
 
-std::string SamplerSpec::label() const {
+std::string SamplerSpec::label(bool with_path) const {
   std::string s;
   const SamplerSpec defaults = default_sampler_spec(family());
   for (const auto& f : sampler_fields()) {
     if (!shows(f)) continue;
     const std::string key = f.key;
     const std::string v = f.print(*this);
-    if (key == "prediction") {
-      s += "/" + v;  // "Linear/velocity"
-    } else if (f.in_label) {
-      s += (s.empty() ? "" : " ") +
-           (f.shown == FieldShown::kChanged ? key + " " + v : v);
-    } else if (key == "cfg_scale" && v != f.print(defaults)) {
-      s += " cfg " + v;
+    if (key == "path_type" || key == "prediction") {
+      if (with_path) s += key == "prediction" ? "/" + v : " " + v;  // "Linear/velocity"
+    } else if (key == "num_steps" && stepper().adaptive) {
+      continue;  // dopri5 chooses its own steps
+    } else if (f.in_label && f.shown == FieldShown::kAlways) {
+      s += (s.empty() ? "" : " ") + v;  // mode, method, steps, w(t)
+    } else if (v != f.print(defaults)) {
+      // any other field that differs from its default: "cfg 1.5", "atol 0.001"
+      s += " " + (key == "cfg_scale" ? std::string("cfg") : key) + " " + v;
     }
   }
   return s;

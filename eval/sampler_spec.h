@@ -35,9 +35,12 @@ struct SamplerSpec {
   std::string id() const;
   /// Drift evaluations per sample from the stepper's row (-1: adaptive, not known).
   int64_t nfe_estimate() const;
-  /// "SDE Linear/velocity Euler 21 sigma cfg 1.5": the label fields, changed optional
-  /// fields as "key value".
-  std::string label() const;
+  /// "SDE Linear/velocity Euler 21 sigma cfg 1.5": mode, interpolant/prediction, method,
+  /// grid points (not for adaptive methods) and w(t), then every other field that differs
+  /// from its default as "key value", so configurations with different IDs have different
+  /// labels. Without `with_path`: the sampler part alone
+  /// (pivot table columns).
+  std::string label(bool with_path = true) const;
   /// Whether field `f` joins the canonical text (and the result record).
   bool shows(const struct SamplerField& f) const;
   /// The canonical text of field `key` ("" when it is unset or does not apply).

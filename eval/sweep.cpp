@@ -18,6 +18,7 @@
 #include "common/build_info.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "common/range.h"
 #include "eval/features_job.h"
 #include "eval/generator.h"
 #include "eval/metrics_job.h"
@@ -117,6 +118,7 @@ json base_record(const SamplerSpec& cfg, const SweepSpec& spec) {
   json rec;
   rec["id"] = cfg.id();
   rec["label"] = cfg.label();
+  rec["sampler"] = cfg.label(/*with_path=*/false);  // the pivot tables' columns
   for (const auto& f : sampler_fields()) {
     if (!cfg.shows(f)) continue;
     const std::string v = cfg.value(f.key);
@@ -440,9 +442,16 @@ Shard shard_from_environment() {
     const char* r = std::getenv(rank);
     const char* n = std::getenv(size);
     if (r && n) {
+      // whole numbers only: a garbled rank must not silently become shard 0
+      const Range whole = integers(0, 1000000);
+      if (!whole.check_text(r).empty() || !whole.check_text(n).empty())
+        fail(rank, " = '", r, "' and ", size, " = '", n, "' do not describe a shard");
       Shard s{std::atoi(r), std::atoi(n), 0};
       for (const char* local : {"SLURM_LOCALID", "LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"})
-        if (const char* l = std::getenv(local)) s.local_rank = std::atoi(l);
+        if (const char* l = std::getenv(local)) {
+          if (!whole.check_text(l).empty()) fail(local, " = '", l, "' is not a local rank");
+          s.local_rank = std::atoi(l);
+        }
       if (s.count < 1 || s.index < 0 || s.index >= s.count)
         fail(rank, " = ", r, " and ", size, " = ", n, " do not describe a shard");
       return s;

@@ -322,8 +322,26 @@ SweepSpec load_sweep(const std::string& path) {
       if (!t) fail(where(path, r), ": each [[exclude]] must be a table");
       check_keys(path, *t, "exclude", rule_keys);
       std::map<std::string, std::string> rule;
-      for (const auto& [k, v] : *t)
-        rule[std::string(k.str())] = scalar_text(path, v, cat("exclude '", k.str(), "'"));
+      for (const auto& [k, v] : *t) {
+        const std::string key(k.str());
+        const std::string text = scalar_text(path, v, cat("exclude '", key, "'"));
+        // a value no family's parser takes matches nothing: a typo
+        const SamplerField& f = *find_sampler_field(key);
+        std::string error;
+        bool valid = false;
+        for (auto family : samplers::all_sampler_families()) {
+          if (!f.applies_to(family)) continue;
+          try {
+            SamplerSpec probe = default_sampler_spec(family);
+            f.parse(probe, text);
+            valid = true;
+          } catch (const Error& e) {
+            error += (error.empty() ? "" : "; ") + std::string(e.what());
+          }
+        }
+        if (!valid) fail(where(path, v), ": exclude '", key, "': ", error);
+        rule[key] = text;
+      }
       rules.push_back(std::move(rule));
     }
   }

@@ -105,10 +105,15 @@ std::string render(const std::vector<std::string>& header,
 }
 
 std::string sampler_column(const Record& r) {
-  std::string s = text_field(r, "mode") + " " + text_field(r, "method") + " " +
-                  std::to_string(r.value("num_steps", int64_t{0}));
-  if (text_field(r, "mode") == "SDE") s += " " + text_field(r, "diffusion_form");
-  if (r.value("cfg_scale", 1.0) != 1.0) s += " cfg " + num(r, "cfg_scale");
+  // the sampler's label (every setting that differs from its default); records written
+  // before it existed: mode, method, steps, w(t) and guidance
+  std::string s = text_field(r, "sampler");
+  if (s.empty()) {
+    s = text_field(r, "mode") + " " + text_field(r, "method") + " " +
+        std::to_string(r.value("num_steps", int64_t{0}));
+    if (text_field(r, "mode") == "SDE") s += " " + text_field(r, "diffusion_form");
+    if (r.value("cfg_scale", 1.0) != 1.0) s += " cfg " + num(r, "cfg_scale");
+  }
   // The planned NFE per sample (the same in every row; dopri5's is adaptive).
   if (r.contains("nfe_planned") && r["nfe_planned"].is_number_integer())
     s += r["nfe_planned"].get<int64_t>() < 0
@@ -280,7 +285,10 @@ std::string pivot_table(const std::vector<Record>& records, const std::string& m
   for (const auto& r : records) {
     const std::string row = (r.contains("run") ? text_field(r, "run") + ": " : std::string()) +
                             text_field(r, "path_type") + " / " + text_field(r, "prediction");
-    const std::string col = sampler_column(r);
+    std::string col = sampler_column(r);
+    // two configurations in one cell (records without a distinguishing label): one column
+    // each, named by ID, rather than one hiding the other
+    if (cells.count({row, col})) col += " [" + text_field(r, "id") + "]";
     add_unique(row_keys, row);
     add_unique(columns, col);
     cells[{row, col}] = text_field(r, "status") == "ok" ? metric(r, metric_key, digits) : "failed";

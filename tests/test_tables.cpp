@@ -373,3 +373,75 @@ TEST(Tables, SweepFilesTakeEverySamplerOption) {
   EXPECT_TRUE(contains(r.err, "null_class 3: is one of the model's classes")) << r.err;
   EXPECT_FALSE(fs::exists(dir / "nc" / "results.jsonl"));
 }
+
+// Configurations that sample alike are one; configurations with different IDs have
+// different labels (and pivot columns); rule values are checked; the null class is the
+// model's.
+TEST(Tables, LabelsAreUniqueAndIrrelevantFieldsCollapse) {
+  const auto dir = test::temp_dir();
+  const std::string head = "[sweep]\nmodel = \"gmm:demo\"\nsamples = 64\n";
+  std::ofstream(dir / "s.toml")
+      << head
+      << "[grid]\node_methods = [\"euler\", \"dopri5\"]\node_steps = [5]\natol = [1e-3, 1e-6]\n"
+         "cfg_scale = [1.0, 2.0]\ncfg_channels = [\"3\", \"all\"]\nnull_class = [10]\n"
+         "sde_methods = [\"Euler\"]\nsde_steps = [9]\nlast_step = [\"Mean\", \"Tweedie\"]\n";
+  const auto spec = eval::load_sweep((dir / "s.toml").string());
+  // ODE: euler (atol does not matter) x {cfg 1, cfg 2 x 2 channels} = 3, dopri5 x 2 atol x 3
+  // = 6; SDE: 2 last steps x 3 = 6
+  EXPECT_EQ(spec.configs.size(), 15u);
+  std::set<std::string> labels, columns;
+  for (const auto& c : spec.configs) {
+    EXPECT_TRUE(labels.insert(c.label()).second) << "label shared: " << c.label();
+    EXPECT_TRUE(columns.insert(c.label(false)).second) << c.label(false);
+    // without guidance the null class does not matter
+    if (c.config.guidance.scale == 1.0) {
+      EXPECT_FALSE(c.null_class.has_value());
+    }
+  }
+  EXPECT_TRUE(labels.count("ODE Linear/velocity dopri5 atol 0.001 cfg 2.0 cfg_channels all null_class 10"))
+      << *labels.begin();
+  // a typo in a rule is an error, not a rule that matches nothing
+  std::ofstream(dir / "x.toml") << head << "[grid]\node_methods = [\"euler\"]\n[[exclude]]\n"
+                                           "method = \"eulr\"\n";
+  test::expect_error([&] { eval::load_sweep((dir / "x.toml").string()); },
+                     {"x.toml:7: exclude 'method': ODE sampling method must be one of", "; SDE sampling method"});
+  // the null class is the model's unconditional label, no other
+  const std::string out = (dir / "run").string();
+  std::ofstream(dir / "n.toml") << head << "[grid]\node_methods = [\"euler\"]\ncfg_scale = 2.0\n"
+                                           "null_class = 11\n";
+  CliRun r = run("sweep " + (dir / "n.toml").string() + " --quiet --out " + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "null_class 11: is not a label of")) << r.err;
+  r = run("sample ODE --model gmm:demo --num-samples 4 --sampling-method euler --atol 0.1 "
+          "--null-class 10 --out " + (dir / "s.npz").string());
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "note: --atol does not apply") &&
+              contains(r.err, "note: --null-class does not apply"))
+      << r.err;
+}
+
+// compare refuses runs whose features do not fit the reference (another model), and
+// launcher ranks that are not numbers.
+TEST(Tables, MismatchedRunsAndGarbledRanksAreRefused) {
+  const auto dir = test::temp_dir();
+  for (const char* model : {"demo", "mix1d"}) {
+    std::ofstream(dir / "s.toml") << "[sweep]\nmodel = \"gmm:" << model << "\"\nsamples = 100\n"
+                                  << "[grid]\node_methods = [\"euler\"]\node_steps = [5]\n";
+    ASSERT_EQ(run("sweep " + (dir / "s.toml").string() + " --quiet --out " + (dir / model).string())
+                  .code,
+              0);
+  }
+  const CliRun r = run("compare " + (dir / "mix1d").string() + " " + (dir / "demo").string() +
+                       " --replicates 10 --metrics fid");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "the runs are of different models")) << r.err;
+  ::setenv("RANK", "x", 1);
+  ::setenv("WORLD_SIZE", "2", 1);
+  const CliRun ranks = run("sweep " + (dir / "s.toml").string() + " --quiet --out " +
+                           (dir / "ranks").string());
+  ::unsetenv("RANK");
+  ::unsetenv("WORLD_SIZE");
+  EXPECT_EQ(ranks.code, 1);
+  EXPECT_TRUE(contains(ranks.err, "RANK = 'x' and WORLD_SIZE = '2' do not describe a shard"))
+      << ranks.err;
+}
