@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include "eval/metric_table.h"
+
 namespace sit::reports {
 namespace {
 
@@ -137,6 +139,9 @@ std::string html_report(const std::vector<Record>& records, const HtmlOptions& o
   std::string program = o.gnuplot;
   if (program.empty())
     program = std::getenv("SIT_EVAL_GNUPLOT") ? std::getenv("SIT_EVAL_GNUPLOT") : "gnuplot";
+  // the metric's display name from the metric table ("FID"), "NFE" for nfe
+  const eval::Metric* m = eval::find_metric(o.metric);
+  const std::string name = m ? m->display : o.metric == "nfe" ? "NFE" : o.metric;
   std::ostringstream h;
   h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>"
     << html_escape(o.title) << "</title>\n<style>\n"
@@ -147,9 +152,9 @@ std::string html_report(const std::vector<Record>& records, const HtmlOptions& o
        ".note{background:#fff4d6;padding:.5em 1em;border-left:4px solid #e0a800}"
        "pre{background:#f6f6f6;padding:1em}\n"
     << "</style>\n</head>\n<body>\n<h1>" << html_escape(o.title) << "</h1>\n<p>" << records.size()
-    << " configurations; plotted metric: " << html_escape(o.metric) << ".</p>\n";
+    << " configurations; plotted metric: " << html_escape(name) << ".</p>\n";
   // Plots first: people look before they read.
-  h << "<h2>" << html_escape(o.metric) << " against NFE</h2>\n";
+  h << "<h2>" << html_escape(name) << " against NFE</h2>\n";
   std::string error;
   const std::string line_script = nfe_plot_script(records, o.metric);
   const std::string svg1 = line_script.empty() ? "" : run_gnuplot(program, line_script, error);
@@ -158,14 +163,14 @@ std::string html_report(const std::vector<Record>& records, const HtmlOptions& o
       << ". Install gnuplot (Debian: gnuplot-nox) and rerun <code>sit-eval report --format "
          "html</code>; the tables below are complete.</p>\n";
   } else if (svg1.empty()) {
-    h << "<p class=\"note\">No finished configuration has " << html_escape(o.metric) << ".</p>\n";
+    h << "<p class=\"note\">No finished configuration has " << html_escape(name) << ".</p>\n";
   } else {
     h << "<figure>" << svg1 << "</figure>\n";
     const int64_t nfe = o.bar_nfe > 0 ? o.bar_nfe : default_bar_nfe(records);
     const std::string bar_script = bar_plot_script(records, o.metric, nfe);
     if (!bar_script.empty()) {
       const std::string svg2 = run_gnuplot(program, bar_script, error);
-      h << "<h2>" << html_escape(o.metric) << " per configuration at " << nfe << " NFE</h2>\n";
+      h << "<h2>" << html_escape(name) << " per configuration at " << nfe << " NFE</h2>\n";
       if (!svg2.empty()) h << "<figure>" << svg2 << "</figure>\n";
     }
   }

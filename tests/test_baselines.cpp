@@ -109,7 +109,7 @@ TEST(HtmlReport, PlotsWithGnuplotAndANoteWithout) {
   EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(page.find("<svg"), std::string::npos)
       << "gnuplot-nox missing? " << page.substr(0, 2000);
-  EXPECT_NE(page.find("fid per configuration at 16 NFE"), std::string::npos);
+  EXPECT_NE(page.find("FID per configuration at 16 NFE"), std::string::npos);
   EXPECT_EQ(page.find("Plots omitted"), std::string::npos);
   EXPECT_EQ(page.find("http"), page.find("http://www.w3.org"));  // no external resources
   EXPECT_NE(page.find("<table>"), std::string::npos);
