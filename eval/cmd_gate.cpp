@@ -318,6 +318,7 @@ std::map<std::string, json> load_baseline(const std::string& path) {
 struct GateArgs {
   std::string run, baseline, metrics = "fid";
   double max_fid_increase = 0.05;
+  bool max_fid_increase_given = false;
   std::vector<std::string> tolerances;  // metric=value
   bool significant = false;
   metrics::BootstrapOptions boot;
@@ -339,6 +340,8 @@ int run_gate(const GateArgs& g) {
     if (named.size() != 1) fail("--tolerance ", t, ": name one metric");
     const std::string value = t.substr(eq + 1), bad = not_below(0).check_text(value);
     if (!bad.empty()) fail("--tolerance ", t, ": ", bad);
+    if (named.front() == "fid" && g.max_fid_increase_given)
+      fail("--tolerance ", t, " and --max-fid-increase both set FID's tolerance; give one");
     tol[named.front()] = std::stod(value);
   }
   if (g.significant && !fs::is_directory(g.baseline))
@@ -491,7 +494,10 @@ Command add_gate_command(CLI::App& app) {
                 "a change for the worse counts only when the paired bootstrap interval of now - "
                 "baseline lies wholly beyond the tolerance (baseline must be a run directory)");
   add_bootstrap_options(cmd, g->boot);
-  return [g] { return run_gate(*g); };
+  return [g, cmd] {
+    g->max_fid_increase_given = cmd->get_option("--max-fid-increase")->count() > 0;
+    return run_gate(*g);
+  };
 }
 
 }  // namespace sit::eval

@@ -483,7 +483,6 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
                        : !file_spec.out.empty() ? file_spec.out
                                                 : "runs/" + file_spec.name;
   summary.dir = dir.string();
-  fs::create_directories(dir);
   // --save-images is remembered in the run directory so that resumed runs, other shards
   // and `merge` finish the configurations the same way.
   SweepSpec spec = file_spec;
@@ -539,7 +538,9 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   metric_options.which = spec.metrics;  // keys, checked by load_sweep
   metric_options.pr.mode = metrics::DistanceMode::kFp32;  // data-space features: exact arithmetic
   metric_options.kid.seed = spec.seed;
-  // Nothing is written before the run's identity is known to match the directory's.
+  // Nothing is written before the run's identity is known to match the directory's (and
+  // a run refused before this point leaves no empty directory behind).
+  fs::create_directories(dir);
   check_run_identity(dir.string(), run_identity(spec, model, metric_options));
   if (remember_save_images) write_file_atomic(saved.string(), spec.save_images + "\n");
 

@@ -172,6 +172,9 @@ std::string html_report(const std::vector<Record>& records, const HtmlOptions& o
       const std::string svg2 = run_gnuplot(program, bar_script, error);
       h << "<h2>" << html_escape(name) << " per configuration at " << nfe << " NFE</h2>\n";
       if (!svg2.empty()) h << "<figure>" << svg2 << "</figure>\n";
+    } else {
+      h << "<p class=\"note\">No bar chart: no finished configuration has " << html_escape(name)
+        << " at " << nfe << " NFE.</p>\n";
     }
   }
   h << "<h2>Pivot: interpolant / prediction against sampler</h2>\n"

@@ -322,6 +322,9 @@ TEST(Tables, CompareAndGateOnAMovedRunWithoutModelFiles) {
   EXPECT_TRUE(contains(r.out, "| fid |") && contains(r.out, "| kid |")) << r.out;
   r = run("gate " + moved + " --baseline " + moved + " --metrics fid,precision");
   EXPECT_EQ(r.code, 0) << r.err;
+  r = run("gate " + moved + " --baseline " + moved + " --max-fid-increase 0.1 --tolerance fid=0.2");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "both set FID's tolerance")) << r.err;
   r = run("report " + moved);
   EXPECT_EQ(r.code, 0) << r.err;
 }
@@ -371,7 +374,7 @@ TEST(Tables, SweepFilesTakeEverySamplerOption) {
                        (dir / "nc").string());
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "null_class 3: is one of the model's classes")) << r.err;
-  EXPECT_FALSE(fs::exists(dir / "nc" / "results.jsonl"));
+  EXPECT_FALSE(fs::exists(dir / "nc")) << "a refused run leaves no directory";
 }
 
 // Configurations that sample alike are one; configurations with different IDs have
