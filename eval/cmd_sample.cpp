@@ -74,7 +74,7 @@ SamplerSpec sampler_spec(const SampleArgs& a) {
   std::vector<const SamplerField*> given;
   for (const auto& f : sampler_fields())
     if (*f.flag && f.applies_to(a.family) && a.cmd->get_option(f.flag)->count() > 0) {
-      in_context(f.flag, [&] { f.parse(spec, a.fields.at(f.key)); });
+      in_context(f.flag, [&] { f.set(spec, a.fields.at(f.key)); });
       given.push_back(&f);
     }
   for (const SamplerField* f : given)

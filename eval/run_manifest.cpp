@@ -9,7 +9,6 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/sha256.h"
-#include "eval/generator.h"
 #include "eval/metrics_job.h"
 #include "eval/sampler_spec.h"
 #include "eval/sweep_config.h"
@@ -32,11 +31,12 @@ json read_json(const fs::path& file) {
 
 }  // namespace
 
-RunIdentity run_identity(const SweepSpec& spec, const Generator& model,
+RunIdentity run_identity(const SweepSpec& spec,
+                         const std::vector<std::pair<std::string, std::string>>& provenance,
                          const MetricsJobOptions& m) {
   RunIdentity id = {{"model", spec.model}};
   // file checksums (checkpoint, VAE, extractor, a mixture's TOML), not paths
-  for (const auto& [key, value] : model.provenance())
+  for (const auto& [key, value] : provenance)
     if (key.size() > 7 && key.compare(key.size() - 7, 7, "_sha256") == 0) id.emplace_back(key, value);
   id.emplace_back("image_size", std::to_string(spec.image_size));
   id.emplace_back("num_classes", std::to_string(spec.num_classes));

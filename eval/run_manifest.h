@@ -15,12 +15,14 @@ namespace sit::eval {
 struct SweepSpec;
 struct SamplerSpec;
 struct MetricsJobOptions;
-class Generator;
 
 /// (key, value) pairs, in a fixed order.
 using RunIdentity = std::vector<std::pair<std::string, std::string>>;
 
-RunIdentity run_identity(const SweepSpec& spec, const Generator& model,
+/// `provenance`: the generator's provenance() (its file checksums), computed once by the
+/// caller: hashing a checkpoint takes seconds.
+RunIdentity run_identity(const SweepSpec& spec,
+                         const std::vector<std::pair<std::string, std::string>>& provenance,
                          const MetricsJobOptions& metrics);
 
 /// Writes DIR/run.json when absent; else throws sit::Error listing every key whose

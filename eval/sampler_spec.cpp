@@ -14,10 +14,9 @@ namespace {
 using samplers::SamplerFamily;
 constexpr SamplerFamily kOde = SamplerFamily::kOde, kSde = SamplerFamily::kSde;
 
-/// A number from text, checked against the row's range ("expected ..., got ...").
-double number(const std::string& text, const Range& range) {
-  const std::string bad = range.check_text(text);
-  if (!bad.empty()) fail(bad);
+/// The number a numeric field's text holds (SamplerField::set checked it against the
+/// row's range first).
+double value(const std::string& text) {
   return std::strtod(text.c_str(), nullptr);
 }
 
@@ -45,7 +44,7 @@ std::vector<SamplerField> make_fields() {
   using namespace samplers;
   const std::vector<SamplerFamily> both = {kOde, kSde}, ode = {kOde}, sde = {kSde};
   // key, canonical key, flag, help, families, numeric, integer, range, shown, in label,
-  // parse, print, relevant
+  // assign (the text is valid: set() checked it against the range), print, relevant
   std::vector<SamplerField> f = {
       {"mode", "mode", "", "sampler family: ODE or SDE", both, false, false, {},
        FieldShown::kAlways, true,
@@ -74,16 +73,16 @@ std::vector<SamplerField> make_fields() {
        "grid points (steps = points - 1; dopri5 chooses its own steps)", both, true, true, kSteps,
        FieldShown::kAlways, true,
        [](SamplerSpec& s, const std::string& t) {
-         s.config.num_steps = static_cast<int64_t>(number(t, kSteps));
+         s.config.num_steps = static_cast<int64_t>(value(t));
        },
        [](const SamplerSpec& s) { return std::to_string(s.config.num_steps); }},
       {"atol", "atol", "--atol", "dopri5 absolute tolerance", ode, true, false, greater_than(0),
        FieldShown::kAlways, false,
-       [](SamplerSpec& s, const std::string& t) { s.config.ode.atol = number(t, greater_than(0)); },
+       [](SamplerSpec& s, const std::string& t) { s.config.ode.atol = value(t); },
        [](const SamplerSpec& s) { return repr(s.config.ode.atol); }, adaptive},
       {"rtol", "rtol", "--rtol", "dopri5 relative tolerance", ode, true, false, greater_than(0),
        FieldShown::kAlways, false,
-       [](SamplerSpec& s, const std::string& t) { s.config.ode.rtol = number(t, greater_than(0)); },
+       [](SamplerSpec& s, const std::string& t) { s.config.ode.rtol = value(t); },
        [](const SamplerSpec& s) { return repr(s.config.ode.rtol); }, adaptive},
       {"error_norm", "error_norm", "--error-norm",
        "dopri5 error norm: batch (RMS over the whole batch, as torchdiffeq) or per-sample "
@@ -105,7 +104,7 @@ std::vector<SamplerField> make_fields() {
       {"diffusion_norm", "norm", "--diffusion-norm", "norm of the diffusion form", sde, true,
        false, not_below(0), FieldShown::kAlways, false,
        [](SamplerSpec& s, const std::string& t) {
-         s.config.sde_options.diffusion.norm = number(t, not_below(0));
+         s.config.sde_options.diffusion.norm = value(t);
        },
        [](const SamplerSpec& s) { return repr(s.config.sde_options.diffusion.norm); }},
       {"last_step", "last", "--last-step", "none, Mean, Tweedie or Euler", sde, false, false, {},
@@ -117,13 +116,13 @@ std::vector<SamplerField> make_fields() {
       {"last_step_size", "h", "--last-step-size", "size of the last step", sde, true, false,
        between(0, 1, true, true), FieldShown::kAlways, false,
        [](SamplerSpec& s, const std::string& t) {
-         s.config.sde_options.last_step_size = number(t, between(0, 1, true, true));
+         s.config.sde_options.last_step_size = value(t);
        },
        [](const SamplerSpec& s) { return repr(s.config.sde_options.last_step_size); }},
       {"diffusion_eta", "eta", "--diffusion-eta", "eta of the kl-eta form", sde, true, false,
        not_below(0), FieldShown::kChanged, true,
        [](SamplerSpec& s, const std::string& t) {
-         s.config.sde_options.diffusion.eta = number(t, not_below(0));
+         s.config.sde_options.diffusion.eta = value(t);
        },
        [](const SamplerSpec& s) { return repr(s.config.sde_options.diffusion.eta); }, kl_eta},
       {"loss_table", "loss_table", "--loss-table",
@@ -133,7 +132,7 @@ std::vector<SamplerField> make_fields() {
        [](const SamplerSpec& s) { return s.loss_table; }, kl_eta},
       {"cfg_scale", "cfg", "--cfg-scale", "classifier-free guidance scale (1: none)", both, true,
        false, not_below(0), FieldShown::kAlways, false,
-       [](SamplerSpec& s, const std::string& t) { s.config.guidance.scale = number(t, not_below(0)); },
+       [](SamplerSpec& s, const std::string& t) { s.config.guidance.scale = value(t); },
        [](const SamplerSpec& s) { return repr(s.config.guidance.scale); }},
       {"cfg_channels", "cfg_channels", "--cfg-channels",
        "3: guide channels 0..2 as the reference's forward_with_cfg; all: every channel", both,
@@ -145,17 +144,17 @@ std::vector<SamplerField> make_fields() {
        guided},
       {"t0", "t0", "--t0", "start of the sampling interval (overrides the reference rule)", both,
        true, false, between(0, 1), FieldShown::kChanged, true,
-       [](SamplerSpec& s, const std::string& t) { s.config.interval.t0 = number(t, between(0, 1)); },
+       [](SamplerSpec& s, const std::string& t) { s.config.interval.t0 = value(t); },
        [](const SamplerSpec& s) { return repr(s.config.interval.t0); }},
       {"t1", "t1", "--t1", "end of the sampling interval (overrides the reference rule)", both,
        true, false, between(0, 1), FieldShown::kChanged, true,
-       [](SamplerSpec& s, const std::string& t) { s.config.interval.t1 = number(t, between(0, 1)); },
+       [](SamplerSpec& s, const std::string& t) { s.config.interval.t1 = value(t); },
        [](const SamplerSpec& s) { return repr(s.config.interval.t1); }},
       {"sample_eps", "sample_eps", "--sample-eps",
        "the reference's sample_eps (default 1e-3; 0 for Linear/GVP velocity models)", both, true,
        false, between(0, 1, false, true), FieldShown::kChanged, true,
        [](SamplerSpec& s, const std::string& t) {
-         s.config.interval.sample_eps = number(t, between(0, 1, false, true));
+         s.config.interval.sample_eps = value(t);
        },
        [](const SamplerSpec& s) { return repr(s.config.interval.sample_eps); }},
       {"null_class", "null_class", "--null-class",
@@ -165,7 +164,7 @@ std::vector<SamplerField> make_fields() {
          if (t.empty())
            s.null_class.reset();  // the default: the model's
          else
-           s.null_class = static_cast<int64_t>(number(t, at_least(0)));
+           s.null_class = static_cast<int64_t>(value(t));
        },
        [](const SamplerSpec& s) { return s.null_class ? std::to_string(*s.null_class) : ""; },
        guided},
@@ -174,6 +173,13 @@ std::vector<SamplerField> make_fields() {
 }
 
 }  // namespace
+
+void SamplerField::set(SamplerSpec& spec, const std::string& text) const {
+  // unset optional fields print as "" and take "" back
+  if (numeric && !text.empty())
+    if (const std::string bad = range.check_text(text); !bad.empty()) fail(bad);
+  assign(spec, text);
+}
 
 bool SamplerField::applies_to(SamplerFamily f) const {
   return std::find(families.begin(), families.end(), f) != families.end();
@@ -209,7 +215,7 @@ SamplerSpec default_sampler_spec(SamplerFamily family) {
 void set_sampler_field(SamplerSpec& spec, const std::string& key, const std::string& text) {
   const SamplerField* f = find_sampler_field(key);
   if (!f) unreachable("no sampler field '", key, "'");
-  in_context("'" + key + "'", [&] { f->parse(spec, text); });
+  in_context("'" + key + "'", [&] { f->set(spec, text); });
 }
 
 void normalise(SamplerSpec& spec) {
@@ -217,7 +223,7 @@ void normalise(SamplerSpec& spec) {
   // (every row with a relevance rule parses its default's canonical text back)
   for (const auto& f : sampler_fields())
     if (f.applies_to(spec.family()) && f.relevant && !f.relevant(spec))
-      f.parse(spec, f.print(defaults));
+      f.set(spec, f.print(defaults));
   if (adaptive(spec)) spec.config.num_steps = 2;  // dopri5 chooses its own steps
 }
 
@@ -271,8 +277,9 @@ std::string SamplerSpec::label(bool with_path) const {
     } else if (f.in_label && f.shown == FieldShown::kAlways) {
       s += (s.empty() ? "" : " ") + v;  // mode, method, steps, w(t)
     } else if (v != f.print(defaults)) {
-      // any other field that differs from its default: "cfg 1.5", "atol 0.001"
-      s += " " + (key == "cfg_scale" ? std::string("cfg") : key) + " " + v;
+      // any other field that differs from its default, named as in the canonical text:
+      // "cfg 1.5", "atol 0.001", "last Tweedie"
+      s += cat(" ", f.canonical, " ", v);
     }
   }
   return s;
@@ -302,7 +309,7 @@ bool field_matches(const SamplerSpec& spec, const std::string& key, const std::s
       auto exact = [&](SamplerFamily family) {
         try {
           SamplerSpec probe = default_sampler_spec(family);
-          f->parse(probe, text);
+          f->set(probe, text);
           return f->print(probe) == text;
         } catch (const Error&) {
           return false;
@@ -313,7 +320,7 @@ bool field_matches(const SamplerSpec& spec, const std::string& key, const std::s
     }
     if (!f->applies_to(spec.family())) return false;
     SamplerSpec probe = spec;
-    f->parse(probe, text);
+    f->set(probe, text);
     return f->print(probe) == f->print(spec);
   } catch (const Error&) {
     return false;

@@ -37,7 +37,7 @@ struct SamplerSpec {
   int64_t nfe_estimate() const;
   /// "SDE Linear/velocity Euler 21 sigma cfg 1.5": mode, interpolant/prediction, method,
   /// grid points (not for adaptive methods) and w(t), then every other field that differs
-  /// from its default as "key value", so configurations with different IDs have different
+  /// from its default as in the canonical text ("cfg 1.5", "last Tweedie"), so configurations with different IDs have different
   /// labels. Without `with_path`: the sampler part alone
   /// (pivot table columns).
   std::string label(bool with_path = true) const;
@@ -68,15 +68,19 @@ struct SamplerField {
   Range range;  ///< numeric fields
   FieldShown shown = FieldShown::kAlways;
   bool in_label = false;
-  /// Sets the field from text (a flag's value, a TOML string, a TOML number as text).
-  /// Throws sit::Error with the valid names or the range.
-  void (*parse)(SamplerSpec&, const std::string& text);
+  /// Assigns the field from text already checked against `range` (names are parsed here,
+  /// throwing sit::Error with the valid names). Use set().
+  void (*assign)(SamplerSpec&, const std::string& text);
   /// The canonical spelling; "" when unset.
   std::string (*print)(const SamplerSpec&);
   /// Whether the value matters for this configuration; nullptr: always (within families).
   bool (*relevant)(const SamplerSpec&) = nullptr;
 
   bool applies_to(samplers::SamplerFamily f) const;
+  /// Sets the field from text (a flag's value, a TOML string, a TOML number as text):
+  /// numbers are checked against `range` ("expected a number >= 0, got -1"), names by
+  /// their parser. Throws sit::Error.
+  void set(SamplerSpec& spec, const std::string& text) const;
 };
 
 /// Every field, in canonical order.

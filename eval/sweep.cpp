@@ -541,7 +541,8 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   // Nothing is written before the run's identity is known to match the directory's (and
   // a run refused before this point leaves no empty directory behind).
   fs::create_directories(dir);
-  check_run_identity(dir.string(), run_identity(spec, model, metric_options));
+  const auto provenance = model.provenance();  // checksums of the model's files, once
+  check_run_identity(dir.string(), run_identity(spec, provenance, metric_options));
   if (remember_save_images) write_file_atomic(saved.string(), spec.save_images + "\n");
 
   fs::create_directories(dir / "features");
@@ -592,7 +593,7 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
             metric_options,
             summary,
             progress,
-            model.provenance()};
+            provenance};
 
   const std::set<std::string> done = recorded_ids(c.results);
   int index = 0;

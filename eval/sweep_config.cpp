@@ -32,34 +32,6 @@ std::string where(const std::string& file, const toml::node& n) {
   return cat(file, ":", n.source().begin.line);
 }
 
-/// A grid axis: a TOML array (or a single value) of strings or numbers.
-template <class T>
-std::vector<T> axis(const std::string& file, const toml::table& t, const char* key,
-                    std::vector<T> fallback) {
-  const toml::node* n = t.get(key);
-  if (!n) return fallback;
-  std::vector<T> out;
-  auto take = [&](const toml::node& v) {
-    if constexpr (std::is_same_v<T, std::string>) {
-      const auto s = v.value<std::string>();
-      if (!s) fail(where(file, v), ": '", key, "' must hold strings");
-      out.push_back(*s);
-    } else {
-      const auto d = v.value<T>();
-      if (!d) fail(where(file, v), ": '", key, "' must hold numbers");
-      out.push_back(*d);
-    }
-  };
-  if (const auto* a = n->as_array()) {
-    for (const auto& v : *a)
-      take(v);
-  } else {
-    take(*n);
-  }
-  if (out.empty()) fail(where(file, *n), ": '", key, "' must not be empty");
-  return out;
-}
-
 /// The text of a TOML scalar: a string as is, an integer in digits, a float in shortest
 /// round-trip form (so field parsers see one text form from TOML and from the CLI).
 std::string scalar_text(const std::string& file, const toml::node& v, const std::string& what) {
@@ -206,7 +178,8 @@ SweepSpec load_sweep(const std::string& path) {
   spec.reference_samples = integer("reference_samples", spec.samples, 2);
   spec.batch_size = integer("batch_size", 500, 1);
   spec.seed = static_cast<uint64_t>(integer("global_seed", 0, 0));
-  spec.metrics = axis<std::string>(path, *sweep, "metrics", spec.metrics);
+  if (const toml::node* n = sweep->get("metrics"))
+    spec.metrics = value_texts(path, *n, "metrics", /*numeric=*/false);
   {
     std::string list;
     for (const auto& m : spec.metrics)
@@ -253,7 +226,7 @@ SweepSpec load_sweep(const std::string& path) {
     }
     for (const std::string& text : value_texts(path, *n, key, field.numeric)) {
       SamplerSpec probe = default_sampler_spec(family);
-      in_context(cat(where(path, *n), ": '", key, "'"), [&] { field.parse(probe, text); });
+      in_context(cat(where(path, *n), ": '", key, "'"), [&] { field.set(probe, text); });
       a.values.push_back(field.print(probe));
     }
     return a;
@@ -291,7 +264,7 @@ SweepSpec load_sweep(const std::string& path) {
         if (i == axes.size()) return emit(s);
         for (const auto& v : axes[i].values) {
           SamplerSpec t = s;
-          axes[i].field->parse(t, v);
+          axes[i].field->set(t, v);
           cross(axes, i + 1, t, emit);
         }
       };
@@ -301,7 +274,7 @@ SweepSpec load_sweep(const std::string& path) {
     for (const auto& [family, axes] : own) {
       SamplerSpec s = default_sampler_spec(family);
       for (const Axis& a : shared)
-        a.field->parse(s, a.field->print(common));
+        a.field->set(s, a.field->print(common));
       cross(axes, 0, s, [&](SamplerSpec& c) {
         normalise(c);
         all.push_back(c);
@@ -333,7 +306,7 @@ SweepSpec load_sweep(const std::string& path) {
           if (!f.applies_to(family)) continue;
           try {
             SamplerSpec probe = default_sampler_spec(family);
-            f.parse(probe, text);
+            f.set(probe, text);
             valid = true;
           } catch (const Error& e) {
             error += (error.empty() ? "" : "; ") + std::string(e.what());
@@ -382,7 +355,7 @@ SweepSpec load_sweep(const std::string& path) {
         const std::string text = scalar_text(path, *n, cat("include '", f.key, "'"));
         if (f.numeric != n->is_number())
           fail(context, " must be a ", f.numeric ? "number" : "string", ", got ", n->type());
-        in_context(context, [&] { f.parse(c, text); });
+        in_context(context, [&] { f.set(c, text); });
       }
       normalise(c);
       if (seen.insert(c.id()).second) spec.configs.push_back(c);

@@ -108,3 +108,28 @@ TEST(FeatureSet, InconsistentFilesAreClearErrors) {
   sit::test::expect_error([&] { load_feature_set(shape); },
                           {"shape.npz", "'sigma' has shape (2, 2), expected (3, 3)"});
 }
+
+// Blocks of any name (another extractor's) round-trip with their statistics under
+// mu_BLOCK / sigma_BLOCK; other 2-D arrays that are not blocks' names are not read as rows.
+TEST(FeatureSet, NamedBlocksOfAnyExtractorRoundTrip) {
+  const auto dir = sit::test::temp_dir();
+  FeatureSet s = sample_set();
+  s.blocks["dinov2"] = FeatureMatrix{std::vector<float>(6 * 4, 0.25f), 6, 4};
+  sit::metrics::FeatureStats st;
+  st.mu = Eigen::VectorXd::Constant(4, 0.5);
+  st.sigma = Eigen::MatrixXd::Identity(4, 4);
+  s.stats["dinov2"] = st;
+  for (const char* name : {"g.npz", "g.h5"}) {
+    const auto path = (dir / name).string();
+    save_feature_set(path, s);
+    const FeatureSet back = load_feature_set(path);
+    ASSERT_TRUE(back.rows("dinov2") && back.statistics("dinov2")) << name;
+    EXPECT_EQ(back.rows("dinov2")->data, s.rows("dinov2")->data);
+    EXPECT_EQ(back.statistics("dinov2")->sigma, st.sigma);
+    EXPECT_EQ(back.blocks.size(), 3u);
+  }
+  EXPECT_EQ(stats_keys("pool"), (std::pair<std::string, std::string>{"mu", "sigma"}));
+  EXPECT_EQ(stats_keys("spatial"), (std::pair<std::string, std::string>{"mu_s", "sigma_s"}));
+  EXPECT_EQ(stats_keys("dinov2"), (std::pair<std::string, std::string>{"mu_dinov2", "sigma_dinov2"}));
+  EXPECT_TRUE(sit::io::NpzReader((dir / "g.npz").string()).has("mu_dinov2"));
+}

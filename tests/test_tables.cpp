@@ -107,7 +107,7 @@ TEST(Tables, SamplerFieldsRoundTripAndCoverTheCli) {
   std::set<std::string> keys;
   for (const auto& f : eval::sampler_fields()) {
     EXPECT_TRUE(keys.insert(f.key).second) << "duplicate key " << f.key;
-    EXPECT_TRUE(f.parse && f.print) << f.key;
+    EXPECT_TRUE(f.assign && f.print) << f.key;
     if (std::string(f.key) != "mode") {
       EXPECT_TRUE(contains(help, f.flag)) << f.flag;
     }
@@ -116,7 +116,7 @@ TEST(Tables, SamplerFieldsRoundTripAndCoverTheCli) {
       eval::SamplerSpec s = eval::default_sampler_spec(family);
       const std::string text = f.print(s);
       if (text.empty()) continue;  // unset optional field
-      f.parse(s, text);
+      f.set(s, text);
       EXPECT_EQ(f.print(s), text) << f.key;
     }
   }
@@ -447,4 +447,65 @@ TEST(Tables, MismatchedRunsAndGarbledRanksAreRefused) {
   EXPECT_EQ(ranks.code, 1);
   EXPECT_TRUE(contains(ranks.err, "RANK = 'x' and WORLD_SIZE = '2' do not describe a shard"))
       << ranks.err;
+}
+
+// Error paths of the run-directory commands and of the tables' names.
+TEST(Tables, RunDirectoryAndNameErrorsAreClear) {
+  const auto dir = test::temp_dir();
+  fs::create_directories(dir / "empty_run");
+  std::ofstream(dir / "empty_run" / "results.jsonl") << "";
+  struct Case {
+    std::string args, fragment;
+  };
+  std::ofstream(dir / "x.toml") << "[sweep]\nmodel = \"gmm:mix1d\"\nextractor = \"nonsense\"\n"
+                                   "[grid]\node_methods = [\"euler\"]\n";
+  std::ofstream(dir / "kl.toml") << "[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\nsde_methods = "
+                                    "[\"Euler\"]\ndiffusion_form = \"kl-eta\"\nloss_table = \""
+                                 << (dir / "missing.csv").string() << "\"\n";
+  const Case cases[] = {
+      {"merge " + dir.string(), ": not a sweep run directory (no sweep.toml"},
+      {"report " + dir.string(), ": not a sweep run directory (no results.jsonl)"},
+      {"report " + (dir / "empty_run").string(), "no finished configuration yet"},
+      {"sweep " + (dir / "x.toml").string(), "x.toml:3: 'extractor' must be one of inception, got 'nonsense'"},
+      {"sweep " + (dir / "kl.toml").string(), "'loss_table'"},
+      {"features " + fx("adm_ref.npz") + " --out " + (dir / "f.h5").string() + " --inception " +
+           fx("adm_ref.npz") + " --extractor nonsense",
+       "feature extractor must be one of inception; got 'nonsense'"},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = run(c.args);
+    EXPECT_EQ(r.code, 1) << c.args;
+    EXPECT_TRUE(contains(r.err, "error: ") && contains(r.err, c.fragment)) << c.args << ": " << r.err;
+  }
+  // metric lists: spaces, aliases and case are fine
+  const CliRun r = run("metrics --ref " + fx("features_ref.npz") + " --samples " +
+                       fx("features_samples.npz") + " --metrics \"fid, PR\" --pr-distance fp32");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "FID: ") && contains(r.out, "Recall: ")) << r.out;
+}
+
+// The contents of a mixture file are part of the run's identity; the HTML report says so
+// when --bar-nfe names an NFE no configuration has.
+TEST(Tables, MixtureContentsAreIdentityAndBarNfeIsNoted) {
+  const auto dir = test::temp_dir();
+  auto mixture = [&](double mean) {
+    std::ofstream(dir / "m.toml") << "dim = 1\n[[component]]\nweight = 1.0\nmean = [" << mean
+                                  << "]\n";
+  };
+  mixture(1.0);
+  std::ofstream(dir / "s.toml") << "[sweep]\nmodel = \"gmm:" << (dir / "m.toml").string()
+                                << "\"\nsamples = 100\n[grid]\node_methods = [\"euler\"]\n"
+                                   "ode_steps = [5]\n";
+  const std::string sweep = "sweep " + (dir / "s.toml").string() + " --quiet --out " +
+                            (dir / "run").string();
+  ASSERT_EQ(run(sweep).code, 0);
+  mixture(2.0);
+  CliRun r = run(sweep);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "mixture_sha256: ")) << r.err;
+  r = run("report " + (dir / "run").string() + " --format html --bar-nfe 12345");
+  ASSERT_EQ(r.code, 0) << r.err;
+  if (!contains(r.out, "Plots omitted")) {  // without gnuplot there are no plots at all
+    EXPECT_TRUE(contains(r.out, "No bar chart: no finished configuration has FID at 12345 NFE"));
+  }
 }
