@@ -1,4 +1,4 @@
-// sit-eval sample {ODE|SDE}: draws samples from a model with one sampler configuration.
+// sit-eval sample {ODE|SDE|DDPM|DDIM}: draws samples from a model with one sampler configuration.
 #include <ATen/ATen.h>
 
 #include <CLI/CLI.hpp>
@@ -88,8 +88,9 @@ SamplerSpec sampler_spec(const SampleArgs& a) {
 void add_shared_options(CLI::App* cmd, SampleArgs& a) {
   a.cmd = cmd;
   cmd->add_option("--model", a.model,
-                  "gmm:PRESET (bernoulli1d, mix1d, demo), gmm:FILE.toml, or sit:SiT-XL/2 (any "
-                  "SiT-{S,B,L,XL}/{2,4,8}; 'sit' alone detects it from --ckpt)")
+                  "gmm:PRESET (bernoulli1d, mix1d, demo), gmm:FILE.toml, sit:SiT-XL/2 (any "
+                  "SiT-{S,B,L,XL}/{2,4,8}; 'sit' alone detects it from --ckpt) for ODE/SDE, or "
+                  "dit:DiT-XL/2 ('dit' alone detects) for DDPM/DDIM")
       ->required();
   cmd->add_option("--ckpt", a.ckpt,
                   "SiT/DiT checkpoint: torch.save .pt (plain, or ema/model "
@@ -156,7 +157,7 @@ int run_sample(const SampleArgs& a) {
     fail("--sample-dir needs an image model (sit:... with --vae)");
   const SamplerSpec spec = sampler_spec(a);
   SamplerConfig cfg = spec.resolved(model.null_class());
-  check_guidance(spec, model);
+  check_sampler(spec, model);
 
   const auto options = model.state_options();
   // N: --num-samples, else the rows of --noise, else 64.
@@ -260,12 +261,16 @@ int run_sample(const SampleArgs& a) {
   if (adm) adm->close();
 
   const double mean_nfe = std::accumulate(nfe.begin(), nfe.end(), 0.0) / static_cast<double>(n);
-  std::cerr << "sampled " << n << " x " << shape_string(state_shape) << " from " << model.name()
-            << " (" << to_string(cfg.path) << ", " << to_string(cfg.prediction) << ") with "
-            << (sde ? to_string(cfg.sde_options.method) : to_string(cfg.ode.method)) << " on ["
-            << interval.t0 << ", " << interval.t1 << "], "
-            << (spec.stepper().adaptive ? std::string("adaptive steps")
-                                        : std::to_string(cfg.num_steps) + " grid points");
+  std::cerr << "sampled " << n << " x " << shape_string(state_shape) << " from " << model.name();
+  if (is_discrete(a.family))
+    std::cerr << " with " << spec.label() << " (respacing '" << cfg.discrete.respacing << "', "
+              << spec.nfe_estimate() << " of " << kDiffusionSteps << " timesteps)";
+  else
+    std::cerr << " (" << to_string(cfg.path) << ", " << to_string(cfg.prediction) << ") with "
+              << (sde ? to_string(cfg.sde_options.method) : to_string(cfg.ode.method)) << " on ["
+              << interval.t0 << ", " << interval.t1 << "], "
+              << (spec.stepper().adaptive ? std::string("adaptive steps")
+                                          : std::to_string(cfg.num_steps) + " grid points");
   if (sde)
     std::cerr << ", diffusion " << to_string(cfg.sde_options.diffusion.form) << " norm "
               << cfg.sde_options.diffusion.norm << " (D(t) = w(t)/2), last step "
@@ -280,25 +285,30 @@ int run_sample(const SampleArgs& a) {
 }  // namespace
 
 Command add_sample_command(CLI::App& app) {
-  auto ode = std::make_shared<SampleArgs>();
-  auto sde = std::make_shared<SampleArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "sample",
-      "draw samples with one sampler configuration: 'sample ODE ...' or 'sample SDE ...'");
+      "sample", "draw samples with one sampler configuration: 'sample ODE|SDE|DDPM|DDIM ...'");
   cmd->require_subcommand(1);
-  ode->family = samplers::SamplerFamily::kOde;
-  sde->family = samplers::SamplerFamily::kSde;
-  CLI::App* o = cmd->add_subcommand("ODE", "probability-flow ODE sampling")->ignore_case();
-  add_shared_options(o, *ode);
-  add_shared_options(
-      cmd->add_subcommand(
-             "SDE",
-             "SDE sampling: dx = [v + D s] dt + sqrt(2 D) dW in code time, D(t) = w(t)/2 where "
-             "w is the paper's diffusion coefficient")
-          ->ignore_case(),
-      *sde);
-  return [cmd, o, ode, sde]() -> int {
-    return o->parsed() ? run_sample(*ode) : run_sample(*sde);
+  using samplers::SamplerFamily;
+  const std::pair<SamplerFamily, const char*> families[] = {
+      {SamplerFamily::kOde, "probability-flow ODE sampling (SiT, gmm:)"},
+      {SamplerFamily::kSde,
+       "SDE sampling: dx = [v + D s] dt + sqrt(2 D) dW in code time, D(t) = w(t)/2 where w is "
+       "the paper's diffusion coefficient (SiT, gmm:)"},
+      {SamplerFamily::kDdpm,
+       "DiT's ancestral DDPM on respaced integer timesteps (DiT, gmm:), as DiT's sample.py"},
+      {SamplerFamily::kDdim, "DiT's DDIM with eta on respaced integer timesteps (DiT, gmm:)"}};
+  std::vector<std::pair<CLI::App*, std::shared_ptr<SampleArgs>>> subs;
+  for (const auto& [family, help] : families) {
+    auto args = std::make_shared<SampleArgs>();
+    args->family = family;
+    CLI::App* sub = cmd->add_subcommand(samplers::to_string(family), help)->ignore_case();
+    add_shared_options(sub, *args);
+    subs.emplace_back(sub, args);
+  }
+  return [subs]() -> int {
+    for (const auto& [sub, args] : subs)
+      if (sub->parsed()) return run_sample(*args);
+    unreachable("sample: no family subcommand parsed");
   };
 }
 

@@ -39,6 +39,8 @@ class MixtureGenerator final : public Generator {
   samplers::ModelFn model_fn(samplers::Prediction p, samplers::PathType path) const override {
     return gmm_.model_fn(p, path);
   }
+  bool supports(samplers::SamplerFamily) const override { return true; }
+  samplers::ModelFn discrete_model_fn() const override { return gmm_.discrete_model_fn(); }
   std::string feature_space() const override { return "identity (data-space features)"; }
   const models::GaussianMixture* mixture() const override { return &gmm_; }
   std::vector<std::pair<std::string, std::string>> provenance() const override {
@@ -51,9 +53,12 @@ class MixtureGenerator final : public Generator {
   std::string mixture_sha256_;
 };
 
+/// A SiT network (continuous time, ODE/SDE) or a DiT network (the same backbone on DiT's
+/// integer timesteps, learned-sigma channels kept, DDPM/DDIM), with optional VAE and
+/// feature extractor.
 class SiTGenerator final : public Generator {
  public:
-  explicit SiTGenerator(const GeneratorSettings& s) : settings_(s) {
+  SiTGenerator(const GeneratorSettings& s, bool dit) : settings_(s), dit_(dit) {
     if (s.ckpt.empty()) fail("model ", s.model, " needs a checkpoint (--ckpt / ckpt = \"FILE\")");
     if (s.precision == "fp64" || s.precision == "fp16")
       fail("precision ", s.precision, " is not available for a SiT network: fp32 (TF32 off, as "
@@ -65,6 +70,7 @@ class SiTGenerator final : public Generator {
     models::SiTOptions o;
     const std::string name = s.model.size() > 4 ? s.model.substr(4) : "";  // after "sit:"
     o.name = name;
+    o.keep_learned_sigma = dit;
     o.num_classes = s.num_classes;
     o.device = s.device;
     o.precision = precision;
@@ -85,7 +91,10 @@ class SiTGenerator final : public Generator {
            net_->config().in_channels);
     state_options_ = at::TensorOptions().dtype(at::kFloat).device(at::Device(s.device));
   }
-  std::string name() const override { return net_->config().name() + " (" + settings_.ckpt + ")"; }
+  std::string name() const override {
+    const std::string n = net_->config().name();  // "SiT-XL/2"
+    return (dit_ ? "DiT" + n.substr(3) : n) + " (" + settings_.ckpt + ")";
+  }
   std::vector<int64_t> state_shape() const override {
     const auto& c = net_->config();
     return {c.in_channels, c.input_size, c.input_size};
@@ -99,6 +108,14 @@ class SiTGenerator final : public Generator {
       return net->forward(x, t, y);
     };
   }
+  bool supports(samplers::SamplerFamily f) const override {
+    return samplers::is_discrete(f) == dit_;
+  }
+  samplers::ModelFn discrete_model_fn() const override {
+    if (!dit_) return Generator::discrete_model_fn();
+    return model_fn(samplers::Prediction::kNoise, samplers::PathType::kVP);  // indices in t
+  }
+  bool learned_sigma() const override { return dit_ && net_->config().learn_sigma; }
   bool has_images() const override { return vae_.has_value(); }
   at::Tensor decode_images(const at::Tensor& x) const override {
     if (!vae_) fail(name(), ": images need a VAE (--vae DIR / vae = \"DIR\")");
@@ -136,6 +153,7 @@ class SiTGenerator final : public Generator {
 
  private:
   GeneratorSettings settings_;
+  bool dit_ = false;
   std::optional<models::VaeDecoder> vae_;
   std::optional<models::SiT> net_;
   std::unique_ptr<models::FeatureExtractor> extractor_;
@@ -153,7 +171,13 @@ const std::vector<ModelKind>& model_registry() {
        [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
          GeneratorSettings t = s;
          if (t.model == "sit") t.model = "sit:";  // detected from the checkpoint
-         return std::make_unique<SiTGenerator>(t);
+         return std::make_unique<SiTGenerator>(t, /*dit=*/false);
+       }},
+      {"dit", "dit:DiT-{S,B,L,XL}/{2,4,8}", false,
+       [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
+         GeneratorSettings t = s;
+         if (t.model == "dit") t.model = "dit:";  // detected from the checkpoint
+         return std::make_unique<SiTGenerator>(t, /*dit=*/true);
        }},
   };
   return kinds;
@@ -172,6 +196,10 @@ const ModelKind& model_kind(const std::string& model) {
 std::unique_ptr<Generator> Generator::create(const GeneratorSettings& s) {
   models::check_device(s.device);
   return model_kind(s.model).create(s);
+}
+
+samplers::ModelFn Generator::discrete_model_fn() const {
+  fail(name(), " runs in continuous time (ODE/SDE); DDPM/DDIM need a DiT (dit:) or gmm: model");
 }
 
 at::Tensor Generator::decode_images(const at::Tensor&) const {
@@ -193,7 +221,21 @@ int64_t Generator::state_numel() const {
   return d;
 }
 
-void check_guidance(const SamplerSpec& spec, const Generator& model) {
+void check_sampler(const SamplerSpec& spec, const Generator& model) {
+  const samplers::SamplerFamily family = spec.family();
+  if (!model.supports(family))
+    fail("mode ", samplers::to_string(family), ": ", model.name(),
+         samplers::is_discrete(family)
+             ? " takes continuous time in [0, 1] (SiT); DDPM/DDIM drive DiT checkpoints "
+               "(--model dit:...) on integer timesteps"
+             : " takes DiT's integer timesteps; sample it with DDPM or DDIM (ODE/SDE need a "
+               "SiT checkpoint, --model sit:...)");
+  if (family == samplers::SamplerFamily::kDdpm &&
+      spec.config.discrete.variance == samplers::VarianceType::kLearnedRange &&
+      !model.learned_sigma())
+    fail("variance_type learned-range needs a model with learned sigma; ", model.name(),
+         model.mixture() ? " is an exact eps model" : " was trained without learn_sigma",
+         ": use variance_type fixed-small or fixed-large");
   if (spec.config.guidance.scale != 1.0 && model.num_classes() == 0)
     fail("cfg_scale ", spec.value("cfg_scale"), " needs a class-conditional model; ", model.name(),
          " is unconditional");
@@ -219,7 +261,10 @@ GeneratedBatch generate_batch(const Generator& model, const samplers::SamplerCon
     x0 = samplers::per_sample_normal(seed, ids, samplers::kStreamInit, model.state_shape(),
                                      options);
   GeneratedBatch out;
-  out.result = samplers::sample(model.model_fn(config.prediction, config.path), config,
+  const samplers::ModelFn fn = samplers::is_discrete(config.family)
+                                  ? model.discrete_model_fn()
+                                  : model.model_fn(config.prediction, config.path);
+  out.result = samplers::sample(fn, config,
                                 x0.to(options), labels.to(options.device()), ids, seed);
   if (decode) out.images = model.decode_images(out.result.x);  // (B, H, W, 3) uint8
   return out;

@@ -24,8 +24,8 @@ class GaussianMixture;
 namespace sit::eval {
 
 struct GeneratorSettings {
-  std::string model;        ///< "gmm:PRESET", "gmm:FILE.toml", "sit:SiT-XL/2" (or "sit" to detect)
-  std::string ckpt;         ///< SiT checkpoint (.pt or .safetensors)
+  std::string model;  ///< "gmm:PRESET", "gmm:FILE.toml", "sit:SiT-XL/2", "dit:DiT-XL/2" ("sit"/"dit": detect)
+  std::string ckpt;   ///< SiT / DiT checkpoint (.pt or .safetensors)
   std::string inception;    ///< the feature extractor's file: features of the decoded images
   std::string extractor = "inception";  ///< its kind (models::extractor_registry())
   std::string vae;          ///< diffusers AutoencoderKL folder; empty: no decoding
@@ -50,6 +50,14 @@ class Generator {
   virtual int64_t null_class() const = 0;
   virtual samplers::ModelFn model_fn(samplers::Prediction prediction,
                                      samplers::PathType path) const = 0;
+  /// Whether the model can drive `family`: continuous code time (ODE/SDE: SiT networks)
+  /// or DiT's integer timesteps (DDPM/DDIM: DiT networks); the analytic mixtures both.
+  virtual bool supports(samplers::SamplerFamily family) const = 0;
+  /// The model on DiT's discrete timesteps: t holds original indices 0..999; returns eps,
+  /// or [eps; v] (2C channels) when learned_sigma(). Throws when not supported.
+  virtual samplers::ModelFn discrete_model_fn() const;
+  /// Whether discrete_model_fn() returns the learned-variance channels.
+  virtual bool learned_sigma() const { return false; }
   /// Whether decode_images works (a VAE is loaded).
   virtual bool has_images() const { return false; }
   /// Final states (B, ...) -> uint8 images (B, H, W, 3) on the CPU.
@@ -91,10 +99,11 @@ const ModelKind& model_kind(const std::string& model);
 
 struct SamplerSpec;
 
-/// Refuses guidance the model cannot take, naming fields by their table keys: cfg_scale
-/// != 1 on an unconditional model, a null_class that is one of the model's classes (or,
-/// for a network, not its unconditional label).
-void check_guidance(const SamplerSpec& spec, const Generator& model);
+/// Refuses a sampler the model cannot take, naming fields by their table keys: a family
+/// of the other time convention (ODE/SDE on a DiT, DDPM/DDIM on a SiT), learned-range
+/// variance without learned sigma, cfg_scale != 1 on an unconditional model, a null_class
+/// that is one of the model's classes (or, for a network, not its unconditional label).
+void check_sampler(const SamplerSpec& spec, const Generator& model);
 
 /// Labels of the samples `ids`: uniform over `num_classes` from their own stream
 /// (per_sample_labels), zeros for an unconditional model (0 classes). CPU int64 (B).

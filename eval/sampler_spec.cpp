@@ -12,7 +12,8 @@ namespace sit::eval {
 namespace {
 
 using samplers::SamplerFamily;
-constexpr SamplerFamily kOde = SamplerFamily::kOde, kSde = SamplerFamily::kSde;
+constexpr SamplerFamily kOde = SamplerFamily::kOde, kSde = SamplerFamily::kSde,
+                        kDdpm = SamplerFamily::kDdpm, kDdim = SamplerFamily::kDdim;
 
 /// The number a numeric field's text holds (SamplerField::set checked it against the
 /// row's range first).
@@ -33,6 +34,11 @@ bool adaptive(const SamplerSpec& s) {
 bool kl_eta(const SamplerSpec& s) {
   return s.family() == kSde && s.config.sde_options.diffusion.form == samplers::DiffusionForm::kKlEta;
 }
+bool parse_bool(const std::string& t) {
+  if (samplers::same_name(t, "true")) return true;
+  if (samplers::same_name(t, "false")) return false;
+  fail("expected true or false, got '", t, "'");
+}
 bool guided(const SamplerSpec& s) {
   return s.config.guidance.scale != 1.0;
 }
@@ -42,11 +48,13 @@ const Range kSteps = integers(2, 1000000);
 
 std::vector<SamplerField> make_fields() {
   using namespace samplers;
+  // both: the continuous-time families; discrete: DiT's; all: every family
   const std::vector<SamplerFamily> both = {kOde, kSde}, ode = {kOde}, sde = {kSde};
+  const std::vector<SamplerFamily> discrete = {kDdpm, kDdim}, all = {kOde, kSde, kDdpm, kDdim};
   // key, canonical key, flag, help, families, numeric, integer, range, shown, in label,
   // assign (the text is valid: set() checked it against the range), print, relevant
   std::vector<SamplerField> f = {
-      {"mode", "mode", "", "sampler family: ODE or SDE", both, false, false, {},
+      {"mode", "mode", "", "sampler family: ODE, SDE, DDPM or DDIM", all, false, false, {},
        FieldShown::kAlways, true,
        [](SamplerSpec& s, const std::string& t) { s.config.family = parse_sampler_family(t); },
        [](const SamplerSpec& s) -> std::string { return to_string(s.family()); }},
@@ -76,6 +84,37 @@ std::vector<SamplerField> make_fields() {
          s.config.num_steps = static_cast<int64_t>(value(t));
        },
        [](const SamplerSpec& s) { return std::to_string(s.config.num_steps); }},
+      {"respacing", "respacing", "--respacing",
+       "timesteps kept of DiT's 1000: \"250\" (steps), \"25,25,50\" (steps per equal section) "
+       "or \"ddimN\" (a stride of the 1000)",
+       discrete, false, false, {}, FieldShown::kAlways, true,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.discrete.respacing = samplers::canonical_respacing(t);
+       },
+       [](const SamplerSpec& s) { return s.config.discrete.respacing; }},
+      {"variance_type", "variance", "--variance-type",
+       "DDPM variance: learned-range (the model's channels C..2C-1, as DiT), fixed-small "
+       "(posterior variance) or fixed-large (betas)",
+       {kDdpm}, false, false, {}, FieldShown::kAlways, true,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.discrete.variance = parse_variance_type(t);
+       },
+       [](const SamplerSpec& s) -> std::string { return to_string(s.config.discrete.variance); }},
+      {"eta", "eta", "--eta",
+       "DDIM eta: 0 deterministic, 1 the DDPM posterior variance", {kDdim}, true, false,
+       not_below(0), FieldShown::kAlways, false,
+       [](SamplerSpec& s, const std::string& t) { s.config.discrete.eta = value(t); },
+       [](const SamplerSpec& s) { return repr(s.config.discrete.eta); }},
+      {"clip_denoised", "clip", "--clip-denoised",
+       "clamp each x0 estimate to [-1, 1] (true/false; DiT passes false: latents are not in "
+       "[-1, 1])",
+       discrete, false, false, {}, FieldShown::kChanged, true,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.discrete.clip_denoised = parse_bool(t);
+       },
+       [](const SamplerSpec& s) -> std::string {
+         return s.config.discrete.clip_denoised ? "true" : "false";
+       }},
       {"atol", "atol", "--atol", "dopri5 absolute tolerance", ode, true, false, greater_than(0),
        FieldShown::kAlways, false,
        [](SamplerSpec& s, const std::string& t) { s.config.ode.atol = value(t); },
@@ -130,12 +169,12 @@ std::vector<SamplerField> make_fields() {
        FieldShown::kChanged, true,
        [](SamplerSpec& s, const std::string& t) { s.loss_table = t; },
        [](const SamplerSpec& s) { return s.loss_table; }, kl_eta},
-      {"cfg_scale", "cfg", "--cfg-scale", "classifier-free guidance scale (1: none)", both, true,
+      {"cfg_scale", "cfg", "--cfg-scale", "classifier-free guidance scale (1: none)", all, true,
        false, not_below(0), FieldShown::kAlways, false,
        [](SamplerSpec& s, const std::string& t) { s.config.guidance.scale = value(t); },
        [](const SamplerSpec& s) { return repr(s.config.guidance.scale); }},
       {"cfg_channels", "cfg_channels", "--cfg-channels",
-       "3: guide channels 0..2 as the reference's forward_with_cfg; all: every channel", both,
+       "3: guide channels 0..2 as the reference's forward_with_cfg; all: every channel", all,
        false, false, {}, FieldShown::kRelevant, false,
        [](SamplerSpec& s, const std::string& t) {
          s.config.guidance.channels = parse_cfg_channels(t);
@@ -158,7 +197,7 @@ std::vector<SamplerField> make_fields() {
        },
        [](const SamplerSpec& s) { return repr(s.config.interval.sample_eps); }},
       {"null_class", "null_class", "--null-class",
-       "label of the unconditional class (default: the model's, 1000 for ImageNet models)", both,
+       "label of the unconditional class (default: the model's, 1000 for ImageNet models)", all,
        true, true, at_least(0), FieldShown::kChanged, true,
        [](SamplerSpec& s, const std::string& t) {
          if (t.empty())
@@ -208,6 +247,9 @@ SamplerSpec default_sampler_spec(SamplerFamily family) {
       s.config.sde_options.method = samplers::SdeMethod::kEulerMaruyama;
       s.config.num_steps = 250;
       return s;
+    case kDdpm:
+    case kDdim:
+      return s;  // DiT's sample.py: "250", learned-range, clip_denoised false, eta 0
   }
   unreachable("SamplerFamily ", static_cast<int>(family));
 }
@@ -237,6 +279,7 @@ bool SamplerSpec::shows(const SamplerField& f) const {
 
 const samplers::StepperInfo& SamplerSpec::stepper() const {
   if (family() == kOde) return samplers::ode_stepper(config.ode.method);
+  if (samplers::is_discrete(family())) return samplers::discrete_stepper(family());
   return samplers::sde_stepper(config.sde_options.method);
 }
 
@@ -260,6 +303,9 @@ std::string SamplerSpec::id() const {
 
 int64_t SamplerSpec::nfe_estimate() const {
   if (family() == kOde) return samplers::fixed_step_evaluations(config.ode.method, config.num_steps);
+  if (samplers::is_discrete(family()))  // one network call per kept timestep
+    return static_cast<int64_t>(
+        samplers::space_timesteps(samplers::kDiffusionSteps, config.discrete.respacing).size());
   return samplers::sde_evaluations(config.sde_options, config.num_steps);
 }
 

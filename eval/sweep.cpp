@@ -525,7 +525,7 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   const auto tensor_options = model.state_options();
   for (const auto& cfg : spec.configs)
     in_context(cat(spec.source, ": configuration ", cfg.id(), " (", cfg.label(), ")"),
-               [&] { check_guidance(cfg, model); });
+               [&] { check_sampler(cfg, model); });
   for (const auto& key : spec.metrics)  // the features the metrics read
     for (const MetricInput& in : metric(key).inputs) {
       const auto layout = model.feature_layout();

@@ -36,9 +36,15 @@ std::string where(const std::string& file, const toml::node& n) {
 /// round-trip form (so field parsers see one text form from TOML and from the CLI).
 std::string scalar_text(const std::string& file, const toml::node& v, const std::string& what) {
   if (const auto s = v.value_exact<std::string>()) return *s;
+  if (const auto b = v.value_exact<bool>()) return *b ? "true" : "false";
   if (v.is_integer()) return std::to_string(*v.value<int64_t>());
   if (v.is_floating_point()) return python_repr(*v.value<double>());
   fail(where(file, v), ": ", what, " must be a string or a number, got ", v.type());
+}
+
+/// Fields a family's own grid keys set (ode_methods, ode_steps, ddpm_respacing, ...).
+bool family_key(const std::string& key) {
+  return key == "mode" || key == "method" || key == "num_steps" || key == "respacing";
 }
 
 /// The values of a grid axis (a TOML array, or a single value), as text.
@@ -46,7 +52,7 @@ std::vector<std::string> value_texts(const std::string& file, const toml::node& 
                                      const char* key, bool numeric) {
   std::vector<std::string> out;
   auto take = [&](const toml::node& v) {
-    if (numeric ? !v.is_number() : !v.is_string())
+    if (numeric ? !v.is_number() : !(v.is_string() || v.is_boolean()))
       fail(where(file, v), ": '", key, "' must hold ", numeric ? "numbers" : "strings");
     out.push_back(scalar_text(file, v, cat("'", key, "'")));
   };
@@ -91,12 +97,11 @@ SweepSpec load_sweep(const std::string& path) {
               "device", "precision", "out", "metrics", "ckpt", "vae", "image_size", "num_classes",
               "reference", "save_images", "inception", "extractor"});
   {
-    // every sampler field but the three the family keys set
-    std::set<std::string> keys = {"ode_methods", "ode_steps", "sde_methods", "sde_steps"};
+    // every sampler field but those the family keys set
+    std::set<std::string> keys = {"ode_methods", "ode_steps",      "sde_methods",
+                                  "sde_steps",   "ddpm_respacing", "ddim_respacing"};
     for (const auto& f : sampler_fields())
-      if (std::string(f.key) != "mode" && std::string(f.key) != "method" &&
-          std::string(f.key) != "num_steps")
-        keys.insert(f.key);
+      if (!family_key(f.key)) keys.insert(f.key);
     check_keys(path, *grid, "grid", keys);
   }
 
@@ -231,11 +236,20 @@ SweepSpec load_sweep(const std::string& path) {
     }
     return a;
   };
-  const std::pair<SamplerFamily, const char*> family_keys[] = {
-      {SamplerFamily::kOde, "ode"}, {SamplerFamily::kSde, "sde"}};
-  std::vector<Axis> shared;  // axes of fields both families have, outermost first
+  const std::pair<SamplerFamily, const char*> family_keys[] = {{SamplerFamily::kOde, "ode"},
+                                                               {SamplerFamily::kSde, "sde"},
+                                                               {SamplerFamily::kDdpm, "ddpm"},
+                                                               {SamplerFamily::kDdim, "ddim"}};
+  std::vector<Axis> shared;  // axes of fields several families have, outermost first
   std::map<SamplerFamily, std::vector<Axis>> own;  // method, steps, the family's fields
   for (const auto& [family, prefix] : family_keys) {
+    if (samplers::is_discrete(family)) {
+      const std::string respacing = cat(prefix, "_respacing");
+      if (grid->get(respacing))
+        own[family].push_back(
+            grid_axis(respacing.c_str(), *find_sampler_field("respacing"), family, {}));
+      continue;
+    }
     const std::string methods = cat(prefix, "_methods"), steps = cat(prefix, "_steps");
     if (!grid->get(methods)) continue;
     const SamplerSpec defaults = default_sampler_spec(family);
@@ -243,18 +257,20 @@ SweepSpec load_sweep(const std::string& path) {
     own[family].push_back(grid_axis(steps.c_str(), *find_sampler_field("num_steps"), family,
                                     {std::to_string(defaults.config.num_steps)}));
   }
-  if (own.empty()) fail(where(path, *grid), ": [grid] needs ode_methods and/or sde_methods");
+  if (own.empty())
+    fail(where(path, *grid),
+         ": [grid] needs ode_methods, sde_methods, ddpm_respacing and/or ddim_respacing");
   for (const auto& f : sampler_fields()) {
-    const std::string key = f.key;
-    if (key == "mode" || key == "method" || key == "num_steps") continue;
-    const bool ode = f.applies_to(SamplerFamily::kOde), sde = f.applies_to(SamplerFamily::kSde);
-    if (ode && sde) {
-      if (grid->get(f.key)) shared.push_back(grid_axis(f.key, f, SamplerFamily::kOde, {}));
-      continue;
+    if (family_key(f.key) || !grid->get(f.key)) continue;
+    std::vector<SamplerFamily> families;  // every family the field applies to
+    for (const auto& [family, prefix] : family_keys)
+      if (f.applies_to(family)) families.push_back(family);
+    if (families.size() > 1) {
+      // first family the field has: a probe to parse the values on
+      shared.push_back(grid_axis(f.key, f, families.front(), {}));
+    } else if (own.count(families.front())) {
+      own[families.front()].push_back(grid_axis(f.key, f, families.front(), {}));
     }
-    const SamplerFamily family = ode ? SamplerFamily::kOde : SamplerFamily::kSde;
-    if (grid->get(f.key) && own.count(family))
-      own[family].push_back(grid_axis(f.key, f, family, {}));
   }
   // Every combination of `axes`, first axis outermost.
   const std::function<void(const std::vector<Axis>&, size_t, SamplerSpec&,
@@ -274,7 +290,7 @@ SweepSpec load_sweep(const std::string& path) {
     for (const auto& [family, axes] : own) {
       SamplerSpec s = default_sampler_spec(family);
       for (const Axis& a : shared)
-        a.field->set(s, a.field->print(common));
+        if (a.field->applies_to(family)) a.field->set(s, a.field->print(common));
       cross(axes, 0, s, [&](SamplerSpec& c) {
         normalise(c);
         all.push_back(c);
@@ -340,7 +356,7 @@ SweepSpec load_sweep(const std::string& path) {
       if (!t) fail(where(path, node), ": each [[include]] must be a table");
       check_keys(path, *t, "include", rule_keys);
       const toml::node* mode = t->get("mode");
-      if (!mode) fail(where(path, node), ": include needs 'mode' (\"ODE\" or \"SDE\")");
+      if (!mode) fail(where(path, node), ": include needs 'mode' (\"ODE\", \"SDE\", \"DDPM\" or \"DDIM\")");
       SamplerSpec c;
       in_context(cat(where(path, *mode), ": include 'mode'"), [&] {
         c = default_sampler_spec(

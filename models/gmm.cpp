@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "samplers/discrete.h"
 #include "samplers/sampler.h"
 
 namespace sit::models {
@@ -82,9 +83,7 @@ at::Tensor GaussianMixture::predict(samplers::Prediction prediction,
   if (x.dim() != 2 || x.size(1) != dim_)
     fail("gmm ", name_, ": x must have shape (B, ", dim_, "), got ", x.sizes());
   const int64_t b = x.size(0);
-  const at::Tensor xd = x.to(at::kDouble).cpu();
   const at::Tensor td = t.to(at::kDouble).cpu();
-  const at::Tensor yl = y.to(at::kLong).cpu();
   // Coefficients per row (samplers pass one t for the whole batch: computed once).
   std::vector<double> a(b), da(b), s(b), ds(b);
   const at::Tensor tc = td.contiguous();
@@ -97,6 +96,41 @@ at::Tensor GaussianMixture::predict(samplers::Prediction prediction,
     s[i] = coef.sigma;
     ds[i] = coef.d_sigma;
   }
+  return predict_at(prediction, x, a, da, s, ds, y);
+}
+
+samplers::ModelFn GaussianMixture::discrete_model_fn() const {
+  // alpha = sqrt(abar_k), sigma = sqrt(1 - abar_k) of DiT's base linear schedule
+  const std::vector<double> abar =
+      samplers::GaussianDiffusion(samplers::linear_beta_schedule(samplers::kDiffusionSteps))
+          .alphas_cumprod;
+  return [this, abar](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) {
+    const int64_t b = x.size(0);
+    const at::Tensor tc = t.to(at::kDouble).cpu().contiguous();
+    const double* tp = tc.data_ptr<double>();
+    std::vector<double> a(b), s(b), zero(b, 0.0);
+    for (int64_t i = 0; i < b; ++i) {
+      const double k = std::nearbyint(tp[i]);
+      if (!(k >= 0 && k < static_cast<double>(abar.size())) || k != tp[i])
+        fail("gmm ", name_, ": a discrete timestep must be an integer in [0, ", abar.size(),
+             "), got ", tp[i]);
+      a[i] = std::sqrt(abar[static_cast<size_t>(k)]);
+      s[i] = std::sqrt(1.0 - abar[static_cast<size_t>(k)]);
+    }
+    return predict_at(samplers::Prediction::kNoise, x, a, zero, s, zero, y);
+  };
+}
+
+at::Tensor GaussianMixture::predict_at(samplers::Prediction prediction, const at::Tensor& x,
+                                       const std::vector<double>& a,
+                                       const std::vector<double>& da,
+                                       const std::vector<double>& s,
+                                       const std::vector<double>& ds, const at::Tensor& y) const {
+  if (x.dim() != 2 || x.size(1) != dim_)
+    fail("gmm ", name_, ": x must have shape (B, ", dim_, "), got ", x.sizes());
+  const int64_t b = x.size(0);
+  const at::Tensor xd = x.to(at::kDouble).cpu();
+  const at::Tensor yl = y.to(at::kLong).cpu();
   const at::Tensor alpha = at::tensor(a, f64()).view({b, 1, 1});
   const at::Tensor sigma = at::tensor(s, f64()).view({b, 1, 1});
   const at::Tensor d_alpha = at::tensor(da, f64()).view({b, 1});

@@ -53,6 +53,17 @@ class GaussianMixture {
                      const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) const;
   /// The model function a sampler uses.
   samplers::ModelFn model_fn(samplers::Prediction prediction, samplers::PathType path) const;
+  /// The exact noise prediction on DiT's discrete schedule (samplers/discrete.h): t holds
+  /// original timestep indices k (integers in [0, 1000)), x_k = sqrt(abar_k) x_0 +
+  /// sqrt(1 - abar_k) eps of the linear schedule. Returns eps (B, D), no variance channels.
+  samplers::ModelFn discrete_model_fn() const;
+  /// The exact noise prediction E[eps | x] for x = alpha x_0 + sigma eps, with alpha and
+  /// sigma per row (B each), float64 inside, x's dtype out.
+  at::Tensor noise_at(const at::Tensor& x, const std::vector<double>& alpha,
+                      const std::vector<double>& sigma, const at::Tensor& y) const {
+    const std::vector<double> zero(alpha.size(), 0.0);
+    return predict_at(samplers::Prediction::kNoise, x, alpha, zero, sigma, zero, y);
+  }
 
   /// Exact draws from the target (conditional on y when class-conditional), per sample id.
   at::Tensor sample_target(uint64_t seed, const std::vector<int64_t>& ids,
@@ -62,6 +73,12 @@ class GaussianMixture {
   at::Tensor target_covariance(int64_t label = -1) const;
 
  private:
+  /// The prediction with per-row alpha, sigma and their time derivatives.
+  at::Tensor predict_at(samplers::Prediction prediction, const at::Tensor& x,
+                        const std::vector<double>& a, const std::vector<double>& da,
+                        const std::vector<double>& s, const std::vector<double>& ds,
+                        const at::Tensor& y) const;
+
   std::string name_;
   std::vector<MixtureComponent> components_;
   int64_t num_classes_ = 0;

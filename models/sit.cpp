@@ -191,9 +191,18 @@ struct SiT::Impl {
   Linear t0, t2, final_ada, final_linear;
   std::vector<Block> blocks;
   int64_t parameters = 0;
+  bool keep_learned_sigma = false;
 
   at::Tensor forward(const at::Tensor& x_in, const at::Tensor& t, const at::Tensor& y) const;
 };
+
+at::Tensor timestep_embedding(const at::Tensor& t) {
+  // cos first, float32 frequencies as the reference
+  const auto f32 = at::TensorOptions().dtype(at::kFloat).device(t.device());
+  const at::Tensor freqs = at::exp(-std::log(10000.0) * at::arange(128, f32) / 128.0);
+  const at::Tensor args = t.to(at::kFloat).unsqueeze(1) * freqs.unsqueeze(0);
+  return at::cat({at::cos(args), at::sin(args)}, 1);
+}
 
 SiT::SiT(const StateDict& sd, const SiTOptions& o) : impl_(std::make_unique<Impl>()) {
   SiTConfig c = detect_sit_config(sd);
@@ -220,6 +229,7 @@ SiT::SiT(const StateDict& sd, const SiTOptions& o) : impl_(std::make_unique<Impl
   Impl& m = *impl_;
   m.config = c;
   m.parameters = sit_parameter_count(c);
+  m.keep_learned_sigma = o.keep_learned_sigma;
   m.dtype = o.precision == Precision::kBf16 ? at::kBFloat16 : at::kFloat;
   const auto opts = at::TensorOptions().dtype(m.dtype).device(at::Device(o.device));
   auto get = [&](const std::string& key) { return sd.find(key).to(opts).contiguous(); };
@@ -274,11 +284,7 @@ at::Tensor SiT::Impl::forward(const at::Tensor& x_in, const at::Tensor& t,
   at::Tensor x = at::conv2d(x_in.to(dtype), proj_w, proj_b, {p, p});
   x = x.flatten(2).transpose(1, 2) + pos_embed;  // (B, T, D)
 
-  // Timestep embedding: cos first, float32 frequencies as the reference.
-  const auto f32 = at::TensorOptions().dtype(at::kFloat).device(x_in.device());
-  const at::Tensor freqs = at::exp(-std::log(10000.0) * at::arange(128, f32) / 128.0);
-  const at::Tensor args = t.to(at::kFloat).unsqueeze(1) * freqs.unsqueeze(0);
-  const at::Tensor t_freq = at::cat({at::cos(args), at::sin(args)}, 1).to(dtype);
+  const at::Tensor t_freq = timestep_embedding(t.to(x_in.device())).to(dtype);
   const at::Tensor t_emb = t2(at::silu(t0(t_freq)));
   const at::Tensor cond = at::silu(t_emb + at::embedding(table, y.to(at::kLong)));
 
@@ -310,7 +316,7 @@ at::Tensor SiT::Impl::forward(const at::Tensor& x_in, const at::Tensor& t,
           .permute({0, 5, 1, 3, 2, 4})
           .reshape({batch, co, g * p, g * p});
   // SiT keeps the first in_channels outputs (the learned-sigma half is dropped).
-  if (c.learn_sigma) x = x.narrow(1, 0, c.in_channels);
+  if (c.learn_sigma && !keep_learned_sigma) x = x.narrow(1, 0, c.in_channels);
   return x;
 }
 

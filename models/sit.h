@@ -46,6 +46,11 @@ int64_t sit_parameter_count(const SiTConfig& c);
 /// the first half of the dimensions encodes the column, the second half the row.
 at::Tensor sincos_pos_embed(int64_t dim, int64_t grid);
 
+/// as SiT/DiT models.py: TimestepEmbedder.timestep_embedding(t, 256): float32
+/// frequencies exp(-ln(10000) k / 128), args = float(t) * freqs, [cos(args), sin(args)]
+/// (cos first). t: (B) any dtype; returns (B, 256) float32 on t's device.
+at::Tensor timestep_embedding(const at::Tensor& t);
+
 /// What a checkpoint says about its architecture (hidden size, patch, depth, classes,
 /// learn_sigma, resolution), matched against the configuration table.
 SiTConfig detect_sit_config(const StateDict& sd);
@@ -56,6 +61,9 @@ struct SiTOptions {
   int64_t num_classes = 0;  ///< 0: the checkpoint's
   std::string device = "cpu";
   Precision precision = Precision::kFp32;
+  /// DiT: keep the learned-sigma channels C..2C-1 (the variance interpolation v); SiT
+  /// drops them.
+  bool keep_learned_sigma = false;
 };
 
 class SiT {
@@ -66,8 +74,10 @@ class SiT {
   ~SiT();
   SiT(SiT&&) noexcept;
 
-  /// x: latents (B, C, H, W) with H = W = input_size; t: (B) in [0, 1]; y: (B) int64
-  /// labels, num_classes for the null class. Returns (B, C, H, W) in x's dtype.
+  /// x: latents (B, C, H, W) with H = W = input_size; t: (B) in [0, 1] for SiT, DiT's
+  /// timestep indices 0..999 for DiT (the same embedder, spec/dit_diffusion.md section 9);
+  /// y: (B) int64 labels, num_classes for the null class. Returns (B, C, H, W) in x's
+  /// dtype, or (B, 2C, H, W) with keep_learned_sigma on a learn_sigma checkpoint.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) const;
 
   const SiTConfig& config() const;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "samplers/names.h"
 
 namespace sit::samplers {
@@ -18,7 +19,9 @@ const NameTable<ErrorNorm>& error_norm_names() {
 
 const NameTable<SamplerFamily>& family_names() {
   static const NameTable<SamplerFamily> t = {{"ODE", SamplerFamily::kOde},
-                                             {"SDE", SamplerFamily::kSde}};
+                                             {"SDE", SamplerFamily::kSde},
+                                             {"DDPM", SamplerFamily::kDdpm},
+                                             {"DDIM", SamplerFamily::kDdim}};
   return t;
 }
 
@@ -55,7 +58,8 @@ SamplerFamily parse_sampler_family(const std::string& name) {
   return parse_name(family_names(), name, "sampler family (mode)");
 }
 const std::vector<SamplerFamily>& all_sampler_families() {
-  static const std::vector<SamplerFamily> all = {SamplerFamily::kOde, SamplerFamily::kSde};
+  static const std::vector<SamplerFamily> all = {SamplerFamily::kOde, SamplerFamily::kSde,
+                                                 SamplerFamily::kDdpm, SamplerFamily::kDdim};
   return all;
 }
 const char* to_string(ErrorNorm n) {
@@ -116,8 +120,18 @@ ModelFn guided_model(ModelFn model, const GuidanceOptions& g) {
         const at::Tensor out = model(at::cat({first, first}), t, y);
         const at::Tensor cond = out.narrow(0, 0, half), uncond = out.narrow(0, half, half);
         if (g.channels == CfgChannels::kAll) {
-          const at::Tensor guided = uncond + g.scale * (cond - uncond);
-          return at::cat({guided, guided});
+          // every prediction channel; learned-variance channels (DiT: 2C outputs for a C
+          // channel state) stay unguided, as DiT's "standard" forward_with_cfg variant
+          const int64_t c = x.dim() >= 2 && out.dim() == x.dim() && out.size(1) > x.size(1)
+                                ? x.size(1)
+                                : (out.dim() >= 2 ? out.size(1) : 0);
+          if (c == 0 || (out.dim() >= 2 && c == out.size(1))) {
+            const at::Tensor guided = uncond + g.scale * (cond - uncond);
+            return at::cat({guided, guided});
+          }
+          const at::Tensor eps = uncond.narrow(1, 0, c) +
+                                 g.scale * (cond.narrow(1, 0, c) - uncond.narrow(1, 0, c));
+          return at::cat({at::cat({eps, eps}), out.narrow(1, c, out.size(1) - c)}, 1);
         }
         // matches the SiT/DiT reference (forward_with_cfg): guidance on channels 0..2 only
         if (out.dim() < 2 || out.size(1) < 3)
@@ -137,13 +151,37 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
   if (y.size(0) != batch || static_cast<int64_t>(ids.size()) != batch)
     fail("sample: x0, labels and ids must have the same batch size, got ", batch, ", ", y.size(0),
          ", ", ids.size());
+  const bool guided = cfg.guidance.scale != 1.0;
+  const ModelFn net = guided ? guided_model(model, cfg.guidance) : model;
+  auto doubled = [&](const at::Tensor& t) { return guided ? at::cat({t, t}) : t; };
+  const at::Tensor y_state = guided ? at::cat({y, at::full_like(y, cfg.guidance.null_class)}) : y;
+  const at::IntArrayRef shape = x0.sizes().slice(1);
+  // Noise of step k for every sample: its own stream, so batches and shards do not matter.
+  auto step_noise = [&](int64_t step) {
+    return doubled(per_sample_normal(seed, ids, kStreamSdeBase + step, shape, x0.options()));
+  };
+
+  SampleResult result;
+  at::Tensor x;
+  result.nfe.assign(static_cast<size_t>(batch), 0);
+  if (is_discrete(cfg.family)) {
+    // DiT's DDPM / DDIM on the respaced integer timesteps; the model receives them
+    const GaussianDiffusion d = GaussianDiffusion::spaced(cfg.discrete.respacing);
+    const DiscreteResult r =
+        sample_discrete(net, d, cfg.family, cfg.discrete, doubled(x0), y_state, step_noise);
+    std::fill(result.nfe.begin(), result.nfe.end(), r.network_calls);
+    result.network_calls = r.network_calls;
+    result.x = r.x.narrow(0, 0, batch);
+    check_finite(result, ids, cat(to_string(cfg.family), " respacing '", cfg.discrete.respacing, "'"));
+    return result;
+  }
+
   const Interpolant path(cfg.path);
   IntervalOptions io = cfg.interval;
   io.family = cfg.family;
   io.form = cfg.sde_options.diffusion.form;
   io.last_step = cfg.sde_options.last_step;
   io.last_step_size = cfg.sde_options.last_step_size;
-  SampleResult result;
   result.interval = sampling_interval(cfg.path, cfg.prediction, io);
   const std::vector<double> grid =
       linspace_grid(result.interval.t0, result.interval.t1, cfg.num_steps);
@@ -180,20 +218,9 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
     check_coefficients(path, cfg.prediction, diff, last_evaluated, v);
   }
 
-  const bool guided = cfg.guidance.scale != 1.0;
-  const ModelFn net = guided ? guided_model(model, cfg.guidance) : model;
-  auto doubled = [&](const at::Tensor& t) { return guided ? at::cat({t, t}) : t; };
-  const at::Tensor y_state = guided ? at::cat({y, at::full_like(y, cfg.guidance.null_class)}) : y;
-
-  at::Tensor x;
-  result.nfe.assign(static_cast<size_t>(batch), 0);
   if (sde) {
     Field field(net, cfg.prediction, path);
-    const at::IntArrayRef shape = x0.sizes().slice(1);
-    auto noise = [&](int64_t step) {
-      return doubled(per_sample_normal(seed, ids, kStreamSdeBase + step, shape, x0.options()));
-    };
-    x = integrate_sde(field, doubled(x0), y_state, grid, cfg.sde_options, noise);
+    x = integrate_sde(field, doubled(x0), y_state, grid, cfg.sde_options, step_noise);
     std::fill(result.nfe.begin(), result.nfe.end(), field.calls());
     result.network_calls = field.calls();
   } else if (ode_stepper(cfg.ode.method).adaptive && cfg.error_norm == ErrorNorm::kPerSample) {
@@ -219,8 +246,16 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
     result.network_calls = stats.evaluations;
   }
   result.x = x.narrow(0, 0, batch);
+  check_finite(result, ids,
+               cat("path ", to_string(cfg.path), ", prediction ", to_string(cfg.prediction),
+                   ", interval [", result.interval.t0, ", ", result.interval.t1, "]"));
+  return result;
+}
 
+void check_finite(const SampleResult& result, const std::vector<int64_t>& ids,
+                  const std::string& context) {
   // No NaN leaves silently.
+  const int64_t batch = result.x.size(0);
   const at::Tensor bad = at::logical_not(at::isfinite(result.x.reshape({batch, -1})).all(1));
   if (bad.any().item<bool>()) {
     std::string list;
@@ -231,10 +266,8 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
       }
     fail("sampler produced non-finite values for ", bad.sum().item<int64_t>(), " of ", batch,
          " samples (sample ids ", list, shown < bad.sum().item<int64_t>() ? ", ..." : "",
-         "); path ", to_string(cfg.path), ", prediction ", to_string(cfg.prediction),
-         ", interval [", result.interval.t0, ", ", result.interval.t1, "]");
+         "); ", context);
   }
-  return result;
 }
 
 }  // namespace sit::samplers

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "samplers/discrete.h"
 #include "samplers/field.h"
 #include "samplers/interval.h"
 #include "samplers/ode.h"
@@ -49,6 +50,7 @@ struct SamplerConfig {
   OdeOptions ode;                ///< kOde
   ErrorNorm error_norm = ErrorNorm::kBatch;
   SdeOptions sde_options;        ///< kSde
+  DiscreteOptions discrete;      ///< kDdpm, kDdim (num_steps, path, prediction unused)
   IntervalOptions interval;  ///< family / form / last step fields are filled from the above
   GuidanceOptions guidance;
 };
@@ -70,10 +72,17 @@ at::Tensor per_sample_labels(uint64_t seed, const std::vector<int64_t>& ids, int
 /// Noise streams: 0 initial state, 1 labels, 2 + k SDE step k, 1000+ model-specific.
 constexpr uint64_t kStreamInit = 0, kStreamLabels = 1, kStreamSdeBase = 2;
 
-/// Samples from x0 (B, ...) with labels y (B). SDE noise comes from per_sample_normal
+/// Samples from x0 (B, ...) with labels y (B). Continuous families: the model receives code
+/// time t in [0, 1]. DDPM / DDIM: x0 is x_T, the model receives the original timestep index
+/// (x's dtype) and returns eps, or [eps; v] on dim 1 with learned sigma; per-step noise
+/// comes from the same per-sample streams as the SDE's. SDE noise comes from per_sample_normal
 /// with `seed` and `ids`. Throws sit::Error for configurations that would evaluate an
 /// infinite coefficient, and when any final sample is not finite (naming their ids).
 SampleResult sample(const ModelFn& model, const SamplerConfig& config, const at::Tensor& x0,
                     const at::Tensor& y, const std::vector<int64_t>& ids, uint64_t seed);
+
+/// Throws sit::Error naming the ids of samples of result.x that are not finite.
+void check_finite(const SampleResult& result, const std::vector<int64_t>& ids,
+                  const std::string& context);
 
 }  // namespace sit::samplers

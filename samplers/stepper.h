@@ -9,10 +9,10 @@
 namespace sit::samplers {
 
 /// How a sampler moves the state: the probability-flow ODE or the SDE of the SiT
-/// reference (continuous time, code convention t = 0 noise, t = 1 data). A discrete-time
-/// family (DiT's DDPM/DDIM on integer timesteps) joins here.
-enum class SamplerFamily { kOde, kSde };
-/// "ODE" / "SDE" (any case).
+/// reference (continuous time, code convention t = 0 noise, t = 1 data), or DiT's
+/// ancestral DDPM / DDIM on integer timesteps (samplers/discrete.h; k = 0 data side).
+enum class SamplerFamily { kOde, kSde, kDdpm, kDdim };
+/// "ODE" / "SDE" / "DDPM" / "DDIM" (any case).
 const char* to_string(SamplerFamily f);
 SamplerFamily parse_sampler_family(const std::string& name);
 /// Every family, in table order (tests check each has a name).
