@@ -136,7 +136,8 @@ Command add_report_command(CLI::App& app) {
       ->check(CLI::IsMember({"md", "csv", "tex", "json", "html"}));
   cmd->add_option("--layout", a->layout,
                   "LaTeX in the SiT paper's layouts: diffusion (interpolant x prediction "
-                  "against w(t), Table 6), ode-sde (Table 8), system (Table 7)");
+                  "against w(t), Table 6), ode-sde (Table 8), system (Table 7), nfe (DiT's DDPM/DDIM "
+                  "beside SiT's ODE/SDE at matched NFE, --metric per cell)");
   cmd->add_option("--bar-nfe", a->bar_nfe,
                   "html: NFE of the per-configuration bar chart (default: the NFE most "
                   "configurations share)")

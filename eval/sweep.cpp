@@ -128,10 +128,9 @@ json base_record(const SamplerSpec& cfg, const SweepSpec& spec) {
       rec[f.key] = std::stoll(v);
     else
       rec[f.key] = std::stod(v);
-    if (std::string(f.key) == "num_steps")
-      rec["nfe_planned"] = cfg.nfe_estimate();  // per sample; -1: adaptive (dopri5)
     if (std::string(f.key) == "diffusion_form") rec["diffusion_convention"] = "D = w/2";
   }
+  rec["nfe_planned"] = cfg.nfe_estimate();  // per sample; -1: adaptive (dopri5)
   rec["model"] = spec.model;
   rec["global_seed"] = spec.seed;
   return rec;

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <string_view>
 
@@ -54,14 +55,30 @@ Baselines Baselines::load(const std::string& name_or_path) {
       r.table = "Table 7";
       r.model = s["model"].value_or(std::string());
       r.sampler = s["sampler"].value_or(std::string());
-      r.family = r.sampler.substr(0, 3);
+      r.family = r.sampler.substr(0, r.sampler.find(' '));
       const auto paren = r.sampler.find(' ');
       if (paren != std::string::npos && (r.family == "ODE" || r.family == "SDE"))
         r.method = lower(r.sampler.substr(4, r.sampler.find(' ', 4) - 4));
+      if (r.family == "DDPM" || r.family == "DDIM")  // "DDPM 250 steps": one call per step
+        r.nfe = std::atoi(r.sampler.c_str() + r.family.size() + 1);
       r.cfg = s["cfg"].value_or(1.0);
       r.note = s["note"].value_or(std::string());
       r.metrics = metrics_of(s);
-      if (r.family == "ODE" || r.family == "SDE") b.rows_.push_back(r);
+      if (r.family == "ODE" || r.family == "SDE" || r.family == "DDPM") b.rows_.push_back(r);
+    }
+  // Table 1: DiT (DDPM, 250 steps, no guidance; the DiT paper's numbers) at 400K steps;
+  // the SiT column is Table 8's SDE row at two digits.
+  if (const toml::array* pairs = t["dit_vs_sit"].as_array())
+    for (const auto& node : *pairs) {
+      const toml::table& s = *node.as_table();
+      Row r;
+      r.table = "Table 1";
+      r.model = "DiT-" + s["size"].value_or(std::string()) + "/2";
+      r.family = "DDPM";
+      r.sampler = "DDPM 250 steps, 400K steps";
+      r.nfe = 250;
+      if (auto fid = s["dit"].value<double>()) r.metrics["fid"] = *fid;
+      b.rows_.push_back(r);
     }
   if (const toml::array* sizes = t["size"].as_array())
     for (const auto& node : *sizes) {
@@ -85,7 +102,7 @@ Baselines Baselines::load(const std::string& name_or_path) {
 
 std::optional<Published> Baselines::match(const Record& r) const {
   const std::string model = r.value("model", "");
-  if (model.rfind("sit:", 0) != 0) return std::nullopt;
+  if (model.rfind("sit:", 0) != 0 && model.rfind("dit:", 0) != 0) return std::nullopt;
   const std::string name = model.substr(4);
   const std::string mode = r.value("mode", ""), method = lower(r.value("method", ""));
   const double cfg = r.value("cfg_scale", 1.0);

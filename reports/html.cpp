@@ -19,13 +19,7 @@ namespace {
 
 /// One line of the NFE plot: everything but the step count.
 std::string group_of(const Record& r) {
-  std::string g = (r.contains("run") ? text_field(r, "run") + ": " : "") + text_field(r, "mode") +
-                  " " + text_field(r, "method") + " " + text_field(r, "path_type") + "/" +
-                  text_field(r, "prediction");
-  if (text_field(r, "mode") == "SDE") g += " " + text_field(r, "diffusion_form");
-  const double cfg = r.value("cfg_scale", 1.0);
-  if (cfg != 1.0) g += " cfg " + std::to_string(cfg).substr(0, 4);
-  return g;
+  return (r.contains("run") ? text_field(r, "run") + ": " : "") + sampler_without_steps(r);
 }
 
 std::string gnuplot_string(const std::string& s) {

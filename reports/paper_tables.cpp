@@ -149,6 +149,8 @@ std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
   std::vector<std::string> names;
   std::map<std::string, const Record*> ode, sde;
   for (const auto& r : records) {
+    const std::string mode = text_field(r, "mode");
+    if (mode != "ODE" && mode != "SDE") continue;  // DiT's DDPM/DDIM: --layout nfe
     const std::string name =
         (r.contains("run") ? text_field(r, "run") + ": " : "") + text_field(r, "model");
     if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
@@ -187,6 +189,64 @@ std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
       "l" + std::string(2 * keys.size(), 'c'), body);
 }
 
+/// The model without its kind prefix: "DiT-XL/2", "SiT-XL/2"; analytic models keep it.
+std::string model_name(const Record& r) {
+  const std::string m = text_field(r, "model");
+  return m.rfind("sit:", 0) == 0 || m.rfind("dit:", 0) == 0 ? m.substr(4) : m;
+}
+
+std::string nfe_layout(const std::vector<Record>& records, const std::string& metric,
+                       int digits) {
+  const Metric& m = info(metric);
+  std::set<int64_t> nfes;
+  std::vector<std::string> cols;
+  std::map<std::pair<int64_t, std::string>, const Record*> cell;
+  for (const auto& r : records) {
+    const int64_t nfe = r.value("nfe_planned", int64_t{-1});
+    if (nfe < 0) continue;  // adaptive: no matched budget
+    const std::string col = (r.contains("run") ? text_field(r, "run") + ": " : "") +
+                            model_name(r) + " " + sampler_without_steps(r);
+    if (std::find(cols.begin(), cols.end(), col) == cols.end()) cols.push_back(col);
+    nfes.insert(nfe);
+    cell[{nfe, col}] = &r;
+  }
+  if (nfes.empty()) fail("--layout nfe needs configurations with a fixed NFE");
+  std::string body = join([&] {
+    std::vector<std::string> h = {"NFE"};
+    for (const auto& c : cols)
+      h.push_back(latex_escape(c));
+    return h;
+  }());
+  body += "\\midrule\n";
+  for (int64_t nfe : nfes) {
+    // per row, the best value in bold: the samplers compared at one budget
+    std::vector<std::string> text(cols.size());
+    double best = lower_is_better(m) ? 1e300 : -1e300;
+    for (size_t j = 0; j < cols.size(); ++j) {
+      auto it = cell.find({nfe, cols[j]});
+      if (it == cell.end()) continue;
+      const Record& r = *it->second;
+      if (!ok(r)) {
+        text[j] = "failed";
+      } else if (r.contains(metric)) {
+        text[j] = format_value(r[metric].get<double>(), metric, digits);
+        const double v = std::stod(text[j]);
+        best = lower_is_better(m) ? std::min(best, v) : std::max(best, v);
+      }
+    }
+    std::vector<std::string> line = {std::to_string(nfe)};
+    for (const auto& t : text)
+      line.push_back(!t.empty() && t != "failed" && std::stod(t) == best
+                         ? "\\textbf{" + t + "}"
+                         : (t.empty() ? "--" : t));
+    body += join(line);
+  }
+  return wrap(caption(records, std::string(m.display) +
+                                   " at matched NFE (one network evaluation per sample and "
+                                   "step; a guided pair counts once), best per row in bold"),
+              "r" + std::string(cols.size(), 'c'), body);
+}
+
 std::string system_layout(const std::vector<Record>& records, int digits) {
   const std::vector<std::string> keys = adm_keys();
   std::vector<const Record*> rows;
@@ -219,7 +279,8 @@ std::string paper_table(const std::vector<Record>& records, const std::string& l
   if (layout == "diffusion") return diffusion_layout(records, metric, digits);
   if (layout == "ode-sde") return ode_sde_layout(records, digits);
   if (layout == "system") return system_layout(records, digits);
-  fail("--layout must be one of diffusion, ode-sde, system; got '", layout, "'");
+  if (layout == "nfe") return nfe_layout(records, metric, digits);
+  fail("--layout must be one of diffusion, ode-sde, system, nfe; got '", layout, "'");
 }
 
 }  // namespace sit::reports

@@ -5,7 +5,9 @@
 ///    (the paper's Table 6);
 ///  - "ode-sde": one row per run and model, ODE and SDE metrics side by side, each the
 ///    configuration of its family with the most NFE (Table 8);
-///  - "system": one row per configuration with FID, sFID, IS, precision, recall (Table 7).
+///  - "system": one row per configuration with FID, sFID, IS, precision, recall (Table 7);
+///  - "nfe": rows NFE, columns model + sampler without its step count (DiT's DDPM/DDIM
+///    beside SiT's ODE/SDE, as the paper's DiT-to-SiT comparison), the best per row bold.
 /// Compiles with plain pdflatex and \usepackage{booktabs}.
 
 #include <string>
@@ -15,7 +17,8 @@
 
 namespace sit::reports {
 
-/// layout: "diffusion", "ode-sde" or "system"; metric: the cell metric of "diffusion".
+/// layout: "diffusion", "ode-sde", "system" or "nfe"; metric: the cell metric of
+/// "diffusion" and "nfe".
 std::string paper_table(const std::vector<Record>& records, const std::string& layout,
                         const std::string& metric = "fid", int digits = kPaper);
 

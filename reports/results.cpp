@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "common/error.h"
 #include "eval/metric_table.h"
@@ -122,7 +123,43 @@ std::string sampler_column(const Record& r) {
   return s;
 }
 
+/// The steps column: grid points (ODE/SDE) or the respacing (DDPM/DDIM).
+std::string steps_of(const Record& r) {
+  if (r.contains("respacing")) return text_field(r, "respacing");
+  return std::to_string(r.value("num_steps", int64_t{0}));
+}
+
+/// w(t) of an SDE, the variance type of DDPM, eta of DDIM.
+std::string form_or_variance(const Record& r) {
+  if (r.contains("variance_type")) return text_field(r, "variance_type");
+  if (r.contains("eta") && text_field(r, "mode") == "DDIM") return "eta " + num(r, "eta");
+  return text_field(r, "diffusion_form");
+}
+
 }  // namespace
+
+std::string sampler_without_steps(const Record& r) {
+  std::string label = text_field(r, "sampler");
+  if (label.empty()) label = sampler_column(r);
+  const std::string steps = r.contains("respacing")
+                                ? text_field(r, "respacing")
+                                : std::to_string(r.value("num_steps", int64_t{-1}));
+  std::istringstream in(label);
+  std::string token, out;
+  bool dropped = false;
+  while (in >> token) {
+    if (token == "(NFE") break;  // sampler_column's NFE note
+    if (!dropped && token == steps) {
+      dropped = true;  // the first match: the label puts the steps right after the method
+      continue;
+    }
+    out += (out.empty() ? "" : " ") + token;
+  }
+  if (r.contains("path_type"))
+    out = text_field(r, "path_type") + "/" + text_field(r, "prediction") + " " + out;
+  return out;
+}
+
 
 std::string text_field(const Record& r, const char* key) {
   return r.contains(key) && r[key].is_string() ? r[key].get<std::string>() : "";
@@ -239,8 +276,9 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
                        [&](const Record& r) { return r.contains(key); });
   };
   std::vector<std::string> metric_columns;  // record keys
-  std::vector<std::string> header = {"id",    "mode",           "path", "prediction", "method",
-                                     "steps", "w(t) (D = w/2)", "cfg",  "NFE"};
+  std::vector<std::string> header = {
+      "id", "mode", "path", "prediction", "method", "steps", "w(t) (D = w/2) / variance",
+      "cfg", "NFE"};
   for (const auto& m : eval::metric_table()) {
     const std::string key = m.key;
     if (key != "fid" && !any(key)) continue;
@@ -262,8 +300,8 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
                                     text_field(r, "path_type"),
                                     text_field(r, "prediction"),
                                     text_field(r, "method"),
-                                    std::to_string(r.value("num_steps", int64_t{0})),
-                                    text_field(r, "diffusion_form"),
+                                    steps_of(r),
+                                    form_or_variance(r),
                                     num(r, "cfg_scale"),
                                     num(r, "nfe")};
     for (const auto& key : metric_columns)
@@ -283,8 +321,11 @@ std::string pivot_table(const std::vector<Record>& records, const std::string& m
     if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
   };
   for (const auto& r : records) {
-    const std::string row = (r.contains("run") ? text_field(r, "run") + ": " : std::string()) +
-                            text_field(r, "path_type") + " / " + text_field(r, "prediction");
+    const std::string row =
+        (r.contains("run") ? text_field(r, "run") + ": " : std::string()) +
+        (r.contains("path_type")
+             ? text_field(r, "path_type") + " / " + text_field(r, "prediction")
+             : std::string("discrete timesteps / noise"));  // DDPM, DDIM
     std::string col = sampler_column(r);
     // two configurations in one cell (records without a distinguishing label): one column
     // each, named by ID, rather than one hiding the other

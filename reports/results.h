@@ -11,6 +11,11 @@ using Record = nlohmann::ordered_json;
 
 /// A string field of a record, "" when absent or not a string.
 std::string text_field(const Record& r, const char* key);
+/// A configuration without its step count, for curves over NFE and the NFE layout:
+/// "Linear/velocity SDE Euler sigma", "DDPM fixed-small", "DDIM eta 1.0 cfg 1.5" (the
+/// record's sampler label with the steps or respacing removed, the interpolant and
+/// prediction in front for ODE/SDE).
+std::string sampler_without_steps(const Record& r);
 /// LaTeX-escaped text (\ & % $ # _ { } ~ ^).
 std::string latex_escape(const std::string& text);
 /// HTML-escaped text (& < > ").

@@ -136,6 +136,45 @@ TEST(SampleSiT, BadModelSettingsAreExplained) {
   EXPECT_FALSE(fs::exists(d / "s.npz"));
 }
 
+TEST(SampleDiT, DdpmAndDdimImagesIndependentOfBatchAndFamilyErrors) {
+  const fs::path d = sit::test::temp_dir("sample_dit");
+  const std::string dit = "--model dit --ckpt " + mf("dit_s2.pt") + " --vae " + mf("vae_new") +
+                          " --num-samples 3 --respacing 10 --cfg-scale 1.5 ";
+  CliRun r = run("sample DDPM " + dit + "--batch-size 2 --out " + (d / "a.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "DiT-S/2")) << r.err;
+  EXPECT_TRUE(contains(r.err, "DDPM 10 learned-range cfg 1.5")) << r.err;
+  EXPECT_TRUE(contains(r.err, "mean NFE 10 per sample")) << r.err;
+  r = run("sample DDPM " + dit + "--batch-size 3 --out " + (d / "b.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<int64_t> shape_a, shape_b;
+  const auto a = read_u8(io::NpzReader((d / "a.npz").string()), "arr_0", &shape_a);
+  const auto b = read_u8(io::NpzReader((d / "b.npz").string()), "arr_0", &shape_b);
+  EXPECT_EQ(shape_a, (std::vector<int64_t>{3, 16, 16, 3}));
+  EXPECT_EQ(a, b);  // per-sample noise: the batch size does not matter
+  r = run("sample DDIM " + dit + "--eta 1 --out " + (d / "c.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "DDIM 10 eta 1.0 cfg 1.5")) << r.err;
+
+  const std::string out = " --out " + (d / "x.npz").string();
+  r = run("sample ODE --model dit --ckpt " + mf("dit_s2.pt") + " --vae " + mf("vae_new") + out);
+  EXPECT_TRUE(contains(r.err, "takes DiT's integer timesteps; sample it with DDPM or DDIM")) << r.err;
+  r = run("sample DDPM " + kSiT + out);
+  EXPECT_TRUE(contains(r.err, "takes continuous time in [0, 1] (SiT); DDPM/DDIM drive DiT")) << r.err;
+  r = run("sample DDPM --model dit --ckpt " + mf("sit_b4_fp16.safetensors") + " --vae " +
+          mf("vae_new") + out);
+  EXPECT_TRUE(contains(r.err, "was trained without learn_sigma: use variance_type fixed-small"))
+      << r.err;
+  r = run("sample DDIM " + dit + "--eta -0.5" + out);
+  EXPECT_TRUE(contains(r.err, "--eta: expected a number >= 0, got -0.5")) << r.err;
+  const std::string dit_plain = "--model dit --ckpt " + mf("dit_s2.pt") + " --vae " + mf("vae_new") + " ";
+  r = run("sample DDIM " + dit_plain + "--respacing 25,x" + out);
+  EXPECT_TRUE(contains(r.err, "'x' is not a non-negative integer")) << r.err;
+  r = run("sample DDPM " + dit_plain + "--respacing 1001" + out);
+  EXPECT_TRUE(contains(r.err, "cannot take 1001 steps")) << r.err;
+  EXPECT_FALSE(fs::exists(d / "x.npz"));
+}
+
 TEST(SweepSiT, ImagesSavedResumedAndScoredAgainstAFeatureFile) {
   const fs::path d = sit::test::temp_dir("sweep_sit");
   auto write_sweep = [&](const std::string& name, const std::string& extra) {

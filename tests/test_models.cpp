@@ -6,12 +6,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <string>
 
 #include "common/error.h"
 #include "models/checkpoint.h"
 #include "models/sit.h"
 #include "models/vae.h"
+#include "samplers/discrete.h"
+#include "samplers/sampler.h"
 #include "torch_test_util.h"
 
 using namespace sit;
@@ -241,4 +244,72 @@ TEST(Vae, ConfigErrorsNameTheFileAndKey) {
   EXPECT_NE(err("{not json").find("not valid JSON"), std::string::npos);
   EXPECT_NE(err("{\"up_block_types\": [\"CrossAttnUpBlock2D\"]}").find("UpDecoderBlock2D"),
             std::string::npos);
+}
+
+// DiT-S/2 (random weights, latent 8) sampled with DDPM-250 (learned sigma, cfg 1.5, both
+// guidance variants) and DDIM-50 (eta 0 with cfg 1.5, eta 1 without) from the noise and
+// labels of the fixture, against tests/python/dit_reference.py (written from the spec).
+TEST(DiT, DdpmAndDdimLatentsAndImagesMatchThePythonReference) {
+  using namespace sit::samplers;
+  SiTOptions o;
+  o.name = "DiT-S/2";
+  o.keep_learned_sigma = true;
+  const SiT net(load_state_dict(fixture("dit_s2.pt")), o);
+  ASSERT_EQ(net.config().input_size, 8);
+  ASSERT_TRUE(net.config().learn_sigma);
+  const VaeDecoder vae = VaeDecoder::load(fixture("vae_new"));
+  const at::Tensor x_T = load_npy("dit_xT"), y = load_npy("dit_y");
+  const ModelFn fn = [&](const at::Tensor& x, const at::Tensor& t, const at::Tensor& yy) {
+    return net.forward(x, t, yy);
+  };
+  struct Case {
+    const char* tag;
+    SamplerFamily family;
+    const char* respacing;
+    double scale;
+    CfgChannels channels;
+    double eta;
+  };
+  const Case cases[] = {
+      {"ddpm250_cfg3", SamplerFamily::kDdpm, "250", 1.5, CfgChannels::kFirst3, 0},
+      {"ddpm250_cfgall", SamplerFamily::kDdpm, "250", 1.5, CfgChannels::kAll, 0},
+      {"ddim50_eta0", SamplerFamily::kDdim, "ddim50", 1.5, CfgChannels::kFirst3, 0},
+      {"ddim50_eta1", SamplerFamily::kDdim, "ddim50", 1.0, CfgChannels::kFirst3, 1}};
+  for (const Case& c : cases) {
+    const std::string tag = std::string("dit_") + c.tag;
+    const GaussianDiffusion d = GaussianDiffusion::spaced(c.respacing);
+    const at::Tensor noise = load_npy(tag + "_noise");  // (T', B, 4, 8, 8)
+    ASSERT_EQ(noise.size(0), d.num_timesteps());
+    const bool guided = c.scale != 1.0;
+    GuidanceOptions g;
+    g.scale = c.scale;
+    g.channels = c.channels;
+    DiscreteOptions options;
+    options.respacing = c.respacing;
+    options.eta = c.eta;
+    const auto twice = [&](const at::Tensor& t) { return guided ? at::cat({t, t}) : t; };
+    const at::Tensor labels = guided ? at::cat({y, at::full_like(y, 1000)}) : y;
+    const DiscreteResult r = sample_discrete(
+        guided ? guided_model(fn, g) : fn, d, c.family, options, twice(x_T), labels,
+        [&](int64_t step) { return twice(noise[step]); });
+    const at::Tensor latent = r.x.narrow(0, 0, x_T.size(0));
+    const at::Tensor want = load_npy(tag + "_latent");
+    const double diff = (latent - want).abs().max().item<double>();
+    EXPECT_LT(diff, 1e-5 * std::max(1.0, want.abs().max().item<double>())) << c.tag;
+
+    // uint8 images: equal except where the reference's 127.5 x + 128 lies within 1e-3 of
+    // an integer (the truncation boundary), where float round-off may fall either side
+    const at::Tensor u8 = to_uint8_nhwc(vae.decode(latent));
+    const at::Tensor want_u8 = load_npy(tag + "_u8"), pixels = load_npy(tag + "_pixels");
+    ASSERT_EQ(u8.sizes(), want_u8.sizes());
+    const at::Tensor differ = u8.to(at::kInt) != want_u8.to(at::kInt);
+    const at::Tensor distance = (pixels - pixels.round()).abs();
+    const at::Tensor tie = distance < 1e-3;
+    EXPECT_EQ((differ & ~tie).sum().item<int64_t>(), 0) << c.tag;
+    std::cout << c.tag << ": max |latent difference| " << diff << " (latents up to "
+              << want.abs().max().item<double>() << "), " << differ.sum().item<int64_t>()
+              << " of " << differ.numel() << " uint8 values differ (ties)\n";
+    EXPECT_LE((u8.to(at::kInt) - want_u8.to(at::kInt)).abs().max().item<int>(), 1) << c.tag;
+    EXPECT_GT(want_u8.to(at::kFloat).std().item<double>(), 1.0) << c.tag << ": images not flat";
+  }
 }

@@ -14,6 +14,7 @@
 
 #include "eval/sweep.h"
 #include "eval/sweep_config.h"
+#include "reports/paper_tables.h"
 #include "reports/results.h"
 #include "test_util.h"
 
@@ -237,7 +238,7 @@ TEST(Sweep, EndToEndRecordsFailuresAndRendersTables) {
       0u)
       << tex;
   EXPECT_NE(tex.find("\\bottomrule\n\\end{tabular}"), std::string::npos);
-  EXPECT_NE(reports::long_table(records, reports::TableFormat::kLatex).find("w(t) (D = w/2)"),
+  EXPECT_NE(reports::long_table(records, reports::TableFormat::kLatex).find("w(t) (D = w/2) / variance"),
             std::string::npos);
   sit::test::expect_error([] { reports::parse_table_format("pdf"); },
                           {"md, csv, tex, html", "'pdf'"});
@@ -419,7 +420,7 @@ TEST(Reports, TablesRenderExactlyTheExpectedText) {
             "| VP / noise | 2.5 |  |\n");
   EXPECT_EQ(
       reports::long_table(records, reports::TableFormat::kCsv),
-      "id,mode,path,prediction,method,steps,w(t) (D = w/2),cfg,NFE,FID,Precision,Recall,KID,status\n"
+      "id,mode,path,prediction,method,steps,w(t) (D = w/2) / variance,cfg,NFE,FID,Precision,Recall,KID,status\n"
       "aaa,ODE,Linear,velocity,heun2,5,,1,8,0.1235,0.9,0.8,0.01,ok\n"
       "bbb,SDE,Linear,velocity,Euler,9,SBDM,1,,,,,,\"failed: lambda(0) = inf, set --t0\"\n"
       "ccc,ODE,VP,noise,heun2,5,,1,8,2.5,,,,ok\n");
@@ -479,4 +480,87 @@ TEST(SweepConfig, MixtureFileWithAClassWithoutComponentNamesTheFile) {
                                  .string()); },
       {"m.toml: class 1 has no component (num_classes = 2 needs at least one [[component]] with "
        "class = 1)"});
+}
+
+TEST(Sweep, DitFamiliesBesideSiTSamplersOnTheExactMixture) {
+  const auto dir = sit::test::temp_dir();
+  const std::string text = R"([sweep]
+name = "discrete"
+model = "gmm:mix1d"
+samples = 400
+reference_samples = 400
+batch_size = 200
+global_seed = 1
+metrics = ["fid"]
+[grid]
+path_type = ["Linear"]
+prediction = ["velocity"]
+ode_methods = ["heun2"]
+ode_steps = [6, 11]
+ddpm_respacing = ["10", "20"]
+ddim_respacing = ["10", "020"]
+variance_type = ["fixed-small", "fixed_large"]
+eta = [0.0, 1.0]
+clip_denoised = [false]
+[[include]]
+mode = "DDPM"
+respacing = "ddim10"
+variance_type = "fixed-large"
+clip_denoised = true
+)";
+  const auto spec = eval::load_sweep(write_sweep(dir, text).string());
+  ASSERT_EQ(spec.configs.size(), 11u);  // ODE 2, DDPM 2 x 2, DDIM 2 x 2, the include
+  std::set<std::string> labels;
+  for (const auto& c : spec.configs)
+    labels.insert(c.label());
+  for (const char* l : {"ODE Linear/velocity heun2 6", "DDPM 10 fixed-small", "DDPM 20 fixed-large",
+                        "DDIM 20", "DDIM 10 eta 1.0", "DDPM ddim10 fixed-large clip true"})
+    EXPECT_TRUE(labels.count(l)) << l;
+  std::ostringstream log;
+  eval::SweepOptions o;
+  o.out_dir = (dir / "run").string();
+  o.quiet = true;
+  const auto s = eval::run_sweep(spec, o, log);
+  EXPECT_EQ(s.ok, 11) << log.str();
+  const auto records = reports::load_results((dir / "run" / "results.jsonl").string());
+  ASSERT_EQ(records.size(), 11u);
+  for (const auto& r : records) {
+    const std::string mode = r["mode"];
+    if (mode == "ODE") continue;
+    EXPECT_FALSE(r.contains("path_type")) << r.dump();
+    EXPECT_TRUE(r.contains("respacing")) << r.dump();
+    EXPECT_EQ(r.contains("variance_type"), mode == "DDPM") << r.dump();
+    EXPECT_EQ(r.contains("eta"), mode == "DDIM") << r.dump();
+    EXPECT_EQ(r["nfe"].get<double>(), r["nfe_planned"].get<int64_t>());
+    EXPECT_EQ(r["respacing"] == "ddim10" || r["respacing"] == "10", r["nfe_planned"] == 10);
+  }
+  // DiT's samplers beside SiT's at matched NFE: rows NFE, columns samplers
+  const std::string tex = reports::paper_table(records, "nfe", "fid", 2);
+  for (const char* cell : {"NFE & ", "gmm:mix1d Linear/velocity ODE heun2", "gmm:mix1d DDPM fixed-small",
+                           "gmm:mix1d DDIM eta 1.0", "\n10 & ", "\n20 & ", "\\textbf{"})
+    EXPECT_NE(tex.find(cell), std::string::npos) << cell << "\n" << tex;
+  const std::string md = reports::long_table(records, reports::TableFormat::kMarkdown);
+  EXPECT_NE(md.find("| DDPM |  |  |  | 20 | fixed-large |"), std::string::npos) << md;
+  const std::string pivot = reports::pivot_table(records, "fid", reports::TableFormat::kMarkdown);
+  EXPECT_NE(pivot.find("| discrete timesteps / noise |"), std::string::npos) << pivot;
+
+  // learned-range (the default) on an eps-only model is refused before any work
+  const auto bad_dir = sit::test::temp_dir();
+  const std::string bad = R"([sweep]
+name = "bad"
+model = "gmm:mix1d"
+samples = 100
+[grid]
+ddpm_respacing = ["10"]
+)";
+  const auto bad_spec = eval::load_sweep(write_sweep(bad_dir, bad).string());
+  o.out_dir = (bad_dir / "run").string();
+  sit::test::expect_error([&] { eval::run_sweep(bad_spec, o, log); },
+                          {"DDPM 10 learned-range", "variance_type learned-range needs a model "
+                           "with learned sigma", "use variance_type fixed-small"});
+  EXPECT_FALSE(fs::exists(bad_dir / "run" / "results.jsonl"));
+  std::ofstream(bad_dir / "r.toml") << "[sweep]\nmodel = \"gmm:mix1d\"\nsamples = 10\n[grid]\n"
+                                       "ddim_respacing = [\"ddim300\"]\n";
+  sit::test::expect_error([&] { eval::load_sweep((bad_dir / "r.toml").string()); },
+                          {"r.toml:5", "'ddim_respacing'", "no integer stride gives exactly 300"});
 }

@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dit_reference as dit  # noqa: E402
 import model_reference as ref  # noqa: E402
 
 
 def stamp_of_sources():
     h = hashlib.sha256()
     here = os.path.dirname(os.path.abspath(__file__))
-    for name in ("make_model_fixtures.py", "model_reference.py"):
+    for name in ("make_model_fixtures.py", "model_reference.py", "dit_reference.py"):
         with open(os.path.join(here, name), "rb") as f:
             h.update(f.read())
     return h.hexdigest()
@@ -116,6 +117,36 @@ def main():
             save(a.out, "%s_z%dx%d" % (kind, h, w), z.numpy())
             save(a.out, "%s_img%dx%d" % (kind, h, w), img.numpy())
             save(a.out, "%s_u8_%dx%d" % (kind, h, w), ref.quantize(img))
+
+    # DiT-S/2 (latent 8, learn_sigma) sampled with DDPM / DDIM from fixed noise and labels,
+    # decoded with the tiny VAE: the C++ sampler must give the same latents and images.
+    d2 = ref.random_sit("S", 2, seed=7, input_size=8)
+    torch.save(d2, os.path.join(a.out, "dit_s2.pt"))
+    vae_sd = ref.random_vae(cfg, seed=5)
+
+    def net(x, t, y):
+        return ref.sit_forward(d2, x, t, y, heads=6, patch=2, learn_sigma=False)  # all 8 channels
+
+    g = torch.Generator().manual_seed(8)
+    x_T = torch.randn(2, 4, 8, 8, generator=g)
+    labels = torch.tensor([3, 717])
+    save(a.out, "dit_xT", x_T.numpy())
+    save(a.out, "dit_y", labels.numpy().astype(np.int64))
+    cases = [("ddpm250_cfg3", "DDPM", "250", 1.5, "3", 0.0),
+             ("ddpm250_cfgall", "DDPM", "250", 1.5, "all", 0.0),
+             ("ddim50_eta0", "DDIM", "ddim50", 1.5, "3", 0.0),
+             ("ddim50_eta1", "DDIM", "ddim50", 1.0, "3", 1.0)]
+    for tag, family, respacing, scale, channels, eta in cases:
+        diffusion = dit.Diffusion(respacing)
+        noise = torch.randn(diffusion.num_steps(), 2, 4, 8, 8, generator=g)
+        with torch.no_grad():
+            z = dit.sample(net, diffusion, family, x_T, labels, noise, cfg=scale,
+                           channels=channels, eta=eta)
+            img = ref.vae_decode(vae_sd, cfg, z)
+        save(a.out, "dit_%s_noise" % tag, noise.numpy())
+        save(a.out, "dit_%s_latent" % tag, z.numpy())
+        save(a.out, "dit_%s_pixels" % tag, (127.5 * img + 128.0).permute(0, 2, 3, 1).numpy())
+        save(a.out, "dit_%s_u8" % tag, ref.quantize(img))
 
     with open(stamp_path, "w") as f:
         f.write(stamp)
