@@ -1,5 +1,6 @@
 // Sampler overhead per step (everything but the model call) on latents of SiT's shape
-// (B, 4, 32, 32) at batch 32, against one evaluation of a stand-in with SiT-B/2's FLOPs.
+// (B, 4, 32, 32) at batch 32, against one evaluation of a stand-in with SiT-B/2's FLOPs
+// (ODE/SDE) and one forward of a random-weight DiT-B/2 (DDPM/DDIM, learned sigma kept).
 //
 //   build/bench/bench_sampler [--threads 2] [--benchmark_filter=...]
 #include <ATen/ATen.h>
@@ -8,6 +9,7 @@
 #include <cstdio>
 
 #include "bench_common.h"
+#include "models/sit.h"
 #include "samplers/sampler.h"
 
 using namespace sit;
@@ -49,6 +51,51 @@ void BM_ModelStandIn(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(h.data_ptr());
   }
+}
+
+// DiT-B/2 at 256 px with random weights (values do not affect speed), 8 output channels.
+void BM_DitB2Forward(benchmark::State& state) {
+  const models::SiTConfig c = models::SiTConfig::named("DiT-B/2");
+  models::StateDict sd;
+  sd.path = "random weights";
+  for (const auto& [key, shape] : models::sit_parameter_shapes(c))
+    sd.tensors.emplace_back(key, at::randn(shape) * 0.02);
+  models::SiTOptions o;
+  o.name = "DiT-B/2";
+  o.keep_learned_sigma = true;
+  const models::SiT net(sd, o);
+  const at::Tensor x = latents(), t = at::full({kBatch}, 999.0);
+  const at::Tensor y = at::randint(1000, {kBatch}, at::kLong);
+  net.forward(x, t, y);  // warm-up
+  for (auto _ : state)
+    benchmark::DoNotOptimize(net.forward(x, t, y).data_ptr());
+}
+
+// One DDPM / DDIM step with a free model returning eps and v (8 channels).
+void discrete_benchmark(benchmark::State& state, SamplerFamily family, double eta) {
+  const at::Tensor out = at::cat({latents(), at::rand({kBatch, 4, 32, 32}) * 2 - 1}, 1);
+  const ModelFn model = [out](const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+    return out;
+  };
+  SamplerConfig cfg;
+  cfg.family = family;
+  cfg.discrete.respacing = "50";
+  cfg.discrete.eta = eta;
+  const at::Tensor x0 = latents(), y = at::zeros({kBatch}, at::kLong);
+  std::vector<int64_t> ids(kBatch);
+  for (int64_t i = 0; i < kBatch; ++i)
+    ids[i] = i;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(sample(model, cfg, x0, y, ids, 0).x.data_ptr());
+}
+void BM_DdpmStep(benchmark::State& s) {
+  discrete_benchmark(s, SamplerFamily::kDdpm, 0);
+}
+void BM_DdimStep(benchmark::State& s) {
+  discrete_benchmark(s, SamplerFamily::kDdim, 0);
+}
+void BM_DdimEta1Step(benchmark::State& s) {
+  discrete_benchmark(s, SamplerFamily::kDdim, 1);
 }
 
 // One sampler step with a free model; the time is the sampler's own overhead.
@@ -102,10 +149,14 @@ int main(int argc, char** argv) {
   std::printf("Sampler overhead benchmark: latents (%lld, 4, 32, 32), %d torch threads\n",
               static_cast<long long>(kBatch), at::get_num_threads());
   bench::add_timed("ModelStandIn", BM_ModelStandIn, 1);
+  bench::add_timed("DitB2Forward", BM_DitB2Forward, 1);
   for (auto [name, fn] : {std::pair{"EulerOdeStep", BM_EulerOdeStep},
                           {"HeunOdeStep", BM_HeunOdeStep},
                           {"EulerMaruyamaStep", BM_EulerMaruyamaStep},
-                          {"HeunSdeStep", BM_HeunSdeStep}})
+                          {"HeunSdeStep", BM_HeunSdeStep},
+                          {"DdpmStep", BM_DdpmStep},
+                          {"DdimStep", BM_DdimStep},
+                          {"DdimEta1Step", BM_DdimEta1Step}})
     benchmark::RegisterBenchmark(name, fn)
         ->Unit(benchmark::kMillisecond)
         ->MinTime(1.0)
@@ -123,6 +174,17 @@ int main(int argc, char** argv) {
     if (model > 0)
       std::printf(" = %.4f %% of the model evaluations it makes (target < 2 %%)",
                   100.0 * per_step / (calls * model));
+    std::printf("\n");
+  }
+  const double dit = seconds["DitB2Forward"];
+  std::printf("\nDiT-B/2 forward (random weights, batch %lld): %.3f s\n",
+              static_cast<long long>(kBatch), dit);
+  // Each run is 50 steps (respacing "50") of one model call each.
+  for (const char* name : {"DdpmStep", "DdimStep", "DdimEta1Step"}) {
+    if (!seconds.count(name)) continue;
+    const double per_step = seconds[name] / 50.0;
+    std::printf("%-18s overhead %.3f ms per step", name, per_step * 1e3);
+    if (dit > 0) std::printf(" = %.4f %% of a DiT-B/2 forward (target < 2 %%)", 100.0 * per_step / dit);
     std::printf("\n");
   }
   return 0;

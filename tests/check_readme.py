@@ -105,7 +105,7 @@ while i < len(lines):
         if words[1] == "sample":
             path.append(words[2].split("|")[0])
         helps = {}
-        for sub in ([path] if path[0] != "sample" or "|" not in words[2] else [["sample", "ODE"], ["sample", "SDE"]]):
+        for sub in ([path] if path[0] != "sample" else [["sample", f] for f in words[2].split("|")]):
             r = subprocess.run([os.path.join(build, "eval", "sit-eval")] + sub + ["--help"], capture_output=True, text=True)
             helps[" ".join(sub)] = r.stdout
         synopses += 1

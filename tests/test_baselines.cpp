@@ -45,6 +45,27 @@ TEST(Baselines, GuidedXL2MatchesTable7AndSummarises) {
             "SiT-XL/2 SDE, cfg 1.5)\n");
 }
 
+TEST(Baselines, DitRecordsMatchTable7AndTable1) {
+  const Baselines b = Baselines::load("sit-paper");
+  Record ddpm = record("dit:DiT-XL/2", "DDPM", "", 1.5, 250, 2.3);
+  const auto p = b.match(ddpm);
+  ASSERT_TRUE(p);
+  EXPECT_DOUBLE_EQ(p->metrics.at("fid"), 2.27);
+  EXPECT_DOUBLE_EQ(p->metrics.at("sfid"), 4.60);
+  EXPECT_DOUBLE_EQ(p->metrics.at("recall"), 0.57);
+  EXPECT_NE(p->where.find("Table 7: DiT-XL/2 DDPM 250 steps, cfg 1.5"), std::string::npos)
+      << p->where;
+  // Table 1: DiT at 400K steps without guidance, DDPM 250
+  EXPECT_DOUBLE_EQ(b.match(record("dit:DiT-S/2", "DDPM", "", 1.0, 250, 70))->metrics.at("fid"),
+                   68.4);
+  EXPECT_DOUBLE_EQ(b.match(record("dit:DiT-XL/2", "DDPM", "", 1.0, 250, 20))->metrics.at("fid"),
+                   19.5);
+  // another budget, another family or a SiT model is not DiT's row
+  EXPECT_FALSE(b.match(record("dit:DiT-XL/2", "DDPM", "", 1.5, 50, 3)));
+  EXPECT_FALSE(b.match(record("dit:DiT-XL/2", "DDIM", "", 1.5, 250, 3)));
+  EXPECT_FALSE(b.match(record("sit:SiT-XL/2", "DDPM", "", 1.5, 250, 3)));
+}
+
 TEST(Baselines, MethodSpecificRowsAndUnguidedTable8) {
   const Baselines b = Baselines::load("sit-paper");
   // dopri5 has its own (user reproduction) row; heun2 falls back to the plain ODE row
@@ -179,6 +200,32 @@ TEST(PaperTables, OdeSdeAndSystemLayouts) {
   EXPECT_THROW(paper_table({ode}, "poster"), sit::Error);
 }
 
+TEST(PaperTables, NfeLayoutPutsDitBesideSiTAtMatchedNfe) {
+  auto sampler = [](Record r, const std::string& label) {
+    r["sampler"] = label;
+    return r;
+  };
+  Record ddpm = sampler(record("dit:DiT-B/2", "DDPM", "", 1.0, 250, 43.5), "DDPM 250 learned-range");
+  ddpm["respacing"] = "250";
+  Record ddpm50 = sampler(record("dit:DiT-B/2", "DDPM", "", 1.0, 50, 60.1), "DDPM 50 learned-range");
+  ddpm50["respacing"] = "50";
+  Record sde_r = sampler(record("sit:SiT-B/2", "SDE", "Euler", 1.0, 250, 33.0), "SDE Euler 250 sigma");
+  sde_r["path_type"] = "Linear";
+  sde_r["prediction"] = "velocity";
+  sde_r["num_steps"] = 250;
+  EXPECT_EQ(paper_table({ddpm, ddpm50, sde_r}, "nfe"),
+            "\\begin{table}[t]\n\\centering\n"
+            "\\caption{FID at matched NFE (one network evaluation per sample and step; a guided "
+            "pair counts once), best per row in bold; NFE 50, 250.}\n"
+            "\\begin{tabular}{rcc}\n\\toprule\n"
+            "NFE & DiT-B/2 DDPM learned-range & SiT-B/2 Linear/velocity SDE Euler sigma \\\\\n"
+            "\\midrule\n"
+            "50 & \\textbf{60.10} & -- \\\\\n"
+            "250 & 43.50 & \\textbf{33.00} \\\\\n"
+            "\\bottomrule\n\\end{tabular}\n\\end{table}\n");
+  EXPECT_THROW(paper_table({record("x", "ODE", "dopri5", 1.0, -1, 1)}, "nfe"), sit::Error);
+}
+
 TEST(PaperTables, LatexEscaping) {
   EXPECT_EQ(latex_escape("a_b & 50% #1 $x$ {y} ~ ^ \\"),
             "a\\_b \\& 50\\% \\#1 \\$x\\$ \\{y\\} \\textasciitilde{} \\textasciicircum{} "
@@ -205,6 +252,7 @@ TEST(PaperTables, EveryLatexOutputCompilesWithPdflatex) {
   doc += paper_table(diffusion, "diffusion");
   doc += paper_table(rs, "ode-sde");
   doc += paper_table(rs, "system");
+  doc += paper_table(rs, "nfe");
   doc += "\\end{document}\n";
   ASSERT_NE(doc.find("published FID"), std::string::npos);
   const std::string dir = std::filesystem::temp_directory_path() / "sit-eval-tests" /

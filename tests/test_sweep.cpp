@@ -138,7 +138,7 @@ TEST(SweepConfig, BadFilesNameFileLineAndKey) {
       {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\npath_type = [1, 2]\node_methods = [\"euler\"]\n",
        "sweep.toml:4: 'path_type' must hold strings"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\npath_type = [\"Linear\"]\n",
-       "needs ode_methods and/or sde_methods"},
+       "needs ode_methods, sde_methods, ddpm_respacing and/or ddim_respacing"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\n[[exclude]]\ncolor = "
        "1\n",
        "sweep.toml:6: unknown key 'color' in [exclude]"},
@@ -167,7 +167,7 @@ TEST(SweepConfig, BadFilesNameFileLineAndKey) {
        "sweep.toml:5: cfg_scale 2.0 needs a class-conditional model"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\n[[include]]\nmode = "
        "\"PDE\"\n",
-       "sweep.toml:6: include 'mode': sampler family (mode) must be one of ODE, SDE; got 'PDE'"},
+       "sweep.toml:6: include 'mode': sampler family (mode) must be one of ODE, SDE, DDPM, DDIM; got 'PDE'"},
       {"[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\n[[include]]\nmode = "
        "\"SDE\"\n"
        "diffusion_form = \"cosine\"\n",

@@ -50,9 +50,11 @@ void expect_named(int last, Print print, Parse parse, const char* what) {
 
 TEST(Tables, EveryEnumValueHasAName) {
   using namespace samplers;
-  expect_named<SamplerFamily>(1, [](auto e) { return to_string(e); }, parse_sampler_family,
+  expect_named<SamplerFamily>(3, [](auto e) { return to_string(e); }, parse_sampler_family,
                               "family");
-  EXPECT_EQ(all_sampler_families().size(), 2u);
+  EXPECT_EQ(all_sampler_families().size(), 4u);
+  expect_named<VarianceType>(2, [](auto e) { return to_string(e); }, parse_variance_type,
+                             "variance type");
   expect_named<OdeMethod>(4, [](auto e) { return to_string(e); }, parse_ode_method, "ODE method");
   expect_named<SdeMethod>(1, [](auto e) { return to_string(e); }, parse_sde_method, "SDE method");
   expect_named<PathType>(2, [](auto e) { return to_string(e); }, parse_path_type, "path");
@@ -92,6 +94,10 @@ TEST(Tables, StepperRowsDescribeTheirSteppers) {
     const double err = std::abs(x[0][0].item<double>() - std::exp(-0.5));
     EXPECT_LT(err, std::pow(1.0 / 6, s.order) * 0.5) << s.name;
   }
+  for (auto family : {SamplerFamily::kDdpm, SamplerFamily::kDdim}) {
+    EXPECT_EQ(discrete_stepper(family).family, family);
+    EXPECT_EQ(discrete_stepper(family).evaluations_per_step, 1);
+  }
   ASSERT_EQ(sde_steppers().size(), 2u);
   for (const auto& s : sde_steppers()) {
     EXPECT_EQ(parse_sde_method(s.name), s.method);
@@ -103,7 +109,9 @@ TEST(Tables, StepperRowsDescribeTheirSteppers) {
 }
 
 TEST(Tables, SamplerFieldsRoundTripAndCoverTheCli) {
-  const std::string help = run("sample SDE --help").out + run("sample ODE --help").out;
+  std::string help;
+  for (auto family : samplers::all_sampler_families())
+    help += run(std::string("sample ") + samplers::to_string(family) + " --help").out;
   std::set<std::string> keys;
   for (const auto& f : eval::sampler_fields()) {
     EXPECT_TRUE(keys.insert(f.key).second) << "duplicate key " << f.key;
@@ -508,4 +516,37 @@ TEST(Tables, MixtureContentsAreIdentityAndBarNfeIsNoted) {
   if (!contains(r.out, "Plots omitted")) {  // without gnuplot there are no plots at all
     EXPECT_TRUE(contains(r.out, "No bar chart: no finished configuration has FID at 12345 NFE"));
   }
+}
+
+// The DiT-XL/2 recipe is DiT's sample_ddp.py protocol, and its ID is pinned.
+TEST(Tables, DitRecipeIsTheReferenceProtocol) {
+  // (the recipe runs on CUDA; this build may be CPU-only: load it with device cpu)
+  std::string text = test::slurp(std::string(SIT_SOURCE_DIR) + "/configs/dit_xl2_fid50k.toml");
+  const size_t at = text.find("device = \"cuda\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 15, "device = \"cpu\"");
+  const auto dir = test::temp_dir("dit_recipe");
+  std::ofstream(dir / "recipe.toml") << text;
+  const auto spec = eval::load_sweep((dir / "recipe.toml").string());
+  ASSERT_EQ(spec.configs.size(), 1u);
+  const eval::SamplerSpec& c = spec.configs[0];
+  EXPECT_EQ(c.canonical(), "mode=DDPM;respacing=250;variance=learned-range;cfg=1.5;cfg_channels=3");
+  EXPECT_EQ(c.label(), "DDPM 250 learned-range cfg 1.5");
+  EXPECT_EQ(c.nfe_estimate(), 250);
+  EXPECT_EQ(c.id(), "eea927740bda");
+  EXPECT_EQ(spec.samples, 50000);
+  EXPECT_EQ(spec.model, "dit:DiT-XL/2");
+  EXPECT_EQ(spec.image_size, 256);
+  EXPECT_EQ(c.config.discrete.clip_denoised, false);
+  EXPECT_EQ(c.config.guidance.channels, samplers::CfgChannels::kFirst3);
+  // a DDIM spec: eta joins the canonical text, clip only when set
+  eval::SamplerSpec ddim = eval::default_sampler_spec(samplers::SamplerFamily::kDdim);
+  eval::set_sampler_field(ddim, "respacing", "ddim050");
+  EXPECT_EQ(ddim.canonical(), "mode=DDIM;respacing=ddim50;eta=0.0;cfg=1.0");
+  eval::set_sampler_field(ddim, "clip_denoised", "True");
+  EXPECT_EQ(ddim.label(), "DDIM ddim50 clip true");
+  test::expect_error([&] { eval::set_sampler_field(ddim, "clip_denoised", "yes"); },
+                     {"'clip_denoised': expected true or false, got 'yes'"});
+  test::expect_error([&] { eval::set_sampler_field(ddim, "eta", "-1"); },
+                     {"'eta': expected a number >= 0, got -1"});
 }
