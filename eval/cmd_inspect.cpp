@@ -168,11 +168,17 @@ int run_inspect(const std::string& path, bool list_keys) {
 
   if (sd.find("x_embedder.proj.weight").defined()) {
     const models::SiTConfig c = models::detect_sit_config(sd);
-    std::cout << "  architecture: " << c.name() << " (depth " << c.depth << ", hidden " << c.hidden
+    // SiT and DiT checkpoints have the same keys: the file cannot say which it is
+    std::cout << "  architecture: " << c.name() << " / DiT" << c.name().substr(3) << " (depth "
+              << c.depth << ", hidden " << c.hidden
               << ", heads " << c.heads << ", patch " << c.patch << "), latent " << c.input_size
               << " x " << c.input_size << " x " << c.in_channels << " (" << c.input_size * 8
               << " px with the SD VAE), " << c.num_classes << " classes + null, learn_sigma "
-              << (c.learn_sigma ? "true (output channels 4..7 dropped)" : "false") << "\n";
+              << (c.learn_sigma ? "true (output channels 4..7: dropped by sit:, the learned "
+                                  "variance of dit: DDPM)"
+                                : "false") << "\n";
+    std::cout << "  sample it as: sit:" << c.name() << " (ODE/SDE, time in [0, 1]) or dit:DiT"
+              << c.name().substr(3) << " (DDPM/DDIM, timesteps 0..999), as it was trained\n";
     const int64_t want = models::sit_parameter_count(c);
     std::cout << "  parameters: " << with_commas(want)
               << (want == sd.numel() ? " (matches the tensors)"

@@ -149,15 +149,16 @@ int run_sample(const SampleArgs& a) {
   const Generator& model = *generator;
   const bool analytic = model.mixture() != nullptr;
   const bool images = model.has_images();
+  const SamplerSpec spec = sampler_spec(a);
+  check_sampler(spec, model);  // the family, variance and guidance the model takes
   if (!analytic && !images && a.save_latents.empty())
-    fail("without --vae a SiT model has no images: give --vae DIR, or --save-latents FILE.npz");
+    fail("without --vae a SiT/DiT network has no images: give --vae DIR, or --save-latents "
+         "FILE.npz");
   if (analytic || images) check_output_path(a.out, "--out", {".npz"});
   if (!a.save_latents.empty()) check_output_path(a.save_latents, "--save-latents", {".npz"});
   if (!a.sample_dir.empty() && !images)
-    fail("--sample-dir needs an image model (sit:... with --vae)");
-  const SamplerSpec spec = sampler_spec(a);
+    fail("--sample-dir needs an image model (sit:... or dit:... with --vae)");
   SamplerConfig cfg = spec.resolved(model.null_class());
-  check_sampler(spec, model);
 
   const auto options = model.state_options();
   // N: --num-samples, else the rows of --noise, else 64.
@@ -276,9 +277,12 @@ int run_sample(const SampleArgs& a) {
               << cfg.sde_options.diffusion.norm << " (D(t) = w(t)/2), last step "
               << to_string(cfg.sde_options.last_step);
   std::cerr << "; mean NFE " << mean_nfe << " per sample, " << network_calls
-            << " network batch evaluations; wrote " << (analytic || images ? a.out : std::string())
-            << (pngs ? " " + a.sample_dir + "/" : std::string())
-            << (latents ? " " + a.save_latents : std::string()) << "\n";
+            << " network batch evaluations; wrote";
+  for (const std::string& f : {analytic || images ? a.out : std::string(),
+                               pngs ? a.sample_dir + "/" : std::string(),
+                               latents ? a.save_latents : std::string()})
+    if (!f.empty()) std::cerr << " " << f;
+  std::cerr << "\n";
   return 0;
 }
 

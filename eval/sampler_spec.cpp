@@ -18,7 +18,7 @@ constexpr SamplerFamily kOde = SamplerFamily::kOde, kSde = SamplerFamily::kSde,
 /// The number a numeric field's text holds (SamplerField::set checked it against the
 /// row's range first).
 double value(const std::string& text) {
-  return std::strtod(text.c_str(), nullptr);
+  return std::strtod(text.c_str(), nullptr) + 0.0;  // -0 is 0: one configuration, one ID
 }
 
 std::string repr(double v) {
@@ -174,7 +174,9 @@ std::vector<SamplerField> make_fields() {
        [](SamplerSpec& s, const std::string& t) { s.config.guidance.scale = value(t); },
        [](const SamplerSpec& s) { return repr(s.config.guidance.scale); }},
       {"cfg_channels", "cfg_channels", "--cfg-channels",
-       "3: guide channels 0..2 as the reference's forward_with_cfg; all: every channel", all,
+       "3: guide channels 0..2 as the reference's forward_with_cfg; all: every prediction "
+       "channel (DiT: the 4 eps channels, never the variance channels)",
+       all,
        false, false, {}, FieldShown::kRelevant, false,
        [](SamplerSpec& s, const std::string& t) {
          s.config.guidance.channels = parse_cfg_channels(t);
@@ -340,6 +342,8 @@ std::string SamplerSpec::value(const std::string& key) const {
 samplers::SamplerConfig SamplerSpec::resolved(int64_t model_null_class) const {
   samplers::SamplerConfig c = config;
   c.guidance.null_class = null_class ? *null_class : model_null_class;
+  if (family() == kDdim)
+    in_context("'eta'", [&] { samplers::check_ddim_eta(config.discrete.respacing, config.discrete.eta); });
   if (!loss_table.empty())
     c.sde_options.diffusion.loss =
         in_context("'loss_table'", [&] { return samplers::LossTable::from_csv(loss_table); });

@@ -46,7 +46,8 @@ struct SamplerSpec {
   /// The canonical text of field `key` ("" when it is unset or does not apply).
   std::string value(const std::string& key) const;
   /// The sampler's configuration for a model with this unconditional label (the spec's
-  /// null_class wins), loss table loaded. Throws sit::Error for an unreadable loss table.
+  /// null_class wins), loss table loaded. Throws sit::Error for an unreadable loss table
+  /// and a DDIM eta too large for its respacing.
   samplers::SamplerConfig resolved(int64_t model_null_class) const;
 };
 

@@ -241,6 +241,7 @@ void append_record(Context& c, const SamplerSpec& cfg, json rec, double wall, in
   rec["wall_s"] = wall;
   if (rec["status"] == "ok") rec["samples_per_s"] = c.spec.samples / std::max(wall, 1e-9);
   rec["shard"] = std::to_string(c.options.shard) + "/" + std::to_string(c.options.num_shards);
+  rec["feature_space"] = c.model.feature_space();  // what FID & co. were computed on
   rec["provenance"] = {{"program_version", build.version},
                        {"git_revision", build.git_revision},
                        {"device", c.options.device.empty() ? c.spec.device : c.options.device},

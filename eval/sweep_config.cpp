@@ -325,11 +325,28 @@ SweepSpec load_sweep(const std::string& path) {
             f.set(probe, text);
             valid = true;
           } catch (const Error& e) {
-            error += (error.empty() ? "" : "; ") + std::string(e.what());
+            if (error.find(e.what()) == std::string::npos)
+              error += (error.empty() ? "" : "; ") + std::string(e.what());
           }
         }
         if (!valid) fail(where(path, v), ": exclude '", key, "': ", error);
         rule[key] = text;
+      }
+      // a rule whose keys no one family has can never match: a mistake, not a rule
+      std::string families;
+      for (auto family : samplers::all_sampler_families()) {
+        bool all = true;
+        for (const auto& [k, text] : rule)
+          all = all && (k == "mode" ? samplers::same_name(text, samplers::to_string(family))
+                                    : find_sampler_field(k)->applies_to(family));
+        if (all) families += "x";
+      }
+      if (families.empty()) {
+        std::string keys;
+        for (const auto& [k, text] : rule)
+          keys += (keys.empty() ? "" : ", ") + k + " = " + text;
+        fail(where(path, r), ": this [[exclude]] rule can never match: no sampler family has all "
+             "of ", keys);
       }
       rules.push_back(std::move(rule));
     }
@@ -384,7 +401,7 @@ SweepSpec load_sweep(const std::string& path) {
         c.loss_table.empty())
       fail(path, ": configuration ", c.label(),
            ": diffusion_form kl-eta needs 'loss_table' (a CSV 't,L' of the model's loss)");
-    in_context(path, [&] { c.resolved(0); });
+    in_context(cat(path, ": configuration ", c.label()), [&] { c.resolved(0); });
   }
   // Impossible combinations: guidance needs a class-conditional model.
   if (analytic && in_context(path, [&] {
@@ -400,6 +417,15 @@ SweepSpec load_sweep(const std::string& path) {
              "class-conditional model, and ",
              spec.model, " is unconditional");
       }
+  // ... and what else the model cannot take (learned-range variance on an eps-only
+  // mixture, a null class that is not its unconditional label), before any work
+  if (analytic) {
+    GeneratorSettings settings;
+    settings.model = spec.model;
+    const auto model = in_context(path, [&] { return Generator::create(settings); });
+    for (const auto& c : spec.configs)
+      in_context(cat(path, ": configuration ", c.label()), [&] { check_sampler(c, *model); });
+  }
   return spec;
 }
 

@@ -84,7 +84,8 @@ SiTConfig SiTConfig::named(const std::string& name) {
         return c;
       }
   }
-  fail("model name must be SiT-{S,B,L,XL}/{2,4,8} (e.g. SiT-XL/2), got '", name, "'");
+  fail("model name must be SiT-{S,B,L,XL}/{2,4,8} or DiT-{S,B,L,XL}/{2,4,8} (e.g. SiT-XL/2), "
+       "got '", name, "'");
 }
 
 std::string SiTConfig::name() const {
@@ -210,8 +211,9 @@ SiT::SiT(const StateDict& sd, const SiTOptions& o) : impl_(std::make_unique<Impl
   if (!o.name.empty()) {
     const SiTConfig want = SiTConfig::named(o.name);
     if (want.hidden != c.hidden || want.patch != c.patch || want.depth != c.depth)
-      fail(sd.path, ": the checkpoint is ", c.name(), " (hidden ", c.hidden, ", patch ", c.patch,
-           ", depth ", c.depth, "), not the requested ", o.name);
+      fail(sd.path, ": the checkpoint is ",
+           o.name.rfind("DiT-", 0) == 0 ? "DiT" + c.name().substr(3) : c.name(), " (hidden ",
+           c.hidden, ", patch ", c.patch, ", depth ", c.depth, "), not the requested ", o.name);
     c.heads = want.heads;
   }
   if (o.num_classes > 0 && o.num_classes != c.num_classes)

@@ -104,7 +104,17 @@ std::optional<Published> Baselines::match(const Record& r) const {
   const std::string model = r.value("model", "");
   if (model.rfind("sit:", 0) != 0 && model.rfind("dit:", 0) != 0) return std::nullopt;
   const std::string name = model.substr(4);
+  // published numbers are Inception-feature metrics: latent or data-space FD is not FID
+  const std::string space = r.value("feature_space", "");
+  if (!space.empty() && space.find("Inception") == std::string::npos &&
+      space.find("inception") == std::string::npos)
+    return std::nullopt;
   const std::string mode = r.value("mode", ""), method = lower(r.value("method", ""));
+  // DiT's published rows are sample_ddp.py's: "250" with learned-range variance
+  if (mode == "DDPM" && (r.value("respacing", std::string("250")) != "250" ||
+                         r.value("variance_type", std::string("learned-range")) != "learned-range" ||
+                         r.value("clip_denoised", std::string("false")) != "false"))
+    return std::nullopt;
   const double cfg = r.value("cfg_scale", 1.0);
   const int64_t nfe = r.value("nfe_planned", int64_t{-1});
   const Row* best = nullptr;

@@ -37,8 +37,10 @@ bool ok(const Record& r) {
 
 std::string format_value(double v, const std::string& key, int digits) {
   char buf[64];
-  const int d = digits >= 0 ? digits : info(key).paper_digits;
-  std::snprintf(buf, sizeof buf, "%.*f", d, v);
+  if (digits == kSignificant4)
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.*f", digits >= 0 ? digits : info(key).paper_digits, v);
   return buf;
 }
 
@@ -158,6 +160,7 @@ std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
     const int64_t nfe = r.value("nfe_planned", int64_t{0});
     if (!slot || nfe > slot->value("nfe_planned", int64_t{0})) slot = &r;
   }
+  if (names.empty()) fail("--layout ode-sde needs ODE or SDE configurations (DDPM/DDIM: --layout nfe)");
   std::vector<std::vector<std::string>> grid(names.size());
   for (const auto* family : {&ode, &sde})
     for (const auto& k : keys) {
@@ -204,8 +207,10 @@ std::string nfe_layout(const std::vector<Record>& records, const std::string& me
   for (const auto& r : records) {
     const int64_t nfe = r.value("nfe_planned", int64_t{-1});
     if (nfe < 0) continue;  // adaptive: no matched budget
-    const std::string col = (r.contains("run") ? text_field(r, "run") + ": " : "") +
-                            model_name(r) + " " + sampler_without_steps(r);
+    std::string col = (r.contains("run") ? text_field(r, "run") + ": " : "") + model_name(r) +
+                      " " + sampler_without_steps(r);
+    // two configurations in one cell: the later one gets a column named by its ID
+    if (cell.count({nfe, col})) col += " [" + text_field(r, "id") + "]";
     if (std::find(cols.begin(), cols.end(), col) == cols.end()) cols.push_back(col);
     nfes.insert(nfe);
     cell[{nfe, col}] = &r;

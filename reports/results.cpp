@@ -131,8 +131,9 @@ std::string steps_of(const Record& r) {
 
 /// w(t) of an SDE, the variance type of DDPM, eta of DDIM.
 std::string form_or_variance(const Record& r) {
-  if (r.contains("variance_type")) return text_field(r, "variance_type");
-  if (r.contains("eta") && text_field(r, "mode") == "DDIM") return "eta " + num(r, "eta");
+  const std::string clip = text_field(r, "clip_denoised") == "true" ? " clip" : "";
+  if (r.contains("variance_type")) return text_field(r, "variance_type") + clip;
+  if (r.contains("eta") && text_field(r, "mode") == "DDIM") return "eta " + num(r, "eta") + clip;
   return text_field(r, "diffusion_form");
 }
 
@@ -144,6 +145,13 @@ std::string sampler_without_steps(const Record& r) {
   const std::string steps = r.contains("respacing")
                                 ? text_field(r, "respacing")
                                 : std::to_string(r.value("num_steps", int64_t{-1}));
+  // which timesteps a respacing keeps is part of the sampler: "ddim50" (a stride) and
+  // "25,25" (sections) are other samplers than "50" at the same NFE
+  std::string kind;
+  if (steps.rfind("ddim", 0) == 0)
+    kind = "ddim-stride";
+  else if (r.contains("respacing") && steps.find(',') != std::string::npos)
+    kind = "sections " + steps;
   std::istringstream in(label);
   std::string token, out;
   bool dropped = false;
@@ -151,6 +159,7 @@ std::string sampler_without_steps(const Record& r) {
     if (token == "(NFE") break;  // sampler_column's NFE note
     if (!dropped && token == steps) {
       dropped = true;  // the first match: the label puts the steps right after the method
+      if (!kind.empty()) out += (out.empty() ? "" : " ") + kind;
       continue;
     }
     out += (out.empty() ? "" : " ") + token;

@@ -89,7 +89,7 @@ std::vector<int64_t> space_timesteps(int64_t T, const std::string& respacing) {
       const int64_t c = parse_count(part);
       if (c < 0)
         fail(what, ": expected a step count (\"250\"), counts per section (\"25,25,50\") or "
-             "ddimN; '", part, "' is not a non-negative integer");
+             "ddimN; '", part, "' is not a step count (digits only, at most ", T, ")");
       counts.push_back(c);
       if (comma == std::string::npos) break;
       start = comma + 1;
@@ -117,8 +117,9 @@ std::vector<int64_t> space_timesteps(int64_t T, const std::string& respacing) {
   }
   if (kept.size() < 2)
     fail(what, " keeps ", kept.size(), " timestep", kept.size() == 1 ? "" : "s",
-         "; DDPM/DDIM need at least 2 (the reference's clipped posterior log variance is "
-         "undefined for one)");
+         "; DDPM/DDIM need at least 2",
+         kept.size() == 1 ? " (the reference's clipped posterior log variance is undefined for one)"
+                          : "");
   return kept;
 }
 
@@ -246,6 +247,26 @@ MeanVariance p_mean_variance(const GaussianDiffusion& d, const at::Tensor& out,
   if (clip_denoised) r.pred_xstart = r.pred_xstart.clamp(-1, 1);
   r.mean = c(d.posterior_mean_coef1[j]) * r.pred_xstart + c(d.posterior_mean_coef2[j]) * x;
   return r;
+}
+
+void check_ddim_eta(const std::string& respacing, double eta) {
+  if (eta < 0) fail("DDIM eta must be >= 0, got ", python_repr(eta));
+  const GaussianDiffusion d = GaussianDiffusion::spaced(respacing);
+  double largest = 1e300;  // the largest eta every step takes
+  int64_t worst = -1;
+  for (int64_t j = 1; j < d.num_timesteps(); ++j) {
+    const double ab = d.alphas_cumprod[j], abp = d.alphas_cumprod_prev[j];
+    const double unit = (1 - abp) / (1 - ab) * (1 - ab / abp);  // sigma^2 at eta 1
+    const double limit = std::sqrt((1 - abp) / unit);
+    if (limit < largest) {
+      largest = limit;
+      worst = d.timestep_map[j];
+    }
+  }
+  if (eta > largest * (1 - 1e-6))
+    fail("DDIM eta ", python_repr(eta), " is too large for respacing '", respacing,
+         "': at timestep ", worst, " sigma^2 exceeds 1 - abar_prev (eta <= ",
+         python_repr(std::floor(largest * 1e4) / 1e4), " works here; eta <= 1 always does)");
 }
 
 DiscreteResult sample_discrete(const ModelFn& net, const GaussianDiffusion& d,

@@ -93,6 +93,11 @@ MeanVariance p_mean_variance(const GaussianDiffusion& d, const at::Tensor& model
                              const at::Tensor& x, int64_t j, VarianceType variance,
                              bool clip_denoised, bool need_variance = true);
 
+/// Refuses a DDIM eta whose sigma^2 exceeds 1 - abar_prev at some step of `respacing`
+/// (the reference would take the square root of a negative number there). Throws
+/// sit::Error naming the eta, the timestep and the largest eta that works.
+void check_ddim_eta(const std::string& respacing, double eta);
+
 /// Per-step noise: step s = 0, 1, ... of the loop (spaced index T' - 1 - s), shape of x.
 using StepNoise = std::function<at::Tensor(int64_t step)>;
 

@@ -60,6 +60,21 @@ TEST(Baselines, DitRecordsMatchTable7AndTable1) {
                    68.4);
   EXPECT_DOUBLE_EQ(b.match(record("dit:DiT-XL/2", "DDPM", "", 1.0, 250, 20))->metrics.at("fid"),
                    19.5);
+  // sample_ddp.py's settings only: "250" with learned-range variance, no clipping
+  Record fixed = ddpm;
+  fixed["variance_type"] = "fixed-small";
+  EXPECT_FALSE(b.match(fixed));
+  Record ddim250 = ddpm;
+  ddim250["respacing"] = "ddim250";
+  EXPECT_FALSE(b.match(ddim250));
+  Record own = ddpm;
+  own["respacing"] = "250";
+  own["variance_type"] = "learned-range";
+  own["feature_space"] = "Inception-v3 (ADM, pool/spatial/logits) of the decoded uint8 images";
+  EXPECT_TRUE(b.match(own));
+  // an FD of latents is not the published FID
+  own["feature_space"] = "latent (flattened SiT latents, C x H x W order)";
+  EXPECT_FALSE(b.match(own));
   // another budget, another family or a SiT model is not DiT's row
   EXPECT_FALSE(b.match(record("dit:DiT-XL/2", "DDPM", "", 1.5, 50, 3)));
   EXPECT_FALSE(b.match(record("dit:DiT-XL/2", "DDIM", "", 1.5, 250, 3)));
@@ -224,6 +239,16 @@ TEST(PaperTables, NfeLayoutPutsDitBesideSiTAtMatchedNfe) {
             "250 & 43.50 & \\textbf{33.00} \\\\\n"
             "\\bottomrule\n\\end{tabular}\n\\end{table}\n");
   EXPECT_THROW(paper_table({record("x", "ODE", "dopri5", 1.0, -1, 1)}, "nfe"), sit::Error);
+  // "ddim50" is another sampler than "50" at the same NFE; two records that still share a
+  // cell get a column each
+  Record stride = sampler(record("dit:DiT-B/2", "DDPM", "", 1.0, 50, 61.0), "DDPM ddim50 learned-range");
+  stride["respacing"] = "ddim50";
+  Record twin = ddpm50;
+  twin["id"] = "0123456789ab";
+  const std::string t = paper_table({ddpm50, stride, twin}, "nfe");
+  EXPECT_NE(t.find("DiT-B/2 DDPM ddim-stride learned-range"), std::string::npos) << t;
+  EXPECT_NE(t.find("DiT-B/2 DDPM learned-range [0123456789ab]"), std::string::npos) << t;
+  EXPECT_THROW(paper_table({ddpm}, "ode-sde"), sit::Error);  // no ODE/SDE rows
 }
 
 TEST(PaperTables, LatexEscaping) {

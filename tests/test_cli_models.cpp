@@ -150,7 +150,7 @@ TEST(SampleDiT, DdpmAndDdimImagesIndependentOfBatchAndFamilyErrors) {
   std::vector<int64_t> shape_a, shape_b;
   const auto a = read_u8(io::NpzReader((d / "a.npz").string()), "arr_0", &shape_a);
   const auto b = read_u8(io::NpzReader((d / "b.npz").string()), "arr_0", &shape_b);
-  EXPECT_EQ(shape_a, (std::vector<int64_t>{3, 16, 16, 3}));
+  EXPECT_EQ(shape_a, (std::vector<int64_t>{3, 8, 8, 3}));
   EXPECT_EQ(a, b);  // per-sample noise: the batch size does not matter
   r = run("sample DDIM " + dit + "--eta 1 --out " + (d / "c.npz").string());
   ASSERT_EQ(r.code, 0) << r.err;
@@ -169,7 +169,7 @@ TEST(SampleDiT, DdpmAndDdimImagesIndependentOfBatchAndFamilyErrors) {
   EXPECT_TRUE(contains(r.err, "--eta: expected a number >= 0, got -0.5")) << r.err;
   const std::string dit_plain = "--model dit --ckpt " + mf("dit_s2.pt") + " --vae " + mf("vae_new") + " ";
   r = run("sample DDIM " + dit_plain + "--respacing 25,x" + out);
-  EXPECT_TRUE(contains(r.err, "'x' is not a non-negative integer")) << r.err;
+  EXPECT_TRUE(contains(r.err, "'x' is not a step count")) << r.err;
   r = run("sample DDPM " + dit_plain + "--respacing 1001" + out);
   EXPECT_TRUE(contains(r.err, "cannot take 1001 steps")) << r.err;
   EXPECT_FALSE(fs::exists(d / "x.npz"));
@@ -271,7 +271,8 @@ TEST(Inspect, DescribesSiTCheckpoints) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "top-level keys: model ema opt args")) << r.out;
   EXPECT_TRUE(contains(r.out, "tensors from: 'ema'")) << r.out;
-  EXPECT_TRUE(contains(r.out, "SiT-S/2 (depth 12, hidden 384, heads 6, patch 2)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "SiT-S/2 / DiT-S/2 (depth 12, hidden 384, heads 6, patch 2)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "sample it as: sit:SiT-S/2 (ODE/SDE, time in [0, 1]) or dit:DiT-S/2")) << r.out;
   EXPECT_TRUE(contains(r.out, "parameters: 32,963,360 (matches the tensors)")) << r.out;
   const CliRun b = run("inspect " + mf("sit_b4_fp16.safetensors") + " --keys");
   EXPECT_TRUE(contains(b.out, "Half x ")) << b.out;

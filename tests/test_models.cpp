@@ -246,7 +246,7 @@ TEST(Vae, ConfigErrorsNameTheFileAndKey) {
             std::string::npos);
 }
 
-// DiT-S/2 (random weights, latent 8) sampled with DDPM-250 (learned sigma, cfg 1.5, both
+// DiT-S/2 (random weights, latent 4) sampled with DDPM-250 (learned sigma, cfg 1.5, both
 // guidance variants) and DDIM-50 (eta 0 with cfg 1.5, eta 1 without) from the noise and
 // labels of the fixture, against tests/python/dit_reference.py (written from the spec).
 TEST(DiT, DdpmAndDdimLatentsAndImagesMatchThePythonReference) {
@@ -255,7 +255,7 @@ TEST(DiT, DdpmAndDdimLatentsAndImagesMatchThePythonReference) {
   o.name = "DiT-S/2";
   o.keep_learned_sigma = true;
   const SiT net(load_state_dict(fixture("dit_s2.pt")), o);
-  ASSERT_EQ(net.config().input_size, 8);
+  ASSERT_EQ(net.config().input_size, 4);
   ASSERT_TRUE(net.config().learn_sigma);
   const VaeDecoder vae = VaeDecoder::load(fixture("vae_new"));
   const at::Tensor x_T = load_npy("dit_xT"), y = load_npy("dit_y");
@@ -278,7 +278,7 @@ TEST(DiT, DdpmAndDdimLatentsAndImagesMatchThePythonReference) {
   for (const Case& c : cases) {
     const std::string tag = std::string("dit_") + c.tag;
     const GaussianDiffusion d = GaussianDiffusion::spaced(c.respacing);
-    const at::Tensor noise = load_npy(tag + "_noise");  // (T', B, 4, 8, 8)
+    const at::Tensor noise = load_npy(tag + "_noise");  // (T', B, 4, 4, 4)
     ASSERT_EQ(noise.size(0), d.num_timesteps());
     const bool guided = c.scale != 1.0;
     GuidanceOptions g;

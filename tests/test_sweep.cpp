@@ -541,6 +541,9 @@ clip_denoised = true
     EXPECT_NE(tex.find(cell), std::string::npos) << cell << "\n" << tex;
   const std::string md = reports::long_table(records, reports::TableFormat::kMarkdown);
   EXPECT_NE(md.find("| DDPM |  |  |  | 20 | fixed-large |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| DDPM |  |  |  | ddim10 | fixed-large clip |"), std::string::npos) << md;
+  // "ddim10" keeps other timesteps than "10": its own column at NFE 10
+  EXPECT_NE(tex.find("gmm:mix1d DDPM ddim-stride fixed-large clip true"), std::string::npos) << tex;
   const std::string pivot = reports::pivot_table(records, "fid", reports::TableFormat::kMarkdown);
   EXPECT_NE(pivot.find("| discrete timesteps / noise |"), std::string::npos) << pivot;
 
@@ -553,12 +556,37 @@ samples = 100
 [grid]
 ddpm_respacing = ["10"]
 )";
-  const auto bad_spec = eval::load_sweep(write_sweep(bad_dir, bad).string());
-  o.out_dir = (bad_dir / "run").string();
-  sit::test::expect_error([&] { eval::run_sweep(bad_spec, o, log); },
-                          {"DDPM 10 learned-range", "variance_type learned-range needs a model "
-                           "with learned sigma", "use variance_type fixed-small"});
-  EXPECT_FALSE(fs::exists(bad_dir / "run" / "results.jsonl"));
+  sit::test::expect_error([&] { eval::load_sweep(write_sweep(bad_dir, bad).string()); },
+                          {"sweep.toml: configuration DDPM 10 learned-range",
+                           "variance_type learned-range needs a model with learned sigma",
+                           "use variance_type fixed-small"});
+  // a DDIM eta too large for its respacing, and exclude rules no family can match
+  const std::pair<const char*, std::vector<std::string>> bad_files[] = {
+      {"[grid]\nddim_respacing = [\"10\"]\neta = [5.0]\n",
+       {"configuration DDIM 10 eta 5.0", "'eta': DDIM eta 5.0 is too large for respacing '10'",
+        "eta <= 1 always does"}},
+      {"[grid]\nddpm_respacing = [\"10\"]\nvariance_type = [\"fixed-small\"]\n"
+       "[[exclude]]\nmode = \"DDPM\"\neta = 1.0\n",
+       {"sweep.toml:7", "this [[exclude]] rule can never match", "eta = 1.0, mode = DDPM"}},
+      {"[grid]\nddpm_respacing = [\"10\"]\nvariance_type = [\"fixed-small\"]\n"
+       "[[exclude]]\nrespacing = \"10\"\nmethod = \"euler\"\n",
+       {"can never match", "method = euler, respacing = 10"}},
+      {"[grid]\nddpm_respacing = [\"10\"]\n[[exclude]]\nrespacing = \"abc\"\n",
+       {"exclude 'respacing': respacing 'abc': expected a step count"}}};
+  for (const auto& [grid, fragments] : bad_files) {
+    const std::string file = "[sweep]\nmodel = \"gmm:mix1d\"\nsamples = 100\n" + std::string(grid);
+    std::vector<std::string> want = fragments;
+    try {
+      eval::load_sweep(write_sweep(bad_dir, file).string());
+      ADD_FAILURE() << "accepted:\n" << file;
+    } catch (const sit::Error& e) {
+      for (const auto& f : want)
+        EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what() << "\nlacks " << f;
+      // the exclude-value error is not repeated once per family
+      const std::string m = e.what();
+      EXPECT_EQ(m.find("respacing 'abc'"), m.rfind("respacing 'abc'")) << m;
+    }
+  }
   std::ofstream(bad_dir / "r.toml") << "[sweep]\nmodel = \"gmm:mix1d\"\nsamples = 10\n[grid]\n"
                                        "ddim_respacing = [\"ddim300\"]\n";
   sit::test::expect_error([&] { eval::load_sweep((bad_dir / "r.toml").string()); },

@@ -549,4 +549,6 @@ TEST(Tables, DitRecipeIsTheReferenceProtocol) {
                      {"'clip_denoised': expected true or false, got 'yes'"});
   test::expect_error([&] { eval::set_sampler_field(ddim, "eta", "-1"); },
                      {"'eta': expected a number >= 0, got -1"});
+  eval::set_sampler_field(ddim, "eta", "-0.0");  // -0 is 0: one configuration
+  EXPECT_EQ(ddim.value("eta"), "0.0");
 }
