@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "eval/metrics_job.h"
+#include "metrics/density_coverage.h"
 
 namespace sit::eval {
 namespace {
@@ -109,6 +110,19 @@ void compute_kid(const FeatureSet& ref, const FeatureSet& smp, const MetricsJobO
   report.values["kid_std"] = kid.std;
 }
 
+void compute_density_coverage(const FeatureSet& ref, const FeatureSet& smp,
+                              const MetricsJobOptions&, MetricsReport& report) {
+  check_pool_rows(ref, smp);
+  const metrics::DensityCoverageOptions o;  // k = 5, as dgm-eval
+  if (ref.rows(kPool)->rows < o.k + 1)
+    fail(ref.path, ": density/coverage need at least k + 1 = ", o.k + 1,
+         " reference rows (the k-th neighbour of each row), got ", ref.rows(kPool)->rows);
+  const auto dc = metrics::density_coverage(
+      metrics::real_balls(ref.rows(kPool)->view(), smp.rows(kPool)->view(), o));
+  report.values["density"] = dc.density;
+  report.values["coverage"] = dc.coverage;
+}
+
 template <const char* const* Key, const char* const* Block>
 std::map<std::string, std::vector<double>> resampled_fd(const FeatureSet& smp,
                                                         BootstrapReference& ref, const Weights& w) {
@@ -126,6 +140,22 @@ std::map<std::string, std::vector<double>> resampled_pr(const FeatureSet& smp,
                                                      ref.manifold_radii(), smp.rows(kPool)->view(),
                                                      w, ref.pr);
   return {{"precision", r.precision}, {"recall", r.recall}};
+}
+
+std::map<std::string, std::vector<double>> resampled_density_coverage(const FeatureSet& smp,
+                                                                      BootstrapReference& ref,
+                                                                      const Weights& w) {
+  // the balls of the reference hold each sample or not, whatever the resample: computed
+  // once, then each weight vector is one pass over the memberships
+  const metrics::RealBalls balls =
+      metrics::real_balls(ref.set.rows(kPool)->view(), smp.rows(kPool)->view());
+  std::map<std::string, std::vector<double>> out;
+  for (const auto& weights : w) {
+    const auto dc = metrics::density_coverage(balls, weights);
+    out["density"].push_back(dc.density);
+    out["coverage"].push_back(dc.coverage);
+  }
+  return out;
 }
 
 std::map<std::string, std::vector<double>> resampled_kid(const FeatureSet& smp,
@@ -152,6 +182,12 @@ std::vector<Metric> make_table() {
        {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "precision", nullptr, nullptr},
       {"kid", {}, "KID", "", 5, Direction::kLowerIsBetter, 4, "kid_std",
        {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "", compute_kid, resampled_kid},
+      // Naeem et al. 2020 as prdc / dgm-eval (k = 5): not ADM's
+      {"density", {"dc"}, "Density", "", 6, Direction::kHigherIsBetter, 4, "",
+       {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "", compute_density_coverage,
+       resampled_density_coverage},
+      {"coverage", {"dc"}, "Coverage", "", 7, Direction::kHigherIsBetter, 4, "",
+       {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "density", nullptr, nullptr},
   };
 }
 

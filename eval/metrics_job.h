@@ -19,8 +19,9 @@
 namespace sit::eval {
 
 struct MetricsJobOptions {
-  /// Keys of metric_table() to compute (parse_metric_list); all by default.
-  std::vector<std::string> which = metric_keys();
+  /// Keys of metric_table() to compute (parse_metric_list).
+  std::vector<std::string> which = {"fid", "sfid", "inception_score", "precision", "recall",
+                                    "kid"};  ///< ADM's and KID; density/coverage on request
   metrics::StatsOptions stats;
   metrics::FrechetOptions frechet;
   metrics::InceptionScoreOptions inception;
