@@ -147,8 +147,8 @@ std::map<std::string, std::vector<double>> resampled_density_coverage(const Feat
                                                                       const Weights& w) {
   // the balls of the reference hold each sample or not, whatever the resample: computed
   // once, then each weight vector is one pass over the memberships
-  const metrics::RealBalls balls =
-      metrics::real_balls(ref.set.rows(kPool)->view(), smp.rows(kPool)->view());
+  const metrics::RealBalls balls = metrics::real_balls(ref.set.rows(kPool)->view(),
+                                                      ref.density_radii(), smp.rows(kPool)->view());
   std::map<std::string, std::vector<double>> out;
   for (const auto& weights : w) {
     const auto dc = metrics::density_coverage(balls, weights);
@@ -203,6 +203,11 @@ const metrics::FrechetReference& BootstrapReference::frechet(const std::string& 
   if (it == frechet_.end())
     it = frechet_.emplace(block, metrics::FrechetReference(*set.statistics(block))).first;
   return it->second;
+}
+
+const std::vector<double>& BootstrapReference::density_radii() {
+  if (!density_radii_) density_radii_ = metrics::reference_radii(set.rows(kPool)->view());
+  return *density_radii_;
 }
 
 double BootstrapReference::kid_reference_term() {

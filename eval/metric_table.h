@@ -42,10 +42,13 @@ struct BootstrapReference {
   const std::vector<float>& manifold_radii();
   const metrics::FrechetReference& frechet(const std::string& block);
   double kid_reference_term();
+  /// Density/coverage radii of the reference's pool rows (k = 5), computed once.
+  const std::vector<double>& density_radii();
 
  private:
   std::optional<std::vector<float>> radii_;
   std::optional<double> kid_term_;
+  std::optional<std::vector<double>> density_radii_;
   std::map<std::string, metrics::FrechetReference> frechet_;  // covariances factored once
 };
 

@@ -46,31 +46,24 @@ void distances(const std::vector<double>& block, const std::vector<double>& bloc
     }
 }
 
-}  // namespace
-
-RealBalls real_balls(const FeatureView& real, const FeatureView& fake,
-                     const DensityCoverageOptions& o) {
+void check_reference(const FeatureView& real, const DensityCoverageOptions& o) {
   if (o.k < 1) fail("density/coverage: k must be >= 1, got ", o.k);
   if (real.rows < o.k + 1)
     fail("density/coverage: the reference needs at least k + 1 = ", o.k + 1, " rows, got ",
          real.rows);
-  if (fake.rows < 1) fail("density/coverage: no sample rows");
-  if (real.cols != fake.cols)
-    fail("density/coverage: reference rows have ", real.cols, " features, samples ", fake.cols);
   if (real.rows > INT32_MAX) fail("density/coverage: more than 2^31 reference rows");
   check_finite(real, "density/coverage reference features");
-  check_finite(fake, "density/coverage sample features");
-  const int64_t n = real.rows, m = fake.rows, d = real.cols, bs = std::max<int64_t>(1, o.block);
+}
+
+}  // namespace
+
+std::vector<double> reference_radii(const FeatureView& real, const DensityCoverageOptions& o) {
+  check_reference(real, o);
+  const int64_t n = real.rows, d = real.cols, bs = std::max<int64_t>(1, o.block);
   const std::vector<double> r64 = to_double(real, 0, n);
   const std::vector<double> rn = squared_norms(r64, n, d);
-
-  RealBalls balls;
-  balls.k = o.k;
-  balls.reals = n;
-  balls.fakes = m;
-  balls.radii.resize(static_cast<size_t>(n));
-  std::vector<double> dist;
-  // radius: the (k+1)-th smallest of the row including the zero self-distance
+  std::vector<double> radii(static_cast<size_t>(n)), dist;
+  // the (k+1)-th smallest of each row, the zero self-distance included
   for (int64_t b0 = 0; b0 < n; b0 += bs) {
     const int64_t b = std::min(bs, n - b0);
     const std::vector<double> blk(r64.begin() + b0 * d, r64.begin() + (b0 + b) * d);
@@ -80,10 +73,36 @@ RealBalls real_balls(const FeatureView& real, const FeatureView& fake,
       double* row = dist.data() + r * n;
       row[b0 + r] = 0.0;  // sklearn sets the self-distance to exactly 0
       std::nth_element(row, row + o.k, row + n);
-      balls.radii[b0 + r] = row[o.k];
+      radii[b0 + r] = row[o.k];
     }
   }
+  return radii;
+}
+
+RealBalls real_balls(const FeatureView& real, const FeatureView& fake,
+                     const DensityCoverageOptions& o) {
+  return real_balls(real, reference_radii(real, o), fake, o);
+}
+
+RealBalls real_balls(const FeatureView& real, const std::vector<double>& radii,
+                     const FeatureView& fake, const DensityCoverageOptions& o) {
+  check_reference(real, o);
+  if (static_cast<int64_t>(radii.size()) != real.rows)
+    fail("density/coverage: ", radii.size(), " radii for ", real.rows, " reference rows");
+  if (fake.rows < 1) fail("density/coverage: no sample rows");
+  if (real.cols != fake.cols)
+    fail("density/coverage: reference rows have ", real.cols, " features, samples ", fake.cols);
+  check_finite(fake, "density/coverage sample features");
+  const int64_t n = real.rows, m = fake.rows, d = real.cols, bs = std::max<int64_t>(1, o.block);
+  const std::vector<double> r64 = to_double(real, 0, n);
+  const std::vector<double> rn = squared_norms(r64, n, d);
+  RealBalls balls;
+  balls.k = o.k;
+  balls.reals = n;
+  balls.fakes = m;
+  balls.radii = radii;
   // which real balls hold each fake point (strict)
+  std::vector<double> dist;
   balls.offsets.assign(1, 0);
   for (int64_t b0 = 0; b0 < m; b0 += bs) {
     const int64_t b = std::min(bs, m - b0);
@@ -93,7 +112,7 @@ RealBalls real_balls(const FeatureView& real, const FeatureView& fake,
     for (int64_t r = 0; r < b; ++r) {
       const double* row = dist.data() + r * n;
       for (int64_t i = 0; i < n; ++i)
-        if (row[i] < balls.radii[i]) balls.reals_of_fake.push_back(static_cast<int32_t>(i));
+        if (row[i] < radii[i]) balls.reals_of_fake.push_back(static_cast<int32_t>(i));
       balls.offsets.push_back(static_cast<int64_t>(balls.reals_of_fake.size()));
     }
   }

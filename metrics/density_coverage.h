@@ -37,6 +37,13 @@ struct RealBalls {
 /// no fake rows, mismatched widths or non-finite features.
 RealBalls real_balls(const FeatureView& real, const FeatureView& fake,
                      const DensityCoverageOptions& options = {});
+/// The reference's radii alone (N^2 d work): one reference scores many sample sets.
+/// Throws as real_balls.
+std::vector<double> reference_radii(const FeatureView& real,
+                                    const DensityCoverageOptions& options = {});
+/// real_balls with the radii of reference_radii(real, options).
+RealBalls real_balls(const FeatureView& real, const std::vector<double>& radii,
+                     const FeatureView& fake, const DensityCoverageOptions& options = {});
 
 struct DensityCoverage {
   double density = 0;

@@ -119,29 +119,25 @@ ModelFn guided_model(ModelFn model, const GuidanceOptions& g) {
         const at::Tensor first = x.narrow(0, 0, half);
         const at::Tensor out = model(at::cat({first, first}), t, y);
         const at::Tensor cond = out.narrow(0, 0, half), uncond = out.narrow(0, half, half);
-        if (g.channels == CfgChannels::kAll) {
-          // every prediction channel; learned-variance channels (DiT: 2C outputs for a C
-          // channel state) stay unguided, as DiT's "standard" forward_with_cfg variant
-          const int64_t c = x.dim() >= 2 && out.dim() == x.dim() && out.size(1) > x.size(1)
-                                ? x.size(1)
-                                : (out.dim() >= 2 ? out.size(1) : 0);
-          if (c == 0 || (out.dim() >= 2 && c == out.size(1))) {
-            const at::Tensor guided = uncond + g.scale * (cond - uncond);
-            return at::cat({guided, guided});
-          }
-          const at::Tensor eps = uncond.narrow(1, 0, c) +
-                                 g.scale * (cond.narrow(1, 0, c) - uncond.narrow(1, 0, c));
+        // u + s (c - u) on channels 0..c-1 (dim 1); the rest keep each half's own output
+        auto guide_first = [&](int64_t c) {
+          const at::Tensor eps =
+              uncond.narrow(1, 0, c) + g.scale * (cond.narrow(1, 0, c) - uncond.narrow(1, 0, c));
           return at::cat({at::cat({eps, eps}), out.narrow(1, c, out.size(1) - c)}, 1);
+        };
+        if (g.channels == CfgChannels::kAll) {
+          // every prediction channel; learned-variance channels beyond the state's (DiT: 2C
+          // outputs for a C-channel state) stay unguided, as DiT's "standard" variant
+          if (x.dim() >= 2 && out.dim() == x.dim() && out.size(1) > x.size(1))
+            return guide_first(x.size(1));
+          const at::Tensor guided = uncond + g.scale * (cond - uncond);
+          return at::cat({guided, guided});
         }
         // matches the SiT/DiT reference (forward_with_cfg): guidance on channels 0..2 only
         if (out.dim() < 2 || out.size(1) < 3)
           fail("cfg_channels 3 needs a model output with at least 3 channels (dim 1), got shape ",
                out.sizes());
-        const int64_t c = std::min<int64_t>(3, out.size(1));
-        const at::Tensor eps =
-            uncond.narrow(1, 0, c) + g.scale * (cond.narrow(1, 0, c) - uncond.narrow(1, 0, c));
-        const at::Tensor rest = out.narrow(1, c, out.size(1) - c);
-        return at::cat({at::cat({eps, eps}), rest}, 1);
+        return guide_first(3);
       };
 }
 

@@ -249,6 +249,12 @@ TEST(PaperTables, NfeLayoutPutsDitBesideSiTAtMatchedNfe) {
   EXPECT_NE(t.find("DiT-B/2 DDPM ddim-stride learned-range"), std::string::npos) << t;
   EXPECT_NE(t.find("DiT-B/2 DDPM learned-range [0123456789ab]"), std::string::npos) << t;
   EXPECT_THROW(paper_table({ddpm}, "ode-sde"), sit::Error);  // no ODE/SDE rows
+  // --digits sig4: four significant digits, as in the long tables
+  Record small = sampler(record("gmm:demo", "DDPM", "", 1.0, 8, 0.0012345), "DDPM 8 fixed-small");
+  small["respacing"] = "8";
+  EXPECT_NE(paper_table({small}, "nfe", "fid", kSignificant4).find("\\textbf{0.001234}"),
+            std::string::npos)
+      << paper_table({small}, "nfe", "fid", kSignificant4);
 }
 
 TEST(PaperTables, LatexEscaping) {

@@ -159,6 +159,10 @@ TEST(SampleDiT, DdpmAndDdimImagesIndependentOfBatchAndFamilyErrors) {
   const std::string out = " --out " + (d / "x.npz").string();
   r = run("sample ODE --model dit --ckpt " + mf("dit_s2.pt") + " --vae " + mf("vae_new") + out);
   EXPECT_TRUE(contains(r.err, "takes DiT's integer timesteps; sample it with DDPM or DDIM")) << r.err;
+  r = run("sample DDPM --model dit:DiT-B/2 --ckpt " + mf("dit_s2.pt") + " --vae " +
+          mf("vae_new") + out);
+  EXPECT_TRUE(contains(r.err, "the checkpoint is DiT-S/2 (hidden 384, patch 2, depth 12), not "
+                              "the requested DiT-B/2")) << r.err;
   r = run("sample DDPM " + kSiT + out);
   EXPECT_TRUE(contains(r.err, "takes continuous time in [0, 1] (SiT); DDPM/DDIM drive DiT")) << r.err;
   r = run("sample DDPM --model dit --ckpt " + mf("sit_b4_fp16.safetensors") + " --vae " +

@@ -90,6 +90,14 @@ TEST(DensityCoverage, WeightsCountSamplesAsOftenAsAResampleHoldsThem) {
   EXPECT_DOUBLE_EQ(weighted.density, direct.density);
   EXPECT_DOUBLE_EQ(weighted.coverage, direct.coverage);
   EXPECT_DOUBLE_EQ(density_coverage(balls, {1, 1, 1, 1}).density, density_coverage(balls).density);
+  // the reference's radii, computed once, serve every sample set alike
+  const std::vector<double> radii = reference_radii(view(real, 5, 1), o);
+  EXPECT_EQ(radii, balls.radii);
+  const RealBalls again = real_balls(view(real, 5, 1), radii, view(fake, 4, 1), o);
+  EXPECT_EQ(again.reals_of_fake, balls.reals_of_fake);
+  EXPECT_EQ(again.offsets, balls.offsets);
+  test::expect_error([&] { real_balls(view(real, 5, 1), {1.0, 2.0}, view(fake, 4, 1), o); },
+                     {"2 radii for 5 reference rows"});
 }
 
 TEST(DensityCoverage, BadInputsAreErrors) {
