@@ -163,6 +163,18 @@ std::set<std::string> recorded_ids(const fs::path& results) {
   return ids;
 }
 
+/// Removes what an interrupted process left of configuration `id` after its record was
+/// written (its batches and lock file), unless another process holds the lock (and so
+/// removes them itself).
+void discard_recorded_partial(const fs::path& dir, const std::string& id) {
+  const fs::path partial = dir / "partial" / id, lock_file = dir / "partial" / (id + ".lock");
+  if (!fs::exists(partial) && !fs::exists(lock_file)) return;
+  FileLock lock(lock_file, /*wait=*/false);
+  if (!lock.held()) return;
+  fs::remove_all(partial);
+  fs::remove(lock_file);
+}
+
 int64_t batch_count(const SweepSpec& spec) {
   return (spec.samples + spec.batch_size - 1) / spec.batch_size;
 }
@@ -318,7 +330,12 @@ void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
   for (int64_t k = 0; k < batch_count(c.spec); ++k)
     if (!fs::exists(batch_path(partial, k))) return;
   FileLock lock(c.dir / "partial" / (id + ".lock"), /*wait=*/false);
-  if (!lock.held() || recorded_ids(c.results).count(id)) return;
+  if (!lock.held()) return;
+  if (recorded_ids(c.results).count(id)) {  // a process killed before its clean-up
+    fs::remove_all(partial);
+    fs::remove(c.dir / "partial" / (id + ".lock"));
+    return;
+  }
   const auto start = std::chrono::steady_clock::now();
   json rec = base_record(cfg, c.spec);
   try {
@@ -601,6 +618,7 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
     ++index;
     if (done.count(cfg.id())) {
       ++summary.skipped;
+      discard_recorded_partial(dir, cfg.id());
       continue;
     }
     if (options.merge_only) continue;

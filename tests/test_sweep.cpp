@@ -309,6 +309,26 @@ TEST(Sweep, ResumeAfterSigkillIsBitwiseIdentical) {
   EXPECT_FALSE(fs::exists(killed / "partial"));
 }
 
+// A process killed between writing a configuration's record and removing its batches
+// leaves them behind; the next run (which skips the configuration) removes them.
+TEST(Sweep, LeftoversOfRecordedConfigurationsAreRemovedOnResume) {
+  const auto dir = sit::test::temp_dir();
+  const auto spec = eval::load_sweep(write_sweep(dir, kSmallSweep).string());
+  std::ostringstream log;
+  eval::SweepOptions o;
+  o.out_dir = (dir / "run").string();
+  o.quiet = true;
+  eval::run_sweep(spec, o, log);
+  ASSERT_FALSE(fs::exists(dir / "run" / "partial"));
+  const fs::path partial = dir / "run" / "partial";
+  fs::create_directories(partial / spec.configs[0].id());
+  std::ofstream(partial / spec.configs[0].id() / "batch_0.npz") << "left by a killed process";
+  std::ofstream(partial / (spec.configs[1].id() + ".lock"));
+  const auto again = eval::run_sweep(spec, o, log);
+  EXPECT_EQ(again.skipped, 10);
+  EXPECT_FALSE(fs::exists(partial));
+}
+
 namespace {
 
 /// Runs `command` through the shell; returns its exit status.
