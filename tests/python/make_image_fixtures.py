@@ -5,7 +5,8 @@ reader must ignore: gAMA, cHRM, sRGB, iCCP; plain and Adam7-interlaced) and JPEG
 written by Pillow (subsamplings, grayscale, an embedded ICC profile, an EXIF orientation),
 each with the array Pillow decodes it to, the values researchers' loaders
 (`Image.open(f).convert("RGB")`) hand to a network. Files with transparency are listed as
-refused.
+refused. resize/ holds images with Pillow's bicubic resize of them (see
+write_resize_fixtures).
 
   manifest.json   [{"file": ..., "expect": "....npy"} | {"file": ..., "refused": "..."}]
 
@@ -167,6 +168,43 @@ def main():
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     print("wrote %d image fixtures to %s" % (len(manifest), out))
+    write_resize_fixtures(os.path.join(out, "resize"), rng)
+
+
+# (width, height) -> (width, height), as Image.resize takes them: up and down, odd sizes,
+# the sizes DINOv2 (224) and CLIP (336) inputs come from, and the spec's 8 -> 3.
+RESIZE_PAIRS = [((8, 8), (3, 3)), ((256, 256), (224, 224)), ((512, 512), (224, 224)),
+                ((64, 64), (224, 224)), ((512, 512), (336, 336)), ((256, 256), (336, 336)),
+                ((300, 200), (299, 299)), ((53, 37), (70, 11)), ((9, 5), (2, 17)),
+                ((40, 40), (40, 23))]
+
+
+def write_resize_fixtures(out, rng):
+    """Random RGB images and 0/255 checkerboards with Pillow's BICUBIC resize of them (uint8,
+    and per channel in mode F), for the byte-exact resize test.
+
+      resize/manifest.json  [{"input": .npy, "pil": .npy, "pil_f": .npy, "size": [w, h]}]
+    """
+    os.makedirs(out, exist_ok=True)
+    entries = []
+    cases = [(("random", rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)), (ow, oh))
+             for (w, h), (ow, oh) in RESIZE_PAIRS]
+    board = ((np.indices((48, 48)).sum(0) % 2) * 255).astype(np.uint8)
+    board = np.repeat(board[:, :, None], 3, axis=2)
+    cases += [(("checkerboard", board), (17, 17)), (("checkerboard", board), (101, 77))]
+    for i, ((kind, image), (ow, oh)) in enumerate(cases):
+        name = "%02d_%s_%dx%d_to_%dx%d" % (i, kind, image.shape[1], image.shape[0], ow, oh)
+        np.save(os.path.join(out, name + "_in.npy"), image)
+        np.save(os.path.join(out, name + "_pil.npy"),
+                np.array(Image.fromarray(image).resize((ow, oh), Image.BICUBIC)))
+        f = np.stack([np.array(Image.fromarray(image[:, :, c].astype(np.float32), mode="F")
+                               .resize((ow, oh), Image.BICUBIC)) for c in range(3)], axis=2)
+        np.save(os.path.join(out, name + "_pil_f.npy"), f.astype(np.float32))
+        entries.append({"input": name + "_in.npy", "pil": name + "_pil.npy",
+                        "pil_f": name + "_pil_f.npy", "size": [ow, oh]})
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(entries, f, indent=1)
+    print("wrote %d resize fixtures to %s" % (len(entries), out))
 
 
 if __name__ == "__main__":
