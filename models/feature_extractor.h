@@ -40,16 +40,55 @@ class FeatureExtractor {
   virtual std::string identity() const = 0;
 };
 
-/// One kind of extractor: its name and how to load a file of that kind.
+/// How an extractor is loaded besides its file.
+struct ExtractorSettings {
+  std::string device = "cpu";
+  /// DINOv2's resize: "pil" (dgm-eval; EDM2 'pil') or "torch" (EDM2's default).
+  std::string dinov2_resize = "pil";
+};
+
+/// One kind of extractor: its name, the blocks it gives (their names are the kind's
+/// alone, so a feature file can hold several extractors' blocks), and how to load a file.
 struct ExtractorKind {
   const char* name;
   const char* description;
-  std::unique_ptr<FeatureExtractor> (*load)(const std::string& path, const std::string& device);
+  std::vector<const char*> blocks;
+  const char* env;  ///< environment variable naming its default file
+  std::unique_ptr<FeatureExtractor> (*load)(const std::string& path, const ExtractorSettings& s);
 };
-/// Every kind sit-eval can load (one row each).
+/// Every kind sit-eval can load (one row each): inception, dinov2, clip.
 const std::vector<ExtractorKind>& extractor_registry();
-/// Loads `path` as an extractor of kind `kind` onto `device`; errors list the kinds.
+/// The row of `name`, or nullptr.
+const ExtractorKind* find_extractor_kind(const std::string& name);
+/// The kind whose blocks include `block`, or nullptr.
+const ExtractorKind* extractor_kind_of_block(const std::string& block);
+/// "inception, dinov2, clip".
+std::string extractor_kind_names();
+/// Loads `path` as an extractor of kind `kind`; errors list the kinds.
 std::unique_ptr<FeatureExtractor> load_extractor(const std::string& kind, const std::string& path,
-                                                 const std::string& device = "cpu");
+                                                 const ExtractorSettings& settings = {});
+std::unique_ptr<FeatureExtractor> load_extractor(const std::string& kind, const std::string& path,
+                                                 const std::string& device);
+
+/// Several extractors run on the same batch of decoded images (one pass over the images
+/// for Inception, DINOv2 and CLIP features): preprocess() passes the uint8 images through
+/// and extract_blocks() runs each extractor's preprocessing and network in turn; blocks
+/// are the concatenation in member order. identity() joins the members' with "; ".
+class ExtractorGroup final : public FeatureExtractor {
+ public:
+  explicit ExtractorGroup(std::vector<std::unique_ptr<FeatureExtractor>> members);
+  std::vector<FeatureBlockInfo> blocks() const override;
+  at::Tensor preprocess(const at::Tensor& images) const override;
+  std::vector<at::Tensor> extract_blocks(const at::Tensor& images) const override;
+  const std::string& path() const override { return path_; }
+  /// SHA-256 of the members' identities (cache keys); each member's own is in identity().
+  const std::string& sha256() const override { return sha256_; }
+  std::string identity() const override;
+  const std::vector<std::unique_ptr<FeatureExtractor>>& members() const { return members_; }
+
+ private:
+  std::vector<std::unique_ptr<FeatureExtractor>> members_;
+  std::string path_, sha256_;
+};
 
 }  // namespace sit::models
