@@ -8,6 +8,7 @@
 #include <iostream>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <algorithm>
 
 #include "common/atomic_file.h"
@@ -17,7 +18,10 @@
 #include "eval/features_job.h"
 #include "eval/metrics_job.h"
 #include "metrics/feature_stats.h"
+#include "metrics/per_class_fid.h"
+#include "models/edm2_reference.h"
 #include "models/feature_extractor.h"
+#include "models/vit_extractors.h"
 #include "reference_stats/feature_set.h"
 #include "reference_stats/image_reader.h"
 #include "reference_stats/npy.h"
@@ -28,20 +32,30 @@ namespace sit::eval {
 namespace {
 
 struct Common {
-  std::string inception, extractor = "inception", device = "cpu";
+  std::string inception, dinov2, clip, dinov2_resize = "pil";
+  std::string extractor;  ///< comma-separated kinds; "" = what the metrics need / inception
+  std::string device = "cpu";
   int64_t batch_size = 50;
   bool quiet = false;
 };
 
-void add_common(CLI::App* cmd, Common& c) {
+void add_common(CLI::App* cmd, Common& c, const std::string& extractor_help) {
   cmd->add_option("--inception", c.inception,
                   "TorchScript Inception: NVIDIA's inception-2015-12-05.pt or the canonical "
                   "extractor from tools/export_inception.py (default: $SIT_EVAL_INCEPTION)");
-  std::string kinds;
-  for (const auto& k : models::extractor_registry())
-    kinds += (kinds.empty() ? "" : ", ") + std::string(k.name);
-  cmd->add_option("--extractor", c.extractor, "the kind of the --inception file: " + kinds)
+  cmd->add_option("--dinov2", c.dinov2,
+                  "TorchScript DINOv2 from tools/export_dinov2.py, for fd_dinov2 and "
+                  "precision_dinov2 (default: $SIT_EVAL_DINOV2)");
+  cmd->add_option("--clip", c.clip,
+                  "TorchScript CLIP ViT-L/14@336px image tower from tools/export_clip.py, for "
+                  "cmmd (default: $SIT_EVAL_CLIP)");
+  cmd->add_option("--dinov2-resize", c.dinov2_resize,
+                  "DINOv2's resize to 224: pil (Pillow bicubic on uint8: dgm-eval, EDM2 'pil') "
+                  "or torch (antialiased bicubic on float: EDM2's default)")
       ->capture_default_str();
+  cmd->add_option("--extractor", c.extractor,
+                  "comma-separated extractors to run in one pass over the images (" +
+                      models::extractor_kind_names() + "); " + extractor_help);
   cmd->add_option("--device", c.device, "cpu, cuda, cuda:N")
       ->capture_default_str()
       ->transform(lowercase());
@@ -51,12 +65,67 @@ void add_common(CLI::App* cmd, Common& c) {
   cmd->add_flag("--quiet", c.quiet, "no progress lines");
 }
 
-std::string inception_path(const Common& c) {
-  if (!c.inception.empty()) return c.inception;
-  if (const char* env = std::getenv("SIT_EVAL_INCEPTION")) return env;
-  fail(
-      "no Inception file: pass --inception FILE (NVIDIA's inception-2015-12-05.pt, or "
-      "build one with tools/export_inception.py) or set SIT_EVAL_INCEPTION");
+/// The file of an extractor kind: its option, else its environment variable.
+std::string extractor_path(const Common& c, const models::ExtractorKind& k) {
+  const std::string name = k.name;
+  const std::string& given = name == "inception" ? c.inception
+                             : name == "dinov2"  ? c.dinov2
+                                                 : c.clip;
+  if (!given.empty()) return given;
+  if (const char* env = std::getenv(k.env)) return env;
+  if (name == "inception")
+    fail("no Inception file: pass --inception FILE (NVIDIA's inception-2015-12-05.pt, or "
+         "build one with tools/export_inception.py) or set SIT_EVAL_INCEPTION");
+  fail("no ", name, " file: pass --", name, " FILE (build one with tools/export_", name,
+       ".py from the official weights) or set ", k.env);
+}
+
+/// The kinds of a comma-separated --extractor list, in registry order; errors list them.
+std::vector<std::string> parse_extractor_list(const std::string& list) {
+  std::set<std::string> named;
+  std::stringstream in(list);
+  for (std::string k; std::getline(in, k, ',');) {
+    k.erase(0, k.find_first_not_of(' '));
+    k.erase(k.find_last_not_of(' ') + 1);
+    if (k.empty()) continue;
+    if (!models::find_extractor_kind(k))
+      fail("--extractor: feature extractor must be one of ", models::extractor_kind_names(),
+           "; got '", k, "'");
+    named.insert(k);
+  }
+  if (named.empty()) fail("--extractor: name at least one of ", models::extractor_kind_names());
+  std::vector<std::string> out;
+  for (const auto& k : models::extractor_registry())
+    if (named.count(k.name)) out.push_back(k.name);
+  return out;
+}
+
+/// Loads the extractors of `kinds` (one, or a group run on the same decoded batch). Every
+/// file is found and checked before any image is read.
+std::unique_ptr<models::FeatureExtractor> load_extractors(const Common& c,
+                                                          const std::vector<std::string>& kinds) {
+  models::ExtractorSettings settings;
+  settings.device = c.device;
+  settings.dinov2_resize = c.dinov2_resize;
+  models::parse_resize_mode(c.dinov2_resize);  // a bad mode fails before any file is loaded
+  std::vector<std::string> paths;
+  for (const auto& kind : kinds)
+    paths.push_back(extractor_path(c, *models::find_extractor_kind(kind)));
+  std::vector<std::unique_ptr<models::FeatureExtractor>> members;
+  for (size_t i = 0; i < kinds.size(); ++i)
+    members.push_back(models::load_extractor(kinds[i], paths[i], settings));
+  if (members.size() == 1) return std::move(members.front());
+  return std::make_unique<models::ExtractorGroup>(std::move(members));
+}
+
+/// Labels of an ADM sample batch (arr_1 beside arr_0), for intra-FID.
+std::optional<std::vector<int64_t>> batch_labels(const std::string& path, int64_t n) {
+  if (fs::is_directory(path) || io::detect_file_kind(path) != io::FileKind::kNpz) return {};
+  const io::NpzReader z(path);
+  if (!z.has("arr_1")) return {};
+  io::NpyArray a = z.open("arr_1");
+  if (a.shape().size() != 1 || a.shape()[0] != n) return {};
+  return a.read_all<int64_t>();
 }
 
 ExtractOptions extract_options(const Common& c, const std::string& what) {
@@ -92,14 +161,18 @@ InputKind input_kind(const std::string& path) {
   return z.has("mu") ? InputKind::kImagesWithStats : InputKind::kImages;
 }
 
-/// Refuses feature files made by another extractor than `e`, naming both, before any
-/// image is extracted.
+/// Refuses feature files made by another extractor of a kind `e` runs (another file, or
+/// DINOv2's other resize mode), naming both, before any image is extracted.
 void check_made_by(const io::FeatureSet& f, const models::FeatureExtractor& e) {
-  const std::string recorded = f.extractor_sha256();
-  if (!recorded.empty() && recorded != e.sha256())
-    fail(f.path, ": its features were made by ", f.provenance.extractor, ", but this run extracts ",
-         "with ", e.identity(), "; features of different extractors are not comparable (pass the ",
-         "same --inception file, or re-extract the file)");
+  const auto recorded = io::extractor_signatures(f.provenance.extractor);
+  for (const auto& [kind, signature] : io::extractor_signatures(e.identity())) {
+    const auto it = recorded.find(kind);
+    if (it != recorded.end() && it->second != signature)
+      fail(f.path, ": its features were made by ", f.provenance.extractor,
+           ", but this run extracts with ", e.identity(), "; features of different extractors "
+           "are not comparable (pass the same --", kind, " file and settings, or re-extract the "
+           "file)");
+  }
 }
 
 /// Refuses stored statistics whose width does not fit what the extractor gives, before
@@ -121,7 +194,7 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
   o.pr.mode =
       option_value("--pr-distance", [&] { return metrics::parse_distance_mode(pr_distance); });
   if (!json.empty()) check_output_path(json, "--json", {".json"});
-  io::FeatureSet ref = io::load_feature_set(ref_path);
+  io::FeatureSet ref = models::load_any_feature_set(ref_path);
   const InputKind kind = input_kind(samples_path);
   // What the chosen metrics read of each side, by block (the metric table's inputs).
   std::set<std::string> sample_rows, sample_stats, ref_rows;
@@ -136,22 +209,51 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
   // stored in the file when present (FID, sFID), else computed from the activations.
   std::optional<io::FeatureSet> stored;
   std::unique_ptr<io::ImageSource> images;
-  if (kind == InputKind::kFeatures) {
-    stored = io::load_feature_set(samples_path);
+  if (kind != InputKind::kImages) stored = io::load_feature_set(samples_path);
+  // the blocks the samples' images must give: rows, and statistics the file does not store
+  std::set<std::string> sample_blocks = sample_rows;
+  for (const auto& b : sample_stats)
+    if (!(stored && stored->statistics(b))) sample_blocks.insert(b);
+  if (kind == InputKind::kFeatures) sample_blocks.clear();
+  if (!sample_blocks.empty()) images = io::open_images(samples_path);
+  // The reference's own rows (precision/recall, KID, CMMD) come from its arr_0 when it has
+  // no feature rows: ADM's reference batches.
+  std::set<std::string> ref_blocks;
+  if (ref.image_count > 0)
+    for (const auto& b : ref_rows)
+      if (!ref.rows(b)) ref_blocks.insert(b);
+  const bool ref_images_needed = !ref_blocks.empty();
+  // The extractors: those named, else those whose blocks are needed, in one pass each side.
+  std::vector<std::string> kinds;
+  if (!c.extractor.empty()) {
+    kinds = parse_extractor_list(c.extractor);
   } else {
-    if (kind == InputKind::kImagesWithStats) stored = io::load_feature_set(samples_path);
-    if (kind == InputKind::kImages || !sample_rows.empty())
-      images = io::open_images(samples_path);
+    std::set<std::string> needed;
+    for (const auto* blocks : {&sample_blocks, &ref_blocks})
+      for (const auto& b : *blocks)
+        if (const auto* k = models::extractor_kind_of_block(b)) needed.insert(k->name);
+    for (const auto& k : models::extractor_registry())
+      if (needed.count(k.name)) kinds.push_back(k.name);
+    if (kinds.empty() && (images || ref_images_needed)) kinds.push_back("inception");
   }
-  // The reference's own rows (precision/recall, KID) come from its arr_0 when it has no
-  // feature rows: ADM's reference batches.
-  const bool ref_images_needed = !ref_rows.empty() && !ref.rows(io::kPool) && ref.image_count > 0;
   std::unique_ptr<models::FeatureExtractor> e;
   if (images || ref_images_needed) {
-    e = models::load_extractor(c.extractor, inception_path(c), c.device);
+    e = load_extractors(c, kinds);
     check_widths(ref, *e);
     check_made_by(ref, *e);
     if (stored) check_made_by(*stored, *e);
+  }
+  // intra-FID: labels on both sides, and enough samples of every class, before extraction
+  if (std::count(o.which.begin(), o.which.end(), "intra_fid")) {
+    std::optional<std::vector<int64_t>> labels =
+        stored && stored->labels ? stored->labels : batch_labels(samples_path, images ? images->count() : 0);
+    if (!labels)
+      fail("intra_fid: ", samples_path, " has no labels (class-conditional samples: an ADM batch's "
+           "arr_1, or 'labels' in a feature file)");
+    if (!ref.labels)
+      fail("intra_fid: ", ref_path, " has no labels: intra-FID needs reference feature rows "
+           "with labels (sit-eval features of a labelled set)");
+    metrics::check_class_counts(*labels, *ref.labels);
   }
   const int64_t n_samples = images ? images->count() : stored->num_rows();
   const std::string& smp_name = samples_path;
@@ -177,7 +279,7 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
     if (in.side == MetricInput::kReference)
       return ref.rows(in.block) != nullptr ||
              (in.need == MetricInput::kStatistics && ref.statistics(in.block)) ||
-             (extracted && in.block == std::string(io::kPool) && ref.image_count > 0);
+             (extracted && ref_blocks.count(in.block));
     return (images && extracted) || (stored && stored->rows(in.block)) ||
            (in.need == MetricInput::kStatistics && stored && stored->statistics(in.block));
   };
@@ -189,7 +291,8 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
   if (!computable)
     fail("nothing to compute: --metrics ", metrics, " needs what ", ref_path, " and ", smp_name,
          " do not hold (FID: 'mu'/'sigma' or 'pool'; sFID: 'mu_s'/'sigma_s' or 'spatial'; IS: "
-         "sample images or 'logits'; precision, recall and kid: reference arr_0 or 'pool')");
+         "sample images or 'logits'; precision, recall and kid: reference arr_0 or 'pool'; "
+         "fd_dinov2: 'mu_dinov2'/'sigma_dinov2' or 'dinov2'; cmmd: reference arr_0 or 'clip')");
 
   if (ref_images_needed) {  // the reference features' cache
     if (fs::exists(cache_dir) && !fs::is_directory(cache_dir))
@@ -209,6 +312,10 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
             .insert(b.name);
     samples = extract_features(*images, *e, x);
     samples.path = samples_path;
+    if (stored && stored->labels)
+      samples.labels = stored->labels;
+    else
+      samples.labels = batch_labels(samples_path, samples.num_rows());
     if (stored)  // ADM: the file's statistics for FID and sFID
       for (const auto& [block, s] : stored->stats)
         samples.stats[block] = s;
@@ -216,42 +323,52 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
     samples = std::move(*stored);
   }
   if (ref_images_needed) {
-    auto [pool, cached] =
-        cached_reference_pool(ref_path, *e, cache_dir, extract_options(c, "reference arr_0"));
+    auto [rows, cached] = cached_reference_rows(ref_path, *e, ref_blocks, cache_dir,
+                                                extract_options(c, "reference arr_0"));
     if (!c.quiet)
       std::cerr << (cached ? "reference features from the cache" : "reference features cached")
                 << " in " << cache_dir << "\n";
-    ref.blocks[io::kPool] = std::move(pool.blocks.at(io::kPool));
-    ref.provenance.extractor = pool.provenance.extractor;
+    for (const auto& b : ref_blocks)
+      ref.blocks[b] = std::move(rows.blocks.at(b));
+    ref.provenance.extractor = rows.provenance.extractor;
   }
   const MetricsReport report = compute_metrics(ref, samples, o);
   for (const auto& w : report.warnings)
     std::cerr << "warning: " << w << "\n";
   for (const auto& s : report.skipped)
     std::cerr << "note: " << s << "\n";
+  for (const auto& s : report.notes)
+    std::cerr << "note: " << s << "\n";
   std::cout << report.adm_lines() << std::flush;
   if (!json.empty()) write_file_atomic(json, report.json());
   return 0;
 }
 
+/// The --extractor kinds of `features` and `ref-stats` (default: Inception).
+std::vector<std::string> extractor_kinds(const Common& c) {
+  return c.extractor.empty() ? std::vector<std::string>{"inception"}
+                             : parse_extractor_list(c.extractor);
+}
+
 int run_features(const std::string& input, const std::string& out, const Common& c) {
   check_output_path(out, "--out", {".h5", ".hdf5", ".npz"});
-  const auto e = models::load_extractor(c.extractor, inception_path(c), c.device);
+  const auto e = load_extractors(c, extractor_kinds(c));
   const auto source = io::open_images(input);
-  const io::FeatureSet f = extract_features(*source, *e, extract_options(c, "features"));
+  io::FeatureSet f = extract_features(*source, *e, extract_options(c, "features"));
+  f.labels = batch_labels(input, f.num_rows());  // an ADM batch's arr_1 (intra-FID)
   io::save_feature_set(out, f);
   std::string blocks;
   for (const auto& b : e->blocks())
     blocks += (blocks.empty() ? "" : ", ") + b.name;
-  std::cerr << "wrote " << f.num_rows() << " feature rows (" << blocks << ") of "
-            << source->describe() << " to " << out << "\n";
+  std::cerr << "wrote " << f.num_rows() << " feature rows (" << blocks << (f.labels ? ", labels" : "")
+            << ") of " << source->describe() << " to " << out << "\n";
   return 0;
 }
 
 int run_ref_stats(const std::string& input, const std::string& out, const Common& c,
                   int64_t keep_images) {
   check_output_path(out, "--out", {".npz"});
-  const auto e = models::load_extractor(c.extractor, inception_path(c), c.device);
+  const auto e = load_extractors(c, extractor_kinds(c));
   const auto source = io::open_images(input);
   io::NpzWriter npz(out);
   ExtractOptions o = extract_options(c, "reference");
@@ -268,19 +385,53 @@ int run_ref_stats(const std::string& input, const std::string& out, const Common
       kept += take;
       if (kept == keep && take > 0) npz.end();
     };
-  for (const auto& b : e->blocks())  // ADM's reference statistics: pool and spatial
-    (b.name == io::kPool || b.name == io::kSpatial ? o.stats_only : o.skip).insert(b.name);
+  // ADM's reference statistics (pool, spatial), DINOv2's (FD_DINOv2), and CLIP's rows (CMMD
+  // compares embeddings, not statistics); logits are not kept
+  for (const auto& b : e->blocks())
+    if (b.name == io::kPool || b.name == io::kSpatial || b.name == "dinov2")
+      o.stats_only.insert(b.name);
+    else if (b.name != "clip")
+      o.skip.insert(b.name);
   const io::FeatureSet f = extract_features(*source, *e, o);
   for (const auto& [block, s] : f.stats) {
     const auto [mu, sigma] = io::stats_keys(block);
     npz.add(mu, {s.mu.size()}, s.mu.data());
     npz.add(sigma, {s.mu.size(), s.mu.size()}, s.sigma.data());
   }
+  for (const auto& [block, rows] : f.blocks)
+    npz.add(block, {rows.rows, rows.cols}, rows.data.data());
   npz.close();
-  std::cerr << "wrote ADM reference statistics of " << f.provenance.count << " images ("
+  std::cerr << "wrote reference statistics of " << f.provenance.count << " images ("
             << source->describe() << ", " << e->identity() << ")"
             << (keep > 0 ? " with " + std::to_string(keep) + " images in arr_0" : "") << " to "
             << out << "\n";
+  return 0;
+}
+
+/// Statistics between the formats: ADM / sit-eval npz, HDF5, EDM2's reference pickle.
+int run_convert_ref(const std::string& input, const std::string& out) {
+  const bool pickle = out.size() > 4 && out.compare(out.size() - 4, 4, ".pkl") == 0;
+  if (!pickle) check_output_path(out, "--out", {".npz", ".h5", ".hdf5", ".pkl"});
+  io::FeatureSet set = models::load_any_feature_set(input);
+  if (set.stats.empty() && set.blocks.empty())
+    fail(input, ": holds no statistics or feature rows to convert");
+  if (set.provenance.count == 0)
+    for (const auto& [block, s] : set.stats)
+      set.provenance.count = std::max(set.provenance.count, s.count);
+  if (pickle) {
+    for (const auto& [block, rows] : set.blocks)  // EDM2 keeps statistics only
+      if (!set.statistics(block) && (block == io::kPool || block == "dinov2"))
+        set.stats[block] = metrics::compute_stats(rows.view());
+    models::save_edm2_reference(out, set);
+  } else {
+    io::save_feature_set(out, set);
+  }
+  std::string what;
+  for (const auto& [block, s] : set.stats)
+    what += (what.empty() ? "" : ", ") + block + " statistics (" + std::to_string(s.dim()) + "-d)";
+  for (const auto& [block, rows] : set.blocks)
+    if (!pickle) what += (what.empty() ? "" : ", ") + block + " rows";
+  std::cerr << "wrote " << what << " of " << input << " to " << out << "\n";
   return 0;
 }
 
@@ -316,22 +467,34 @@ Command add_evaluate_commands(CLI::App& app, std::vector<std::pair<std::string, 
   e->add_option("--cache-dir", ev->cache,
                 "where reference pool features are cached (default $SIT_EVAL_CACHE, "
                 "$XDG_CACHE_HOME/sit-eval or ~/.cache/sit-eval)");
-  add_common(e, ev->common);
-  CLI::App* f = app.add_subcommand("features", "Inception features of images, to .h5 or .npz");
+  add_common(e, ev->common, "default: those the --metrics need");
+  CLI::App* f = app.add_subcommand(
+      "features", "Inception (and DINOv2, CLIP) features of images, to .h5 or .npz");
   f->add_option("INPUT", ft->input, "npz (arr_0), .npy or folder of PNG/JPEG")
       ->required()
       ->check(CLI::ExistingPath);
   f->add_option("--out", ft->out, "FEATURES.h5 or .npz (pool, spatial, logits)")->required();
-  add_common(f, ft->common);
+  add_common(f, ft->common, "default: inception");
   CLI::App* r = app.add_subcommand("ref-stats", "ADM-format reference statistics of images");
   r->add_option("INPUT", rs->input, "npz (arr_0), .npy or folder of PNG/JPEG")
       ->required()
       ->check(CLI::ExistingPath);
-  r->add_option("--out", rs->out, "REF.npz (mu, sigma, mu_s, sigma_s[, arr_0])")->required();
+  r->add_option("--out", rs->out,
+                "REF.npz (mu, sigma, mu_s, sigma_s[, mu_dinov2, sigma_dinov2, clip, arr_0])")
+      ->required();
   r->add_option("--keep-images", rs->keep_images,
                 "also store the first N images as arr_0 (ADM keeps 10,000 for precision/recall)")
       ->check(valid(at_least(0)));
-  add_common(r, rs->common);
+  add_common(r, rs->common, "default: inception");
+  auto cv = std::make_shared<Args>();
+  CLI::App* v = app.add_subcommand(
+      "convert-ref",
+      "reference statistics from one format to another: ADM / sit-eval .npz, .h5, EDM2's "
+      "reference .pkl (fid and fd_dinov2 statistics)");
+  v->add_option("INPUT", cv->input, "REF.npz, .h5 or EDM2 .pkl")->required()->check(CLI::ExistingFile);
+  v->add_option("--out", cv->out, "OUT.npz, .h5 or .pkl (EDM2: pool as 'fid', dinov2 as 'fd_dinov2')")
+      ->required();
+  out.emplace_back("convert-ref", [cv] { return run_convert_ref(cv->input, cv->out); });
   out.emplace_back("features", [ft] { return run_features(ft->input, ft->out, ft->common); });
   out.emplace_back("ref-stats",
                    [rs] { return run_ref_stats(rs->input, rs->out, rs->common, rs->keep_images); });

@@ -115,6 +115,7 @@ std::vector<Comparison> compare_configs(const std::string& dir_a, const std::str
     // bootstrap inputs: the samples' rows of every block the metric reads, the reference's
     // inputs as the run scored them
     std::string why;
+    if (!owner.resampled) why = cat("it has no bootstrap (", owner.no_bootstrap, ")");
     for (const MetricInput& in : owner.inputs) {
       if (!why.empty()) break;
       if (in.side == MetricInput::kSamples && (!a.rows(in.block) || !b.rows(in.block)))

@@ -7,6 +7,9 @@
 #include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "eval/metrics_job.h"
+#ifdef SIT_HAVE_TORCH
+#include "models/edm2_reference.h"
+#endif
 #include "reference_stats/feature_set.h"
 
 namespace sit::eval {
@@ -55,7 +58,7 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
                   "KID: subset size (default 1000, capped with a warning at the smaller set; a "
                   "size given here must fit both sets)")
       ->check(valid(at_least(2)));
-  cmd->add_option("--seed", args->seed, "KID subset seed")->capture_default_str()->check(valid_seed());
+  cmd->add_option("--seed", args->seed, "KID and FID-infinity subset seed")->capture_default_str()->check(valid_seed());
   cmd->add_flag("--timings", args->timings,
                 "print wall seconds of loading and of each metric to stderr");
 
@@ -71,12 +74,18 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
     o.kid.subsets = args->kid_subsets;
     o.kid.subset_size = args->kid_subset_size;
     o.kid.seed = args->seed;
+    o.fd_infinity_seed = args->seed;
     o.kid_subset_size_given = cmd->get_option("--kid-subset-size")->count() > 0;
 
     if (!args->json.empty()) check_output_path(args->json, "--json", {".json"});
     const auto start = std::chrono::steady_clock::now();
+#ifdef SIT_HAVE_TORCH  // EDM2's reference pickles need the pickle reader
+    const io::FeatureSet ref = models::load_any_feature_set(args->ref);
+    const io::FeatureSet samples = models::load_any_feature_set(args->samples);
+#else
     const io::FeatureSet ref = io::load_feature_set(args->ref);
     const io::FeatureSet samples = io::load_feature_set(args->samples);
+#endif
     const std::chrono::duration<double> load = std::chrono::steady_clock::now() - start;
     for (const io::FeatureSet* set : {&ref, &samples})
       if (set->num_rows() == 0 && set->stats.empty() && set->image_count > 0)
@@ -93,6 +102,8 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
     for (const auto& w : report.warnings)
       std::cerr << "warning: " << w << "\n";
     for (const auto& s : report.skipped)
+      std::cerr << "note: " << s << "\n";
+    for (const auto& s : report.notes)
       std::cerr << "note: " << s << "\n";
     std::cout << report.adm_lines() << std::flush;
     if (!args->json.empty()) write_file_atomic(args->json, report.json());

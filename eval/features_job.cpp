@@ -52,6 +52,21 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureEx
       accumulators.emplace(b.name, metrics::StatsAccumulator(b.width));
     else
       f.blocks[b.name] = matrix(n, b.width);
+  // a group's members run one after the other on each decoded batch
+  std::vector<const models::FeatureExtractor*> stages;
+  if (const auto* group = dynamic_cast<const models::ExtractorGroup*>(&e))
+    for (const auto& m : group->members())
+      stages.push_back(m.get());
+  else
+    stages.push_back(&e);
+  // provenance names the extractors whose blocks are kept
+  std::string identity;
+  for (size_t st = 0, block = 0; st < stages.size(); ++st) {
+    bool wanted = false;
+    for (const auto& b : stages[st]->blocks())
+      wanted = wanted || !o.skip.count(blocks[block++].name);
+    if (wanted) identity += (identity.empty() ? "" : "; ") + stages[st]->identity();
+  }
   int64_t done = 0;
   using clock = std::chrono::steady_clock;
   auto add = [&](double ExtractOptions::Timings::*field, clock::time_point since) {
@@ -60,39 +75,55 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureEx
   while (done < n) {
     auto t0 = clock::now();
     std::vector<io::Image> batch = source.next(o.batch_size);
-    add(&ExtractOptions::Timings::read_s, t0);
-    t0 = clock::now();
     if (batch.empty()) fail(source.describe(), ": ended after ", done, " of ", n, " images");
     const int64_t b = static_cast<int64_t>(batch.size());
     const bool same = std::all_of(batch.begin(), batch.end(), [&](const io::Image& im) {
       return im.height == batch[0].height && im.width == batch[0].width;
     });
-    at::Tensor x;
+    at::Tensor u8;
     if (same) {
-      at::Tensor u8 = at::empty({b, batch[0].height, batch[0].width, 3}, at::kByte);
+      u8 = at::empty({b, batch[0].height, batch[0].width, 3}, at::kByte);
       const int64_t per = batch[0].height * batch[0].width * 3;
       for (int64_t i = 0; i < b; ++i)
         std::copy(batch[i].rgb.begin(), batch[i].rgb.end(), u8.data_ptr<uint8_t>() + i * per);
       if (o.on_batch) o.on_batch(u8.data_ptr<uint8_t>(), b, batch[0].height, batch[0].width);
-      x = e.preprocess(u8);
-    } else {
-      if (o.on_batch)
-        fail(source.describe(), ": images of different sizes cannot be copied into one array");
-      std::vector<at::Tensor> parts;
-      for (auto& im : batch)
-        parts.push_back(e.preprocess(at::from_blob(im.rgb.data(), {1, im.height, im.width, 3}, at::kByte)));
-      x = at::cat(parts, 0);
+    } else if (o.on_batch) {
+      fail(source.describe(), ": images of different sizes cannot be copied into one array");
     }
-    add(&ExtractOptions::Timings::preprocess_s, t0);
-    t0 = clock::now();
-    const std::vector<at::Tensor> rows = e.extract_blocks(x);
-    add(&ExtractOptions::Timings::network_s, t0);
-    for (size_t i = 0; i < blocks.size(); ++i) {
-      const auto acc = accumulators.find(blocks[i].name);
-      if (acc != accumulators.end())
-        acc->second.add(rows[i].data_ptr<float>(), b);
-      else if (!o.skip.count(blocks[i].name))
-        append_rows(f.blocks.at(blocks[i].name), rows[i], done);
+    add(&ExtractOptions::Timings::read_s, t0);
+    // each extractor of a group preprocesses the decoded batch its own way
+    size_t block = 0;
+    for (const models::FeatureExtractor* stage : stages) {
+      const size_t n_blocks = stage->blocks().size();
+      bool wanted = false;
+      for (size_t i = 0; i < n_blocks; ++i)
+        wanted = wanted || !o.skip.count(blocks[block + i].name);
+      if (!wanted) {  // nobody reads this extractor's blocks: its network does not run
+        block += n_blocks;
+        continue;
+      }
+      t0 = clock::now();
+      at::Tensor x;
+      if (same) {
+        x = stage->preprocess(u8);
+      } else {  // a folder of mixed sizes: each image to the network's input size
+        std::vector<at::Tensor> parts;
+        for (auto& im : batch)
+          parts.push_back(
+              stage->preprocess(at::from_blob(im.rgb.data(), {1, im.height, im.width, 3}, at::kByte)));
+        x = at::cat(parts, 0);
+      }
+      add(&ExtractOptions::Timings::preprocess_s, t0);
+      t0 = clock::now();
+      const std::vector<at::Tensor> rows = stage->extract_blocks(x);
+      add(&ExtractOptions::Timings::network_s, t0);
+      for (size_t i = 0; i < n_blocks; ++i, ++block) {
+        const auto acc = accumulators.find(blocks[block].name);
+        if (acc != accumulators.end())
+          acc->second.add(rows[i].data_ptr<float>(), b);
+        else if (!o.skip.count(blocks[block].name))
+          append_rows(f.blocks.at(blocks[block].name), rows[i], done);
+      }
     }
     done += b;
     if (o.progress) o.progress(done, n);
@@ -100,7 +131,7 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureEx
   for (auto& [name, acc] : accumulators)
     f.stats[name] = acc.finalize();
   f.provenance.source = source.describe();
-  f.provenance.extractor = e.identity();
+  f.provenance.extractor = identity.empty() ? e.identity() : identity;
   f.provenance.count = n;
   f.provenance.created = io::utc_now_iso8601();
   return f;
@@ -113,22 +144,35 @@ std::string default_cache_dir() {
   return ".sit-eval-cache";
 }
 
-std::pair<io::FeatureSet, bool> cached_reference_pool(const std::string& ref_path,
+std::pair<io::FeatureSet, bool> cached_reference_rows(const std::string& ref_path,
                                                       const models::FeatureExtractor& e,
+                                                      const std::set<std::string>& blocks,
                                                       const std::string& cache_dir,
                                                       const ExtractOptions& o) {
-  const std::string key = sha256_file(ref_path).substr(0, 16) + "-" + e.sha256().substr(0, 16);
+  // the key: the reference file, the blocks, and what identifies each extractor (its
+  // SHA-256 and resize mode: the same files at other paths share the cache)
+  std::string what;
+  for (const auto& b : blocks)
+    what += b + ",";
+  for (const auto& [kind, signature] : io::extractor_signatures(e.identity()))
+    what += kind + " " + signature + ";";
+  Sha256 h;
+  h.update(what.data(), what.size());
+  const std::string key = sha256_file(ref_path).substr(0, 16) + "-" + h.hex().substr(0, 16);
   const fs::path file = fs::path(cache_dir) / ("ref-" + key + ".h5");
   if (fs::exists(file)) {
     io::FeatureSet f = io::load_feature_set(file.string());
-    if (f.rows(io::kPool) && f.extractor_sha256() == e.sha256()) return {std::move(f), true};
+    bool complete = true;
+    for (const auto& b : blocks)
+      complete = complete && f.rows(b);
+    if (complete) return {std::move(f), true};
   }
   const auto source = io::open_images(ref_path);
-  // FID/sFID use the reference's stored statistics; precision/recall and KID need pool rows
-  ExtractOptions only_pool = o;
+  // FID/sFID use the reference's stored statistics; the row metrics need rows
+  ExtractOptions only_rows = o;
   for (const auto& b : e.blocks())
-    if (b.name != io::kPool) only_pool.skip.insert(b.name);
-  io::FeatureSet f = extract_features(*source, e, only_pool);
+    if (!blocks.count(b.name)) only_rows.skip.insert(b.name);
+  io::FeatureSet f = extract_features(*source, e, only_rows);
   fs::create_directories(cache_dir);
   io::save_feature_set(file.string(), f);
   return {std::move(f), false};

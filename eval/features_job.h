@@ -44,11 +44,13 @@ struct ExtractOptions {
 io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureExtractor& e,
                                 const ExtractOptions& options = {});
 
-/// Pool features of a reference npz's `arr_0` (precision/recall), cached in
-/// CACHE_DIR/ref-<sha of the file>-<sha of the extractor>.h5 so the second run skips the
-/// work. Returns the features and whether they came from the cache.
-std::pair<io::FeatureSet, bool> cached_reference_pool(const std::string& ref_path,
+/// Feature rows of `blocks` (pool for precision/recall and KID; dinov2, clip) of a
+/// reference npz's `arr_0`, cached in CACHE_DIR/ref-<sha of the file>-<sha of the blocks
+/// and each extractor's SHA-256 and resize mode>.h5 so the second run skips the work.
+/// Returns the features and whether they came from the cache.
+std::pair<io::FeatureSet, bool> cached_reference_rows(const std::string& ref_path,
                                                       const models::FeatureExtractor& e,
+                                                      const std::set<std::string>& blocks,
                                                       const std::string& cache_dir,
                                                       const ExtractOptions& options = {});
 

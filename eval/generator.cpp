@@ -81,10 +81,21 @@ class SiTGenerator final : public Generator {
       o.input_size = s.image_size / factor;
     }
     net_.emplace(models::load_state_dict(s.ckpt), o);
-    if (!s.inception.empty()) {
+    if (!s.inception.empty() || !s.dinov2.empty() || !s.clip.empty()) {
       if (!vae_)
-        fail("Inception features need images: give the model a VAE (--vae / vae = \"DIR\")");
-      extractor_ = models::load_extractor(s.extractor, s.inception, s.device);
+        fail("image features (Inception, DINOv2, CLIP) need images: give the model a VAE "
+             "(--vae / vae = \"DIR\")");
+      models::ExtractorSettings es;
+      es.device = s.device;
+      es.dinov2_resize = s.dinov2_resize;
+      std::vector<std::unique_ptr<models::FeatureExtractor>> members;
+      if (!s.inception.empty()) members.push_back(models::load_extractor(s.extractor, s.inception, es));
+      if (!s.dinov2.empty()) members.push_back(models::load_extractor("dinov2", s.dinov2, es));
+      if (!s.clip.empty()) members.push_back(models::load_extractor("clip", s.clip, es));
+      if (members.size() == 1)
+        extractor_ = std::move(members.front());
+      else  // one decode of each batch feeds every extractor
+        extractor_ = std::make_unique<models::ExtractorGroup>(std::move(members));
     }
     if (vae_ && vae_->config().latent_channels != net_->config().in_channels)
       fail(s.vae, ": the VAE has ", vae_->config().latent_channels, " latent channels, the model ",
@@ -144,10 +155,15 @@ class SiTGenerator final : public Generator {
       p.emplace_back("vae", vae_->weights_path());
       p.emplace_back("vae_sha256", sha256_file(vae_->weights_path()));
     }
-    if (extractor_) {
-      p.emplace_back(settings_.extractor, extractor_->path());
-      p.emplace_back(settings_.extractor + "_sha256", extractor_->sha256());
-    }
+    auto add = [&](const std::string& kind, const std::string& path) {
+      if (path.empty()) return;
+      p.emplace_back(kind, path);
+      p.emplace_back(kind + "_sha256", sha256_file(path));
+    };
+    add(settings_.extractor, settings_.inception);
+    add("dinov2", settings_.dinov2);
+    if (!settings_.dinov2.empty()) p.emplace_back("dinov2_resize", settings_.dinov2_resize);
+    add("clip", settings_.clip);
     return p;
   }
 

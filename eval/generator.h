@@ -28,6 +28,9 @@ struct GeneratorSettings {
   std::string ckpt;   ///< SiT / DiT checkpoint (.pt or .safetensors)
   std::string inception;    ///< the feature extractor's file: features of the decoded images
   std::string extractor = "inception";  ///< its kind (models::extractor_registry())
+  std::string dinov2;  ///< DINOv2 TorchScript (FD_DINOv2), run on the same decoded images
+  std::string clip;    ///< CLIP image tower TorchScript (CMMD), likewise
+  std::string dinov2_resize = "pil";  ///< "pil" or "torch" (models::ResizeMode)
   std::string vae;          ///< diffusers AutoencoderKL folder; empty: no decoding
   int64_t image_size = 0;   ///< pixels; 0: the checkpoint's resolution
   int64_t num_classes = 0;  ///< 0: the checkpoint's

@@ -6,7 +6,10 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "eval/metrics_job.h"
+#include "metrics/cmmd.h"
 #include "metrics/density_coverage.h"
+#include "metrics/fd_infinity.h"
+#include "metrics/per_class_fid.h"
 
 namespace sit::eval {
 namespace {
@@ -49,8 +52,15 @@ void compute_fd(const FeatureSet& ref, const FeatureSet& smp, const MetricsJobOp
 }
 constexpr const char* kFid = "fid";
 constexpr const char* kSfid = "sfid";
+constexpr const char* kFdDinov2 = "fd_dinov2";
 constexpr const char* kPoolName = "pool";
 constexpr const char* kSpatialName = "spatial";
+constexpr const char* kDinov2 = "dinov2";
+constexpr const char* kClip = "clip";
+constexpr const char* kPrecision = "precision";
+constexpr const char* kRecall = "recall";
+constexpr const char* kPrecisionDinov2 = "precision_dinov2";
+constexpr const char* kRecallDinov2 = "recall_dinov2";
 
 void compute_inception_score(const FeatureSet&, const FeatureSet& smp, const MetricsJobOptions& o,
                              MetricsReport& report) {
@@ -67,26 +77,32 @@ void compute_inception_score(const FeatureSet&, const FeatureSet& smp, const Met
   report.values["inception_score_std"] = is.std;
 }
 
-/// Pool rows of both sides, checked once for the row metrics.
-void check_pool_rows(const FeatureSet& ref, const FeatureSet& smp) {
-  const io::FeatureMatrix &a = *ref.rows(kPool), &b = *smp.rows(kPool);
+/// Rows of one block of both sides, checked once for the row metrics.
+void check_rows(const FeatureSet& ref, const FeatureSet& smp, const char* block = kPool) {
+  const io::FeatureMatrix &a = *ref.rows(block), &b = *smp.rows(block);
   if (a.cols != b.cols)
-    fail("pool features: dimensions must match, got ", b.cols, " in ", smp.path, " and ", a.cols,
-         " in ", ref.path);
-  metrics::check_finite(a.view(), cat(ref.path, " 'pool'"));
-  metrics::check_finite(b.view(), cat(smp.path, " 'pool'"));
+    fail(block, " features: dimensions must match, got ", b.cols, " in ", smp.path, " and ",
+         a.cols, " in ", ref.path);
+  metrics::check_finite(a.view(), cat(ref.path, " '", block, "'"));
+  metrics::check_finite(b.view(), cat(smp.path, " '", block, "'"));
+}
+void check_pool_rows(const FeatureSet& ref, const FeatureSet& smp) {
+  check_rows(ref, smp, kPool);
 }
 
+/// Improved precision/recall (ADM: k = 3) on the rows of one block.
+template <const char* const* Block, const char* const* P, const char* const* R>
 void compute_precision_recall(const FeatureSet& ref, const FeatureSet& smp,
                               const MetricsJobOptions& o, MetricsReport& report) {
-  check_pool_rows(ref, smp);
+  const char* block = *Block;
+  check_rows(ref, smp, block);
   for (const FeatureSet* set : {&ref, &smp})
-    if (set->rows(kPool)->rows < o.pr.k + 1)
-      fail(set->path, ": ", set->rows(kPool)->rows, " rows of 'pool'; precision/recall needs at "
-           "least k + 1 = ", o.pr.k + 1, " (the k-th neighbour of each row)");
-  const auto pr = metrics::precision_recall(ref.rows(kPool)->view(), smp.rows(kPool)->view(), o.pr);
-  report.values["precision"] = pr.precision;
-  report.values["recall"] = pr.recall;
+    if (set->rows(block)->rows < o.pr.k + 1)
+      fail(set->path, ": ", set->rows(block)->rows, " rows of '", block, "'; precision/recall "
+           "needs at least k + 1 = ", o.pr.k + 1, " (the k-th neighbour of each row)");
+  const auto pr = metrics::precision_recall(ref.rows(block)->view(), smp.rows(block)->view(), o.pr);
+  report.values[*P] = pr.precision;
+  report.values[*R] = pr.recall;
   if (pr.fp32_fallback_blocks > 0)
     report.warnings.push_back(cat("Precision/Recall: ", pr.fp32_fallback_blocks,
                                   " half-precision distance blocks overflowed and were "
@@ -123,6 +139,49 @@ void compute_density_coverage(const FeatureSet& ref, const FeatureSet& smp,
   report.values["coverage"] = dc.coverage;
 }
 
+void compute_cmmd(const FeatureSet& ref, const FeatureSet& smp, const MetricsJobOptions&,
+                  MetricsReport& report) {
+  check_rows(ref, smp, kClip);
+  report.values["cmmd"] = metrics::cmmd(ref.rows(kClip)->view(), smp.rows(kClip)->view()).value;
+}
+
+void compute_fid_infinity(const FeatureSet& ref, const FeatureSet& smp, const MetricsJobOptions& o,
+                          MetricsReport& report) {
+  const io::FeatureMatrix& rows = *smp.rows(kPool);
+  metrics::check_finite(rows.view(), cat(smp.path, " 'pool'"));
+  const auto s_ref = side_stats(ref, kPool, o.stats);
+  if (s_ref.dim() != rows.cols)
+    fail("FID-infinity: feature dimensions must match, got ", rows.cols, " in ", smp.path,
+         " and ", s_ref.dim(), " in ", ref.path);
+  metrics::FdInfinityOptions fo;
+  fo.seed = o.fd_infinity_seed;
+  fo.frechet = o.frechet;
+  const auto r = metrics::fd_infinity(rows.view(), s_ref, fo);
+  report.values["fid_infinity"] = r.value;
+  report.notes.push_back(cat("FID-infinity: intercept of FID_N = a + b / N over N = ", r.n.front(),
+                             "..", r.n.back(), " (", r.n.size(), " seeded subsets, seed ", fo.seed,
+                             "), slope b = ", python_repr(r.slope)));
+}
+
+void compute_intra_fid(const FeatureSet& ref, const FeatureSet& smp, const MetricsJobOptions& o,
+                       MetricsReport& report) {
+  for (const FeatureSet* set : {&ref, &smp})
+    if (!set->labels)
+      fail("intra-FID: ", set->path, " has no labels (class-conditional samples carry them as "
+           "'labels', ADM batches as arr_1; the reference needs per-class rows with labels)");
+  check_pool_rows(ref, smp);
+  metrics::PerClassFidOptions po;
+  po.frechet = o.frechet;
+  const auto r = metrics::per_class_fid(smp.rows(kPool)->view(), *smp.labels,
+                                        ref.rows(kPool)->view(), *ref.labels, po);
+  report.values["intra_fid"] = r.intra_fid;
+  const auto [lo, hi] = std::minmax_element(r.sample_count.begin(), r.sample_count.end());
+  report.notes.push_back(cat("intra-FID: mean FID of ", r.classes.size(),
+                             " classes, each class's samples against the reference rows of "
+                             "that class; ", *lo, "..", *hi, " samples per class (compare only "
+                             "at equal per-class counts)"));
+}
+
 template <const char* const* Key, const char* const* Block>
 std::map<std::string, std::vector<double>> resampled_fd(const FeatureSet& smp,
                                                         BootstrapReference& ref, const Weights& w) {
@@ -134,12 +193,13 @@ std::map<std::string, std::vector<double>> resampled_is(const FeatureSet& smp,
   return {{"inception_score", metrics::resampled_inception_score(smp.rows(kLogits)->view(), w)}};
 }
 
+template <const char* const* Block, const char* const* P, const char* const* R>
 std::map<std::string, std::vector<double>> resampled_pr(const FeatureSet& smp,
                                                         BootstrapReference& ref, const Weights& w) {
-  const auto r = metrics::resampled_precision_recall(ref.set.rows(kPool)->view(),
-                                                     ref.manifold_radii(), smp.rows(kPool)->view(),
-                                                     w, ref.pr);
-  return {{"precision", r.precision}, {"recall", r.recall}};
+  const auto r = metrics::resampled_precision_recall(ref.set.rows(*Block)->view(),
+                                                     ref.manifold_radii(*Block),
+                                                     smp.rows(*Block)->view(), w, ref.pr);
+  return {{*P, r.precision}, {*R, r.recall}};
 }
 
 std::map<std::string, std::vector<double>> resampled_density_coverage(const FeatureSet& smp,
@@ -177,7 +237,9 @@ std::vector<Metric> make_table() {
       {"inception_score", {"is"}, "IS", "Inception Score", 0, Direction::kHigherIsBetter, 2,
        "inception_score_std", {{kSmp, kRows, kLogits}}, "", compute_inception_score, resampled_is},
       {"precision", {"pr"}, "Precision", "Precision", 3, Direction::kHigherIsBetter, 2, "",
-       {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "", compute_precision_recall, resampled_pr},
+       {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "",
+       compute_precision_recall<&kPoolName, &kPrecision, &kRecall>,
+       resampled_pr<&kPoolName, &kPrecision, &kRecall>},
       {"recall", {"pr"}, "Recall", "Recall", 4, Direction::kHigherIsBetter, 2, "",
        {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "precision", nullptr, nullptr},
       {"kid", {}, "KID", "", 5, Direction::kLowerIsBetter, 4, "kid_std",
@@ -188,14 +250,36 @@ std::vector<Metric> make_table() {
        resampled_density_coverage},
       {"coverage", {"dc"}, "Coverage", "", 7, Direction::kHigherIsBetter, 4, "",
        {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "density", nullptr, nullptr},
+      // The modern metrics (metrics_modern.md): DINOv2 and CLIP features, FD-infinity and
+      // intra-FID on Inception's.
+      {"fd_dinov2", {}, "FD_DINOv2", "", 8, Direction::kLowerIsBetter, 2, "",
+       {{kRef, kStats, kDinov2}, {kSmp, kStats, kDinov2}}, "", compute_fd<&kFdDinov2, &kDinov2>,
+       resampled_fd<&kFdDinov2, &kDinov2>},
+      {"precision_dinov2", {"pr_dinov2"}, "Precision (DINOv2)", "", 9,
+       Direction::kHigherIsBetter, 2, "", {{kRef, kRows, kDinov2}, {kSmp, kRows, kDinov2}}, "",
+       compute_precision_recall<&kDinov2, &kPrecisionDinov2, &kRecallDinov2>,
+       resampled_pr<&kDinov2, &kPrecisionDinov2, &kRecallDinov2>},
+      {"recall_dinov2", {"pr_dinov2"}, "Recall (DINOv2)", "", 10, Direction::kHigherIsBetter, 2,
+       "", {{kRef, kRows, kDinov2}, {kSmp, kRows, kDinov2}}, "precision_dinov2", nullptr, nullptr},
+      {"cmmd", {}, "CMMD", "", 11, Direction::kLowerIsBetter, 3, "",
+       {{kRef, kRows, kClip}, {kSmp, kRows, kClip}}, "", compute_cmmd, nullptr,
+       "a resample's sample-sample kernel term costs a full m x m kernel matrix"},
+      {"fid_infinity", {"fid_inf"}, "FID_inf", "", 12, Direction::kLowerIsBetter, 2, "",
+       {{kRef, kStats, kPool}, {kSmp, kRows, kPool}}, "", compute_fid_infinity, nullptr,
+       "it is itself an extrapolation over 15 subsets"},
+      {"intra_fid", {}, "intra-FID", "", 13, Direction::kLowerIsBetter, 2, "",
+       {{kRef, kRows, kPool}, {kSmp, kRows, kPool}}, "", compute_intra_fid, nullptr,
+       "a resample changes the per-class counts it is only comparable at"},
   };
 }
 
 }  // namespace
 
-const std::vector<float>& BootstrapReference::manifold_radii() {
-  if (!radii_) radii_ = metrics::manifold_radii(set.rows(kPool)->view(), pr);
-  return *radii_;
+const std::vector<float>& BootstrapReference::manifold_radii(const std::string& block) {
+  auto it = radii_.find(block);
+  if (it == radii_.end())
+    it = radii_.emplace(block, metrics::manifold_radii(set.rows(block)->view(), pr)).first;
+  return it->second;
 }
 
 const metrics::FrechetReference& BootstrapReference::frechet(const std::string& block) {

@@ -39,14 +39,15 @@ struct BootstrapReference {
   io::FeatureSet set;
   metrics::PrecisionRecallOptions pr;  ///< the arithmetic the run scored with
 
-  const std::vector<float>& manifold_radii();
+  /// Precision/recall radii of the reference's rows of `block`, computed once.
+  const std::vector<float>& manifold_radii(const std::string& block = "pool");
   const metrics::FrechetReference& frechet(const std::string& block);
   double kid_reference_term();
   /// Density/coverage radii of the reference's pool rows (k = 5), computed once.
   const std::vector<double>& density_radii();
 
  private:
-  std::optional<std::vector<float>> radii_;
+  std::map<std::string, std::vector<float>> radii_;
   std::optional<double> kid_term_;
   std::optional<std::vector<double>> density_radii_;
   std::map<std::string, metrics::FrechetReference> frechet_;  // covariances factored once
@@ -72,13 +73,17 @@ struct Metric {
   void (*compute)(const io::FeatureSet& ref, const io::FeatureSet& samples,
                   const MetricsJobOptions& o, MetricsReport& report);
   /// The metric (and those computed with it) of `samples` on each weight vector, by key.
-  /// nullptr when computed_with is set.
+  /// nullptr when computed_with is set, or when the metric has no bootstrap (no_bootstrap
+  /// says why).
   std::map<std::string, std::vector<double>> (*resampled)(const io::FeatureSet& samples,
                                                           BootstrapReference& ref,
                                                           const Weights& w);
+  const char* no_bootstrap = "";
 };
 
-/// Every metric, in table order (fid, sfid, inception_score, precision, recall, kid).
+/// Every metric, in table order (fid, sfid, inception_score, precision, recall, kid,
+/// density, coverage, fd_dinov2, precision_dinov2, recall_dinov2, cmmd, fid_infinity,
+/// intra_fid).
 const std::vector<Metric>& metric_table();
 /// The row of a key or alias (any letter case), or nullptr. An alias of several rows ("pr")
 /// gives the first.

@@ -30,6 +30,8 @@ struct MetricsJobOptions {
   /// KID: a subset size larger than the smaller set is an error (the user asked for that
   /// size) instead of being capped with a warning (the default size).
   bool kid_subset_size_given = false;
+  /// FID-infinity: seed of the SplitMix64 stream its subsets come from.
+  uint64_t fd_infinity_seed = 0;
 };
 
 struct MetricsReport {
@@ -38,6 +40,7 @@ struct MetricsReport {
   int64_t n_samples = 0, n_ref = 0;
   std::vector<std::string> skipped;   ///< one line per metric that had no inputs
   std::vector<std::string> warnings;  ///< rank deficiency, eps retries, ...
+  std::vector<std::string> notes;     ///< how a value was computed (FID-infinity's fit, ...)
   /// Wall seconds per metric, in computation order (keys).
   std::vector<std::pair<std::string, double>> seconds;
 

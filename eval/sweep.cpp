@@ -26,6 +26,7 @@
 #include "metrics/feature_stats.h"
 #include "metrics/linalg.h"
 #include "models/gmm.h"
+#include "models/edm2_reference.h"
 #include "models/feature_extractor.h"
 #include "eval/metric_table.h"
 #include "reference_stats/feature_set.h"
@@ -424,7 +425,7 @@ std::optional<io::FeatureSet> run_reference(const SweepSpec& spec, const Generat
                                              ref_rows.data_ptr<float>() + ref_rows.numel()),
                           ref_rows.size(0), gmm.dim()};
   } else if (!spec.reference.empty()) {
-    reference.emplace(io::load_feature_set(spec.reference));
+    reference.emplace(models::load_any_feature_set(spec.reference));
     // An ADM reference batch: the metrics that read reference rows (precision, recall,
     // KID) need the pool features of its arr_0, computed once per (reference, extractor)
     // and cached.
@@ -435,7 +436,8 @@ std::optional<io::FeatureSet> run_reference(const SweepSpec& spec, const Generat
     if (!reference->rows(io::kPool) && reference->image_count > 0 && want_rows &&
         !spec.inception.empty()) {
       const auto e = models::load_extractor(spec.extractor, spec.inception, device);
-      io::FeatureSet pool = cached_reference_pool(spec.reference, *e, default_cache_dir()).first;
+      io::FeatureSet pool =
+          cached_reference_rows(spec.reference, *e, {io::kPool}, default_cache_dir()).first;
       reference->blocks[io::kPool] = std::move(pool.blocks.at(io::kPool));
       reference->provenance.extractor = pool.provenance.extractor;
     }
@@ -537,6 +539,9 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   settings.precision = spec.precision;
   settings.inception = spec.inception;
   settings.extractor = spec.extractor;
+  settings.dinov2 = spec.dinov2;
+  settings.clip = spec.clip;
+  settings.dinov2_resize = spec.dinov2_resize;
   const std::unique_ptr<Generator> generator = Generator::create(settings);
   const Generator& model = *generator;
   const auto tensor_options = model.state_options();

@@ -17,6 +17,7 @@
 #include "models/device.h"
 #include "eval/generator.h"
 #include "models/feature_extractor.h"
+#include "models/vit_extractors.h"
 #include "samplers/diffusion.h"
 #include "samplers/field.h"
 #include "samplers/interval.h"
@@ -95,7 +96,8 @@ SweepSpec load_sweep(const std::string& path) {
   check_keys(path, *sweep, "sweep",
              {"name", "model", "samples", "reference_samples", "global_seed", "batch_size",
               "device", "precision", "out", "metrics", "ckpt", "vae", "image_size", "num_classes",
-              "reference", "save_images", "inception", "extractor"});
+              "reference", "save_images", "inception", "extractor", "dinov2", "clip",
+              "dinov2_resize"});
   {
     // every sampler field but those the family keys set
     std::set<std::string> keys = {"ode_methods", "ode_steps",      "sde_methods",
@@ -138,15 +140,18 @@ SweepSpec load_sweep(const std::string& path) {
   spec.inception = str("inception", "");
   spec.extractor = str("extractor", "inception");
   if (const toml::node* n = sweep->get("extractor")) {
-    bool known = false;
-    std::string kinds;
-    for (const auto& k : models::extractor_registry()) {
-      known = known || spec.extractor == k.name;
-      kinds += (kinds.empty() ? "" : ", ") + std::string(k.name);
-    }
-    if (!known)
-      fail(where(path, *n), ": 'extractor' must be one of ", kinds, ", got '", spec.extractor, "'");
+    if (!models::find_extractor_kind(spec.extractor))
+      fail(where(path, *n), ": 'extractor' must be one of ", models::extractor_kind_names(),
+           ", got '", spec.extractor, "'");
+    if (spec.extractor != "inception")
+      fail(where(path, *n), ": 'extractor' names the kind of the 'inception' file; give a ",
+           spec.extractor, " file as ", spec.extractor, " = \"FILE\" instead");
   }
+  spec.dinov2 = str("dinov2", "");
+  spec.clip = str("clip", "");
+  spec.dinov2_resize = str("dinov2_resize", "pil");
+  if (const toml::node* n = sweep->get("dinov2_resize"))
+    in_context(where(path, *n), [&] { return models::parse_resize_mode(spec.dinov2_resize); });
   spec.reference = str("reference", "");
   spec.save_images = str("save_images", "none");
   spec.image_size = integer("image_size", 0, 0);
@@ -164,11 +169,13 @@ SweepSpec load_sweep(const std::string& path) {
   if (!analytic && spec.ckpt.empty())
     fail(path, ": [sweep] model ", spec.model, " needs 'ckpt' (the checkpoint file)");
   if (analytic)
-    for (const char* key : {"ckpt", "vae", "image_size", "num_classes", "inception", "extractor"})
+    for (const char* key : {"ckpt", "vae", "image_size", "num_classes", "inception", "extractor",
+                            "dinov2", "clip", "dinov2_resize"})
       if (const toml::node* n = sweep->get(key))
         fail(where(path, *n), ": '", key, "' does not apply to the analytic model ", spec.model);
-  if (!spec.inception.empty() && spec.vae.empty())
-    fail(where(path, *sweep->get("inception")), ": 'inception' needs a model with images ('vae')");
+  for (const char* key : {"inception", "dinov2", "clip"})
+    if (const toml::node* n = sweep->get(key); n && spec.vae.empty())
+      fail(where(path, *n), ": '", key, "' needs a model with images ('vae')");
   if (spec.save_images != "none" && spec.vae.empty())
     fail(where(path, *sweep->get("save_images")),
          ": 'save_images' needs a model with images ('vae')");

@@ -28,6 +28,9 @@ struct SweepSpec {
   std::string ckpt, vae;
   std::string inception;  ///< TorchScript Inception: image features (FID, sFID, IS, P/R)
   std::string extractor = "inception";  ///< the kind of the 'inception' file
+  std::string dinov2;                   ///< DINOv2 TorchScript (fd_dinov2, precision_dinov2)
+  std::string clip;                     ///< CLIP image tower TorchScript (cmmd)
+  std::string dinov2_resize = "pil";    ///< pil or torch
   int64_t image_size = 0, num_classes = 0;
   /// Reference features (npz/h5 feature file) in the run's feature space; analytic models
   /// use their exact statistics and draws instead.

@@ -1,6 +1,7 @@
 #include "reference_stats/feature_set.h"
 
 #include <cstring>
+#include <sstream>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -152,6 +153,12 @@ FeatureSet load_from(const ArraySource& src, const std::string& path) {
   if (src.has("arr_0")) {
     const auto shp = src.shape("arr_0");
     set.image_count = shp.empty() ? 0 : shp[0];
+    // ADM's class-conditional sample batches: arr_1 holds arr_0's labels
+    if (!set.labels && src.has("arr_1")) {
+      const auto lshp = src.shape("arr_1");
+      if (lshp.size() == 1 && lshp[0] == set.image_count && (n < 0 || n == lshp[0]))
+        set.labels = src.i64("arr_1");
+    }
   }
   return set;
 }
@@ -184,25 +191,44 @@ int64_t FeatureSet::num_rows() const {
   return 0;
 }
 
-std::string FeatureSet::extractor_sha256() const {
-  const std::string& e = provenance.extractor;
-  const auto at = e.find("sha256 ");
-  if (at == std::string::npos) return "";
-  const std::string hex = e.substr(at + 7, 64);
-  if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdef") != std::string::npos)
-    return "";
-  return hex;
+std::map<std::string, std::string> extractor_signatures(const std::string& extractor) {
+  std::map<std::string, std::string> out;
+  size_t start = 0;
+  while (start < extractor.size()) {
+    size_t end = extractor.find("; ", start);
+    if (end == std::string::npos) end = extractor.size();
+    const std::string entry = extractor.substr(start, end - start);
+    start = end + 2;
+    if (entry.empty()) continue;
+    const std::string kind = entry.substr(0, entry.find(' '));
+    std::string signature;
+    const size_t open = entry.rfind('(');
+    if (open != std::string::npos) {
+      const std::string details = entry.substr(open + 1, entry.rfind(')') - open - 1);
+      std::stringstream parts(details);
+      for (std::string part; std::getline(parts, part, ',');) {
+        part.erase(0, part.find_first_not_of(' '));
+        if (part.rfind("sha256 ", 0) == 0 || part.rfind("resize ", 0) == 0)
+          signature += (signature.empty() ? "" : ", ") + part;
+      }
+    }
+    if (signature.find("sha256 ") == std::string::npos) signature = entry;
+    out[kind] = signature;
+  }
+  return out;
 }
 
 void check_same_extractor(const FeatureSet& a, const FeatureSet& b) {
-  const std::string ea = a.provenance.extractor, eb = b.provenance.extractor;
-  if (ea.empty() || eb.empty()) return;
-  const std::string ha = a.extractor_sha256(), hb = b.extractor_sha256();
-  const bool differ = !ha.empty() && !hb.empty() ? ha != hb : ea != eb;
-  if (differ)
-    fail("the feature sets were made by different extractors: ", a.path, " by ", ea, ", ", b.path,
-         " by ", eb, "; features of different extractors are not comparable (extract both with "
-         "the same one)");
+  const auto sa = extractor_signatures(a.provenance.extractor),
+             sb = extractor_signatures(b.provenance.extractor);
+  for (const auto& [kind, signature] : sa) {
+    const auto it = sb.find(kind);
+    if (it != sb.end() && it->second != signature)
+      fail("the feature sets were made by different extractors: ", a.path, " by ",
+           a.provenance.extractor, ", ", b.path, " by ", b.provenance.extractor,
+           "; features of different extractors are not comparable (extract both with the same "
+           "one)");
+  }
 }
 
 FileKind detect_file_kind(const std::string& path) {

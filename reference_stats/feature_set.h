@@ -5,7 +5,8 @@
 /// Keys (npz members or HDF5 datasets), all optional:
 ///   pool [N, D] (pool_3, FID/KID/PR), spatial [N, Ds] (sFID), logits [N, C] (raw
 ///   unbiased logits, IS): the Inception extractor's blocks, and any other 2-D array is the
-///   block of its name (another extractor's, e.g. "dinov2"); labels [N]; stored statistics
+///   block of its name (another extractor's: "dinov2", "clip"); labels [N] (or ADM's
+///   arr_1 beside arr_0 when there is no "labels"); stored statistics
 ///   of a block: mu [D] / sigma [D, D] for pool and mu_s / sigma_s for spatial (ADM's
 ///   names), mu_BLOCK / sigma_BLOCK for others (used instead of computing from rows, as ADM
 ///   does); arr_0 (uint8 images of an ADM batch: noted, not loaded); samples [N, D] (the
@@ -58,13 +59,17 @@ struct FeatureSet {
   const metrics::FeatureStats* statistics(const std::string& block) const;
   /// Rows of the per-sample arrays (blocks, labels), else 0.
   int64_t num_rows() const;
-  /// The SHA-256 of the extractor recorded in the provenance ("... sha256 HEX ..."), or "".
-  std::string extractor_sha256() const;
 };
 
-/// Refuses to score `a` against `b` when both record the extractor that made them and the
-/// extractors differ (by SHA-256 when both name one, else by their descriptions), naming
-/// both. Feature sets that record none (ADM reference batches) pass.
+/// The extractors a provenance string names, by kind. The string is one entry per
+/// extractor, "KIND FILE (DETAILS, sha256 HEX)", joined by "; " (one pass of Inception,
+/// DINOv2 and CLIP); what identifies an entry is its SHA-256 and resize mode (so the same
+/// file at another path compares equal), or its whole text when it names no SHA-256.
+std::map<std::string, std::string> extractor_signatures(const std::string& extractor);
+
+/// Refuses to score `a` against `b` when both record an extractor of the same kind and
+/// those differ (another file, or DINOv2's other resize mode), naming both. Feature sets
+/// that record none (ADM reference batches) pass, as do kinds only one side has.
 void check_same_extractor(const FeatureSet& a, const FeatureSet& b);
 
 enum class FileKind { kNpz, kHdf5 };

@@ -176,7 +176,8 @@ TEST(Tables, MetricTableIsComplete) {
       const auto& owner = eval::metric(m.computed_with);
       EXPECT_TRUE(owner.compute && owner.resampled) << m.key;
     } else {
-      EXPECT_TRUE(m.compute && m.resampled) << m.key;
+      // resampled for compare, or a reason why not
+      EXPECT_TRUE(m.compute && (m.resampled != nullptr) != (*m.no_bootstrap != 0)) << m.key;
     }
     EXPECT_EQ(eval::find_metric(m.key), &m);
     for (const char* a : m.aliases)
@@ -192,8 +193,11 @@ TEST(Tables, MetricTableIsComplete) {
   const int64_t n = 300, d = 8;
   for (auto* set : {&ref, &smp}) {
     const uint64_t seed = set == &ref ? 1 : 2;
-    for (const char* block : {io::kPool, io::kSpatial, io::kLogits})
+    for (const char* block : {io::kPool, io::kSpatial, io::kLogits, "dinov2", "clip"})
       set->blocks[block] = io::FeatureMatrix{test::gaussian_features(n, d, seed), n, d};
+    set->labels = std::vector<int64_t>(n);
+    for (int64_t i = 0; i < n; ++i)
+      (*set->labels)[i] = i % 3;  // intra-FID: 100 rows of each of 3 classes
     set->path = set == &ref ? "ref" : "samples";
   }
   eval::MetricsJobOptions o;
@@ -475,11 +479,11 @@ TEST(Tables, RunDirectoryAndNameErrorsAreClear) {
       {"merge " + dir.string(), ": not a sweep run directory (no sweep.toml"},
       {"report " + dir.string(), ": not a sweep run directory (no results.jsonl)"},
       {"report " + (dir / "empty_run").string(), "no finished configuration yet"},
-      {"sweep " + (dir / "x.toml").string(), "x.toml:3: 'extractor' must be one of inception, got 'nonsense'"},
+      {"sweep " + (dir / "x.toml").string(), "x.toml:3: 'extractor' must be one of inception, dinov2, clip, got 'nonsense'"},
       {"sweep " + (dir / "kl.toml").string(), "'loss_table'"},
       {"features " + fx("adm_ref.npz") + " --out " + (dir / "f.h5").string() + " --inception " +
            fx("adm_ref.npz") + " --extractor nonsense",
-       "feature extractor must be one of inception; got 'nonsense'"},
+       "--extractor: feature extractor must be one of inception, dinov2, clip; got 'nonsense'"},
   };
   for (const auto& c : cases) {
     const CliRun r = run(c.args);
