@@ -200,20 +200,29 @@ SweepSpec load_sweep(const std::string& path) {
     spec.metrics = in_context(node ? where(path, *node) + ": 'metrics'" : path,
                               [&] { return parse_metric_list(list); });
   }
-  // The blocks the run's features have: Inception's with 'inception', else one block of
-  // data-space or latent features.
-  const std::set<std::string> blocks = spec.inception.empty()
-                                           ? std::set<std::string>{io::kPool}
-                                           : std::set<std::string>{io::kPool, io::kSpatial,
-                                                                   io::kLogits};
+  // DINOv2 and CLIP run beside Inception, whose pool features are a run's primary ones
+  // (streamed statistics, bootstrap pairing).
+  for (const char* key : {"dinov2", "clip"})
+    if (const toml::node* n = sweep->get(key); n && spec.inception.empty())
+      fail(where(path, *n), ": '", key, "' runs beside Inception: give 'inception' too");
+  // The blocks the run's features have: Inception's with 'inception' (and DINOv2's, CLIP's),
+  // else one block of data-space or latent features.
+  std::set<std::string> blocks = spec.inception.empty()
+                                     ? std::set<std::string>{io::kPool}
+                                     : std::set<std::string>{io::kPool, io::kSpatial, io::kLogits};
+  if (!spec.dinov2.empty()) blocks.insert("dinov2");
+  if (!spec.clip.empty()) blocks.insert("clip");
   for (const auto& key : spec.metrics) {
     const Metric& m = metric(key);
     for (const MetricInput& in : m.inputs)
-      if (in.side == MetricInput::kSamples && !blocks.count(in.block))
+      if (in.side == MetricInput::kSamples && !blocks.count(in.block)) {
+        const auto* kind = models::extractor_kind_of_block(in.block);
+        const std::string file = kind ? kind->name : "inception";
         fail(where(path, sweep->get("metrics") ? *sweep->get("metrics") : *sweep), ": '", key,
-             "' needs the '", in.block, "' features of Inception (a model with 'vae' and "
-             "'inception'); ", spec.model,
-             spec.inception.empty() && !analytic ? " has no 'inception'" : " is an analytic model");
+             "' needs the '", in.block, "' features of ", file, " (a model with 'vae' and '",
+             file, "'); ", spec.model,
+             analytic ? " is an analytic model" : " has no '" + file + "'");
+      }
     if (std::string(m.computed_with) == "precision" || key == "precision")
       if (std::min(spec.samples, spec.reference_samples) < 4)
         fail(path, ": '", key, "' needs at least k + 1 = 4 samples and reference_samples, got ",

@@ -341,3 +341,63 @@ TEST(SweepSiT, InceptionFeaturesOfDecodedImagesMatchTheFileRoute) {
   for (const char* metric : {"| sfid |", "| precision |", "| recall |"})
     EXPECT_TRUE(contains(r.out, metric)) << metric << "\n" << r.out;
 }
+
+TEST(SweepSiT, DinoV2AndClipFeaturesOfTheSameDecodedImages) {
+  // One decode of each batch feeds Inception, DINOv2 and CLIP; the sweep's FD_DINOv2 and
+  // CMMD equal `evaluate` on the images it saved, and compare bootstraps FD_DINOv2 while
+  // saying why CMMD has no bootstrap.
+  const fs::path d = sit::test::temp_dir("sweep_dinov2_clip");
+  const std::string ex = SIT_EXTRACTOR_FIXTURES;
+  const std::string files = " --inception " + std::string(SIT_INCEPTION_FIXTURES) +
+                            "/canonical.pt --dinov2 " + ex + "/dinov2.pt --clip " + ex +
+                            "/clip.pt ";
+  CliRun r = run("sample ODE --model sit:SiT-S/2 --ckpt " + mf("sit_s2.safetensors") + " --vae " +
+                 mf("vae_new") +
+                 " --image-size 16 --num-samples 6 --global-seed 4 "
+                 "--sampling-method euler --num-sampling-steps 4 --out " +
+                 (d / "ref_images.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("ref-stats " + (d / "ref_images.npz").string() + " --quiet --extractor inception,dinov2,clip" +
+          files + "--out " + (d / "ref.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  {
+    std::ofstream f(d / "s.toml");
+    f << "[sweep]\nname = \"modern\"\nmodel = \"sit:SiT-S/2\"\nckpt = \""
+      << mf("sit_s2.safetensors") << "\"\nvae = \"" << mf("vae_new")
+      << "\"\nimage_size = 16\nsamples = 5\nbatch_size = 3\n"
+      << "inception = \"" << SIT_INCEPTION_FIXTURES << "/canonical.pt\"\n"
+      << "dinov2 = \"" << ex << "/dinov2.pt\"\nclip = \"" << ex << "/clip.pt\"\n"
+      << "reference = \"" << (d / "ref.npz").string()
+      << "\"\nmetrics = [\"fd_dinov2\", \"cmmd\"]\n"
+      << "[grid]\node_methods = [\"euler\"]\node_steps = [3]\n";
+  }
+  r = run("sweep " + (d / "s.toml").string() + " --quiet --save-images npz --out " +
+          (d / "run").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream in(d / "run" / "results.jsonl");
+  std::string line;
+  std::getline(in, line);
+  for (const char* key : {"\"fd_dinov2\":", "\"cmmd\":", "\"dinov2_sha256\":", "\"clip_sha256\":",
+                          "\"dinov2_resize\":\"pil\""})
+    EXPECT_TRUE(contains(line, key)) << key << " in " << line;
+  const std::string id = line.substr(line.find("\"id\":\"") + 6, 12);
+  r = run("evaluate " + (d / "ref.npz").string() + " " +
+          (d / "run" / "images" / (id + ".npz")).string() + " --quiet --metrics fd_dinov2,cmmd" +
+          files);
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const std::string key : {"fd_dinov2", "cmmd"}) {
+    const std::string label = key == "cmmd" ? "CMMD: " : "FD_DINOv2: ";
+    const double swept = std::stod(line.substr(line.find("\"" + key + "\":") + key.size() + 3));
+    const double file = std::stod(r.out.substr(r.out.find(label) + label.size()));
+    EXPECT_NEAR(swept, file, 1e-4 * std::abs(file) + 1e-9) << key << "\n" << r.out;
+  }
+  // every recorded metric: CMMD skipped with the reason; asked for by name: refused
+  r = run("compare " + (d / "run").string() + " " + (d / "run").string() + " --replicates 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "| fd_dinov2 |")) << r.out;
+  EXPECT_TRUE(contains(r.err, "skipping cmmd") && contains(r.err, "has no bootstrap")) << r.err;
+  r = run("compare " + (d / "run").string() + " " + (d / "run").string() +
+          " --replicates 2 --metrics cmmd");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "cannot compare cmmd") && contains(r.err, "m x m kernel")) << r.err;
+}
