@@ -36,6 +36,7 @@ struct Common {
   std::string extractor;  ///< comma-separated kinds; "" = what the metrics need / inception
   std::string device = "cpu";
   int64_t batch_size = 50;
+  int64_t center_crop = 0;
   bool quiet = false;
 };
 
@@ -50,7 +51,8 @@ void add_common(CLI::App* cmd, Common& c, const std::string& extractor_help) {
                   "TorchScript CLIP ViT-L/14@336px image tower from tools/export_clip.py, for "
                   "cmmd (default: $SIT_EVAL_CLIP)");
   cmd->add_option("--dinov2-resize", c.dinov2_resize,
-                  "DINOv2's resize to 224: pil (Pillow bicubic on uint8: dgm-eval, EDM2 'pil') "
+                  "DINOv2's resize to 224: pil (Pillow bicubic on uint8: dgm-eval, EDM2 'pil'), "
+                  "pil-float (dgm-eval --clean_resize) "
                   "or torch (antialiased bicubic on float: EDM2's default)")
       ->capture_default_str();
   cmd->add_option("--extractor", c.extractor,
@@ -61,6 +63,11 @@ void add_common(CLI::App* cmd, Common& c, const std::string& extractor_help) {
       ->transform(lowercase());
   cmd->add_option("--batch-size", c.batch_size, "images per batch")
       ->capture_default_str()
+      ->check(valid(at_least(1)));
+  cmd->add_option("--center-crop", c.center_crop,
+                  "crop every image to SIZE x SIZE first as ADM's center_crop_arr (EDM2's "
+                  "center-crop-dhariwal: BOX halving, bicubic short side to SIZE, centre crop), "
+                  "as the ImageNet references were made; images may then differ in size")
       ->check(valid(at_least(1)));
   cmd->add_flag("--quiet", c.quiet, "no progress lines");
 }
@@ -131,6 +138,7 @@ std::optional<std::vector<int64_t>> batch_labels(const std::string& path, int64_
 ExtractOptions extract_options(const Common& c, const std::string& what) {
   ExtractOptions o;
   o.batch_size = c.batch_size;
+  o.center_crop = c.center_crop;
   if (!c.quiet)
     o.progress = [what, last = -1](int64_t done, int64_t total) mutable {
       const int pct = static_cast<int>(100 * done / total);

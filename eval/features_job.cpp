@@ -1,6 +1,7 @@
 #include "eval/features_job.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "models/feature_extractor.h"
 #include "reference_stats/h5_store.h"
 #include "reference_stats/image_reader.h"
+#include "reference_stats/image_resize.h"
 
 namespace fs = std::filesystem;
 
@@ -63,8 +65,8 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureEx
   std::string identity;
   for (size_t st = 0, block = 0; st < stages.size(); ++st) {
     bool wanted = false;
-    for (const auto& b : stages[st]->blocks())
-      wanted = wanted || !o.skip.count(blocks[block++].name);
+    for (size_t i = 0; i < stages[st]->blocks().size(); ++i, ++block)
+      if (!o.skip.count(blocks[block].name)) wanted = true;
     if (wanted) identity += (identity.empty() ? "" : "; ") + stages[st]->identity();
   }
   int64_t done = 0;
@@ -77,6 +79,14 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureEx
     std::vector<io::Image> batch = source.next(o.batch_size);
     if (batch.empty()) fail(source.describe(), ": ended after ", done, " of ", n, " images");
     const int64_t b = static_cast<int64_t>(batch.size());
+    if (o.center_crop > 0)
+      at::parallel_for(0, b, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          io::Image& im = batch[i];
+          im.rgb = io::adm_center_crop(im.rgb.data(), im.height, im.width, 3, o.center_crop);
+          im.height = im.width = o.center_crop;
+        }
+      });
     const bool same = std::all_of(batch.begin(), batch.end(), [&](const io::Image& im) {
       return im.height == batch[0].height && im.width == batch[0].width;
     });

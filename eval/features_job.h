@@ -36,6 +36,9 @@ struct ExtractOptions {
   std::set<std::string> stats_only;
   /// Blocks not wanted at all (neither rows nor statistics).
   std::set<std::string> skip;
+  /// > 0: each image first goes through ADM's center_crop_arr to this size (EDM2's
+  /// center-crop-dhariwal; io::adm_center_crop), as the ImageNet references were made.
+  int64_t center_crop = 0;
 };
 
 /// The extractor's blocks (Inception: pool, spatial when the file has the tap, logits) of

@@ -46,6 +46,8 @@ MetricsReport compute_metrics(const io::FeatureSet& ref, const io::FeatureSet& s
   MetricsReport report;
   report.n_samples = smp.num_rows();
   report.n_ref = ref.num_rows();
+  for (const auto& [kind, signature] : io::extractor_signatures(smp.provenance.extractor))
+    if (signature.find("sha256 ") != std::string::npos) report.extractors[kind] = signature;
   auto wanted = [&](const std::string& key) {
     return std::find(o.which.begin(), o.which.end(), key) != o.which.end();
   };
@@ -99,6 +101,7 @@ std::string MetricsReport::json() const {
   }
   j["n_samples"] = n_samples;
   j["n_ref"] = n_ref;
+  if (!extractors.empty()) j["extractors"] = extractors;
   return j.dump(2) + "\n";
 }
 

@@ -41,6 +41,9 @@ struct MetricsReport {
   std::vector<std::string> skipped;   ///< one line per metric that had no inputs
   std::vector<std::string> warnings;  ///< rank deficiency, eps retries, ...
   std::vector<std::string> notes;     ///< how a value was computed (FID-infinity's fit, ...)
+  /// The extractors the samples' features record, by kind: "sha256 HEX" (and DINOv2's
+  /// "resize MODE"), from the feature set's provenance.
+  std::map<std::string, std::string> extractors;
   /// Wall seconds per metric, in computation order (keys).
   std::vector<std::pair<std::string, double>> seconds;
 
@@ -48,8 +51,8 @@ struct MetricsReport {
   std::optional<double> get(const std::string& key) const;
   /// ADM's printed lines ("FID: 2.06"), in ADM's order and number format, then KID.
   std::string adm_lines() const;
-  /// {KEY: value, KEY_std: spread, ..., "n_samples", "n_ref"} in ADM's order; absent
-  /// metrics omitted.
+  /// {KEY: value, KEY_std: spread, ..., "n_samples", "n_ref", "extractors"} in ADM's
+  /// order; absent metrics omitted, "extractors" only when the features record some.
   std::string json() const;
 };
 

@@ -1,6 +1,7 @@
 #include "models/vit_extractors.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/script.h>
 
@@ -17,15 +18,17 @@ const char* to_string(ResizeMode m) {
   switch (m) {
     case ResizeMode::kPil: return "pil";
     case ResizeMode::kTorch: return "torch";
+    case ResizeMode::kPilFloat: return "pil-float";
   }
   unreachable("ResizeMode ", static_cast<int>(m));
 }
 
 ResizeMode parse_resize_mode(const std::string& name) {
-  for (ResizeMode m : {ResizeMode::kPil, ResizeMode::kTorch})
+  for (ResizeMode m : {ResizeMode::kPil, ResizeMode::kTorch, ResizeMode::kPilFloat})
     if (name == to_string(m)) return m;
-  fail("resize mode must be pil (Pillow bicubic on uint8: dgm-eval, EDM2 'pil') or torch "
-       "(antialiased bicubic on float: EDM2's default), got '", name, "'");
+  fail("resize mode must be pil (Pillow bicubic on uint8: dgm-eval, EDM2 'pil'), torch "
+       "(antialiased bicubic on float: EDM2's default) or pil-float (Pillow's float bicubic, "
+       "clipped: dgm-eval --clean_resize), got '", name, "'");
 }
 
 ViTPreprocessing dinov2_preprocessing(ResizeMode resize) {
@@ -50,22 +53,52 @@ at::Tensor vit_preprocess(const at::Tensor& images, const ViTPreprocessing& p,
          shape_string(images.sizes().vec()), " ", images.scalar_type());
   const int64_t n = images.size(0), s = p.size;
   at::Tensor x;  // float32 (N, 3, S, S), 0..255 scale
-  if (p.resize == ResizeMode::kPil) {
+  if (p.resize == ResizeMode::kPilFloat) {
+    const at::Tensor cpu = images.to(at::kCPU).contiguous();
+    const int64_t h = cpu.size(1), w = cpu.size(2);
+    at::Tensor out = at::empty({n, s, s, 3}, at::kFloat);
+    const uint8_t* in = cpu.data_ptr<uint8_t>();
+    float* dst = out.data_ptr<float>();
+    at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        std::vector<uint8_t> square;
+        const uint8_t* src = in + i * h * w * 3;
+        int64_t hh = h, ww = w;
+        if (p.crop_square && h != w) {
+          hh = ww = std::min(h, w);
+          square = io::center_crop(src, h, w, 3, hh);
+          src = square.data();
+        }
+        const std::vector<float> f(src, src + hh * ww * 3);
+        auto r = io::pil_bicubic_resize(f.data(), hh, ww, 3, s, s);
+        for (float& v : r)
+          v = std::min(255.0f, std::max(0.0f, v));  // dgm-eval clips, does not round
+        std::copy(r.begin(), r.end(), dst + i * s * s * 3);
+      }
+    });
+    x = out.to(at::Device(device)).permute({0, 3, 1, 2});
+  } else if (p.resize == ResizeMode::kPil) {
     const at::Tensor cpu = images.to(at::kCPU).contiguous();
     int64_t h = cpu.size(1), w = cpu.size(2);
     at::Tensor out = at::empty({n, s, s, 3}, at::kByte);
-    for (int64_t i = 0; i < n; ++i) {
-      const uint8_t* src = cpu.data_ptr<uint8_t>() + i * h * w * 3;
-      std::vector<uint8_t> square;
-      int64_t hh = h, ww = w;
-      if (p.crop_square && h != w) {
-        hh = ww = std::min(h, w);
-        square = io::center_crop(src, h, w, 3, hh);
-        src = square.data();
+    const uint8_t* in = cpu.data_ptr<uint8_t>();
+    uint8_t* dst = out.data_ptr<uint8_t>();
+    // images in parallel on the intra-op threads (the resize is integer arithmetic: the
+    // result does not depend on the thread count)
+    at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const uint8_t* src = in + i * h * w * 3;
+        std::vector<uint8_t> square;
+        int64_t hh = h, ww = w;
+        if (p.crop_square && h != w) {
+          hh = ww = std::min(h, w);
+          square = io::center_crop(src, h, w, 3, hh);
+          src = square.data();
+        }
+        const auto r = io::pil_bicubic_resize(src, hh, ww, 3, s, s);
+        std::copy(r.begin(), r.end(), dst + i * s * s * 3);
       }
-      const auto r = io::pil_bicubic_resize(src, hh, ww, 3, s, s);
-      std::copy(r.begin(), r.end(), out.data_ptr<uint8_t>() + i * s * s * 3);
-    }
+    });
     x = out.to(at::Device(device)).permute({0, 3, 1, 2}).to(at::kFloat);
   } else {
     at::Tensor f = images.to(at::Device(device));

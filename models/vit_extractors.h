@@ -2,10 +2,11 @@
 /// The modern metrics' feature networks, from TorchScript files that tools/ writes:
 ///  - DINOv2 ViT/14 (tools/export_dinov2.py): FD_DINOv2 features, the CLS token after the
 ///    final LayerNorm (1024-d for ViT-L/14), block "dinov2". Input 224 x 224 in one of the
-///    two published resize modes (metrics_modern.md 1.1-1.2): `pil` — Pillow's bicubic on
-///    uint8 (dgm-eval's default, EDM2's resize_mode='pil'), or `torch` — PyTorch's
+///    published resize modes (metrics_modern.md 1.1-1.2): `pil` — Pillow's bicubic on
+///    uint8 (dgm-eval's default, EDM2's resize_mode='pil'), `torch` — PyTorch's
 ///    antialiased bicubic on float 0..255, unrounded and unclamped (EDM2's default,
-///    which its published reference pickles used). Then /255 and ImageNet mean/std.
+///    which its published reference pickles used), or `pil-float` — Pillow's float
+///    bicubic, clipped (dgm-eval --clean_resize). Then /255 and ImageNet mean/std.
 ///  - CLIP ViT-L/14@336px image tower (tools/export_clip.py): CMMD's embedding, the
 ///    projected class token (768-d; CMMD L2-normalises it), block "clip". Input: centre
 ///    crop to a square, Pillow bicubic to 336 x 336 on uint8, /255, CLIP's mean/std
@@ -21,11 +22,13 @@
 namespace sit::models {
 
 enum class ResizeMode {
-  kPil,    ///< Pillow BICUBIC on uint8, rounded and clipped (byte-exact)
-  kTorch,  ///< torch interpolate(bicubic, antialias=True) on float, unrounded
+  kPil,       ///< Pillow BICUBIC on uint8, rounded and clipped (byte-exact)
+  kTorch,     ///< torch interpolate(bicubic, antialias=True) on float, unrounded
+  kPilFloat,  ///< Pillow BICUBIC per channel in mode F, clipped to [0, 255], not rounded
+              ///< (dgm-eval's --clean_resize)
 };
 const char* to_string(ResizeMode m);
-/// "pil" / "torch"; errors list both.
+/// "pil" / "torch" / "pil-float"; errors list them.
 ResizeMode parse_resize_mode(const std::string& name);
 
 /// Everything that defines a ViT extractor besides its file.

@@ -10,6 +10,11 @@ namespace {
 
 constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's PRECISION_BITS for 8-bit data
 
+/// Pillow's box filter: 1 on (-0.5, 0.5], support 0.5.
+double box_filter(double x) {
+  return x > -0.5 && x <= 0.5 ? 1.0 : 0.0;
+}
+
 /// Keys' cubic convolution kernel with a = -0.5, in Pillow's evaluation order (the
 /// nesting fixes the last bits, which can flip a fixed-point coefficient).
 double bicubic_filter(double x) {
@@ -50,12 +55,13 @@ void resample_axis(const T* src, T* dst, const ResampleCoefficients& c, int64_t 
 
 template <class T, class Acc>
 std::vector<T> resize_two_pass(const T* src, int64_t height, int64_t width, int64_t channels,
-                               int64_t out_height, int64_t out_width, Acc make_accumulate) {
+                               int64_t out_height, int64_t out_width, Acc make_accumulate,
+                               PilFilter filter = PilFilter::kBicubic) {
   check_sizes(height, width, channels, out_height, out_width);
   std::vector<T> current(src, src + height * width * channels);
   int64_t w = width;
   if (out_width != width) {  // horizontal pass first, as Pillow
-    const auto c = pil_bicubic_coefficients(width, out_width);
+    const auto c = pil_coefficients(width, out_width, filter);
     std::vector<T> next(static_cast<size_t>(height * out_width * channels));
     resample_axis(current.data(), next.data(), c, height, channels, channels, width * channels,
                   channels, out_width * channels, make_accumulate(c));
@@ -63,7 +69,7 @@ std::vector<T> resize_two_pass(const T* src, int64_t height, int64_t width, int6
     w = out_width;
   }
   if (out_height != height) {
-    const auto c = pil_bicubic_coefficients(height, out_height);
+    const auto c = pil_coefficients(height, out_height, filter);
     std::vector<T> next(static_cast<size_t>(out_height * w * channels));
     // columns are the lines: a pixel step is one row, a line step one pixel
     resample_axis(current.data(), next.data(), c, w, channels, w * channels, channels,
@@ -76,11 +82,16 @@ std::vector<T> resize_two_pass(const T* src, int64_t height, int64_t width, int6
 }  // namespace
 
 ResampleCoefficients pil_bicubic_coefficients(int64_t in, int64_t out) {
+  return pil_coefficients(in, out, PilFilter::kBicubic);
+}
+
+ResampleCoefficients pil_coefficients(int64_t in, int64_t out, PilFilter filter) {
   if (in <= 0 || out <= 0)
     fail("bicubic resize: axis lengths must be positive, got ", in, " -> ", out);
   const double scale = static_cast<double>(in) / static_cast<double>(out);
   const double filterscale = std::max(scale, 1.0);
-  const double support = 2.0 * filterscale;
+  const double support = (filter == PilFilter::kBox ? 0.5 : 2.0) * filterscale;
+  double (*kernel)(double) = filter == PilFilter::kBox ? box_filter : bicubic_filter;
   const double ss = 1.0 / filterscale;
   ResampleCoefficients c;
   c.taps = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
@@ -97,7 +108,7 @@ ResampleCoefficients pil_bicubic_coefficients(int64_t in, int64_t out) {
     double* w = c.weights.data() + o * c.taps;
     double ww = 0.0;
     for (int64_t j = 0; j < n; ++j) {
-      w[j] = bicubic_filter((static_cast<double>(j + xmin) - center + 0.5) * ss);
+      w[j] = kernel((static_cast<double>(j + xmin) - center + 0.5) * ss);
       ww += w[j];
     }
     if (ww != 0.0)
@@ -115,6 +126,12 @@ ResampleCoefficients pil_bicubic_coefficients(int64_t in, int64_t out) {
 std::vector<uint8_t> pil_bicubic_resize(const uint8_t* src, int64_t height, int64_t width,
                                         int64_t channels, int64_t out_height,
                                         int64_t out_width) {
+  return pil_resize(src, height, width, channels, out_height, out_width, PilFilter::kBicubic);
+}
+
+std::vector<uint8_t> pil_resize(const uint8_t* src, int64_t height, int64_t width,
+                                int64_t channels, int64_t out_height, int64_t out_width,
+                                PilFilter filter) {
   return resize_two_pass(src, height, width, channels, out_height, out_width,
                          [](const ResampleCoefficients& c) {
                            return [&c](const uint8_t* p, int64_t step, int64_t o) {
@@ -124,7 +141,8 @@ std::vector<uint8_t> pil_bicubic_resize(const uint8_t* src, int64_t height, int6
                                acc += static_cast<int32_t>(p[j * step]) * q[j];
                              return clip8(acc);
                            };
-                         });
+                         },
+                         filter);
 }
 
 std::vector<float> pil_bicubic_resize(const float* src, int64_t height, int64_t width,
@@ -152,6 +170,24 @@ std::vector<uint8_t> center_crop(const uint8_t* src, int64_t height, int64_t wid
     std::copy_n(src + ((top + y) * width + left) * channels, size * channels,
                 out.data() + y * size * channels);
   return out;
+}
+
+std::vector<uint8_t> adm_center_crop(const uint8_t* src, int64_t height, int64_t width,
+                                     int64_t channels, int64_t size) {
+  if (size <= 0) fail("centre crop: the size must be positive, got ", size);
+  std::vector<uint8_t> image(src, src + height * width * channels);
+  int64_t h = height, w = width;
+  while (std::min(h, w) >= 2 * size) {  // halve with BOX while the short side allows
+    image = pil_resize(image.data(), h, w, channels, h / 2, w / 2, PilFilter::kBox);
+    h /= 2;
+    w /= 2;
+  }
+  const double scale = static_cast<double>(size) / static_cast<double>(std::min(h, w));
+  // Python's round: half to even (nearbyint in the default rounding mode)
+  const auto oh = static_cast<int64_t>(std::nearbyint(static_cast<double>(h) * scale));
+  const auto ow = static_cast<int64_t>(std::nearbyint(static_cast<double>(w) * scale));
+  image = pil_bicubic_resize(image.data(), h, w, channels, oh, ow);
+  return center_crop(image.data(), oh, ow, channels, size);
 }
 
 }  // namespace sit::io

@@ -25,9 +25,14 @@ struct ResampleCoefficients {
   std::vector<int32_t> fixed;         ///< [out * taps]
 };
 
+/// Pillow's filters used here: BICUBIC (Keys a = -0.5, support 2) and BOX (1 on
+/// (-0.5, 0.5], support 0.5), both stretched by in / out when downsampling.
+enum class PilFilter { kBicubic, kBox };
+
 /// Coefficients for resizing an axis of `in` pixels to `out`. Throws sit::Error unless
 /// both are positive.
 ResampleCoefficients pil_bicubic_coefficients(int64_t in, int64_t out);
+ResampleCoefficients pil_coefficients(int64_t in, int64_t out, PilFilter filter);
 
 /// Pillow `Image.resize((out_width, out_height), Image.BICUBIC)` of a uint8 image:
 /// horizontal pass then vertical pass, each rounding and clipping to uint8; a pass whose
@@ -35,6 +40,11 @@ ResampleCoefficients pil_bicubic_coefficients(int64_t in, int64_t out);
 /// returns (out_height, out_width, channels). Throws sit::Error on empty sizes.
 std::vector<uint8_t> pil_bicubic_resize(const uint8_t* src, int64_t height, int64_t width,
                                         int64_t channels, int64_t out_height, int64_t out_width);
+
+/// Pillow `Image.resize(..., filter)` of a uint8 image (BICUBIC or BOX), as above.
+std::vector<uint8_t> pil_resize(const uint8_t* src, int64_t height, int64_t width,
+                                int64_t channels, int64_t out_height, int64_t out_width,
+                                PilFilter filter);
 
 /// The same filter on float32 data as Pillow's mode `F` (dgm-eval's `--clean_resize`):
 /// double weights, double accumulation, float32 stored after each pass; no rounding, no
@@ -47,5 +57,13 @@ std::vector<float> pil_bicubic_resize(const float* src, int64_t height, int64_t 
 /// `_center_crop_and_resize` and ADM's `center_crop_arr`. Throws sit::Error if too small.
 std::vector<uint8_t> center_crop(const uint8_t* src, int64_t height, int64_t width,
                                  int64_t channels, int64_t size);
+
+/// ADM's center_crop_arr (guided_diffusion image_datasets.py), which EDM2's dataset tool
+/// calls center-crop-dhariwal and which made the ImageNet references: while the short side
+/// is at least 2 size, halve with BOX (floor sizes); resize with BICUBIC so the short side
+/// is `size` (the other side round(side * scale), Python's round half to even); crop the
+/// centred size x size square ((H - size) / 2, (W - size) / 2, floor). Any input size.
+std::vector<uint8_t> adm_center_crop(const uint8_t* src, int64_t height, int64_t width,
+                                     int64_t channels, int64_t size);
 
 }  // namespace sit::io

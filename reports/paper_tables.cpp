@@ -45,7 +45,7 @@ std::string format_value(double v, const std::string& key, int digits) {
 }
 
 std::string header_cell(const Metric& m) {
-  return std::string(m.display) + (lower_is_better(m) ? "$\\downarrow$" : "$\\uparrow$");
+  return latex_escape(m.display) + (lower_is_better(m) ? "$\\downarrow$" : "$\\uparrow$");
 }
 
 /// A numeric column: formatted cells with the best one in bold (ties: all bold).
@@ -253,7 +253,14 @@ std::string nfe_layout(const std::vector<Record>& records, const std::string& me
 }
 
 std::string system_layout(const std::vector<Record>& records, int digits) {
-  const std::vector<std::string> keys = adm_keys();
+  // ADM's columns, then the modern metrics any record carries (FD_DINOv2 beside FID, as
+  // EDM2 reports them)
+  std::vector<std::string> keys = adm_keys();
+  for (const auto& m : eval::metric_table())
+    if (!*m.adm_label && m.adm_position >= 6 &&
+        std::any_of(records.begin(), records.end(),
+                    [&](const Record& r) { return r.contains(m.key) && r[m.key].is_number(); }))
+      keys.push_back(m.key);
   std::vector<const Record*> rows;
   for (const auto& r : records)
     rows.push_back(&r);

@@ -211,6 +211,15 @@ TEST(PaperTables, OdeSdeAndSystemLayouts) {
   const std::string s = paper_table({sde_r, worse}, "system");
   EXPECT_NE(s.find("sit:SiT-XL/2 SDE Heun & \\textbf{2.50}"), std::string::npos) << s;
   EXPECT_NE(s.find("sit:SiT-S/2 SDE Euler & 57.64"), std::string::npos) << s;
+  // the modern metrics a record carries join the system table, names escaped for LaTeX
+  Record modern = record("sit:SiT-XL/2", "SDE", "Euler", 1.5, 250, 2.2);
+  modern["fd_dinov2"] = 95.5;
+  modern["cmmd"] = 0.4321;
+  const std::string m = paper_table({modern}, "system");
+  EXPECT_NE(m.find("Recall$\\uparrow$ & FD\\_DINOv2$\\downarrow$ & CMMD$\\downarrow$"),
+            std::string::npos) << m;
+  EXPECT_NE(m.find("& \\textbf{95.50} & \\textbf{0.432}"), std::string::npos) << m;
+  EXPECT_NE(paper_table({modern}, "nfe", "fd_dinov2").find("FD\\_DINOv2"), std::string::npos);
   EXPECT_THROW(paper_table({ode}, "diffusion"), sit::Error);  // no SDE rows
   EXPECT_THROW(paper_table({ode}, "poster"), sit::Error);
 }

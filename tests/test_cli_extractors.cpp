@@ -11,6 +11,7 @@
 #include "test_util.h"
 // after test_util.h
 #include "cli_runner.h"
+#include "reference_stats/image_resize.h"
 #include "reference_stats/npy.h"
 
 namespace fs = std::filesystem;
@@ -91,6 +92,13 @@ TEST(EvaluateModern, OnePassOfThreeExtractorsEqualsTheFeatureFileRoute) {
     EXPECT_GT(m[key].get<double>(), 0.0) << key;
   }
   EXPECT_TRUE(m.contains("precision_dinov2") && m.contains("intra_fid"));
+  // every result names the extractor files it came from
+  for (const auto* j : {&e, &m}) {
+    ASSERT_TRUE(j->contains("extractors")) << j->dump();
+    EXPECT_TRUE(contains((*j)["extractors"]["dinov2"].get<std::string>(), "resize pil, sha256 "));
+    EXPECT_TRUE(contains((*j)["extractors"]["clip"].get<std::string>(), "sha256 "));
+    EXPECT_TRUE(contains((*j)["extractors"]["inception"].get<std::string>(), "sha256 "));
+  }
   EXPECT_TRUE(contains(r.err, "intra-FID: mean FID of 4 classes")) << r.err;
   EXPECT_TRUE(contains(r.err, "2..2 samples per class")) << r.err;
   // EDM2's pickle of the reference's statistics scores alike
@@ -154,4 +162,41 @@ TEST(EvaluateModern, BadInputsAreRefusedBeforeExtraction) {
       EXPECT_TRUE(contains(r.err, f)) << c.args << "\nmissing: " << f << "\n" << r.err;
     EXPECT_FALSE(contains(r.err, "/8 images")) << "extraction started: " << r.err;
   }
+}
+
+TEST(EvaluateModern, CenterCropAsTheImageNetReferencesWereMade) {
+  // --center-crop applies ADM's center_crop_arr to each image before every extractor:
+  // the features equal those of images cropped beforehand (io::adm_center_crop, tested
+  // byte-exact against Pillow in test_images), and --keep-images stores the crops.
+  const fs::path d = test::temp_dir();
+  std::vector<uint8_t> px(4 * 70 * 90 * 3), crops;
+  for (size_t i = 0; i < px.size(); ++i)
+    px[i] = static_cast<uint8_t>((i * 2654435761u) >> 24);
+  for (int i = 0; i < 4; ++i) {
+    const auto c = io::adm_center_crop(px.data() + i * 70 * 90 * 3, 70, 90, 3, 32);
+    crops.insert(crops.end(), c.begin(), c.end());
+  }
+  {
+    io::NpzWriter w((d / "big.npz").string());
+    w.add("arr_0", {4, 70, 90, 3}, px.data());
+    w.close();
+    io::NpzWriter c((d / "cropped.npz").string());
+    c.add("arr_0", {4, 32, 32, 3}, crops.data());
+    c.close();
+  }
+  CliRun r = run("ref-stats " + (d / "big.npz").string() + " --center-crop 32 --keep-images 4" +
+                 " --extractor clip" + kFiles + "--quiet --out " + (d / "ref_big.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("ref-stats " + (d / "cropped.npz").string() + " --extractor clip" + kFiles +
+          "--quiet --out " + (d / "ref_cropped.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const io::NpzReader a((d / "ref_big.npz").string()), b((d / "ref_cropped.npz").string());
+  EXPECT_EQ(a.open("clip").read_all<float>(), b.open("clip").read_all<float>());
+  io::NpyArray kept = a.open("arr_0");
+  EXPECT_EQ(kept.shape(), (std::vector<int64_t>{4, 32, 32, 3}));
+  EXPECT_EQ(kept.read_all<uint8_t>(), crops);
+  r = run("features " + (d / "big.npz").string() + " --center-crop 0 --extractor clip" + kFiles +
+          "--out " + (d / "x.h5").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "--center-crop")) << r.err;
 }

@@ -66,6 +66,15 @@ TEST(Dinov2, TorchModeMatchesEdm2Preprocessing) {
   EXPECT_GT(raw.select(1, 0).max().item<float>(), 256.0f);
 }
 
+TEST(Dinov2, PilFloatModeMatchesDgmEvalCleanResize) {
+  const auto e = dinov2("pil-float");
+  const at::Tensor x = e->preprocess(load_npy_tensor(fx("images_256.npy")));
+  // Pillow's mode-F sums in double, stored as float32: the same to the last float32 bit
+  EXPECT_LT((x - load_npy_tensor(fx("dinov2_input_pil_float.npy"))).abs().max().item<float>(), 1e-5f);
+  EXPECT_GT((x - load_npy_tensor(fx("dinov2_input_pil.npy"))).abs().max().item<float>(), 1e-3f);
+  EXPECT_NE(e->identity().find("resize pil-float"), std::string::npos);
+}
+
 TEST(Clip, CentreCropPilResizeAndThePythonModule) {
   const auto e = models::load_extractor("clip", fx("clip.pt"));
   EXPECT_EQ(e->blocks()[0].name, "clip");

@@ -139,9 +139,26 @@ TEST(PilBicubic, ByteExactAgainstPillow) {
   ASSERT_TRUE(in) << "missing " << dir << "/manifest.json (the image_fixtures test makes it)";
   const nlohmann::json manifest = nlohmann::json::parse(in);
   ASSERT_GE(manifest.size(), 9u);
+  int resized = 0, boxed = 0, cropped = 0;
   for (const auto& e : manifest) {
     SCOPED_TRACE(e["input"].get<std::string>());
     io::NpyArray image = io::open_npy(dir + "/" + e["input"].get<std::string>());
+    if (e.contains("box") || e.contains("adm_crop")) {
+      const int64_t h = image.shape()[0], w = image.shape()[1];
+      const auto pixels = image.read_all<uint8_t>();
+      if (e.contains("box")) {
+        EXPECT_EQ(io::pil_resize(pixels.data(), h, w, 3, e["size"][1], e["size"][0],
+                                 io::PilFilter::kBox),
+                  io::open_npy(dir + "/" + e["box"].get<std::string>()).read_all<uint8_t>());
+        ++boxed;
+      } else {
+        EXPECT_EQ(io::adm_center_crop(pixels.data(), h, w, 3, e["crop"]),
+                  io::open_npy(dir + "/" + e["adm_crop"].get<std::string>()).read_all<uint8_t>());
+        ++cropped;
+      }
+      continue;
+    }
+    ++resized;
     const int64_t h = image.shape()[0], w = image.shape()[1];
     const int64_t ow = e["size"][0], oh = e["size"][1];
     const auto pixels = image.read_all<uint8_t>();
@@ -159,6 +176,9 @@ TEST(PilBicubic, ByteExactAgainstPillow) {
                                   std::max(1.0, std::fabs(static_cast<double>(expect[i]))));
     EXPECT_LT(worst, 1e-6);
   }
+  EXPECT_GE(resized, 9);
+  EXPECT_EQ(boxed, 2);
+  EXPECT_EQ(cropped, 6);
 }
 
 TEST(PilBicubic, BadSizesAndCropsAreExplained) {

@@ -214,6 +214,11 @@ def main():
     t = F.interpolate(torch.from_numpy(img_d).permute(0, 3, 1, 2).float(), size=(224, 224),
                       mode="bicubic", antialias=True)
     x_torch = normalise(t.permute(0, 2, 3, 1).numpy(), IMAGENET)
+    # dgm-eval --clean_resize: each channel as a mode-F image, Pillow bicubic, clipped
+    clean = np.stack([np.stack([np.clip(np.array(Image.fromarray(im[:, :, c].astype(np.float32), mode="F")
+                                                 .resize((224, 224), Image.BICUBIC)), 0, 255)
+                                for c in range(3)], axis=2) for im in img_d])
+    x_clean = normalise(clean.astype(np.float32), IMAGENET)
     with torch.no_grad():
         f_pil = dino(torch.from_numpy(x_pil)).numpy()
         f_torch = dino(torch.from_numpy(x_torch)).numpy()
@@ -221,6 +226,7 @@ def main():
     assert relative(f_pil, ref) < 1e-5, relative(f_pil, ref)
     assert relative(f_pil, f_torch) > 1e-6  # the two resize modes differ
     for name, arr in (("dinov2_input_pil", x_pil), ("dinov2_input_torch", x_torch),
+                      ("dinov2_input_pil_float", x_clean),
                       ("dinov2_features_pil", f_pil), ("dinov2_features_torch", f_torch)):
         np.save(os.path.join(out, name + ".npy"), arr)
 

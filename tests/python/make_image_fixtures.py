@@ -202,9 +202,39 @@ def write_resize_fixtures(out, rng):
         np.save(os.path.join(out, name + "_pil_f.npy"), f.astype(np.float32))
         entries.append({"input": name + "_in.npy", "pil": name + "_pil.npy",
                         "pil_f": name + "_pil_f.npy", "size": [ow, oh]})
+    # Pillow's BOX filter (ADM's halving) and ADM's center_crop_arr at odd sizes: no
+    # halving, one halving (1100 x 700 -> 550 x 350), two (2100 x 1030), a short side
+    # already at the size, and a long side at x.5 (125 * 50/100 = 62.5: round half to even
+    # gives 62, not 63)
+    for i, ((w, h), (ow, oh)) in enumerate([((601, 450), (300, 225)), ((37, 23), (18, 11))]):
+        image = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+        name = "box_%02d_%dx%d_to_%dx%d" % (i, w, h, ow, oh)
+        np.save(os.path.join(out, name + "_in.npy"), image)
+        np.save(os.path.join(out, name + "_pil.npy"),
+                np.array(Image.fromarray(image).resize((ow, oh), Image.BOX)))
+        entries.append({"input": name + "_in.npy", "box": name + "_pil.npy", "size": [ow, oh]})
+    for i, ((w, h), size) in enumerate([((600, 450), 256), ((1100, 700), 256), ((2100, 1030), 256),
+                                         ((300, 256), 256), ((125, 100), 50), ((67, 81), 32)]):
+        image = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+        name = "crop_%02d_%dx%d_to_%d" % (i, w, h, size)
+        np.save(os.path.join(out, name + "_in.npy"), image)
+        np.save(os.path.join(out, name + "_adm.npy"), center_crop_arr(Image.fromarray(image), size))
+        entries.append({"input": name + "_in.npy", "adm_crop": name + "_adm.npy", "crop": size})
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(entries, f, indent=1)
     print("wrote %d resize fixtures to %s" % (len(entries), out))
+
+
+def center_crop_arr(pil_image, image_size):
+    """ADM's guided_diffusion/image_datasets.py center_crop_arr, as metrics_modern.md 1.3
+    describes it (written here from that description)."""
+    while min(*pil_image.size) >= 2 * image_size:
+        pil_image = pil_image.resize(tuple(x // 2 for x in pil_image.size), resample=Image.BOX)
+    scale = image_size / min(*pil_image.size)
+    pil_image = pil_image.resize(tuple(round(x * scale) for x in pil_image.size), resample=Image.BICUBIC)
+    arr = np.array(pil_image)
+    top, left = (arr.shape[0] - image_size) // 2, (arr.shape[1] - image_size) // 2
+    return arr[top:top + image_size, left:left + image_size]
 
 
 if __name__ == "__main__":
