@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "bench_common.h"
+#include "bench_images.h"
 #include "eval/features_job.h"
 #include "models/feature_extractor.h"
 #include "reference_stats/image_reader.h"
@@ -94,17 +95,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   g_npz = (std::filesystem::temp_directory_path() / "bench_extractors_images.npz").string();
-  {
-    io::NpzWriter w(g_npz);
-    w.begin("arr_0", io::DType::kU1, {g_images, 256, 256, 3});
-    for (int64_t s = 0; s < g_images; s += 50) {
-      const int64_t b = std::min<int64_t>(50, g_images - s);
-      const at::Tensor img = at::randint(256, {b, 256, 256, 3}, at::kByte);
-      w.append_rows(img.data_ptr<uint8_t>(), b);
-    }
-    w.end();
-    w.close();
-  }
+  bench::write_random_images_npz(g_npz, g_images);
   std::printf("One-pass extraction benchmark: %lld images of 256x256, batch %lld, %d threads, "
               "DINOv2 resize %s\n",
               static_cast<long long>(g_images), static_cast<long long>(g_batch),

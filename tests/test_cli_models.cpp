@@ -53,6 +53,22 @@ std::vector<uint8_t> read_png(const std::string& path, int64_t* h, int64_t* w) {
 const std::string kSiT = "--model sit:SiT-S/2 --ckpt " + mf("sit_s2_train.pt") + " --vae " +
                          mf("vae_new") + " --image-size 32 ";
 
+/// A reference made of images of the random SiT-S/2 + tiny VAE (16 px, Euler ODE):
+/// `sample` writes DIR/ref_images.npz, then `ref-stats ... REF_STATS_ARGS` DIR/ref.npz.
+::testing::AssertionResult sampled_reference(const fs::path& d, int n, int seed, int steps,
+                                             const std::string& ref_stats_args) {
+  CliRun r = run("sample ODE --model sit:SiT-S/2 --ckpt " + mf("sit_s2.safetensors") + " --vae " +
+                 mf("vae_new") + " --image-size 16 --num-samples " + std::to_string(n) +
+                 " --global-seed " + std::to_string(seed) +
+                 " --sampling-method euler --num-sampling-steps " + std::to_string(steps) +
+                 " --out " + (d / "ref_images.npz").string());
+  if (r.code != 0) return ::testing::AssertionFailure() << "sample: " << r.err;
+  r = run("ref-stats " + (d / "ref_images.npz").string() + " --quiet " + ref_stats_args +
+          " --out " + (d / "ref.npz").string());
+  if (r.code != 0) return ::testing::AssertionFailure() << "ref-stats: " << r.err;
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace
 
 TEST(SampleSiT, AdmNpzPngsAndLatentsAgree) {
@@ -292,15 +308,8 @@ TEST(SweepSiT, InceptionFeaturesOfDecodedImagesMatchTheFileRoute) {
   // decoded uint8 images directly; `evaluate` on the images it saved agrees.
   const fs::path d = sit::test::temp_dir("sweep_inception");
   const std::string inception = std::string(SIT_INCEPTION_FIXTURES) + "/nvidia_like.pt";
-  CliRun r = run("sample ODE --model sit:SiT-S/2 --ckpt " + mf("sit_s2.safetensors") + " --vae " +
-                 mf("vae_new") +
-                 " --image-size 16 --num-samples 8 --global-seed 9 "
-                 "--sampling-method euler --num-sampling-steps 6 --out " +
-                 (d / "ref_images.npz").string());
-  ASSERT_EQ(r.code, 0) << r.err;
-  r = run("ref-stats " + (d / "ref_images.npz").string() + " --keep-images 8 --quiet --inception " +
-          inception + " --out " + (d / "ref.npz").string());
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(sampled_reference(d, 8, 9, 6, "--keep-images 8 --inception " + inception));
+  CliRun r;
   {
     std::ofstream f(d / "s.toml");
     f << "[sweep]\nname = \"inc\"\nmodel = \"sit:SiT-S/2\"\nckpt = \"" << mf("sit_s2.safetensors")
@@ -351,15 +360,8 @@ TEST(SweepSiT, DinoV2AndClipFeaturesOfTheSameDecodedImages) {
   const std::string files = " --inception " + std::string(SIT_INCEPTION_FIXTURES) +
                             "/canonical.pt --dinov2 " + ex + "/dinov2.pt --clip " + ex +
                             "/clip.pt ";
-  CliRun r = run("sample ODE --model sit:SiT-S/2 --ckpt " + mf("sit_s2.safetensors") + " --vae " +
-                 mf("vae_new") +
-                 " --image-size 16 --num-samples 6 --global-seed 4 "
-                 "--sampling-method euler --num-sampling-steps 4 --out " +
-                 (d / "ref_images.npz").string());
-  ASSERT_EQ(r.code, 0) << r.err;
-  r = run("ref-stats " + (d / "ref_images.npz").string() + " --quiet --extractor inception,dinov2,clip" +
-          files + "--out " + (d / "ref.npz").string());
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(sampled_reference(d, 6, 4, 4, "--extractor inception,dinov2,clip" + files));
+  CliRun r;
   {
     std::ofstream f(d / "s.toml");
     f << "[sweep]\nname = \"modern\"\nmodel = \"sit:SiT-S/2\"\nckpt = \""
