@@ -53,6 +53,16 @@ std::vector<uint8_t> read_png(const std::string& path, int64_t* h, int64_t* w) {
 const std::string kSiT = "--model sit:SiT-S/2 --ckpt " + mf("sit_s2_train.pt") + " --vae " +
                          mf("vae_new") + " --image-size 32 ";
 
+/// Runs `sweep DIR/s.toml --save-images npz --out DIR/run`; *line: its first result row.
+::testing::AssertionResult sweep_first_record(const fs::path& d, std::string* line) {
+  const CliRun r = run("sweep " + (d / "s.toml").string() + " --quiet --save-images npz --out " +
+                       (d / "run").string());
+  if (r.code != 0) return ::testing::AssertionFailure() << "sweep: " << r.err;
+  std::ifstream in(d / "run" / "results.jsonl");
+  std::getline(in, *line);
+  return ::testing::AssertionSuccess();
+}
+
 /// A reference made of images of the random SiT-S/2 + tiny VAE (16 px, Euler ODE):
 /// `sample` writes DIR/ref_images.npz, then `ref-stats ... REF_STATS_ARGS` DIR/ref.npz.
 ::testing::AssertionResult sampled_reference(const fs::path& d, int n, int seed, int steps,
@@ -319,12 +329,8 @@ TEST(SweepSiT, InceptionFeaturesOfDecodedImagesMatchTheFileRoute) {
       << "[grid]\node_methods = [\"euler\"]\node_steps = [3]\n";
   }
   ::setenv("SIT_EVAL_CACHE", (d / "cache").c_str(), 1);
-  r = run("sweep " + (d / "s.toml").string() + " --quiet --save-images npz --out " +
-          (d / "run").string());
-  ASSERT_EQ(r.code, 0) << r.err;
-  std::ifstream in(d / "run" / "results.jsonl");
   std::string line;
-  std::getline(in, line);
+  ASSERT_TRUE(sweep_first_record(d, &line));
   for (const char* key : {"\"fid\":", "\"sfid\":", "\"inception_score\":", "\"precision\":",
                           "\"recall\":", "\"inception_sha256\":"})
     EXPECT_TRUE(contains(line, key)) << key << " in " << line;
@@ -373,12 +379,8 @@ TEST(SweepSiT, DinoV2AndClipFeaturesOfTheSameDecodedImages) {
       << "\"\nmetrics = [\"fd_dinov2\", \"cmmd\"]\n"
       << "[grid]\node_methods = [\"euler\"]\node_steps = [3]\n";
   }
-  r = run("sweep " + (d / "s.toml").string() + " --quiet --save-images npz --out " +
-          (d / "run").string());
-  ASSERT_EQ(r.code, 0) << r.err;
-  std::ifstream in(d / "run" / "results.jsonl");
   std::string line;
-  std::getline(in, line);
+  ASSERT_TRUE(sweep_first_record(d, &line));
   for (const char* key : {"\"fd_dinov2\":", "\"cmmd\":", "\"dinov2_sha256\":", "\"clip_sha256\":",
                           "\"dinov2_resize\":\"pil\""})
     EXPECT_TRUE(contains(line, key)) << key << " in " << line;
