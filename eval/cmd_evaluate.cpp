@@ -67,8 +67,8 @@ void add_common(CLI::App* cmd, Common& c, const std::string& extractor_help) {
   cmd->add_option("--center-crop", c.center_crop,
                   "crop every image to SIZE x SIZE first as ADM's center_crop_arr (EDM2's "
                   "center-crop-dhariwal: BOX halving, bicubic short side to SIZE, centre crop), "
-                  "as the ImageNet references were made; images may then differ in size")
-      ->check(valid(at_least(1)));
+                  "as the ImageNet references were made (smaller images are upscaled, as ADM's)")
+      ->check(valid(integers(1, 16384)));
   cmd->add_flag("--quiet", c.quiet, "no progress lines");
 }
 
@@ -78,8 +78,24 @@ std::string extractor_path(const Common& c, const models::ExtractorKind& k) {
   const std::string& given = name == "inception" ? c.inception
                              : name == "dinov2"  ? c.dinov2
                                                  : c.clip;
-  if (!given.empty()) return given;
-  if (const char* env = std::getenv(k.env)) return env;
+  std::string path = given, via = "--" + name;
+  if (path.empty())
+    if (const char* env = std::getenv(k.env)) {
+      path = env;
+      via = std::string("$") + k.env;
+    }
+  if (!path.empty()) {
+    const std::string script = name == "inception" ? "tools/export_inception.py (or NVIDIA's "
+                                                     "inception-2015-12-05.pt)"
+                                                   : "tools/export_" + name + ".py";
+    if (!fs::exists(path))
+      fail(via, " ", path, ": no such file (a TorchScript ", name, " extractor: write one with ",
+           script, ")");
+    if (!fs::is_regular_file(path))
+      fail(via, " ", path, ": not a file (a TorchScript ", name, " extractor: write one with ",
+           script, ")");
+    return path;
+  }
   if (name == "inception")
     fail("no Inception file: pass --inception FILE (NVIDIA's inception-2015-12-05.pt, or "
          "build one with tools/export_inception.py) or set SIT_EVAL_INCEPTION");
@@ -114,24 +130,36 @@ std::unique_ptr<models::FeatureExtractor> load_extractors(const Common& c,
   models::ExtractorSettings settings;
   settings.device = c.device;
   settings.dinov2_resize = c.dinov2_resize;
-  models::parse_resize_mode(c.dinov2_resize);  // a bad mode fails before any file is loaded
+  // a bad mode fails before any file is loaded
+  in_context("--dinov2-resize", [&] { return models::parse_resize_mode(c.dinov2_resize); });
   std::vector<std::string> paths;
   for (const auto& kind : kinds)
     paths.push_back(extractor_path(c, *models::find_extractor_kind(kind)));
   std::vector<std::unique_ptr<models::FeatureExtractor>> members;
   for (size_t i = 0; i < kinds.size(); ++i)
-    members.push_back(models::load_extractor(kinds[i], paths[i], settings));
+    members.push_back(in_context("--" + kinds[i], [&] {
+      return models::load_extractor(kinds[i], paths[i], settings);
+    }));
   if (members.size() == 1) return std::move(members.front());
   return std::make_unique<models::ExtractorGroup>(std::move(members));
 }
 
-/// Labels of an ADM sample batch (arr_1 beside arr_0), for intra-FID.
-std::optional<std::vector<int64_t>> batch_labels(const std::string& path, int64_t n) {
-  if (fs::is_directory(path) || io::detect_file_kind(path) != io::FileKind::kNpz) return {};
+/// Labels of an ADM sample batch (arr_1 beside arr_0), for intra-FID; `why` says why
+/// there are none (no arr_1, or one that does not hold a label per image).
+std::optional<std::vector<int64_t>> batch_labels(const std::string& path, int64_t n,
+                                                 std::string* why = nullptr) {
+  auto none = [&](const std::string& reason) -> std::optional<std::vector<int64_t>> {
+    if (why) *why = reason;
+    return std::nullopt;
+  };
+  if (fs::is_directory(path)) return none("a folder of images carries no labels");
+  if (io::detect_file_kind(path) != io::FileKind::kNpz) return none("no labels");
   const io::NpzReader z(path);
-  if (!z.has("arr_1")) return {};
+  if (!z.has("arr_1")) return none("no arr_1 (labels) beside arr_0");
   io::NpyArray a = z.open("arr_1");
-  if (a.shape().size() != 1 || a.shape()[0] != n) return {};
+  if (a.shape().size() != 1 || a.shape()[0] != n)
+    return none(cat("arr_1 has shape ", shape_string(a.shape()), ", not one label per image (",
+                    n, ")"));
   return a.read_all<int64_t>();
 }
 
@@ -191,16 +219,22 @@ void check_widths(const io::FeatureSet& f, const models::FeatureExtractor& e) {
       fail(f.path, ": '", io::stats_keys(block).first, "' has ", stats.dim(),
            " dimensions, but the extractor gives ", width, " for '", block,
            "': the statistics were made with another extractor");
+  for (const auto& [block, rows] : f.blocks)
+    if (const int64_t width = e.width(block); width > 0 && rows.cols != width)
+      fail(f.path, ": '", block, "' rows have ", rows.cols, " columns, but the extractor gives ",
+           width, ": the features were made with another extractor");
 }
 
 int run_evaluate(const std::string& ref_path, const std::string& samples_path, const Common& c,
                  const std::string& json, const std::string& cache_dir, const std::string& metrics,
-                 const std::string& pr_distance) {
+                 const std::string& pr_distance, uint64_t seed) {
   // Everything that can be checked is checked before the first image is extracted.
   MetricsJobOptions o;
   o.which = option_value("--metrics", [&] { return parse_metric_list(metrics); });
   o.pr.mode =
       option_value("--pr-distance", [&] { return metrics::parse_distance_mode(pr_distance); });
+  o.kid.seed = seed;
+  o.fd_infinity_seed = seed;
   if (!json.empty()) check_output_path(json, "--json", {".json"});
   io::FeatureSet ref = models::load_any_feature_set(ref_path);
   const InputKind kind = input_kind(samples_path);
@@ -253,15 +287,18 @@ int run_evaluate(const std::string& ref_path, const std::string& samples_path, c
   }
   // intra-FID: labels on both sides, and enough samples of every class, before extraction
   if (std::count(o.which.begin(), o.which.end(), "intra_fid")) {
+    std::string why = "no labels";
     std::optional<std::vector<int64_t>> labels =
-        stored && stored->labels ? stored->labels : batch_labels(samples_path, images ? images->count() : 0);
+        stored && stored->labels ? stored->labels
+                                 : batch_labels(samples_path, images ? images->count() : 0, &why);
     if (!labels)
-      fail("intra_fid: ", samples_path, " has no labels (class-conditional samples: an ADM batch's "
-           "arr_1, or 'labels' in a feature file)");
+      fail("intra_fid: ", samples_path, " has no labels: ", why, " (class-conditional samples: "
+           "an ADM batch's arr_1, or 'labels' in a feature file)");
     if (!ref.labels)
       fail("intra_fid: ", ref_path, " has no labels: intra-FID needs reference feature rows "
            "with labels (sit-eval features of a labelled set)");
-    metrics::check_class_counts(*labels, *ref.labels);
+    in_context(cat("intra_fid: samples ", samples_path, ", reference ", ref_path),
+               [&] { metrics::check_class_counts(*labels, *ref.labels); });
   }
   const int64_t n_samples = images ? images->count() : stored->num_rows();
   const std::string& smp_name = samples_path;
@@ -408,6 +445,7 @@ int run_ref_stats(const std::string& input, const std::string& out, const Common
   }
   for (const auto& [block, rows] : f.blocks)
     npz.add(block, {rows.rows, rows.cols}, rows.data.data());
+  io::add_provenance(npz, f);  // the extractors' SHA-256: later runs refuse other files
   npz.close();
   std::cerr << "wrote reference statistics of " << f.provenance.count << " images ("
             << source->describe() << ", " << e->identity() << ")"
@@ -434,12 +472,17 @@ int run_convert_ref(const std::string& input, const std::string& out) {
   } else {
     io::save_feature_set(out, set);
   }
-  std::string what;
+  std::string what, dropped;
   for (const auto& [block, s] : set.stats)
-    what += (what.empty() ? "" : ", ") + block + " statistics (" + std::to_string(s.dim()) + "-d)";
+    (!pickle || block == io::kPool || block == "dinov2" ? what : dropped) +=
+        (block + " statistics (" + std::to_string(s.dim()) + "-d), ");
   for (const auto& [block, rows] : set.blocks)
-    if (!pickle) what += (what.empty() ? "" : ", ") + block + " rows";
-  std::cerr << "wrote " << what << " of " << input << " to " << out << "\n";
+    (pickle ? dropped : what) += block + " rows, ";
+  std::cerr << "wrote " << what.substr(0, what.size() - 2) << " of " << input << " to " << out
+            << "\n";
+  if (!dropped.empty())
+    std::cerr << "note: an EDM2 reference holds FID and FD_DINOv2 statistics only; not written: "
+              << dropped.substr(0, dropped.size() - 2) << "\n";
   return 0;
 }
 
@@ -452,6 +495,7 @@ Command add_evaluate_commands(CLI::App& app, std::vector<std::pair<std::string, 
     std::string pr_distance = "adm-fp16";
     std::string input, out;
     int64_t keep_images = 0;
+    uint64_t seed = 0;
   };
   auto ev = std::make_shared<Args>(), ft = std::make_shared<Args>(), rs = std::make_shared<Args>();
   CLI::App* e = app.add_subcommand(
@@ -472,6 +516,9 @@ Command add_evaluate_commands(CLI::App& app, std::vector<std::pair<std::string, 
   e->add_option("--pr-distance", ev->pr_distance,
                 "precision/recall distance arithmetic: adm-fp16 (as ADM's GPU run) or fp32")
       ->capture_default_str();
+  e->add_option("--seed", ev->seed, "KID and FID-infinity subset seed")
+      ->capture_default_str()
+      ->check(valid_seed());
   e->add_option("--cache-dir", ev->cache,
                 "where reference pool features are cached (default $SIT_EVAL_CACHE, "
                 "$XDG_CACHE_HOME/sit-eval or ~/.cache/sit-eval)");
@@ -509,7 +556,7 @@ Command add_evaluate_commands(CLI::App& app, std::vector<std::pair<std::string, 
   return [ev] {
     return run_evaluate(ev->ref, ev->samples, ev->common, ev->json,
                         ev->cache.empty() ? default_cache_dir() : ev->cache, ev->metrics,
-                        ev->pr_distance);
+                        ev->pr_distance, ev->seed);
   };
 }
 

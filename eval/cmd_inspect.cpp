@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <iostream>
 #include <map>
 
@@ -11,6 +12,8 @@
 #include "common/format.h"
 #include "eval/commands.h"
 #include "models/checkpoint.h"
+#include "models/edm2_reference.h"
+#include "models/feature_extractor.h"
 #include "models/inception.h"
 #include "reference_stats/feature_set.h"
 #include "reference_stats/image_reader.h"
@@ -129,13 +132,49 @@ int run_inspect(const std::string& path, bool list_keys) {
   if (fs::is_directory(path)) return inspect_folder(path, list_keys);
   if (!fs::exists(path)) fail(path, ": no such file or folder");
   if (is_torchscript(path)) {
-    const models::InceptionExtractor e(path);
-    std::string blocks;
-    for (const auto& b : e.blocks())
-      blocks += (blocks.empty() ? "" : ", ") + b.name + " " + std::to_string(b.width);
-    std::cout << path << ": TorchScript module, an Inception feature extractor of kind "
-              << e.kind() << "\n  sha256: " << e.sha256() << "\n  features: " << blocks << "\n";
-    return 0;
+    std::string inception_error;
+    try {
+      const models::InceptionExtractor e(path);
+      std::string blocks;
+      for (const auto& b : e.blocks())
+        blocks += (blocks.empty() ? "" : ", ") + b.name + " " + std::to_string(b.width);
+      std::cout << path << ": TorchScript module, an Inception feature extractor of kind "
+                << e.kind() << "\n  sha256: " << e.sha256() << "\n  features: " << blocks << "\n";
+      return 0;
+    } catch (const Error& e) {
+      inception_error = e.what();
+    }
+    for (const char* kind : {"dinov2", "clip"}) {  // by the input size its forward takes
+      try {
+        const auto e = models::load_extractor(kind, path);
+        std::cout << path << ": TorchScript module, a " << kind << " feature extractor ("
+                  << e->blocks()[0].width << "-d features; use it as --" << kind
+                  << ")\n  sha256: " << e->sha256() << "\n";
+        return 0;
+      } catch (const Error&) {
+      }
+    }
+    fail(inception_error, "; nor a DINOv2 (224 px) or CLIP (336 px) extractor");
+  }
+  if (models::is_pickle_file(path)) {
+    std::optional<io::FeatureSet> ref;
+    try {
+      ref = models::load_edm2_reference(path);
+    } catch (const Error& e) {
+      // a dict that is not an EDM2 reference says why; another pickle (a legacy torch.save
+      // file starts with an int) goes on to the checkpoint reader below
+      if (std::string(e.what()).find("must hold a dict") == std::string::npos) throw;
+    }
+    if (ref) {
+      std::cout << path << ": EDM2 reference statistics pickle of " << ref->provenance.count
+                << " images";
+      for (const auto& [block, s] : ref->stats)
+        std::cout << "\n  " << (block == io::kPool ? "fid" : "fd_dinov2") << ": mu [" << s.dim()
+                  << "], sigma [" << s.dim() << ", " << s.dim() << "] (read as "
+                  << io::stats_keys(block).first << " / " << io::stats_keys(block).second << ")";
+      std::cout << "\n  read as: REF by evaluate, metrics and sweeps; convert-ref makes an npz\n";
+      return 0;
+    }
   }
   char magic[8] = {};
   std::ifstream(path, std::ios::binary).read(magic, 8);

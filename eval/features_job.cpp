@@ -98,7 +98,8 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureEx
         std::copy(batch[i].rgb.begin(), batch[i].rgb.end(), u8.data_ptr<uint8_t>() + i * per);
       if (o.on_batch) o.on_batch(u8.data_ptr<uint8_t>(), b, batch[0].height, batch[0].width);
     } else if (o.on_batch) {
-      fail(source.describe(), ": images of different sizes cannot be copied into one array");
+      fail(source.describe(), ": images of different sizes cannot be copied into one array "
+           "(--keep-images); crop them to one size with --center-crop SIZE");
     }
     add(&ExtractOptions::Timings::read_s, t0);
     // each extractor of a group preprocesses the decoded batch its own way
@@ -141,6 +142,8 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureEx
   for (auto& [name, acc] : accumulators)
     f.stats[name] = acc.finalize();
   f.provenance.source = source.describe();
+  if (o.center_crop > 0)
+    f.provenance.source += " (ADM centre crop to " + std::to_string(o.center_crop) + " px)";
   f.provenance.extractor = identity.empty() ? e.identity() : identity;
   f.provenance.count = n;
   f.provenance.created = io::utc_now_iso8601();
@@ -161,7 +164,7 @@ std::pair<io::FeatureSet, bool> cached_reference_rows(const std::string& ref_pat
                                                       const ExtractOptions& o) {
   // the key: the reference file, the blocks, and what identifies each extractor (its
   // SHA-256 and resize mode: the same files at other paths share the cache)
-  std::string what;
+  std::string what = o.center_crop > 0 ? "center-crop " + std::to_string(o.center_crop) + ";" : "";
   for (const auto& b : blocks)
     what += b + ",";
   for (const auto& [kind, signature] : io::extractor_signatures(e.identity()))

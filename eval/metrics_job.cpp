@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -61,7 +62,13 @@ MetricsReport compute_metrics(const io::FeatureSet& ref, const io::FeatureSet& s
       continue;
     }
     Timer timer(&report, owner.key);
-    owner.compute(ref, smp, o, report);
+    in_context(cat(owner.display, " of ", smp.path, " against ", ref.path),
+               [&] { owner.compute(ref, smp, o, report); });
+    for (const auto& [key, value] : report.values)
+      if (!std::isfinite(value))
+        fail(owner.display, ": the value (", key, ") is not finite for ", smp.path, " against ",
+             ref.path, "; the features are out of the metric's numeric range (e.g. values near "
+             "1e30 overflow KID's cubic kernel)");
   }
   // only what was asked for (precision without recall, say)
   for (auto it = report.values.begin(); it != report.values.end();) {

@@ -88,7 +88,13 @@ InceptionExtractor::InceptionExtractor(const std::string& path, const std::strin
     return;
   }
   if (!m.module.hasattr("layers")) {
-    if (m.module.find_method("forward")) {
+    if (auto forward = m.module.find_method("forward")) {
+      // NVIDIA's forward is (img, return_features, ...); a one-input forward is a network
+      // of another kind (sit-eval's DINOv2 and CLIP exports)
+      if (forward->function().getSchema().arguments().size() < 3)
+        fail(path, ": not an Inception extractor: its forward takes one input and it has "
+             "neither Inception's submodules (Mixed_6d, fc) nor NVIDIA's 'layers' (a DINOv2 or "
+             "CLIP export? pass it as --dinov2 / --clip)");
       m.kind = "nvidia (forward only: no sFID)";
       return;
     }

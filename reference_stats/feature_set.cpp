@@ -1,5 +1,6 @@
 #include "reference_stats/feature_set.h"
 
+#include <cmath>
 #include <cstring>
 #include <sstream>
 #include <fstream>
@@ -89,6 +90,11 @@ std::optional<metrics::FeatureStats> load_stats(const ArraySource& src, const st
   metrics::FeatureStats s;
   const auto mu = src.f64(mu_key);
   const auto sigma = src.f64(sigma_key);
+  for (const auto* values : {&mu, &sigma})
+    for (size_t i = 0; i < values->size(); ++i)
+      if (!std::isfinite((*values)[i]))
+        fail(path, ": '", values == &mu ? mu_key : sigma_key, "' holds NaN or Inf (entry ", i,
+             "); statistics must be finite");
   s.mu = Eigen::Map<const Eigen::VectorXd>(mu.data(), d);
   // Row-major on disk; symmetric, but keep the exact layout.
   s.sigma =
@@ -326,6 +332,11 @@ void save_feature_set(const std::string& path, const FeatureSet& set) {
     const auto values = row_major(s.sigma);
     w.add(sigma, {s.sigma.rows(), s.sigma.cols()}, values.data());
   }
+  add_provenance(w, set);
+  w.close();
+}
+
+void add_provenance(NpzWriter& w, const FeatureSet& set) {
   // Provenance as JSON text in a uint8 member (bytes(np.load(f)["provenance"]).decode()).
   const Provenance p = completed(set);
   const std::string text = nlohmann::ordered_json{{"source", p.source},
@@ -336,7 +347,6 @@ void save_feature_set(const std::string& path, const FeatureSet& set) {
                                .dump();
   w.add("provenance", {static_cast<int64_t>(text.size())},
         reinterpret_cast<const uint8_t*>(text.data()));
-  w.close();
 }
 
 }  // namespace sit::io

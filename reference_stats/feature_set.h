@@ -83,4 +83,9 @@ FeatureSet load_feature_set(const std::string& path);
 /// Saves to `path` (.npz: stored members; .h5 / .hdf5: the HDF5 store), atomically.
 void save_feature_set(const std::string& path, const FeatureSet& set);
 
+class NpzWriter;
+/// Adds `set`'s provenance (count, creation time and program version filled in) to an npz
+/// being written, as the `provenance` member save_feature_set writes.
+void add_provenance(NpzWriter& w, const FeatureSet& set);
+
 }  // namespace sit::io

@@ -136,6 +136,11 @@ TEST(EvaluateModern, BadInputsAreRefusedBeforeExtraction) {
   const Case cases[] = {
       {"evaluate " + real + (d / "fake.npz").string() + " --metrics fd_dinov2 --inception x.pt",
        {"no dinov2 file: pass --dinov2 FILE", "tools/export_dinov2.py", "SIT_EVAL_DINOV2"}},
+      {"evaluate " + real + (d / "fake.npz").string() + " --metrics fd_dinov2 --dinov2 " +
+           (d / "missing.pt").string(),
+       {"--dinov2 ", "missing.pt: no such file", "tools/export_dinov2.py"}},
+      {"evaluate " + real + (d / "fake.npz").string() + " --metrics fid --inception " + ef("clip.pt"),
+       {"--inception: ", "not an Inception extractor", "pass it as --dinov2 / --clip"}},
       {"evaluate " + (d / "wide.npz").string() + " " + (d / "fake.npz").string() +
            " --metrics fd_dinov2" + kFiles,
        {"'mu_dinov2' has 10 dimensions, but the extractor gives 384 for 'dinov2'"}},
@@ -153,6 +158,15 @@ TEST(EvaluateModern, BadInputsAreRefusedBeforeExtraction) {
            " --extractor inception,dino" + kFiles,
        {"--extractor: feature extractor must be one of inception, dinov2, clip; got 'dino'"}},
   };
+  // ref-stats records its extractors: another resize mode is refused against it
+  r = run("ref-stats " + (d / "real.npz").string() + " --extractor dinov2 --quiet" + kFiles +
+          "--out " + (d / "ref_pil.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("evaluate " + (d / "ref_pil.npz").string() + " " + (d / "fake.npz").string() +
+          " --metrics fd_dinov2 --dinov2-resize torch" + kFiles);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "ref_pil.npz: its features were made by") &&
+              contains(r.err, "resize torch")) << r.err;
   ::unsetenv("SIT_EVAL_DINOV2");
   for (const auto& c : cases) {
     r = run(c.args);
@@ -195,6 +209,16 @@ TEST(EvaluateModern, CenterCropAsTheImageNetReferencesWereMade) {
   io::NpyArray kept = a.open("arr_0");
   EXPECT_EQ(kept.shape(), (std::vector<int64_t>{4, 32, 32, 3}));
   EXPECT_EQ(kept.read_all<uint8_t>(), crops);
+  // the reference cache keys the crop: cropped and uncropped runs never share rows
+  const std::string cache = " --cache-dir " + (d / "cache").string() + " --quiet --json ";
+  r = run("evaluate " + (d / "big.npz").string() + " " + (d / "cropped.npz").string() +
+          " --metrics cmmd" + kFiles + cache + (d / "plain.json").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("evaluate " + (d / "big.npz").string() + " " + (d / "cropped.npz").string() +
+          " --metrics cmmd --center-crop 32" + kFiles + cache + (d / "crop.json").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_GT(read_json(d / "plain.json")["cmmd"].get<double>(), 1e-6);
+  EXPECT_NEAR(read_json(d / "crop.json")["cmmd"].get<double>(), 0.0, 1e-9);  // the same images
   r = run("features " + (d / "big.npz").string() + " --center-crop 0 --extractor clip" + kFiles +
           "--out " + (d / "x.h5").string());
   EXPECT_EQ(r.code, 1);

@@ -82,7 +82,10 @@ run("features", os.path.join(WORK, "samples.npz"), "--out", os.path.join(WORK, "
 ref = np.load(os.path.join(WORK, "ref.npz"))
 rf = np.load(os.path.join(WORK, "ref_feats.npz"))
 sf = np.load(os.path.join(WORK, "smp_feats.npz"))
-check(sorted(ref.files) == ["arr_0", "mu", "mu_s", "sigma", "sigma_s"], "ref-stats keys %s" % sorted(ref.files))
+check(sorted(ref.files) == ["arr_0", "mu", "mu_s", "provenance", "sigma", "sigma_s"],
+      "ref-stats keys %s" % sorted(ref.files))
+check("sha256 " in json.loads(bytes(ref["provenance"]).decode())["extractor"],
+      "ref-stats records its extractor")
 check(np.array_equal(ref["arr_0"], ref_images[:200]), "ref-stats arr_0 = the first 200 images")
 check(sf["pool"].shape == (240, 2048) and sf["spatial"].shape == (240, 2023) and sf["logits"].shape == (240, 1008),
       "feature shapes")
@@ -252,12 +255,13 @@ for args, fragment in (
 check(not os.path.exists(os.path.join(WORK, "f.h5")), "nothing written on refusal")
 
 # Features made by another extractor than the one in use are refused, naming both files'
-# SHA-256 (here the reference's arr_0 would be extracted with the canonical file, while
-# the sample features came from the NVIDIA-structured one).
+# SHA-256 (here this run extracts with the canonical file, while the reference's
+# statistics and the sample features came from the NVIDIA-structured one: the reference,
+# checked first, is named).
 r = run("evaluate", os.path.join(WORK, "ref.npz"), os.path.join(WORK, "smp_feats.h5"), "--cache-dir", cache,
         "--inception", os.path.join(FIX, "canonical.pt"), "--metrics", "precision", expect=1)
 sha_nvidia = prov["extractor"].split("sha256 ")[1][:64]
-check("smp_feats.h5" in r.stderr and sha_nvidia in r.stderr and "canonical" in r.stderr
+check("ref.npz: its features were made by" in r.stderr and sha_nvidia in r.stderr and "canonical" in r.stderr
       and "not comparable" in r.stderr, "extractor mismatch refused naming both: " + r.stderr.strip())
 
 if failures:
