@@ -160,7 +160,7 @@ Command add_report_command(CLI::App& app) {
   cmd->add_flag("--pivot", a->pivot, "interpolant x prediction rows against sampler columns");
   cmd->add_option("--metric", a->metric,
                   "metric of --pivot cells, --layout and the html plots: " + metric_names_help() +
-                      " or nfe")
+                      " or nfe (not given: fid, else the first metric the results have)")
       ->capture_default_str();
   return [a, cmd]() -> int {
     if (!a->out.empty()) check_output_path(a->out, "--out");
@@ -202,6 +202,14 @@ Command add_report_command(CLI::App& app) {
         for (const auto& [key, value] : r.items())
           if (value.is_number() && find_metric(key) && find_metric(key)->key == key)
             present.insert(key);
+      // not chosen: FID, else the first metric (in table order) the results have (a run
+      // scored only on FD_DINOv2 and CMMD, say)
+      if (cmd->get_option("--metric")->count() == 0 && !present.count(a->metric))
+        for (const auto& m : metric_keys())
+          if (present.count(m)) {
+            a->metric = m;
+            break;
+          }
       if (!present.count(a->metric)) {
         std::string have;
         for (const auto& m : present)

@@ -175,6 +175,8 @@ void compute_intra_fid(const FeatureSet& ref, const FeatureSet& smp, const Metri
   const auto r = metrics::per_class_fid(smp.rows(kPool)->view(), *smp.labels,
                                         ref.rows(kPool)->view(), *ref.labels, po);
   report.values["intra_fid"] = r.intra_fid;
+  for (size_t i = 0; i < r.classes.size(); ++i)
+    report.per_class_fid[r.classes[i]] = {r.fid[i], r.sample_count[i]};
   const auto [lo, hi] = std::minmax_element(r.sample_count.begin(), r.sample_count.end());
   report.notes.push_back(cat("intra-FID: mean FID of ", r.classes.size(),
                              " classes, each class's samples against the reference rows of "

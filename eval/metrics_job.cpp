@@ -109,6 +109,12 @@ std::string MetricsReport::json() const {
   j["n_samples"] = n_samples;
   j["n_ref"] = n_ref;
   if (!extractors.empty()) j["extractors"] = extractors;
+  if (!per_class_fid.empty()) {
+    nlohmann::ordered_json c;
+    for (const auto& [label, v] : per_class_fid)
+      c[std::to_string(label)] = {{"fid", v.first}, {"samples", v.second}};
+    j["per_class_fid"] = c;
+  }
   return j.dump(2) + "\n";
 }
 

@@ -41,6 +41,8 @@ struct MetricsReport {
   std::vector<std::string> skipped;   ///< one line per metric that had no inputs
   std::vector<std::string> warnings;  ///< rank deficiency, eps retries, ...
   std::vector<std::string> notes;     ///< how a value was computed (FID-infinity's fit, ...)
+  /// Per-class FID behind intra_fid: class label -> FID_c (and its sample count).
+  std::map<int64_t, std::pair<double, int64_t>> per_class_fid;
   /// The extractors the samples' features record, by kind: "sha256 HEX" (and DINOv2's
   /// "resize MODE"), from the feature set's provenance.
   std::map<std::string, std::string> extractors;
@@ -51,8 +53,9 @@ struct MetricsReport {
   std::optional<double> get(const std::string& key) const;
   /// ADM's printed lines ("FID: 2.06"), in ADM's order and number format, then KID.
   std::string adm_lines() const;
-  /// {KEY: value, KEY_std: spread, ..., "n_samples", "n_ref", "extractors"} in ADM's
-  /// order; absent metrics omitted, "extractors" only when the features record some.
+  /// {KEY: value, KEY_std: spread, ..., "n_samples", "n_ref", "extractors",
+  /// "per_class_fid"} in ADM's order; absent metrics omitted, "extractors" only when the
+  /// features record some, "per_class_fid" ({"CLASS": {"fid", "samples"}}) with intra_fid.
   std::string json() const;
 };
 

@@ -395,6 +395,14 @@ TEST(SweepSiT, DinoV2AndClipFeaturesOfTheSameDecodedImages) {
     const double file = std::stod(r.out.substr(r.out.find(label) + label.size()));
     EXPECT_NEAR(swept, file, 1e-4 * std::abs(file) + 1e-9) << key << "\n" << r.out;
   }
+  // reports of a run without FID: the long table, and the system layout with the modern
+  // columns (the default metric falls back to the first the results have)
+  r = run("report " + (d / "run").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "FD_DINOv2") && contains(r.out, "CMMD")) << r.out;
+  r = run("report " + (d / "run").string() + " --layout system");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "FD\\_DINOv2$\\downarrow$ & CMMD$\\downarrow$")) << r.out;
   // every recorded metric: CMMD skipped with the reason; asked for by name: refused
   r = run("compare " + (d / "run").string() + " " + (d / "run").string() + " --replicates 2");
   ASSERT_EQ(r.code, 0) << r.err;

@@ -140,6 +140,14 @@ def check_metrics(sit_eval, work):
             "intra_fid": intra_fid(smp["pool"], smp["labels"], ref["pool"], ref["labels"])}
     want["precision_dinov2"], want["recall_dinov2"] = precision_recall(ref["dinov2"], smp["dinov2"])
     failures = 0
+    # the per-class values behind intra-FID
+    for c in range(classes):
+        value = fd(stats(smp["pool"][smp["labels"] == c]), stats(ref["pool"][ref["labels"] == c]))
+        entry = got.get("per_class_fid", {}).get(str(c), {})
+        ok = abs(entry.get("fid", float("nan")) - value) <= 1e-8 * max(1.0, value) and entry.get("samples") == 60
+        print("per-class FID %d   sit-eval %.12g numpy %.12g %s" % (c, entry.get("fid", float("nan")), value,
+                                                                 "ok" if ok else "MISMATCH"))
+        failures += not ok
     for key, value in want.items():
         ok = abs(got.get(key, float("nan")) - value) <= 1e-8 * max(1.0, abs(value))
         print("%-17s sit-eval %.12g numpy %.12g %s" % (key, got.get(key, float("nan")), value,
