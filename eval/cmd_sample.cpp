@@ -271,7 +271,10 @@ int run_sample(const SampleArgs& a) {
               << (sde ? to_string(cfg.sde_options.method) : to_string(cfg.ode.method)) << " on ["
               << interval.t0 << ", " << interval.t1 << "], "
               << (spec.stepper().adaptive ? std::string("adaptive steps")
-                                          : std::to_string(cfg.num_steps) + " grid points");
+                                          : std::to_string(cfg.num_steps) + " grid points")
+              << (cfg.time_shift != 1.0 && !spec.stepper().adaptive
+                      ? " shifted by " + python_repr(cfg.time_shift)
+                      : std::string());
   if (sde)
     std::cerr << ", diffusion " << to_string(cfg.sde_options.diffusion.form) << " norm "
               << cfg.sde_options.diffusion.norm << " (D(t) = w(t)/2), last step "

@@ -31,6 +31,10 @@ std::string repr(const std::optional<double>& v) {
 bool adaptive(const SamplerSpec& s) {
   return s.family() == kOde && samplers::ode_stepper(s.config.ode.method).adaptive;
 }
+/// The grid's interior points matter (not dopri5, which keeps only its end points).
+bool fixed_grid(const SamplerSpec& s) {
+  return s.family() == kSde || !adaptive(s);
+}
 bool kl_eta(const SamplerSpec& s) {
   return s.family() == kSde && s.config.sde_options.diffusion.form == samplers::DiffusionForm::kKlEta;
 }
@@ -169,6 +173,12 @@ std::vector<SamplerField> make_fields() {
        FieldShown::kChanged, true,
        [](SamplerSpec& s, const std::string& t) { s.loss_table = t; },
        [](const SamplerSpec& s) { return s.loss_table; }, kl_eta},
+      {"time_shift", "shift", "--time-shift",
+       "time shift s of the grid, t' = s t / (1 + (s - 1) t) in float32 (LightningDiT's "
+       "timestep_shift; 1: none, < 1: dense near noise); fixed-step methods",
+       both, true, false, greater_than(0), FieldShown::kChanged, true,
+       [](SamplerSpec& s, const std::string& t) { s.config.time_shift = value(t); },
+       [](const SamplerSpec& s) { return repr(s.config.time_shift); }, fixed_grid},
       {"cfg_scale", "cfg", "--cfg-scale", "classifier-free guidance scale (1: none)", all, true,
        false, not_below(0), FieldShown::kAlways, false,
        [](SamplerSpec& s, const std::string& t) { s.config.guidance.scale = value(t); },

@@ -188,6 +188,19 @@ OdeMethod parse_ode_method(const std::string& name) {
   return parse_name(method_names(), name, "ODE sampling method");
 }
 
+std::vector<double> time_shifted_grid(const std::vector<double>& grid, double s) {
+  if (!(s > 0)) fail("time shift must be > 0, got ", s);
+  const float shift = static_cast<float>(s), shift_minus_1 = static_cast<float>(s - 1.0);
+  std::vector<double> out(grid.size());
+  for (size_t i = 0; i < grid.size(); ++i) {
+    const float t = static_cast<float>(grid[i]);
+    // float32 throughout, in the reference's order: (s * t) / (1 + (s - 1) * t)
+    const float num = shift * t, den = 1.0f + shift_minus_1 * t;
+    out[i] = static_cast<double>(num / den);
+  }
+  return out;
+}
+
 std::vector<double> linspace_grid(double t0, double t1, int64_t n) {
   if (n < 2) fail("number of sampling steps must be >= 2 (grid points), got ", n);
   const at::Tensor g = at::linspace(t0, t1, n, at::TensorOptions().dtype(at::kFloat));

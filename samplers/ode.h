@@ -47,6 +47,13 @@ struct OdeStats {
 /// bit-identical to the reference's), returned as doubles.
 std::vector<double> linspace_grid(double t0, double t1, int64_t n);
 
+/// A time-shifted grid (LightningDiT's timestep_shift, the SD3/FLUX shift): each point
+/// t' = s t / (1 + (s - 1) t), computed per element in float32 as the reference does with
+/// torch tensors (s = 1 leaves the grid unchanged; s < 1 puts the points near the noise
+/// end t = 0). Throws sit::Error unless s > 0.
+/// as LightningDiT transport/transport.py: Sampler.sample_ode (timestep_shift)
+std::vector<double> time_shifted_grid(const std::vector<double>& grid, double s);
+
 /// Integrates dx/dt = f(x, t) from grid.front() to grid.back(). Fixed-step methods step
 /// on the grid (grid.size() - 1 steps); dopri5 chooses its own steps (the grid only sets
 /// the end points) with the error ratio an RMS over the whole tensor.

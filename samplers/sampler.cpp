@@ -179,8 +179,8 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
   io.last_step = cfg.sde_options.last_step;
   io.last_step_size = cfg.sde_options.last_step_size;
   result.interval = sampling_interval(cfg.path, cfg.prediction, io);
-  const std::vector<double> grid =
-      linspace_grid(result.interval.t0, result.interval.t1, cfg.num_steps);
+  std::vector<double> grid = linspace_grid(result.interval.t0, result.interval.t1, cfg.num_steps);
+  if (cfg.time_shift != 1.0) grid = time_shifted_grid(grid, cfg.time_shift);
 
   // Refuse configurations that would evaluate an infinite coefficient.
   const DiffusionOptions& diff = cfg.sde_options.diffusion;

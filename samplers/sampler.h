@@ -47,6 +47,8 @@ struct SamplerConfig {
   Prediction prediction = Prediction::kVelocity;
   SamplerFamily family = SamplerFamily::kOde;
   int64_t num_steps = 50;  ///< grid points (the reference's num_sampling_steps)
+  /// Time shift s of the grid (time_shifted_grid); 1: none. LightningDiT: 0.3.
+  double time_shift = 1.0;
   OdeOptions ode;                ///< kOde
   ErrorNorm error_norm = ErrorNorm::kBatch;
   SdeOptions sde_options;        ///< kSde

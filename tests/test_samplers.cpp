@@ -244,6 +244,69 @@ TEST(Ode, ConvergenceOrderOfFixedStepMethods) {
   }
 }
 
+// LightningDiT's time shift (spec protocols.md 4.1): the float32 grid of the reference
+// (torch tensor ops with Python-float scalars), its worked step sizes at s = 0.3, and the
+// fixed-step methods keep their order on the shifted (non-uniform) grid.
+TEST(Ode, TimeShiftedGridAsLightningDiT) {
+  const std::vector<double> u = linspace_grid(0.0, 1.0, 250);
+  const std::vector<double> t = time_shifted_grid(u, 0.3);
+  const at::Tensor lin = at::linspace(0.0, 1.0, 250, at::kFloat);
+  const at::Tensor ref = (lin * 0.3) / ((lin * (0.3 - 1.0)) + 1.0);  // float32 as torch
+  for (int64_t i = 0; i < 250; ++i)
+    EXPECT_EQ(t[i], static_cast<double>(ref[i].item<float>())) << i;
+  EXPECT_EQ(t.front(), 0.0);
+  EXPECT_EQ(t.back(), 1.0);
+  EXPECT_NEAR(t[1] - t[0], 0.00120822, 1e-8);    // dense near noise
+  EXPECT_NEAR(t[249] - t[248], 0.0132626, 1e-7);
+  EXPECT_EQ(time_shifted_grid(u, 1.0), u);
+  sit::test::expect_error([&] { time_shifted_grid(u, 0.0); }, {"time shift must be > 0", "got 0"});
+  sit::test::expect_error([&] { time_shifted_grid(u, -2.0); }, {"got -2"});
+
+  // dx/dt = x (x(1) = e): its leading error terms do not cancel on this grid (for
+  // cos(t) x they nearly do, and Euler's error ratio then reads 1.89)
+  const DriftFn f = [](const at::Tensor& x, double) { return x; };
+  const at::Tensor x0 = at::ones({1}, at::kDouble);
+  const double exact = std::exp(1.0);
+  for (auto [method, order] : {std::pair<OdeMethod, double>{OdeMethod::kEuler, 1},
+                               {OdeMethod::kHeun2, 2},
+                               {OdeMethod::kRk4, 4}}) {
+    OdeOptions o;
+    o.method = method;
+    std::vector<double> errors;
+    for (int64_t n : {40, 80}) {
+      std::vector<double> grid(n + 1);
+      for (int64_t i = 0; i <= n; ++i)
+        grid[i] = static_cast<double>(i) / n;
+      // the shift in double here: the order, not the float32 rounding, is under test
+      for (double& g : grid)
+        g = 0.3 * g / (1 + (0.3 - 1) * g);
+      OdeStats stats;
+      errors.push_back(std::abs(integrate_ode(f, x0, grid, o, &stats).item<double>() - exact));
+    }
+    EXPECT_NEAR(std::log2(errors[0] / errors[1]), order, 0.15) << to_string(method);
+  }
+}
+
+// sample() steps on the shifted grid: Euler on v = x multiplies by (1 + h_i) per step.
+TEST(Sampler, TimeShiftMovesTheGridPoints) {
+  SamplerConfig cfg;
+  cfg.ode.method = OdeMethod::kEuler;
+  cfg.num_steps = 6;
+  cfg.time_shift = 0.3;
+  auto model = [](const at::Tensor& x, const at::Tensor&, const at::Tensor&) { return x.clone(); };
+  const at::Tensor x0 = at::ones({2, 1}, at::kDouble);
+  const auto r = sample(model, cfg, x0, at::zeros({2}, at::kLong), iota_ids(2), 0);
+  const auto grid = time_shifted_grid(linspace_grid(r.interval.t0, r.interval.t1, 6), 0.3);
+  double want = 1.0;
+  for (size_t i = 0; i + 1 < grid.size(); ++i)
+    want *= 1.0 + (grid[i + 1] - grid[i]);
+  EXPECT_NEAR(r.x[0][0].item<double>(), want, 1e-12);
+  cfg.time_shift = 1.0;
+  EXPECT_GT(std::abs(sample(model, cfg, x0, at::zeros({2}, at::kLong), iota_ids(2), 0)
+                         .x[0][0].item<double>() - want),
+            1e-3);
+}
+
 TEST(Ode, Dopri5MeetsToleranceWithTorchdiffeqNfe) {
   const DriftFn f = [](const at::Tensor& x, double t) { return std::cos(5 * t) * x; };
   const at::Tensor x0 = at::full({3}, 1.0, at::kDouble);
