@@ -461,13 +461,16 @@ int run_convert_ref(const std::string& input, const std::string& out) {
   io::FeatureSet set = models::load_any_feature_set(input);
   if (set.stats.empty() && set.blocks.empty())
     fail(input, ": holds no statistics or feature rows to convert");
-  if (set.provenance.count == 0)
-    for (const auto& [block, s] : set.stats)
-      set.provenance.count = std::max(set.provenance.count, s.count);
-  if (pickle) {
+  if (pickle)
     for (const auto& [block, rows] : set.blocks)  // EDM2 keeps statistics only
       if (!set.statistics(block) && (block == io::kPool || block == "dinov2"))
         set.stats[block] = metrics::compute_stats(rows.view());
+  if (set.provenance.count == 0) {  // the images the statistics cover
+    set.provenance.count = set.num_rows();
+    for (const auto& [block, s] : set.stats)
+      set.provenance.count = std::max(set.provenance.count, s.count);
+  }
+  if (pickle) {
     models::save_edm2_reference(out, set);
   } else {
     io::save_feature_set(out, set);

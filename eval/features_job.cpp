@@ -54,20 +54,15 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureEx
       accumulators.emplace(b.name, metrics::StatsAccumulator(b.width));
     else
       f.blocks[b.name] = matrix(n, b.width);
-  // a group's members run one after the other on each decoded batch
-  std::vector<const models::FeatureExtractor*> stages;
-  if (const auto* group = dynamic_cast<const models::ExtractorGroup*>(&e))
-    for (const auto& m : group->members())
-      stages.push_back(m.get());
-  else
-    stages.push_back(&e);
-  // provenance names the extractors whose blocks are kept
+  // a group's members run one after the other on each decoded batch; a member none of
+  // whose blocks is kept does not run, and provenance names those that do
+  const std::vector<const models::FeatureExtractor*> stages = e.stages();
+  std::vector<bool> runs(stages.size(), false);
   std::string identity;
   for (size_t st = 0, block = 0; st < stages.size(); ++st) {
-    bool wanted = false;
     for (size_t i = 0; i < stages[st]->blocks().size(); ++i, ++block)
-      if (!o.skip.count(blocks[block].name)) wanted = true;
-    if (wanted) identity += (identity.empty() ? "" : "; ") + stages[st]->identity();
+      if (!o.skip.count(blocks[block].name)) runs[st] = true;
+    if (runs[st]) identity += (identity.empty() ? "" : "; ") + stages[st]->identity();
   }
   int64_t done = 0;
   using clock = std::chrono::steady_clock;
@@ -104,12 +99,10 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureEx
     add(&ExtractOptions::Timings::read_s, t0);
     // each extractor of a group preprocesses the decoded batch its own way
     size_t block = 0;
-    for (const models::FeatureExtractor* stage : stages) {
+    for (size_t st = 0; st < stages.size(); ++st) {
+      const models::FeatureExtractor* stage = stages[st];
       const size_t n_blocks = stage->blocks().size();
-      bool wanted = false;
-      for (size_t i = 0; i < n_blocks; ++i)
-        wanted = wanted || !o.skip.count(blocks[block + i].name);
-      if (!wanted) {  // nobody reads this extractor's blocks: its network does not run
+      if (!runs[st]) {
         block += n_blocks;
         continue;
       }
@@ -144,7 +137,7 @@ io::FeatureSet extract_features(io::ImageSource& source, const models::FeatureEx
   f.provenance.source = source.describe();
   if (o.center_crop > 0)
     f.provenance.source += " (ADM centre crop to " + std::to_string(o.center_crop) + " px)";
-  f.provenance.extractor = identity.empty() ? e.identity() : identity;
+  f.provenance.extractor = identity;
   f.provenance.count = n;
   f.provenance.created = io::utc_now_iso8601();
   return f;

@@ -109,6 +109,13 @@ std::vector<at::Tensor> ExtractorGroup::extract_blocks(const at::Tensor& images)
   return out;
 }
 
+std::vector<const FeatureExtractor*> ExtractorGroup::stages() const {
+  std::vector<const FeatureExtractor*> out;
+  for (const auto& m : members_)
+    out.push_back(m.get());
+  return out;
+}
+
 std::string ExtractorGroup::identity() const {
   std::string out;
   for (const auto& m : members_)

@@ -38,6 +38,9 @@ class FeatureExtractor {
   virtual const std::string& sha256() const = 0;  ///< of the file: the extractor's identity
   /// "KIND FILE (details, sha256 HEX)": recorded as feature files' provenance.
   virtual std::string identity() const = 0;
+  /// The extractors that run in turn on a decoded batch, each with its own preprocessing
+  /// and blocks (in blocks() order): this one, or a group's members.
+  virtual std::vector<const FeatureExtractor*> stages() const { return {this}; }
 };
 
 /// How an extractor is loaded besides its file.
@@ -84,7 +87,7 @@ class ExtractorGroup final : public FeatureExtractor {
   /// SHA-256 of the members' identities (cache keys); each member's own is in identity().
   const std::string& sha256() const override { return sha256_; }
   std::string identity() const override;
-  const std::vector<std::unique_ptr<FeatureExtractor>>& members() const { return members_; }
+  std::vector<const FeatureExtractor*> stages() const override;
 
  private:
   std::vector<std::unique_ptr<FeatureExtractor>> members_;

@@ -53,50 +53,34 @@ at::Tensor vit_preprocess(const at::Tensor& images, const ViTPreprocessing& p,
          shape_string(images.sizes().vec()), " ", images.scalar_type());
   const int64_t n = images.size(0), s = p.size;
   at::Tensor x;  // float32 (N, 3, S, S), 0..255 scale
-  if (p.resize == ResizeMode::kPilFloat) {
+  if (p.resize != ResizeMode::kTorch) {
+    // Pillow's resize on the CPU, images in parallel on the intra-op threads (each image's
+    // arithmetic is fixed: the result does not depend on the thread count)
     const at::Tensor cpu = images.to(at::kCPU).contiguous();
     const int64_t h = cpu.size(1), w = cpu.size(2);
-    at::Tensor out = at::empty({n, s, s, 3}, at::kFloat);
+    const bool as_float = p.resize == ResizeMode::kPilFloat;
+    at::Tensor out = at::empty({n, s, s, 3}, as_float ? at::kFloat : at::kByte);
     const uint8_t* in = cpu.data_ptr<uint8_t>();
-    float* dst = out.data_ptr<float>();
-    at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        std::vector<uint8_t> square;
-        const uint8_t* src = in + i * h * w * 3;
-        int64_t hh = h, ww = w;
-        if (p.crop_square && h != w) {
-          hh = ww = std::min(h, w);
-          square = io::center_crop(src, h, w, 3, hh);
-          src = square.data();
-        }
-        const std::vector<float> f(src, src + hh * ww * 3);
-        auto r = io::pil_bicubic_resize(f.data(), hh, ww, 3, s, s);
-        for (float& v : r)
-          v = std::min(255.0f, std::max(0.0f, v));  // dgm-eval clips, does not round
-        std::copy(r.begin(), r.end(), dst + i * s * s * 3);
-      }
-    });
-    x = out.to(at::Device(device)).permute({0, 3, 1, 2});
-  } else if (p.resize == ResizeMode::kPil) {
-    const at::Tensor cpu = images.to(at::kCPU).contiguous();
-    int64_t h = cpu.size(1), w = cpu.size(2);
-    at::Tensor out = at::empty({n, s, s, 3}, at::kByte);
-    const uint8_t* in = cpu.data_ptr<uint8_t>();
-    uint8_t* dst = out.data_ptr<uint8_t>();
-    // images in parallel on the intra-op threads (the resize is integer arithmetic: the
-    // result does not depend on the thread count)
     at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const uint8_t* src = in + i * h * w * 3;
         std::vector<uint8_t> square;
-        int64_t hh = h, ww = w;
+        int64_t side_h = h, side_w = w;
         if (p.crop_square && h != w) {
-          hh = ww = std::min(h, w);
-          square = io::center_crop(src, h, w, 3, hh);
+          side_h = side_w = std::min(h, w);
+          square = io::center_crop(src, h, w, 3, side_h);
           src = square.data();
         }
-        const auto r = io::pil_bicubic_resize(src, hh, ww, 3, s, s);
-        std::copy(r.begin(), r.end(), dst + i * s * s * 3);
+        if (as_float) {  // mode F, clipped but not rounded (dgm-eval --clean_resize)
+          const std::vector<float> f(src, src + side_h * side_w * 3);
+          auto r = io::pil_bicubic_resize(f.data(), side_h, side_w, 3, s, s);
+          for (float& v : r)
+            v = std::min(255.0f, std::max(0.0f, v));
+          std::copy(r.begin(), r.end(), out.data_ptr<float>() + i * s * s * 3);
+        } else {
+          const auto r = io::pil_bicubic_resize(src, side_h, side_w, 3, s, s);
+          std::copy(r.begin(), r.end(), out.data_ptr<uint8_t>() + i * s * s * 3);
+        }
       }
     });
     x = out.to(at::Device(device)).permute({0, 3, 1, 2}).to(at::kFloat);

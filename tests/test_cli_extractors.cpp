@@ -224,3 +224,52 @@ TEST(EvaluateModern, CenterCropAsTheImageNetReferencesWereMade) {
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "--center-crop")) << r.err;
 }
+
+TEST(EvaluateModern, InspectNamesTheNewFilesAndNumbersNeverComeOutNan) {
+  const fs::path d = test::temp_dir();
+  CliRun r = run("inspect " + ef("dinov2.pt"));
+  EXPECT_TRUE(contains(r.out, "a dinov2 feature extractor (384-d features; use it as --dinov2)"))
+      << r.out << r.err;
+  r = run("inspect " + ef("clip.pt"));
+  EXPECT_TRUE(contains(r.out, "a clip feature extractor (64-d")) << r.out << r.err;
+  // an EDM2 reference pickle, from statistics of rows
+  std::vector<float> rows(40 * 4);
+  for (size_t i = 0; i < rows.size(); ++i)
+    rows[i] = static_cast<float>((i * 37) % 11) - 5.0f;
+  {
+    io::NpzWriter w((d / "rows.npz").string());
+    w.add("pool", {40, 4}, rows.data());
+    w.close();
+  }
+  r = run("convert-ref " + (d / "rows.npz").string() + " --out " + (d / "ref.pkl").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("inspect " + (d / "ref.pkl").string());
+  EXPECT_TRUE(contains(r.out, "EDM2 reference statistics pickle of 40 images") &&
+              contains(r.out, "fid: mu [4], sigma [4, 4]"))
+      << r.out << r.err;
+  // stored statistics with a NaN are refused when read, naming file and key
+  {
+    std::vector<double> mu = {0, std::nan(""), 0, 0}, sigma(16, 0.0);
+    io::NpzWriter w((d / "nan.npz").string());
+    w.add("mu", {4}, mu.data());
+    w.add("sigma", {4, 4}, sigma.data());
+    w.close();
+  }
+  r = run("metrics --ref " + (d / "nan.npz").string() + " --samples " + (d / "rows.npz").string() +
+          " --metrics fid");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "nan.npz: 'mu' holds NaN or Inf (entry 1)")) << r.err;
+  // features so large that KID's cubic kernel overflows: an error, not "KID: nan"
+  for (auto& v : rows)
+    v *= 1e30f;
+  {
+    io::NpzWriter w((d / "huge.npz").string());
+    w.add("pool", {40, 4}, rows.data());
+    w.close();
+  }
+  r = run("metrics --ref " + (d / "rows.npz").string() + " --samples " +
+          (d / "huge.npz").string() + " --metrics kid --kid-subset-size 20");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(contains(r.err, "KID: the value (kid) is not finite") && !contains(r.out, "nan"))
+      << r.out << r.err;
+}
