@@ -269,10 +269,9 @@ void check_ddim_eta(const std::string& respacing, double eta) {
          python_repr(std::floor(largest * 1e4) / 1e4), " works here; eta <= 1 always does)");
 }
 
-DiscreteResult sample_discrete(const ModelFn& net, const GaussianDiffusion& d,
-                               SamplerFamily family, const DiscreteOptions& o,
-                               const at::Tensor& x_T, const at::Tensor& y,
-                               const StepNoise& noise) {
+DiscreteResult sample_discrete(const ModelFn& net, const GaussianDiffusion& d, SamplerFamily family,
+                               const DiscreteOptions& o, const at::Tensor& x_T, const at::Tensor& y,
+                               const StepNoise& noise, const StepHook& on_step) {
   if (!is_discrete(family)) unreachable("sample_discrete: family ", to_string(family));
   if (o.eta < 0) fail("DDIM eta must be >= 0, got ", python_repr(o.eta));
   const bool ddpm = family == SamplerFamily::kDdpm;
@@ -282,6 +281,7 @@ DiscreteResult sample_discrete(const ModelFn& net, const GaussianDiffusion& d,
   const int64_t n = d.num_timesteps();
   for (int64_t step = 0; step < n; ++step) {
     const int64_t j = n - 1 - step;
+    if (on_step) on_step(step, static_cast<double>(d.timestep_map[j]));
     // the network sees the original index (respace.py: _WrappedModel)
     const at::Tensor t =
         at::full({x.size(0)}, static_cast<double>(d.timestep_map[j]), x.options());

@@ -110,10 +110,11 @@ struct DiscreteResult {
 /// x_T (B, ...). `net(x, t, y)` receives the original timestep index (timestep_map[j],
 /// x's dtype) for every row. `noise(step)` is only called where it is used (DDPM j > 0,
 /// DDIM with eta > 0 and j > 0): the reference draws at every step, but the counter-based
-/// per-sample noise makes skipped draws irrelevant.
-DiscreteResult sample_discrete(const ModelFn& net, const GaussianDiffusion& d,
-                               SamplerFamily family, const DiscreteOptions& options,
-                               const at::Tensor& x_T, const at::Tensor& y,
-                               const StepNoise& noise);
+/// per-sample noise makes skipped draws irrelevant. `on_step` (when set) is called before
+/// step s with the original timestep index it evaluates.
+DiscreteResult sample_discrete(const ModelFn& net, const GaussianDiffusion& d, SamplerFamily family,
+                               const DiscreteOptions& options, const at::Tensor& x_T,
+                               const at::Tensor& y, const StepNoise& noise,
+                               const StepHook& on_step = {});
 
 }  // namespace sit::samplers

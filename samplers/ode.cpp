@@ -158,6 +158,73 @@ struct Dopri5 {
   }
 };
 
+/// Constant-step Adams-Bashforth weights on (f_i, f_{i-1}, ...) for step i, with
+/// NeuralSolver's start-up (AdamLMSampler): Euler, AB2, then AB2 (order 2) or AB3, AB4.
+std::vector<double> adams_weights(int max_order, size_t i) {
+  const size_t k = std::min<size_t>(i + 1, static_cast<size_t>(max_order == 2 ? 2 : 4));
+  switch (k) {
+    case 1:
+      return {1.0};
+    case 2:
+      return {3.0 / 2, -1.0 / 2};
+    case 3:
+      return {23.0 / 12, -16.0 / 12, 5.0 / 12};
+    default:
+      return {55.0 / 24, -59.0 / 24, 37.0 / 24, -9.0 / 24};
+  }
+}
+
+at::Tensor integrate_adams(const DriftFn& f, const at::Tensor& x0, const std::vector<double>& grid,
+                           int max_order, const StepHook& on_step) {
+  at::Tensor x = x0;
+  std::vector<at::Tensor> history;  // f_i, f_{i-1}, ... (as many as the next step needs)
+  for (size_t i = 0; i + 1 < grid.size(); ++i) {
+    if (on_step) on_step(static_cast<int64_t>(i), grid[i]);
+    history.insert(history.begin(), f(x, grid[i]));
+    const std::vector<double> w = adams_weights(max_order, i);
+    history.resize(std::min(history.size(), w.size()));
+    at::Tensor v_hat = w[0] * history[0];
+    for (size_t j = 1; j < w.size(); ++j)
+      v_hat = v_hat + w[j] * history[j];
+    x = x + (grid[i + 1] - grid[i]) * v_hat;
+  }
+  return x;
+}
+
+/// lambda = ln(alpha / sigma); -inf at alpha = 0, +inf at sigma = 0.
+double log_snr_half(const Coefficients& c) {
+  return std::log(c.alpha) - std::log(c.sigma);
+}
+
+at::Tensor integrate_dpm_solver(const DriftFn& f, const at::Tensor& x0,
+                                const std::vector<double>& grid, const Interpolant& path,
+                                const StepHook& on_step) {
+  at::Tensor x = x0;
+  at::Tensor d_prev;  // D_{i-2}
+  double h_prev = 0;  // h_{i-1}
+  for (size_t i = 0; i + 1 < grid.size(); ++i) {
+    if (on_step) on_step(static_cast<int64_t>(i), grid[i]);
+    const Coefficients s = path.at(grid[i]), u = path.at(grid[i + 1]);
+    // the x1 (data) estimate from the velocity: solve x = alpha x1 + sigma x0 and
+    // v = d_alpha x1 + d_sigma x0 for x1 (Linear: D = x + (1 - t) v)
+    const at::Tensor v = f(x, grid[i]);
+    const at::Tensor d =
+        (s.d_sigma * x - s.sigma * v) / (s.d_sigma * s.alpha - s.sigma * s.d_alpha);
+    const double h = log_snr_half(u) - log_snr_half(s);
+    at::Tensor d_hat = d;
+    if (i > 0 && std::isfinite(h) && std::isfinite(h_prev)) {
+      const double r = h_prev / h;
+      d_hat = (1 + 1 / (2 * r)) * d - (1 / (2 * r)) * d_prev;
+    }
+    // (sigma_u / sigma_s) x + alpha_u (1 - e^{-h}) D_hat, e^{-h} = alpha_s sigma_u /
+    // (sigma_s alpha_u) written without the infinities of lambda at the ends
+    x = (u.sigma / s.sigma) * x + (u.alpha - s.alpha * u.sigma / s.sigma) * d_hat;
+    d_prev = d;
+    h_prev = h;
+  }
+  return x;
+}
+
 }  // namespace
 
 const std::vector<OdeStepper>& ode_steppers() {
@@ -171,6 +238,15 @@ const std::vector<OdeStepper>& ode_steppers() {
       {{"rk4", {}, ode, 4, 4, false, true}, OdeMethod::kRk4, rk4_step},
       // adaptive: integrate_ode runs torchdiffeq's step-size control (6 evaluations a trial)
       {{"dopri5", {}, ode, 5, 6, true, true}, OdeMethod::kDopri5, nullptr},
+      // multistep: integrate_ode runs their loops (one evaluation per step, at its start);
+      // ab4's Euler and AB2 start-up steps limit it to global order 2 (protocols.md §6.1)
+      {{"ab2", {"adam2"}, ode, 2, 1, false, false, true}, OdeMethod::kAb2, nullptr},
+      {{"ab4", {"adam4"}, ode, 2, 1, false, false, true}, OdeMethod::kAb4, nullptr},
+      {{"dpm++2m", {"dpmpp2m", "dpm-solver++2m"}, ode, 2, 1, false, false, true},
+       OdeMethod::kDpmSolver2M, nullptr},
+      // as REPA samplers.py: euler_sampler(heun=True) / EDM edm_sampler: Heun, last step Euler
+      {{"heun-last-euler", {"edm-heun", "repa-heun"}, ode, 2, 2, false, false, false, true},
+       OdeMethod::kHeunLastEuler, heun2_step},
   };
   return rows;
 }
@@ -213,11 +289,13 @@ std::vector<double> linspace_grid(double t0, double t1, int64_t n) {
 
 int64_t fixed_step_evaluations(OdeMethod m, int64_t n) {
   const OdeStepper& s = ode_stepper(m);
-  return s.adaptive ? -1 : s.evaluations_per_step * (n - 1);
+  if (s.adaptive) return -1;
+  return s.evaluations_per_step * (n - 1) - (s.last_step_euler && n > 1 ? 1 : 0);
 }
 
 at::Tensor integrate_ode(const DriftFn& f, const at::Tensor& x0, const std::vector<double>& grid,
-                         const OdeOptions& o, OdeStats* stats) {
+                         const OdeOptions& o, OdeStats* stats, const Interpolant* path,
+                         const StepHook& on_step) {
   OdeStats local;
   if (!stats) stats = &local;
   if (grid.size() < 2) fail("integrate_ode: the time grid needs at least 2 points");
@@ -230,9 +308,24 @@ at::Tensor integrate_ode(const DriftFn& f, const at::Tensor& x0, const std::vect
     ++stats->evaluations;
     return f(x, t);
   };
+  switch (o.method) {
+    case OdeMethod::kAb2:
+      return integrate_adams(counted, x0, grid, 2, on_step);
+    case OdeMethod::kAb4:
+      return integrate_adams(counted, x0, grid, 4, on_step);
+    case OdeMethod::kDpmSolver2M:
+      if (!path) fail("integrate_ode: dpm++2m needs the interpolant");
+      return integrate_dpm_solver(counted, x0, grid, *path, on_step);
+    default:
+      break;
+  }
   at::Tensor x = x0;
-  for (size_t i = 0; i + 1 < grid.size(); ++i)
-    x = stepper.step(counted, x, grid[i], grid[i + 1]);
+  for (size_t i = 0; i + 1 < grid.size(); ++i) {
+    if (on_step) on_step(static_cast<int64_t>(i), grid[i]);
+    const bool last = i + 2 == grid.size();
+    x = (last && stepper.last_step_euler ? euler_step : stepper.step)(counted, x, grid[i],
+                                                                       grid[i + 1]);
+  }
   return x;
 }
 

@@ -112,45 +112,146 @@ at::Tensor per_sample_labels(uint64_t seed, const std::vector<int64_t>& ids, int
   return labels;
 }
 
-ModelFn guided_model(ModelFn model, const GuidanceOptions& g) {
-  return
-      [model = std::move(model), g](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) {
-        const int64_t half = x.size(0) / 2;
-        const at::Tensor first = x.narrow(0, 0, half);
-        const at::Tensor out = model(at::cat({first, first}), t, y);
-        const at::Tensor cond = out.narrow(0, 0, half), uncond = out.narrow(0, half, half);
-        // u + s (c - u) on channels 0..c-1 (dim 1); the rest keep each half's own output
-        auto guide_first = [&](int64_t c) {
-          const at::Tensor eps =
-              uncond.narrow(1, 0, c) + g.scale * (cond.narrow(1, 0, c) - uncond.narrow(1, 0, c));
-          return at::cat({at::cat({eps, eps}), out.narrow(1, c, out.size(1) - c)}, 1);
-        };
-        if (g.channels == CfgChannels::kAll) {
-          // every prediction channel; learned-variance channels beyond the state's (DiT: 2C
-          // outputs for a C-channel state) stay unguided, as DiT's "standard" variant
-          if (x.dim() >= 2 && out.dim() == x.dim() && out.size(1) > x.size(1))
-            return guide_first(x.size(1));
-          const at::Tensor guided = uncond + g.scale * (cond - uncond);
-          return at::cat({guided, guided});
-        }
-        // matches the SiT/DiT reference (forward_with_cfg): guidance on channels 0..2 only
-        if (out.dim() < 2 || out.size(1) < 3)
-          fail("cfg_channels 3 needs a model output with at least 3 channels (dim 1), got shape ",
-               out.sizes());
-        return guide_first(3);
-      };
+namespace {
+
+const NameTable<CfgSchedule>& schedule_names() {
+  static const NameTable<CfgSchedule> t = {{"constant", CfgSchedule::kConstant},
+                                           {"linear", CfgSchedule::kLinear}};
+  return t;
+}
+const NameTable<GuidanceKind>& guidance_kind_names() {
+  static const NameTable<GuidanceKind> t = {{"cfg", GuidanceKind::kCfg},
+                                            {"autoguidance", GuidanceKind::kAutoguidance}};
+  return t;
+}
+
+/// Whether guidance is on for an evaluation at time t (of step state.step when known).
+bool guidance_on(const GuidanceInterval& in, const GuidanceState& state, double t) {
+  const bool known = state.step >= 0;
+  if (in.time) {
+    const double at = known ? state.step_time : t;
+    if (!(in.time->first <= at && at <= in.time->second)) return false;
+  }
+  if (in.start && t < *in.start) return false;
+  if (in.steps && !(in.steps->first <= state.step && state.step <= in.steps->second)) return false;
+  return true;
+}
+
+}  // namespace
+
+const char* to_string(CfgSchedule s) {
+  return name_of(schedule_names(), s);
+}
+CfgSchedule parse_cfg_schedule(const std::string& name) {
+  return parse_name(schedule_names(), name, "cfg schedule");
+}
+const char* to_string(GuidanceKind k) {
+  return name_of(guidance_kind_names(), k);
+}
+GuidanceKind parse_guidance_kind(const std::string& name) {
+  return parse_name(guidance_kind_names(), name, "guidance kind");
+}
+
+ModelFn guided_model(ModelFn model, const GuidanceOptions& g, std::shared_ptr<GuidanceState> state,
+                     ModelFn guide) {
+  if (!state) state = std::make_shared<GuidanceState>();
+  if (g.kind == GuidanceKind::kAutoguidance && !guide)
+    fail("autoguidance needs a guiding model (guide_model)");
+  const bool needs_time =
+      g.interval.time || g.interval.start || g.schedule != CfgSchedule::kConstant;
+  return [model = std::move(model), guide = std::move(guide), g, state, needs_time](
+             const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) {
+    const int64_t half = x.size(0) / 2;
+    const at::Tensor first = x.narrow(0, 0, half);
+    const double time = needs_time ? t.reshape({-1})[0].item<double>() : 0.0;
+    if (g.interval.any() && !guidance_on(g.interval, *state, time)) {
+      // unguided: the conditional branch alone, for both halves of the state
+      const at::Tensor c = model(first, t.narrow(0, 0, half), y.narrow(0, 0, half));
+      return at::cat({c, c});
+    }
+    ++state->guided_evaluations;
+    const double scale =
+        g.schedule == CfgSchedule::kLinear ? 1.0 + (g.scale - 1.0) * time : g.scale;
+    at::Tensor out;
+    if (g.kind == GuidanceKind::kAutoguidance) {
+      const at::Tensor th = t.narrow(0, 0, half), yh = y.narrow(0, 0, half);
+      out = at::cat({model(first, th, yh), guide(first, th, y.narrow(0, half, half))});
+    } else {
+      out = model(at::cat({first, first}), t, y);  // one doubled batch, labels [y; null]
+    }
+    const at::Tensor cond = out.narrow(0, 0, half), uncond = out.narrow(0, half, half);
+    // u + s (c - u) on channels 0..c-1 (dim 1); the rest keep each half's own output
+    auto guide_first = [&](int64_t c) {
+      const at::Tensor eps =
+          uncond.narrow(1, 0, c) + scale * (cond.narrow(1, 0, c) - uncond.narrow(1, 0, c));
+      return at::cat({at::cat({eps, eps}), out.narrow(1, c, out.size(1) - c)}, 1);
+    };
+    if (g.channels == CfgChannels::kAll) {
+      // every prediction channel; learned-variance channels beyond the state's (DiT: 2C
+      // outputs for a C-channel state) stay unguided, as DiT's "standard" variant
+      if (x.dim() >= 2 && out.dim() == x.dim() && out.size(1) > x.size(1))
+        return guide_first(x.size(1));
+      const at::Tensor guided = uncond + scale * (cond - uncond);
+      return at::cat({guided, guided});
+    }
+    // matches the SiT/DiT reference (forward_with_cfg): guidance on channels 0..2 only
+    if (out.dim() < 2 || out.size(1) < 3)
+      fail("cfg_channels 3 needs a model output with at least 3 channels (dim 1), got shape ",
+           out.sizes());
+    return guide_first(3);
+  };
+}
+
+void check_guidance_interval(const SamplerConfig& cfg, int64_t steps) {
+  const GuidanceOptions& g = cfg.guidance;
+  const GuidanceInterval& in = g.interval;
+  const bool discrete = is_discrete(cfg.family);
+  if (discrete && (in.time || in.start || g.schedule != CfgSchedule::kConstant))
+    fail(in.time    ? "guidance_interval"
+         : in.start ? "cfg_interval_start"
+                    : "cfg_schedule",
+         " is in code time t in [0, 1]: ", to_string(cfg.family),
+         " steps on DiT's integer timesteps; use guidance_steps (a step-index range)");
+  if (in.time && in.time->first > in.time->second)
+    fail("guidance_interval: low ", in.time->first, " > high ", in.time->second);
+  if (in.steps) {
+    if (in.steps->first > in.steps->second)
+      fail("guidance_steps: first ", in.steps->first, " > last ", in.steps->second);
+    if (cfg.family == SamplerFamily::kOde && ode_stepper(cfg.ode.method).adaptive)
+      fail("guidance_steps needs a fixed-step method: ", ode_stepper(cfg.ode.method).name,
+           " chooses its own steps (use guidance_interval, a time range)");
+    if (in.steps->first >= steps)
+      fail("guidance_steps [", in.steps->first, ", ", in.steps->second,
+           "] starts after the last step (the sampler takes ", steps, " steps, 0..", steps - 1,
+           ")");
+  }
 }
 
 SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Tensor& x0,
-                    const at::Tensor& y, const std::vector<int64_t>& ids, uint64_t seed) {
+                    const at::Tensor& y, const std::vector<int64_t>& ids, uint64_t seed,
+                    const ModelFn& guide) {
   const int64_t batch = x0.size(0);
   if (y.size(0) != batch || static_cast<int64_t>(ids.size()) != batch)
     fail("sample: x0, labels and ids must have the same batch size, got ", batch, ", ", y.size(0),
          ", ", ids.size());
   const bool guided = cfg.guidance.scale != 1.0;
-  const ModelFn net = guided ? guided_model(model, cfg.guidance) : model;
+  const bool autoguidance = guided && cfg.guidance.kind == GuidanceKind::kAutoguidance;
+  if (autoguidance && !guide)
+    fail("autoguidance needs a guiding model (guide_model): none was given");
+  auto state = std::make_shared<GuidanceState>();
+  const ModelFn net = guided ? guided_model(model, cfg.guidance, state, guide) : model;
+  // the step being taken, for the guidance forms that decide per step
+  const StepHook on_step = [state](int64_t step, double t) {
+    state->step = step;
+    state->step_time = t;
+  };
   auto doubled = [&](const at::Tensor& t) { return guided ? at::cat({t, t}) : t; };
-  const at::Tensor y_state = guided ? at::cat({y, at::full_like(y, cfg.guidance.null_class)}) : y;
+  // second half's labels: the null class (CFG) or the same labels (autoguidance)
+  const at::Tensor y_state =
+      !guided ? y : at::cat({y, autoguidance ? y : at::full_like(y, cfg.guidance.null_class)});
+  auto count_guided = [&](SampleResult& r) {
+    r.nfe_uncond.assign(static_cast<size_t>(batch), state->guided_evaluations);
+  };
   const at::IntArrayRef shape = x0.sizes().slice(1);
   // Noise of step k for every sample: its own stream, so batches and shards do not matter.
   auto step_noise = [&](int64_t step) {
@@ -163,9 +264,11 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
   if (is_discrete(cfg.family)) {
     // DiT's DDPM / DDIM on the respaced integer timesteps; the model receives them
     const GaussianDiffusion d = GaussianDiffusion::spaced(cfg.discrete.respacing);
-    const DiscreteResult r =
-        sample_discrete(net, d, cfg.family, cfg.discrete, doubled(x0), y_state, step_noise);
+    if (guided) check_guidance_interval(cfg, d.num_timesteps());
+    const DiscreteResult r = sample_discrete(net, d, cfg.family, cfg.discrete, doubled(x0), y_state,
+                                             step_noise, on_step);
     std::fill(result.nfe.begin(), result.nfe.end(), r.network_calls);
+    count_guided(result);
     result.network_calls = r.network_calls;
     result.x = r.x.narrow(0, 0, batch);
     check_finite(result, ids, cat(to_string(cfg.family), " respacing '", cfg.discrete.respacing, "'"));
@@ -190,6 +293,12 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
   const bool reaches_end = sde ? sde_stepper(cfg.sde_options.method).evaluates_end_point
                                : ode_stepper(cfg.ode.method).evaluates_end_point;
   const double last_evaluated = reaches_end ? grid.back() : grid[grid.size() - 2];
+  if (guided) {
+    // the SDE's last step is a step of its own (index points - 1)
+    const int64_t steps = static_cast<int64_t>(grid.size()) - 1 +
+                          (sde && cfg.sde_options.last_step != LastStep::kNone ? 1 : 0);
+    check_guidance_interval(cfg, steps);
+  }
   if (sde) {
     // The drift v + D s needs the velocity and the score (from whatever the model predicts).
     const CoefficientUse step{true, true, true, false};
@@ -216,12 +325,15 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
 
   if (sde) {
     Field field(net, cfg.prediction, path);
-    x = integrate_sde(field, doubled(x0), y_state, grid, cfg.sde_options, step_noise);
+    x = integrate_sde(field, doubled(x0), y_state, grid, cfg.sde_options, step_noise, on_step);
     std::fill(result.nfe.begin(), result.nfe.end(), field.calls());
+    count_guided(result);
     result.network_calls = field.calls();
   } else if (ode_stepper(cfg.ode.method).adaptive && cfg.error_norm == ErrorNorm::kPerSample) {
     std::vector<at::Tensor> rows;
+    result.nfe_uncond.assign(static_cast<size_t>(batch), 0);
     for (int64_t i = 0; i < batch; ++i) {
+      state->guided_evaluations = 0;
       const at::Tensor yi = guided ? at::cat({y.narrow(0, i, 1), y_state.narrow(0, batch + i, 1)})
                                    : y.narrow(0, i, 1);
       Field field(net, cfg.prediction, path);
@@ -230,6 +342,7 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
       const at::Tensor xi = integrate_ode(f, doubled(x0.narrow(0, i, 1)), grid, cfg.ode, &stats);
       rows.push_back(xi.narrow(0, 0, 1));
       result.nfe[i] = stats.evaluations;
+      result.nfe_uncond[i] = state->guided_evaluations;
       result.network_calls += stats.evaluations;
     }
     x = at::cat(rows);
@@ -237,8 +350,9 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
     Field field(net, cfg.prediction, path);
     auto f = [&](const at::Tensor& xs, double t) { return field.velocity(xs, t, y_state); };
     OdeStats stats;
-    x = integrate_ode(f, doubled(x0), grid, cfg.ode, &stats);
+    x = integrate_ode(f, doubled(x0), grid, cfg.ode, &stats, &path, on_step);
     std::fill(result.nfe.begin(), result.nfe.end(), stats.evaluations);
+    count_guided(result);
     result.network_calls = stats.evaluations;
   }
   result.x = x.narrow(0, 0, batch);

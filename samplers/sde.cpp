@@ -64,8 +64,8 @@ int64_t sde_evaluations(const SdeOptions& o, int64_t n) {
 }
 
 at::Tensor integrate_sde(Field& field, const at::Tensor& x0, const at::Tensor& y,
-                         const std::vector<double>& grid, const SdeOptions& o,
-                         const NoiseFn& noise) {
+                         const std::vector<double>& grid, const SdeOptions& o, const NoiseFn& noise,
+                         const StepHook& on_step) {
   if (grid.size() < 2) fail("integrate_sde: the time grid needs at least 2 points");
   const Interpolant& path = field.path();
   const double dt = grid[1] - grid[0];
@@ -78,12 +78,14 @@ at::Tensor integrate_sde(Field& field, const at::Tensor& x0, const at::Tensor& y
   at::Tensor x = x0;
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
     const double t = grid[i];
+    if (on_step) on_step(static_cast<int64_t>(i), t);
     const at::Tensor w = noise(static_cast<int64_t>(i));  // drawn before the drift
     const double g = std::sqrt(2.0 * diffusion_coefficient(o.diffusion, path, t)) * sqrt_dt;
     x = stepper.step(drift, x, w, t, dt, g);
   }
   const double t1 = grid.back();
   const double h = o.last_step_size;
+  if (on_step && o.last_step != LastStep::kNone) on_step(static_cast<int64_t>(grid.size()) - 1, t1);
   switch (o.last_step) {
     case LastStep::kNone:
       return x;

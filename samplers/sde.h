@@ -47,10 +47,11 @@ const SdeStepper& sde_stepper(SdeMethod m);
 using NoiseFn = std::function<at::Tensor(int64_t step)>;
 
 /// Runs grid.size() - 1 stochastic steps (dt = grid[1] - grid[0], as the reference) and
-/// the last step at grid.back(). y: labels passed to the model.
+/// the last step at grid.back(). y: labels passed to the model. `on_step` (when set) is
+/// called before each step, the last step being step grid.size() - 1.
 at::Tensor integrate_sde(Field& field, const at::Tensor& x0, const at::Tensor& y,
-                         const std::vector<double>& grid, const SdeOptions& o,
-                         const NoiseFn& noise);
+                         const std::vector<double>& grid, const SdeOptions& o, const NoiseFn& noise,
+                         const StepHook& on_step = {});
 
 /// Drift evaluations of an SDE run on a grid of n points.
 int64_t sde_evaluations(const SdeOptions& o, int64_t n);

@@ -3,6 +3,8 @@
 /// facts NFE accounting, the interval rules and the name tables read. A stepper is its
 /// step function plus one row of its family's table (ode.cpp, sde.cpp).
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,11 @@ SamplerFamily parse_sampler_family(const std::string& name);
 /// Every family, in table order (tests check each has a name).
 const std::vector<SamplerFamily>& all_sampler_families();
 
+/// Called by the integrators before step `step` (0-based) that starts at time t (code time;
+/// DDPM/DDIM: the step's original timestep index): the guidance rules that decide per step
+/// (guidance interval, step range) read it. Adaptive dopri5 does not call it.
+using StepHook = std::function<void(int64_t step, double t)>;
+
 /// What a stepper is, independent of its step function.
 struct StepperInfo {
   const char* name = "";              ///< canonical spelling (the reference's)
@@ -30,6 +37,11 @@ struct StepperInfo {
   /// grid point is evaluated (heun2, rk4, dopri5, SDE Heun) or not (euler, midpoint,
   /// Euler-Maruyama): the interval checks read it.
   bool evaluates_end_point = false;
+  /// A multistep method (Adams-Bashforth, DPM-Solver++(2M)): one evaluation per step at
+  /// its start, earlier evaluations reused (integrate_ode runs its whole loop).
+  bool multistep = false;
+  /// The last step is a plain Euler step (EDM's and REPA's Heun): one evaluation fewer.
+  bool last_step_euler = false;
 };
 
 }  // namespace sit::samplers
