@@ -31,6 +31,7 @@ struct Linear {
 
 struct Block {
   Linear qkv, proj, fc1, fc2, ada;
+  Linear q_norm, k_norm;  ///< LayerNorm affine parameters (qk_norm only)
 };
 
 /// x (1 + scale) + shift with (B, D) modulation broadcast over tokens.
@@ -108,6 +109,11 @@ ShapeList sit_parameter_shapes(const SiTConfig& c) {
     const std::string b = cat("blocks.", i, ".");
     s.push_back({b + "attn.qkv.weight", {3 * d, d}});
     s.push_back({b + "attn.qkv.bias", {3 * d}});
+    if (c.qk_norm)
+      for (const char* n : {"attn.q_norm.", "attn.k_norm."}) {
+        s.push_back({b + n + "weight", {d / c.heads}});
+        s.push_back({b + n + "bias", {d / c.heads}});
+      }
     s.push_back({b + "attn.proj.weight", {d, d}});
     s.push_back({b + "attn.proj.bias", {d}});
     s.push_back({b + "mlp.fc1.weight", {m, d}});
@@ -177,6 +183,7 @@ SiTConfig detect_sit_config(const StateDict& sd) {
   c.num_classes = need("y_embedder.embedding_table.weight").size(0) - 1;
   const int64_t rows = need("final_layer.linear.weight").size(0);
   c.learn_sigma = rows == patch * patch * 2 * c.in_channels;
+  c.qk_norm = sd.find("blocks.0.attn.q_norm.weight").defined();
   const at::Tensor pos = sd.find("pos_embed");
   if (pos.defined() && pos.dim() == 3) {
     const auto grid = static_cast<int64_t>(std::llround(std::sqrt(double(pos.size(1)))));
@@ -227,7 +234,9 @@ SiT::SiT(const StateDict& sd, const SiTOptions& o) : impl_(std::make_unique<Impl
   }
   // Strict check against the checkpoint's own resolution; pos_embed is then recomputed.
   at::Tensor pos = sd.find("pos_embed");
-  match_state_dict(sd, sit_parameter_shapes(detected), c.name());
+  LoadCheck check;
+  check.ignore_prefixes = o.ignore_prefixes;
+  match_state_dict(sd, sit_parameter_shapes(detected), c.name(), check);
   Impl& m = *impl_;
   m.config = c;
   m.parameters = sit_parameter_count(c);
@@ -250,9 +259,30 @@ SiT::SiT(const StateDict& sd, const SiTOptions& o) : impl_(std::make_unique<Impl
     const std::string b = cat("blocks.", i, ".");
     m.blocks.push_back({lin(b + "attn.qkv"), lin(b + "attn.proj"), lin(b + "mlp.fc1"),
                         lin(b + "mlp.fc2"), lin(b + "adaLN_modulation.1")});
+    if (c.qk_norm) {
+      m.blocks.back().q_norm = lin(b + "attn.q_norm");
+      m.blocks.back().k_norm = lin(b + "attn.k_norm");
+    }
   }
   m.final_ada = lin("final_layer.adaLN_modulation.1");
   m.final_linear = lin("final_layer.linear");
+}
+
+int64_t rename_repa_legacy_keys(StateDict& sd, int64_t encoder_depth) {
+  int64_t renamed = 0;
+  const std::string from = "decoder_blocks.";
+  for (auto& [key, tensor] : sd.tensors) {
+    const size_t at = key.find(from);
+    if (at == std::string::npos) continue;
+    const size_t dot = key.find('.', at + from.size());
+    const std::string index = key.substr(at + from.size(), dot - at - from.size());
+    if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos)
+      fail(sd.path, ": legacy REPA key '", key, "': expected decoder_blocks.N.");
+    key = key.substr(0, at) + "blocks." + std::to_string(std::stoll(index) + encoder_depth) +
+          key.substr(dot);
+    ++renamed;
+  }
+  return renamed;
 }
 
 SiT::~SiT() = default;
@@ -276,6 +306,10 @@ at::Tensor SiT::forward(const at::Tensor& x, const at::Tensor& t, const at::Tens
   return impl_->forward(x, t, y).to(x.scalar_type());
 }
 
+at::Tensor SiT::forward_repa(const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) const {
+  return -forward(x, (1.0 - t).to(at::kFloat), y);
+}
+
 at::Tensor SiT::Impl::forward(const at::Tensor& x_in, const at::Tensor& t,
                               const at::Tensor& y) const {
   const SiTConfig& c = config;
@@ -297,11 +331,16 @@ at::Tensor SiT::Impl::forward(const at::Tensor& x_in, const at::Tensor& t,
     // Batched attention over all heads: (3, B, heads, T, hd).
     const at::Tensor qkv =
         blk.qkv(h).reshape({batch, tokens, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+    at::Tensor q = qkv[0], k = qkv[1];
+    if (c.qk_norm) {  // timm Attention: q_norm / k_norm over head_dim before the product
+      q = at::layer_norm(q, {hd}, blk.q_norm.w, blk.q_norm.b, 1e-5);
+      k = at::layer_norm(k, {hd}, blk.k_norm.w, blk.k_norm.b, 1e-5);
+    }
 #if TORCH_VERSION_MAJOR >= 2
-    at::Tensor a = at::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]);
+    at::Tensor a = at::scaled_dot_product_attention(q, k, qkv[2]);
 #else
     const at::Tensor scores =
-        at::matmul(qkv[0], qkv[1].transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(hd)));
+        at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(hd)));
     at::Tensor a = at::matmul(at::softmax(scores, -1), qkv[2]);
 #endif
     a = a.transpose(1, 2).reshape({batch, tokens, d});

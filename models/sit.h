@@ -30,6 +30,9 @@ struct SiTConfig {
   int64_t num_classes = 1000;  ///< the label table has num_classes + 1 rows (null class last)
   int64_t mlp_ratio = 4;
   bool learn_sigma = true;  ///< out channels 2 * in_channels; the extra ones are dropped
+  /// timm Attention's qk_norm (REPA's option): LayerNorm(head_dim, eps 1e-5, affine) on q and
+  /// k, keys blocks.N.attn.{q,k}_norm.{weight,bias}
+  bool qk_norm = false;
 
   /// "SiT-XL/2" (also "DiT-XL/2", "XL/2"); input_size and num_classes keep their defaults.
   static SiTConfig named(const std::string& name);
@@ -64,7 +67,15 @@ struct SiTOptions {
   /// DiT: keep the learned-sigma channels C..2C-1 (the variance interpolation v); SiT
   /// drops them.
   bool keep_learned_sigma = false;
+  /// Keys under these prefixes are allowed and ignored (REPA: "projectors.", its
+  /// training-only projection heads).
+  std::vector<std::string> ignore_prefixes;
 };
+
+/// REPA's legacy key layout (as REPA utils.py: load_legacy_checkpoints): every key
+/// "decoder_blocks.N.rest" becomes "blocks.(N + encoder_depth).rest"; other keys unchanged.
+/// Returns how many keys were renamed.
+int64_t rename_repa_legacy_keys(StateDict& sd, int64_t encoder_depth = 8);
 
 class SiT {
  public:
@@ -79,6 +90,10 @@ class SiT {
   /// y: (B) int64 labels, num_classes for the null class. Returns (B, C, H, W) in x's
   /// dtype, or (B, 2C, H, W) with keep_learned_sigma on a learn_sigma checkpoint.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) const;
+  /// A REPA network seen in SiT code time (protocols.md §3.1): REPA is trained on
+  /// x_tau = (1 - tau) x + tau eps with target v_R = eps - x, so the code-time velocity is
+  /// v(x, t) = -forward(x, tau = 1 - t) with tau in float32 (as REPA casts its grid).
+  at::Tensor forward_repa(const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) const;
 
   const SiTConfig& config() const;
   int64_t parameter_count() const;

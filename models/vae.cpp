@@ -286,9 +286,29 @@ at::Tensor VaeDecoder::decode(const at::Tensor& latents) const {
   return z.to(at::kFloat);
 }
 
-at::Tensor to_uint8_nhwc(const at::Tensor& images) {
-  // matches the reference sample_ddp.py: clamp(127.5 x + 128, 0, 255), cast truncates
-  return at::clamp(images.to(at::kFloat) * 127.5 + 128.0, 0.0, 255.0)
+Quantization parse_quantization(const std::string& name) {
+  if (lowercase(name) == "dit") return Quantization::kDiT;
+  if (lowercase(name) == "repa") return Quantization::kRepa;
+  fail("quantization must be dit (clamp(127.5 x + 128), DiT/SiT/LightningDiT) or repa "
+       "(clamp(255 (x + 1) / 2), REPA); got '", name, "'");
+}
+
+const char* to_string(Quantization q) {
+  switch (q) {
+    case Quantization::kDiT:
+      return "dit";
+    case Quantization::kRepa:
+      return "repa";
+  }
+  unreachable("Quantization ", static_cast<int>(q));
+}
+
+at::Tensor to_uint8_nhwc(const at::Tensor& images, Quantization q) {
+  // DiT/SiT sample_ddp.py: clamp(127.5 x + 128, 0, 255); REPA generate.py:
+  // clamp(255 * ((x + 1) / 2), 0, 255), in that order of float32 operations; casts truncate
+  const at::Tensor x = images.to(at::kFloat);
+  const at::Tensor scaled = q == Quantization::kRepa ? ((x + 1.0) / 2.0) * 255.0 : x * 127.5 + 128.0;
+  return at::clamp(scaled, 0.0, 255.0)
       .permute({0, 2, 3, 1})
       .to(at::kByte)
       .cpu()

@@ -56,8 +56,16 @@ class VaeDecoder {
   std::unique_ptr<Impl> impl_;
 };
 
-/// The reference's quantisation: uint8 = clamp(127.5 x + 128, 0, 255) truncated, from
-/// (B, 3, H, W) to (B, H, W, 3) on the CPU.
-at::Tensor to_uint8_nhwc(const at::Tensor& images);
+/// How decoded images in [-1, 1] become uint8.
+enum class Quantization {
+  kDiT,  ///< clamp(127.5 x + 128, 0, 255) truncated (DiT/SiT sample_ddp.py, LightningDiT)
+  kRepa  ///< clamp(255 (x + 1) / 2, 0, 255) truncated: half a level lower (REPA generate.py)
+};
+/// "dit" / "repa".
+Quantization parse_quantization(const std::string& name);
+const char* to_string(Quantization q);
+
+/// The reference's quantisation from (B, 3, H, W) to (B, H, W, 3) uint8 on the CPU.
+at::Tensor to_uint8_nhwc(const at::Tensor& images, Quantization q = Quantization::kDiT);
 
 }  // namespace sit::models

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "common/error.h"
@@ -15,12 +16,19 @@
 #include "models/vae.h"
 #include "samplers/discrete.h"
 #include "samplers/sampler.h"
+#include "test_util.h"
 #include "torch_test_util.h"
 
 using namespace sit;
 using namespace sit::models;
 
 namespace {
+
+SiTOptions named(const char* name) {
+  SiTOptions o;
+  o.name = name;
+  return o;
+}
 
 std::string fixture(const std::string& name) {
   return std::string(SIT_MODEL_FIXTURES) + "/" + name;
@@ -92,7 +100,7 @@ TEST(SiTForward, S2PlainCheckpointMatchesPythonAtTwoResolutions) {
   const StateDict sd = load_state_dict(fixture("sit_s2_plain.pt"));
   EXPECT_EQ(sd.format, "torch zip");
   EXPECT_EQ(sd.entry, "");
-  SiT native(sd, {"SiT-S/2"});
+  SiT native(sd, named("SiT-S/2"));
   EXPECT_EQ(native.config().input_size, 32);
   EXPECT_TRUE(native.config().learn_sigma);
   EXPECT_EQ(native.parameter_count(), sd.numel());
@@ -115,7 +123,7 @@ TEST(SiTForward, SafetensorsFilesInFp32AndFp16) {
   expect_forward_matches(SiT(s2, {}), "s2", 32);
   const StateDict b4 = load_state_dict(fixture("sit_b4_fp16.safetensors"));
   EXPECT_EQ(b4.tensors.front().second.scalar_type(), at::kHalf);
-  SiT model(b4, {"SiT-B/4"});
+  SiT model(b4, named("SiT-B/4"));
   EXPECT_FALSE(model.config().learn_sigma);
   expect_forward_matches(model, "b4", 32);
   SiTOptions big;
@@ -146,7 +154,7 @@ TEST(Checkpoint, StrictLoadingListsEveryProblem) {
 
 TEST(Checkpoint, WrongArchitectureNamed) {
   const StateDict sd = load_state_dict(fixture("sit_s2.safetensors"));
-  const std::string e = error_of([&] { SiT(sd, {"SiT-B/2"}); });
+  const std::string e = error_of([&] { SiT(sd, named("SiT-B/2")); });
   EXPECT_NE(e.find("is SiT-S/2"), std::string::npos) << e;
   SiTOptions o;
   o.num_classes = 10;
@@ -311,5 +319,102 @@ TEST(DiT, DdpmAndDdimLatentsAndImagesMatchThePythonReference) {
               << " of " << differ.numel() << " uint8 values differ (ties)\n";
     EXPECT_LE((u8.to(at::kInt) - want_u8.to(at::kInt)).abs().max().item<int>(), 1) << c.tag;
     EXPECT_GT(want_u8.to(at::kFloat).std().item<double>(), 1.0) << c.tag << ": images not flat";
+  }
+}
+
+// REPA (protocols.md §3): its checkpoint (projection heads ignored, qk_norm, the legacy
+// decoder_blocks layout) and its samplers as sit-eval's SiT samplers on the REPA adapter
+// (tau = 1 - t, v = -v_R): Heun with REPA's quirks = heun-last-euler with the interval
+// decided at each step's start, Euler, and Euler-Maruyama = SiT's EM (sigma form, Mean last
+// step 0.04); all-channel guidance on tau <= 0.7 = guidance_interval 0.3,1 in code time.
+TEST(Repa, CheckpointsAndSamplersMatchThePythonReference) {
+  using namespace sit::samplers;
+  SiTOptions o;
+  o.ignore_prefixes = {"projectors."};
+  StateDict plain = load_state_dict(fixture("repa_s2.pt"));
+  StateDict legacy = load_state_dict(fixture("repa_s2_legacy.pt"));
+  EXPECT_EQ(rename_repa_legacy_keys(plain), 0);
+  EXPECT_EQ(rename_repa_legacy_keys(legacy), 4 * 14);  // 4 blocks of 14 tensors (qk_norm)
+  EXPECT_TRUE(legacy.find("blocks.11.attn.q_norm.weight").defined());
+  const SiT net(plain, o), from_legacy(legacy, o);
+  ASSERT_TRUE(net.config().qk_norm);
+  ASSERT_FALSE(net.config().learn_sigma);
+  // without the prefix rule the heads are unexpected keys (strict loading)
+  sit::test::expect_error([&] { SiT(load_state_dict(fixture("repa_s2.pt")), SiTOptions()); },
+                          {"unexpected", "projectors.0.0.weight"});
+
+  const at::Tensor z = load_npy("repa_z").to(at::kDouble), y = load_npy("repa_y");
+  const ModelFn fn = [&](const at::Tensor& x, const at::Tensor& t, const at::Tensor& yy) {
+    return net.forward_repa(x, t, yy);
+  };
+  const at::Tensor legacy_out =
+      from_legacy.forward_repa(z, at::full({2}, 0.3, at::kDouble), y);
+  EXPECT_TRUE(legacy_out.equal(fn(z, at::full({2}, 0.3, at::kDouble), y)));
+  const VaeDecoder vae = VaeDecoder::load(fixture("vae_new"));
+  const at::Tensor sde_noise = load_npy("repa_sde_noise");  // (19, B, 4, 4, 4) float64
+
+  struct Case {
+    const char* tag;
+    SamplerFamily family;
+    OdeMethod method;
+    int64_t points;
+    double scale;
+    bool interval;
+  };
+  const Case cases[] = {
+      {"ode_heun", SamplerFamily::kOde, OdeMethod::kHeunLastEuler, 11, 1.8, true},
+      {"ode_euler", SamplerFamily::kOde, OdeMethod::kEuler, 11, 1.5, false},
+      {"sde", SamplerFamily::kSde, OdeMethod::kEuler, 20, 1.8, true}};
+  for (const Case& c : cases) {
+    const std::string tag = std::string("repa_") + c.tag;
+    SamplerConfig cfg;
+    cfg.family = c.family;
+    cfg.ode.method = c.method;
+    cfg.num_steps = c.points;
+    cfg.guidance.scale = c.scale;
+    cfg.guidance.channels = CfgChannels::kAll;
+    if (c.interval) cfg.guidance.interval.time = std::make_pair(0.3, 1.0);
+    SampleResult r;
+    if (c.family == SamplerFamily::kSde) {
+      // sample()'s wiring with the reference's noise draws in place of the per-sample streams
+      auto state = std::make_shared<GuidanceState>();
+      Field field(guided_model(fn, cfg.guidance, state), Prediction::kVelocity,
+                  Interpolant(PathType::kLinear));
+      const auto twice = [](const at::Tensor& t) { return at::cat({t, t}); };
+      const std::vector<double> grid = linspace_grid(0.0, 0.96, c.points);
+      r.x = integrate_sde(field, twice(z), at::cat({y, at::full_like(y, 1000)}), grid,
+                          cfg.sde_options, [&](int64_t k) { return twice(sde_noise[k]); },
+                          [&](int64_t step, double t) {
+                            state->step = step;
+                            state->step_time = t;
+                          })
+                .narrow(0, 0, 2);
+      r.nfe_uncond = {state->guided_evaluations};
+      r.nfe = {field.calls()};
+    } else {
+      r = sample(fn, cfg, z, y, {0, 1}, 0);
+    }
+    const at::Tensor want = load_npy(tag + "_latent");
+    const double diff = (r.x - want).abs().max().item<double>();
+    EXPECT_LT(diff, 1e-5 * std::max(1.0, want.abs().max().item<double>())) << c.tag;
+    EXPECT_EQ(r.nfe_uncond[0], load_npy(tag + "_guided")[0].item<int64_t>()) << c.tag;
+    EXPECT_EQ(r.nfe[0], c.method == OdeMethod::kHeunLastEuler ? 19 : c.points - 1 +
+                        (c.family == SamplerFamily::kSde ? 1 : 0)) << c.tag;
+
+    // REPA's uint8 rule, equal except at truncation ties
+    const at::Tensor u8 = to_uint8_nhwc(vae.decode(r.x.to(at::kFloat)), Quantization::kRepa);
+    const at::Tensor want_u8 = load_npy(tag + "_u8"), pixels = load_npy(tag + "_pixels");
+    const at::Tensor differ = u8.to(at::kInt) != want_u8.to(at::kInt);
+    const at::Tensor tie = (pixels - pixels.round()).abs() < 1e-3;
+    EXPECT_EQ((differ & ~tie).sum().item<int64_t>(), 0) << c.tag;
+    std::cout << c.tag << ": max |latent difference| " << diff << ", guided evaluations "
+              << r.nfe_uncond[0] << ", " << differ.sum().item<int64_t>() << " of "
+              << differ.numel() << " uint8 values differ (ties)\n";
+    // REPA's rule is half a level below DiT's: floor(127.5 x + 127.5) vs floor(127.5 x + 128)
+    const at::Tensor dit_u8 = to_uint8_nhwc(vae.decode(r.x.to(at::kFloat)));
+    const at::Tensor step = dit_u8.to(at::kInt) - u8.to(at::kInt);
+    EXPECT_GE(step.min().item<int>(), 0);
+    EXPECT_LE(step.max().item<int>(), 1);
+    EXPECT_GT(step.sum().item<int64_t>(), 0);
   }
 }

@@ -18,13 +18,15 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dit_reference as dit  # noqa: E402
+import repa_reference as repa  # noqa: E402
 import model_reference as ref  # noqa: E402
 
 
 def stamp_of_sources():
     h = hashlib.sha256()
     here = os.path.dirname(os.path.abspath(__file__))
-    for name in ("make_model_fixtures.py", "model_reference.py", "dit_reference.py"):
+    for name in ("make_model_fixtures.py", "model_reference.py", "dit_reference.py",
+                 "repa_reference.py"):
         with open(os.path.join(here, name), "rb") as f:
             h.update(f.read())
     return h.hexdigest()
@@ -148,6 +150,48 @@ def main():
         save(a.out, "dit_%s_latent" % tag, z.numpy())
         save(a.out, "dit_%s_pixels" % tag, (127.5 * img + 128.0).permute(0, 2, 3, 1).numpy())
         save(a.out, "dit_%s_u8" % tag, ref.quantize(img))
+
+    # REPA (SiT-S/2 layout at latent 4, no learn_sigma, qk_norm, projection heads): its
+    # samplers in tau time, float64 state, all-channel guidance on the interval tau <= 0.7.
+    r2 = ref.random_sit("S", 2, seed=9, input_size=4, learn_sigma=False)
+    g = torch.Generator().manual_seed(10)
+    for i in range(12):
+        for n in ("q_norm", "k_norm"):
+            r2["blocks.%d.attn.%s.weight" % (i, n)] = 1.0 + 0.1 * torch.randn(64, generator=g)
+            r2["blocks.%d.attn.%s.bias" % (i, n)] = 0.1 * torch.randn(64, generator=g)
+    heads = dict(r2)
+    for k, shape in (("projectors.0.0.weight", (16, 384)), ("projectors.0.0.bias", (16,)),
+                     ("projectors.0.2.weight", (16, 16)), ("projectors.0.2.bias", (16,)),
+                     ("projectors.0.4.weight", (8, 16)), ("projectors.0.4.bias", (8,))):
+        heads[k] = torch.randn(shape, generator=g)
+    torch.save(heads, os.path.join(a.out, "repa_s2.pt"))  # as the released last.pt
+    legacy = {}
+    for k, v in heads.items():  # encoder_depth 8: blocks 8..11 stored as decoder_blocks.0..3
+        parts = k.split(".")
+        if parts[0] == "blocks" and int(parts[1]) >= 8:
+            k = ".".join(["decoder_blocks", str(int(parts[1]) - 8)] + parts[2:])
+        legacy[k] = v
+    torch.save({"ema": legacy, "args": argparse.Namespace(model="SiT-S/2", encoder_depth=8)},
+               os.path.join(a.out, "repa_s2_legacy.pt"))
+
+    def repa_net(x, t, y):
+        return ref.sit_forward(r2, x, t, y, heads=6, patch=2, learn_sigma=False)
+
+    z = torch.randn(2, 4, 4, 4, generator=g)
+    save(a.out, "repa_z", z.numpy())
+    save(a.out, "repa_y", labels.numpy().astype(np.int64))
+    noise = torch.randn(19, 2, 4, 4, 4, generator=g, dtype=torch.float64)
+    save(a.out, "repa_sde_noise", noise.numpy())
+    with torch.no_grad():
+        cases = {"ode_heun": repa.euler_sampler(repa_net, z, labels, 10, cfg=1.8, high=0.7, heun=True),
+                 "ode_euler": repa.euler_sampler(repa_net, z, labels, 10, cfg=1.5),
+                 "sde": repa.euler_maruyama_sampler(repa_net, z, labels, 20, noise, cfg=1.8, high=0.7)}
+        for tag, (x, guided) in cases.items():
+            img = ref.vae_decode(vae_sd, cfg, x.float())
+            save(a.out, "repa_%s_latent" % tag, x.numpy())
+            save(a.out, "repa_%s_guided" % tag, np.array([guided], dtype=np.int64))
+            save(a.out, "repa_%s_pixels" % tag, (255.0 * ((img + 1) / 2)).permute(0, 2, 3, 1).numpy())
+            save(a.out, "repa_%s_u8" % tag, repa.quantize_repa(img))
 
     with open(stamp_path, "w") as f:
         f.write(stamp)

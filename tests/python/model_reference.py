@@ -112,10 +112,15 @@ def sit_forward(sd, x, t, y, heads, patch, learn_sigma):
         u = ln(z) * (1 + sc1) + sh1
         qkv = F.linear(u, sd[p + "attn.qkv.weight"], sd[p + "attn.qkv.bias"])
         q, kk, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]
+        qk_norm = p + "attn.q_norm.weight" in sd  # REPA's qk_norm: LayerNorm(head_dim, 1e-5)
         outs = []
         for head in range(heads):  # one head at a time: an independent formulation
             sl = slice(head * hd, (head + 1) * hd)
-            att = torch.softmax(q[..., sl] @ kk[..., sl].transpose(1, 2) / math.sqrt(hd), dim=-1)
+            qh, kh = q[..., sl], kk[..., sl]
+            if qk_norm:
+                qh = F.layer_norm(qh, (hd,), sd[p + "attn.q_norm.weight"], sd[p + "attn.q_norm.bias"], eps=1e-5)
+                kh = F.layer_norm(kh, (hd,), sd[p + "attn.k_norm.weight"], sd[p + "attn.k_norm.bias"], eps=1e-5)
+            att = torch.softmax(qh @ kh.transpose(1, 2) / math.sqrt(hd), dim=-1)
             outs.append(att @ v[..., sl])
         a = F.linear(torch.cat(outs, dim=-1), sd[p + "attn.proj.weight"], sd[p + "attn.proj.bias"])
         z = z + g1 * a
