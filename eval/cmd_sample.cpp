@@ -15,6 +15,7 @@
 #include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "eval/generator.h"
+#include "eval/protocols.h"
 #include "eval/sampler_spec.h"
 #include "reference_stats/image_writer.h"
 #include "reference_stats/npy.h"
@@ -26,7 +27,8 @@ namespace {
 
 struct SampleArgs {
   std::string model, out = "samples.npz", noise, labels, device = "cpu", precision = "fp32";
-  std::string ckpt, vae, sample_dir, save_latents;
+  std::string ckpt, vae, sample_dir, save_latents, guide_model, guide_ckpt, quantization;
+  std::string protocol;  ///< a preset (eval/protocols.h); "" none
   int64_t image_size = 0, num_classes = 0, num_samples = 0, batch_size = 32;  // 0: unset
   uint64_t seed = 0;
   /// The sampler: every field of the table that applies to the family, as given.
@@ -71,6 +73,13 @@ void add_sampler_options(CLI::App* cmd, SampleArgs& a) {
 /// without guidance) is noted on stderr and takes no effect.
 SamplerSpec sampler_spec(const SampleArgs& a) {
   SamplerSpec spec = default_sampler_spec(a.family);
+  if (!a.protocol.empty()) {  // the preset, then the flags given override it
+    const Protocol& p = *in_context("--protocol", [&] { return &find_protocol(a.protocol); });
+    if (p.family != a.family)
+      fail("--protocol ", p.name, " samples with ", samplers::to_string(p.family),
+           ": run 'sit-eval sample ", samplers::to_string(p.family), " --protocol ", p.name, "'");
+    spec = protocol_spec(p);
+  }
   std::vector<const SamplerField*> given;
   for (const auto& f : sampler_fields())
     if (*f.flag && f.applies_to(a.family) && a.cmd->get_option(f.flag)->count() > 0) {
@@ -95,6 +104,18 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
   cmd->add_option("--ckpt", a.ckpt,
                   "SiT/DiT checkpoint: torch.save .pt (plain, or ema/model "
                   "entry of a training checkpoint) or .safetensors");
+  cmd->add_option("--guide-model", a.guide_model,
+                  "autoguidance (--guidance autoguidance): the guiding network, a weaker model "
+                  "of the same kind, classes and latent shape (e.g. gmm:FILE.toml, sit:SiT-S/2)");
+  cmd->add_option("--guide-ckpt", a.guide_ckpt, "the guiding network's checkpoint");
+  cmd->add_option("--protocol", a.protocol,
+                  "a published protocol preset (" + protocol_names() +
+                      "): every sampler setting, the sample count and the uint8 rule; flags "
+                      "given override it (shown with the run's fingerprint)");
+  cmd->add_option("--quantization", a.quantization,
+                  "uint8 rule of decoded images: dit (clamp(127.5 x + 128), DiT/SiT/LightningDiT) "
+                  "or repa (clamp(255 (x + 1) / 2), half a level lower); default: the model's")
+      ->transform(lowercase());
   cmd->add_option("--vae", a.vae,
                   "Stable Diffusion VAE: diffusers folder with config.json and "
                   "diffusion_pytorch_model.safetensors or .bin (e.g. sd-vae-ft-ema)");
@@ -145,12 +166,33 @@ int run_sample(const SampleArgs& a) {
   settings.num_classes = a.num_classes;
   settings.device = a.device;
   settings.precision = a.precision;  // lower-cased by the option's transform
+  settings.guide_model = a.guide_model;
+  settings.guide_ckpt = a.guide_ckpt;
+  const Protocol* protocol = a.protocol.empty() ? nullptr : &find_protocol(a.protocol);
+  settings.quantization =
+      !a.quantization.empty() ? a.quantization : protocol ? protocol->quantization : "";
+  if (protocol) {  // before any file is read
+    const ModelKind& kind = model_kind(a.model);
+    if (!kind.analytic && std::string(kind.prefix) != protocol->model)
+      fail("--protocol ", protocol->name, " samples ", protocol->model, ": models; --model ",
+           a.model, " is a ", kind.prefix, ": model");
+    if (kind.analytic)
+      std::cerr << "note: --protocol " << protocol->name << " is defined for " << protocol->model
+                << ": checkpoints; on the analytic " << a.model
+                << " its sampler settings apply\n";
+  }
   const std::unique_ptr<Generator> generator = Generator::create(settings);
   const Generator& model = *generator;
   const bool analytic = model.mixture() != nullptr;
   const bool images = model.has_images();
   const SamplerSpec spec = sampler_spec(a);
-  check_sampler(spec, model);  // the family, variance and guidance the model takes
+  const std::unique_ptr<Generator> guide = Generator::create_guide(settings, model);
+  // the family, variance and guidance the model takes
+  check_sampler(spec, model, guide.get());
+  if (guide && !(spec.config.guidance.scale != 1.0 &&
+                 spec.config.guidance.kind == GuidanceKind::kAutoguidance))
+    std::cerr << "note: --guide-model is used by --guidance autoguidance with --cfg-scale != 1 "
+                 "only (ignored)\n";
   if (!analytic && !images && a.save_latents.empty())
     fail("without --vae a SiT/DiT network has no images: give --vae DIR, or --save-latents "
          "FILE.npz");
@@ -166,7 +208,23 @@ int run_sample(const SampleArgs& a) {
   if (!a.noise.empty()) noise_file.emplace(io::open_npy(a.noise));
   const int64_t noise_rows =
       noise_file && !noise_file->shape().empty() ? noise_file->shape()[0] : 0;
-  const int64_t n = a.num_samples > 0 ? a.num_samples : noise_file ? noise_rows : 64;
+  const int64_t n = a.num_samples > 0 ? a.num_samples
+                    : noise_file       ? noise_rows
+                    : protocol         ? protocol->num_samples
+                                       : 64;
+  if (protocol) {
+    ProtocolRun run{protocol, spec, n, settings.quantization};
+    const std::string changed = run.overrides();
+    std::cerr << "protocol " << protocol->name << ": fingerprint " << run.fingerprint();
+    if (changed.empty()) {
+      std::cerr << " (the preset as published)\n";
+    } else {
+      ProtocolRun preset{protocol, protocol_spec(*protocol), protocol->num_samples,
+                         protocol->quantization};
+      std::cerr << "; overrides: " << changed << " (the preset's own fingerprint "
+                << preset.fingerprint() << ")\n";
+    }
+  }
   if (n < 1) fail(a.noise, ": --noise holds no rows");
   const int64_t d = model.state_numel();
   std::vector<int64_t> state_shape = model.state_shape();
@@ -216,7 +274,7 @@ int run_sample(const SampleArgs& a) {
     latents->begin("latents", io::DType::kF4, latent_shape);
   }
   if (!a.sample_dir.empty()) pngs.emplace(a.sample_dir, n);
-  std::vector<int64_t> nfe;
+  std::vector<int64_t> nfe, nfe_uncond;
   int64_t network_calls = 0;
   Interval interval;
   for (int64_t s = 0; s < n; s += a.batch_size) {
@@ -230,8 +288,8 @@ int run_sample(const SampleArgs& a) {
       shape.insert(shape.end(), state_shape.begin(), state_shape.end());
       x0 = at::tensor(rows, at::kDouble).view(shape);
     }
-    const GeneratedBatch g =
-        generate_batch(model, cfg, a.seed, ids, labels_all.narrow(0, s, b), x0, images);
+    const GeneratedBatch g = generate_batch(model, cfg, a.seed, ids, labels_all.narrow(0, s, b), x0,
+                                            images, guide.get());
     const SampleResult& r = g.result;
     if (out) {
       const at::Tensor host = r.x.cpu().contiguous();
@@ -249,6 +307,7 @@ int run_sample(const SampleArgs& a) {
       if (pngs) pngs->write(u8.data_ptr<uint8_t>(), b, u8.size(1), u8.size(2), s);
     }
     nfe.insert(nfe.end(), r.nfe.begin(), r.nfe.end());
+    nfe_uncond.insert(nfe_uncond.end(), r.nfe_uncond.begin(), r.nfe_uncond.end());
     network_calls += r.network_calls;
     interval = r.interval;
   }
@@ -257,6 +316,7 @@ int run_sample(const SampleArgs& a) {
     w->end();
     w->add("labels", {n}, labels_all.contiguous().data_ptr<int64_t>());
     w->add("nfe", {n}, nfe.data());
+    if (cfg.guidance.scale != 1.0) w->add("nfe_uncond", {n}, nfe_uncond.data());
     w->close();
   }
   if (adm) adm->close();
@@ -279,11 +339,15 @@ int run_sample(const SampleArgs& a) {
     std::cerr << ", diffusion " << to_string(cfg.sde_options.diffusion.form) << " norm "
               << cfg.sde_options.diffusion.norm << " (D(t) = w(t)/2), last step "
               << to_string(cfg.sde_options.last_step);
-  std::cerr << "; mean NFE " << mean_nfe << " per sample, " << network_calls
-            << " network batch evaluations; wrote";
-  for (const std::string& f : {analytic || images ? a.out : std::string(),
-                               pngs ? a.sample_dir + "/" : std::string(),
-                               latents ? a.save_latents : std::string()})
+  std::cerr << "; mean NFE " << mean_nfe << " per sample";
+  if (cfg.guidance.scale != 1.0)
+    std::cerr << " (" << std::accumulate(nfe_uncond.begin(), nfe_uncond.end(), 0.0) / n
+              << (cfg.guidance.kind == GuidanceKind::kAutoguidance ? " with the guiding network)"
+                                                                   : " guided)");
+  std::cerr << ", " << network_calls << " network batch evaluations; wrote";
+  for (const std::string& f :
+       {analytic || images ? a.out : std::string(), pngs ? a.sample_dir + "/" : std::string(),
+        latents ? a.save_latents : std::string()})
     if (!f.empty()) std::cerr << " " << f;
   std::cerr << "\n";
   return 0;

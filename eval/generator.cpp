@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/sha256.h"
 #include "eval/sampler_spec.h"
 #include "models/device.h"
@@ -56,9 +57,15 @@ class MixtureGenerator final : public Generator {
 /// A SiT network (continuous time, ODE/SDE) or a DiT network (the same backbone on DiT's
 /// integer timesteps, learned-sigma channels kept, DDPM/DDIM), with optional VAE and
 /// feature extractor.
+/// The networks on the SiT backbone: SiT (code time, velocity as trained), DiT (integer
+/// timesteps, learned sigma kept) and REPA (its own time tau = 1 - t and velocity
+/// v_R = -v, protocols.md §3: adapted here so that every SiT sampler drives it).
+enum class NetKind { kSiT, kDiT, kRepa };
+
 class SiTGenerator final : public Generator {
  public:
-  SiTGenerator(const GeneratorSettings& s, bool dit) : settings_(s), dit_(dit) {
+  SiTGenerator(const GeneratorSettings& s, NetKind kind)
+      : settings_(s), kind_(kind), dit_(kind == NetKind::kDiT) {
     if (s.ckpt.empty()) fail("model ", s.model, " needs a checkpoint (--ckpt / ckpt = \"FILE\")");
     if (s.precision == "fp64" || s.precision == "fp16")
       fail("precision ", s.precision, " is not available for a SiT network: fp32 (TF32 off, as "
@@ -68,9 +75,11 @@ class SiTGenerator final : public Generator {
     if (!s.vae.empty()) vae_.emplace(models::VaeDecoder::load(s.vae, s.device, precision));
     const int64_t factor = vae_ ? vae_->config().upsampling() : 8;
     models::SiTOptions o;
-    const std::string name = s.model.size() > 4 ? s.model.substr(4) : "";  // after "sit:"
-    o.name = name;
-    o.keep_learned_sigma = dit;
+    const size_t colon = s.model.find(':');
+    o.name = colon == std::string::npos ? "" : s.model.substr(colon + 1);  // after "sit:"
+    if (!s.quantization.empty()) quantization_ = models::parse_quantization(s.quantization);
+    else if (kind == NetKind::kRepa) quantization_ = models::Quantization::kRepa;
+    o.keep_learned_sigma = dit_;
     o.num_classes = s.num_classes;
     o.device = s.device;
     o.precision = precision;
@@ -80,7 +89,19 @@ class SiTGenerator final : public Generator {
              factor);
       o.input_size = s.image_size / factor;
     }
-    net_.emplace(models::load_state_dict(s.ckpt), o);
+    models::StateDict sd = models::load_state_dict(s.ckpt);
+    if (kind != NetKind::kRepa)
+      for (const auto& [key, tensor] : sd.tensors)
+        if (key.rfind("projectors.", 0) == 0)
+          fail(s.ckpt, ": holds REPA's projection heads ('", key, "'): a REPA checkpoint; load "
+               "it with --model repa (model = \"repa:SiT-XL/2\"), which also takes REPA's time "
+               "and velocity convention");
+    if (kind == NetKind::kRepa) {
+      // REPA checkpoints: projection heads (training only) ignored, legacy keys renamed
+      o.ignore_prefixes = {"projectors."};
+      models::rename_repa_legacy_keys(sd);
+    }
+    net_.emplace(sd, o);
     if (!s.inception.empty() || !s.dinov2.empty() || !s.clip.empty()) {
       if (!vae_)
         fail("image features (Inception, DINOv2, CLIP) need images: give the model a VAE "
@@ -100,11 +121,15 @@ class SiTGenerator final : public Generator {
     if (vae_ && vae_->config().latent_channels != net_->config().in_channels)
       fail(s.vae, ": the VAE has ", vae_->config().latent_channels, " latent channels, the model ",
            net_->config().in_channels);
-    state_options_ = at::TensorOptions().dtype(at::kFloat).device(at::Device(s.device));
+    // REPA integrates in float64 (the network itself runs in its precision)
+    state_options_ = at::TensorOptions()
+                         .dtype(kind == NetKind::kRepa ? at::kDouble : at::kFloat)
+                         .device(at::Device(s.device));
   }
   std::string name() const override {
     const std::string n = net_->config().name();  // "SiT-XL/2"
-    return (dit_ ? "DiT" + n.substr(3) : n) + " (" + settings_.ckpt + ")";
+    return (dit_ ? "DiT" + n.substr(3) : kind_ == NetKind::kRepa ? "REPA " + n : n) + " (" +
+           settings_.ckpt + ")";
   }
   std::vector<int64_t> state_shape() const override {
     const auto& c = net_->config();
@@ -115,6 +140,10 @@ class SiTGenerator final : public Generator {
   samplers::ModelFn model_fn(samplers::Prediction, samplers::PathType) const override {
     // The network predicts whatever it was trained to; the sweep's prediction says what.
     const models::SiT* net = &*net_;
+    if (kind_ == NetKind::kRepa)  // v(x, t) = -v_R(x, tau = 1 - t), tau cast to float32
+      return [net](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) {
+        return net->forward_repa(x, t, y);
+      };
     return [net](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) {
       return net->forward(x, t, y);
     };
@@ -130,7 +159,7 @@ class SiTGenerator final : public Generator {
   bool has_images() const override { return vae_.has_value(); }
   at::Tensor decode_images(const at::Tensor& x) const override {
     if (!vae_) fail(name(), ": images need a VAE (--vae DIR / vae = \"DIR\")");
-    return models::to_uint8_nhwc(vae_->decode(x.to(at::kFloat)));
+    return models::to_uint8_nhwc(vae_->decode(x.to(at::kFloat)), quantization_);
   }
   std::string feature_space() const override {
     return extractor_ ? extractor_->identity() + " of the decoded uint8 images"
@@ -169,7 +198,9 @@ class SiTGenerator final : public Generator {
 
  private:
   GeneratorSettings settings_;
+  NetKind kind_ = NetKind::kSiT;
   bool dit_ = false;
+  models::Quantization quantization_ = models::Quantization::kDiT;
   std::optional<models::VaeDecoder> vae_;
   std::optional<models::SiT> net_;
   std::unique_ptr<models::FeatureExtractor> extractor_;
@@ -187,13 +218,19 @@ const std::vector<ModelKind>& model_registry() {
        [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
          GeneratorSettings t = s;
          if (t.model == "sit") t.model = "sit:";  // detected from the checkpoint
-         return std::make_unique<SiTGenerator>(t, /*dit=*/false);
+         return std::make_unique<SiTGenerator>(t, NetKind::kSiT);
        }},
       {"dit", "dit:DiT-{S,B,L,XL}/{2,4,8}", false,
        [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
          GeneratorSettings t = s;
          if (t.model == "dit") t.model = "dit:";  // detected from the checkpoint
-         return std::make_unique<SiTGenerator>(t, /*dit=*/true);
+         return std::make_unique<SiTGenerator>(t, NetKind::kDiT);
+       }},
+      {"repa", "repa:SiT-{S,B,L,XL}/{2,4,8}", false,
+       [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
+         GeneratorSettings t = s;
+         if (t.model == "repa") t.model = "repa:";  // detected from the checkpoint
+         return std::make_unique<SiTGenerator>(t, NetKind::kRepa);
        }},
   };
   return kinds;
@@ -212,6 +249,38 @@ const ModelKind& model_kind(const std::string& model) {
 std::unique_ptr<Generator> Generator::create(const GeneratorSettings& s) {
   models::check_device(s.device);
   return model_kind(s.model).create(s);
+}
+
+std::unique_ptr<Generator> Generator::create_guide(const GeneratorSettings& s,
+                                                   const Generator& model) {
+  if (s.guide_model.empty()) {
+    if (!s.guide_ckpt.empty()) fail("guide_ckpt needs guide_model (the guiding network's kind)");
+    return nullptr;
+  }
+  if (std::string(model_kind(s.guide_model).prefix) != model_kind(s.model).prefix)
+    fail("guide_model ", s.guide_model, " is not of the kind of model ", s.model,
+         ": autoguidance guides a network with a weaker one of the same family");
+  GeneratorSettings g;
+  g.model = s.guide_model;
+  g.ckpt = s.guide_ckpt;
+  g.image_size = s.image_size;
+  g.num_classes = s.num_classes;
+  g.device = s.device;
+  g.precision = s.precision;
+  if (!model_kind(g.model).analytic && g.ckpt.empty())
+    fail("guide_model ", g.model, " needs guide_ckpt (the guiding network's checkpoint)");
+  if (model_kind(g.model).analytic && !g.ckpt.empty())
+    fail("guide_ckpt does not apply to the analytic guide_model ", g.model);
+  std::unique_ptr<Generator> guide =
+      in_context("guide_model " + g.model, [&] { return create(g); });
+  if (guide->state_shape() != model.state_shape())
+    fail("guide_model ", guide->name(), " has states of shape ", shape_string(guide->state_shape()),
+         ", model ", model.name(), " ", shape_string(model.state_shape()), ": they must match");
+  if (guide->num_classes() != model.num_classes() || guide->null_class() != model.null_class())
+    fail("guide_model ", guide->name(), " has ", guide->num_classes(), " classes (null ",
+         guide->null_class(), "), model ", model.name(), " ", model.num_classes(), " (null ",
+         model.null_class(), "): autoguidance needs the same conditioning");
+  return guide;
 }
 
 samplers::ModelFn Generator::discrete_model_fn() const {
@@ -237,8 +306,35 @@ int64_t Generator::state_numel() const {
   return d;
 }
 
-void check_sampler(const SamplerSpec& spec, const Generator& model) {
+void check_sampler(const SamplerSpec& spec, const Generator& model, const Generator* guide) {
   const samplers::SamplerFamily family = spec.family();
+  const bool guided = spec.config.guidance.scale != 1.0;
+  if (guided && spec.config.guidance.kind == samplers::GuidanceKind::kAutoguidance) {
+    if (!guide)
+      fail(
+          "guidance autoguidance needs a guiding network: guide_model (--guide-model) and, "
+          "for a network, guide_ckpt (--guide-ckpt)");
+    if (!guide->supports(family))
+      fail("guide_model ", guide->name(), " cannot drive mode ", samplers::to_string(family));
+    if (family == samplers::SamplerFamily::kDdpm &&
+        spec.config.discrete.variance == samplers::VarianceType::kLearnedRange &&
+        guide->learned_sigma() != model.learned_sigma())
+      fail("guide_model ", guide->name(), " and model ", model.name(),
+           " differ in learned sigma: their outputs cannot be combined");
+  }
+  if (guided) {
+    // the guidance interval's rules that the configuration alone decides
+    const int64_t steps =
+        samplers::is_discrete(family)
+            ? static_cast<int64_t>(samplers::space_timesteps(samplers::kDiffusionSteps,
+                                                             spec.config.discrete.respacing)
+                                       .size())
+        : family == samplers::SamplerFamily::kSde
+            ? spec.config.num_steps - 1 +
+                  (spec.config.sde_options.last_step != samplers::LastStep::kNone ? 1 : 0)
+            : spec.config.num_steps - 1;
+    samplers::check_guidance_interval(spec.config, steps);
+  }
   if (!model.supports(family))
     fail("mode ", samplers::to_string(family), ": ", model.name(),
          samplers::is_discrete(family)
@@ -255,6 +351,11 @@ void check_sampler(const SamplerSpec& spec, const Generator& model) {
   if (spec.config.guidance.scale != 1.0 && model.num_classes() == 0)
     fail("cfg_scale ", spec.value("cfg_scale"), " needs a class-conditional model; ", model.name(),
          " is unconditional");
+  if (guided && spec.config.guidance.channels == samplers::CfgChannels::kFirst3 &&
+      model.state_shape()[0] < 3)
+    fail("cfg_channels 3 guides channels 0..2 (the reference's forward_with_cfg); ", model.name(),
+         " has states of shape ", shape_string(model.state_shape()),
+         ": use cfg_channels = \"all\" (--cfg-channels all)");
   // The unconditional label is the model's: the row of its label table after the classes.
   if (spec.null_class && *spec.null_class != model.null_class())
     fail("null_class ", *spec.null_class, ": ",
@@ -271,17 +372,22 @@ at::Tensor sample_labels(int64_t num_classes, uint64_t seed, const std::vector<i
 
 GeneratedBatch generate_batch(const Generator& model, const samplers::SamplerConfig& config,
                               uint64_t seed, const std::vector<int64_t>& ids,
-                              const at::Tensor& labels, at::Tensor x0, bool decode) {
+                              const at::Tensor& labels, at::Tensor x0, bool decode,
+                              const Generator* guide) {
   const at::TensorOptions& options = model.state_options();
   if (!x0.defined())
     x0 = samplers::per_sample_normal(seed, ids, samplers::kStreamInit, model.state_shape(),
                                      options);
   GeneratedBatch out;
-  const samplers::ModelFn fn = samplers::is_discrete(config.family)
-                                  ? model.discrete_model_fn()
-                                  : model.model_fn(config.prediction, config.path);
-  out.result = samplers::sample(fn, config,
-                                x0.to(options), labels.to(options.device()), ids, seed);
+  auto model_fn = [&](const Generator& g) {
+    return samplers::is_discrete(config.family) ? g.discrete_model_fn()
+                                                : g.model_fn(config.prediction, config.path);
+  };
+  const bool autoguidance =
+      config.guidance.scale != 1.0 && config.guidance.kind == samplers::GuidanceKind::kAutoguidance;
+  out.result =
+      samplers::sample(model_fn(model), config, x0.to(options), labels.to(options.device()), ids,
+                       seed, autoguidance && guide ? model_fn(*guide) : samplers::ModelFn());
   if (decode) out.images = model.decode_images(out.result.x);  // (B, H, W, 3) uint8
   return out;
 }

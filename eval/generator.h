@@ -24,7 +24,9 @@ class GaussianMixture;
 namespace sit::eval {
 
 struct GeneratorSettings {
-  std::string model;  ///< "gmm:PRESET", "gmm:FILE.toml", "sit:SiT-XL/2", "dit:DiT-XL/2" ("sit"/"dit": detect)
+  /// "gmm:PRESET", "gmm:FILE.toml", "sit:SiT-XL/2", "dit:DiT-XL/2", "repa:SiT-XL/2"
+  /// ("sit"/"dit"/"repa": detect the size)
+  std::string model;
   std::string ckpt;   ///< SiT / DiT checkpoint (.pt or .safetensors)
   std::string inception;    ///< the feature extractor's file: features of the decoded images
   std::string extractor = "inception";  ///< its kind (models::extractor_registry())
@@ -38,6 +40,12 @@ struct GeneratorSettings {
   /// fp32, fp64 (state and analytic model in float64), tf32 or bf16 (network precision;
   /// the sampler state stays float32).
   std::string precision = "fp32";
+  /// Autoguidance: the guiding network (a weaker model of the same kind, classes and state
+  /// shape, e.g. a smaller or shorter-trained checkpoint) and its checkpoint; empty: none.
+  std::string guide_model, guide_ckpt;
+  /// uint8 rule of decoded images: "dit" (127.5 x + 128) or "repa" (255 (x + 1) / 2);
+  /// empty: the model's own (repa: for REPA models, else dit).
+  std::string quantization;
 };
 
 class Generator {
@@ -45,6 +53,10 @@ class Generator {
   virtual ~Generator() = default;
   /// Builds the generator the settings name; errors name the setting at fault.
   static std::unique_ptr<Generator> create(const GeneratorSettings& s);
+  /// The guiding network of `s` (guide_model / guide_ckpt; nullptr when none), checked
+  /// against `model`: the same kind, state shape and classes. Errors name the setting.
+  static std::unique_ptr<Generator> create_guide(const GeneratorSettings& s,
+                                                 const Generator& model);
 
   virtual std::string name() const = 0;
   /// Shape of one sample's state, e.g. {32} or {4, 32, 32}.
@@ -106,7 +118,9 @@ struct SamplerSpec;
 /// of the other time convention (ODE/SDE on a DiT, DDPM/DDIM on a SiT), learned-range
 /// variance without learned sigma, cfg_scale != 1 on an unconditional model, a null_class
 /// that is one of the model's classes (or, for a network, not its unconditional label).
-void check_sampler(const SamplerSpec& spec, const Generator& model);
+/// `guide`: the autoguidance network, needed by guidance = autoguidance.
+void check_sampler(const SamplerSpec& spec, const Generator& model,
+                   const Generator* guide = nullptr);
 
 /// Labels of the samples `ids`: uniform over `num_classes` from their own stream
 /// (per_sample_labels), zeros for an unconditional model (0 classes). CPU int64 (B).
@@ -119,9 +133,11 @@ struct GeneratedBatch {
 
 /// The one batch generator of `sample` and sweeps: initial states x0 (B, state shape; drawn
 /// from (seed, ids) with per_sample_normal when undefined), labels (B) on any device,
-/// sampled with `config` and, when `decode`, decoded to images.
+/// sampled with `config` and, when `decode`, decoded to images. `guide`: the autoguidance
+/// network (Generator::create_guide).
 GeneratedBatch generate_batch(const Generator& model, const samplers::SamplerConfig& config,
                               uint64_t seed, const std::vector<int64_t>& ids,
-                              const at::Tensor& labels, at::Tensor x0, bool decode);
+                              const at::Tensor& labels, at::Tensor x0, bool decode,
+                              const Generator* guide = nullptr);
 
 }  // namespace sit::eval

@@ -35,6 +35,10 @@ RunIdentity run_identity(const SweepSpec& spec,
                          const std::vector<std::pair<std::string, std::string>>& provenance,
                          const MetricsJobOptions& m) {
   RunIdentity id = {{"model", spec.model}};
+  // (only when set: runs without autoguidance keep their identity)
+  if (!spec.guide_model.empty()) id.emplace_back("guide_model", spec.guide_model);
+  if (!spec.quantization.empty()) id.emplace_back("quantization", spec.quantization);
+  if (!spec.protocol.empty()) id.emplace_back("protocol", spec.protocol);
   // file checksums (checkpoint, VAE, extractor, a mixture's TOML), not paths
   for (const auto& [key, value] : provenance)
     if (key.size() > 7 && key.compare(key.size() - 7, 7, "_sha256") == 0) id.emplace_back(key, value);

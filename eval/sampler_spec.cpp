@@ -1,6 +1,7 @@
 #include "eval/sampler_spec.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -45,6 +46,31 @@ bool parse_bool(const std::string& t) {
 }
 bool guided(const SamplerSpec& s) {
   return s.config.guidance.scale != 1.0;
+}
+
+/// "A,B" -> (A, B), both in [lo, hi] and A <= B; "" -> unset. Errors name the form.
+std::optional<std::pair<double, double>> parse_pair(const std::string& t, const char* form,
+                                                    double lo, double hi) {
+  if (t.empty()) return std::nullopt;
+  const size_t comma = t.find(',');
+  auto number = [&](const std::string& part) {
+    char* end = nullptr;
+    const double v = std::strtod(part.c_str(), &end);
+    if (part.empty() || end != part.c_str() + part.size() || !std::isfinite(v))
+      fail("expected \"", form, "\" (two numbers), got '", t, "'");
+    return v + 0.0;
+  };
+  if (comma == std::string::npos || t.find(',', comma + 1) != std::string::npos)
+    fail("expected \"", form, "\" (two numbers), got '", t, "'");
+  auto trim = [](std::string v) {
+    const auto b = v.find_first_not_of(" \t"), e = v.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+  };
+  const double a = number(trim(t.substr(0, comma))), b = number(trim(t.substr(comma + 1)));
+  if (a < lo || b > hi || a > b)
+    fail("expected \"", form, "\": two numbers in [", python_repr(lo), ", ", python_repr(hi),
+         "], the first not above the second, got '", t, "'");
+  return std::make_pair(a, b);
 }
 
 // Ranges shared by the rows and their help.
@@ -192,6 +218,94 @@ std::vector<SamplerField> make_fields() {
          s.config.guidance.channels = parse_cfg_channels(t);
        },
        [](const SamplerSpec& s) -> std::string { return to_string(s.config.guidance.channels); },
+       guided},
+      {"guidance",
+       "guidance",
+       "--guidance",
+       "cfg (classifier-free: the null label) or autoguidance (a weaker guiding network with "
+       "the same labels: guide_model / --guide-model; EDM2's D_g + w (D - D_g))",
+       all,
+       false,
+       false,
+       {},
+       FieldShown::kChanged,
+       true,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.guidance.kind = parse_guidance_kind(t);
+       },
+       [](const SamplerSpec& s) -> std::string { return to_string(s.config.guidance.kind); },
+       guided},
+      {"cfg_schedule",
+       "cfg_schedule",
+       "--cfg-schedule",
+       "constant, or linear: scale 1 + (cfg_scale - 1) t at code time t (none at noise, full "
+       "at data)",
+       both,
+       false,
+       false,
+       {},
+       FieldShown::kChanged,
+       true,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.guidance.schedule = parse_cfg_schedule(t);
+       },
+       [](const SamplerSpec& s) -> std::string { return to_string(s.config.guidance.schedule); },
+       guided},
+      {"guidance_interval",
+       "guidance_interval",
+       "--guidance-interval",
+       "\"LOW,HIGH\" in code time: step i guided iff LOW <= t_i <= HIGH at its start (both "
+       "stages share it; REPA's guidance_low/high are tau = 1 - t: [0, 0.7] is \"0.3,1\")",
+       both,
+       false,
+       false,
+       {},
+       FieldShown::kChanged,
+       true,
+       [](SamplerSpec& s, const std::string& t) {
+         s.config.guidance.interval.time = parse_pair(t, "LOW,HIGH", 0.0, 1.0);
+       },
+       [](const SamplerSpec& s) -> std::string {
+         const auto& v = s.config.guidance.interval.time;
+         return v ? repr(v->first) + "," + repr(v->second) : "";
+       },
+       guided},
+      {"cfg_interval_start", "cfg_start", "--cfg-interval-start",
+       "LightningDiT's cfg_interval_start: evaluations at code time t < START are unguided", both,
+       true, false, between(0, 1), FieldShown::kChanged, true,
+       [](SamplerSpec& s, const std::string& t) {
+         if (t.empty())
+           s.config.guidance.interval.start.reset();
+         else
+           s.config.guidance.interval.start = value(t);
+       },
+       [](const SamplerSpec& s) { return repr(s.config.guidance.interval.start); }, guided},
+      {"guidance_steps",
+       "guidance_steps",
+       "--guidance-steps",
+       "\"FIRST,LAST\": steps FIRST..LAST (0-based, inclusive) guided, both stages of a step "
+       "(EDM's guidance interval, e.g. \"17,22\" of 32 Heun steps)",
+       all,
+       false,
+       false,
+       {},
+       FieldShown::kChanged,
+       true,
+       [](SamplerSpec& s, const std::string& t) {
+         if (t.empty()) {
+           s.config.guidance.interval.steps.reset();
+           return;
+         }
+         const auto p = parse_pair(t, "FIRST,LAST", 0.0, 1e9);
+         if (p->first != std::floor(p->first) || p->second != std::floor(p->second))
+           fail("expected two step indices \"FIRST,LAST\" (integers), got '", t, "'");
+         s.config.guidance.interval.steps =
+             std::make_pair(static_cast<int64_t>(p->first), static_cast<int64_t>(p->second));
+       },
+       [](const SamplerSpec& s) -> std::string {
+         const auto& v = s.config.guidance.interval.steps;
+         return v ? std::to_string(v->first) + "," + std::to_string(v->second) : "";
+       },
        guided},
       {"t0", "t0", "--t0", "start of the sampling interval (overrides the reference rule)", both,
        true, false, between(0, 1), FieldShown::kChanged, true,

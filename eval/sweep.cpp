@@ -21,6 +21,7 @@
 #include "common/range.h"
 #include "eval/features_job.h"
 #include "eval/generator.h"
+#include "eval/protocols.h"
 #include "eval/metrics_job.h"
 #include "eval/run_manifest.h"
 #include "metrics/feature_stats.h"
@@ -134,6 +135,14 @@ json base_record(const SamplerSpec& cfg, const SweepSpec& spec) {
   rec["nfe_planned"] = cfg.nfe_estimate();  // per sample; -1: adaptive (dopri5)
   rec["model"] = spec.model;
   rec["global_seed"] = spec.seed;
+  if (!spec.protocol.empty()) {
+    // which preset, what actually ran (its fingerprint) and what was changed from it
+    ProtocolRun run{&find_protocol(spec.protocol), cfg, spec.samples, spec.quantization};
+    rec["protocol"] = spec.protocol;
+    rec["protocol_fingerprint"] = run.fingerprint();
+    const std::string changed = run.overrides();
+    if (!changed.empty()) rec["protocol_overrides"] = changed;
+  }
   return rec;
 }
 
@@ -241,6 +250,7 @@ struct Context {
   std::ostream& log;
   fs::path dir, results;
   const Generator& model;
+  const Generator* guide;  ///< autoguidance's guiding network, or nullptr
   at::TensorOptions tensor_options;
   const io::FeatureSet* reference;  ///< nullptr: no metrics (generation only)
   const MetricsJobOptions& metrics;
@@ -303,9 +313,9 @@ void generate_batches(Context& c, const SamplerSpec& cfg) {
     if (fs::exists(batch_path(partial, k))) continue;
     const int64_t s = k * c.spec.batch_size, b = std::min(c.spec.batch_size, n - s);
     const auto ids = id_range(s, b);
-    const GeneratedBatch g =
-        generate_batch(c.model, sc, c.spec.seed, ids,
-                       sample_labels(c.model.num_classes(), c.spec.seed, ids), {}, png || npz);
+    const GeneratedBatch g = generate_batch(c.model, sc, c.spec.seed, ids,
+                                            sample_labels(c.model.num_classes(), c.spec.seed, ids),
+                                            {}, png || npz, c.guide);
     const samplers::SampleResult& r = g.result;
     const at::Tensor& images = g.images;
     const std::vector<at::Tensor> blocks = c.model.features(r.x, images);
@@ -316,6 +326,7 @@ void generate_batches(Context& c, const SamplerSpec& cfg) {
     for (size_t i = 0; i < layout.size(); ++i)
       w.add(layout[i].first, {b, layout[i].second}, blocks[i].data_ptr<float>());
     w.add("nfe", {b}, r.nfe.data());
+    w.add("nfe_uncond", {b}, r.nfe_uncond.data());
     if (npz) w.add("images", images.sizes().vec(), images.data_ptr<uint8_t>());
     w.close();
     c.progress.batch(std::min(n, s + b), n);
@@ -347,7 +358,7 @@ void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
       features.blocks[name] = io::FeatureMatrix{
           std::vector<float>(static_cast<size_t>(n * width)), n, width};
     const int64_t d = features.rows(io::kPool)->cols;
-    std::vector<int64_t> nfe;
+    std::vector<int64_t> nfe, nfe_uncond;
     metrics::StatsAccumulator acc(d);
     const at::Tensor labels = sample_labels(c.model.num_classes(), c.spec.seed, id_range(0, n));
     std::optional<io::AdmNpzWriter> images;
@@ -367,6 +378,10 @@ void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
         z.open(name).read_rows(0, b, features.blocks.at(name).data.data() + s * width);
       const auto batch_nfe = z.open("nfe").read_all<int64_t>();
       nfe.insert(nfe.end(), batch_nfe.begin(), batch_nfe.end());
+      if (z.has("nfe_uncond")) {  // (batches of earlier versions have none)
+        const auto u = z.open("nfe_uncond").read_all<int64_t>();
+        nfe_uncond.insert(nfe_uncond.end(), u.begin(), u.end());
+      }
       acc.add(features.rows(io::kPool)->data.data() + s * d, b);
     }
     if (images) images->close();
@@ -392,6 +407,9 @@ void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
     io::save_feature_set((c.dir / "features" / (id + ".h5")).string(), features);
     rec["n_samples"] = n;
     rec["nfe"] = std::accumulate(nfe.begin(), nfe.end(), 0.0) / static_cast<double>(n);
+    if (cfg.config.guidance.scale != 1.0 && static_cast<int64_t>(nfe_uncond.size()) == n)
+      rec["nfe_uncond"] =
+          std::accumulate(nfe_uncond.begin(), nfe_uncond.end(), 0.0) / static_cast<double>(n);
     rec["status"] = "ok";
   } catch (const std::exception& e) {
     rec["status"] = "failed";
@@ -542,12 +560,17 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   settings.dinov2 = spec.dinov2;
   settings.clip = spec.clip;
   settings.dinov2_resize = spec.dinov2_resize;
+  settings.guide_model = spec.guide_model;
+  settings.guide_ckpt = spec.guide_ckpt;
+  settings.quantization = spec.quantization;
   const std::unique_ptr<Generator> generator = Generator::create(settings);
   const Generator& model = *generator;
+  const std::unique_ptr<Generator> guide =
+      in_context(spec.source, [&] { return Generator::create_guide(settings, model); });
   const auto tensor_options = model.state_options();
   for (const auto& cfg : spec.configs)
     in_context(cat(spec.source, ": configuration ", cfg.id(), " (", cfg.label(), ")"),
-               [&] { check_sampler(cfg, model); });
+               [&] { check_sampler(cfg, model, guide.get()); });
   for (const auto& key : spec.metrics)  // the features the metrics read
     for (const MetricInput& in : metric(key).inputs) {
       const auto layout = model.feature_layout();
@@ -563,7 +586,12 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   // Nothing is written before the run's identity is known to match the directory's (and
   // a run refused before this point leaves no empty directory behind).
   fs::create_directories(dir);
-  const auto provenance = model.provenance();  // checksums of the model's files, once
+  auto provenance = model.provenance();  // checksums of the model's files, once
+  if (guide) {                           // the guiding network's, named as such
+    provenance.emplace_back("guide_model", guide->name());
+    for (const auto& [key, value] : guide->provenance())
+      provenance.emplace_back("guide_" + key, value);
+  }
   check_run_identity(dir.string(), run_identity(spec, provenance, metric_options));
   if (remember_save_images) write_file_atomic(saved.string(), spec.save_images + "\n");
 
@@ -610,6 +638,7 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
             dir,
             dir / "results.jsonl",
             model,
+            guide.get(),
             tensor_options,
             reference ? &*reference : nullptr,
             metric_options,

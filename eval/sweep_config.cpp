@@ -16,7 +16,9 @@
 #include "reference_stats/feature_set.h"
 #include "models/device.h"
 #include "eval/generator.h"
+#include "eval/protocols.h"
 #include "models/feature_extractor.h"
+#include "models/vae.h"
 #include "models/vit_extractors.h"
 #include "samplers/diffusion.h"
 #include "samplers/field.h"
@@ -92,12 +94,21 @@ SweepSpec load_sweep(const std::string& path) {
   const toml::table* sweep = tbl["sweep"].as_table();
   const toml::table* grid = tbl["grid"].as_table();
   if (!sweep) fail(path, ": needs a [sweep] table (model, samples, ...)");
+  // A protocol preset is a configuration of its own: the grid then only varies it.
+  const Protocol* protocol = nullptr;
+  if (const toml::node* n = sweep->get("protocol")) {
+    const auto name = n->value<std::string>();
+    if (!name) fail(where(path, *n), ": 'protocol' must be a string (", protocol_names(), ")");
+    protocol = in_context(where(path, *n), [&] { return &find_protocol(*name); });
+  }
+  static const toml::table kNoGrid;
+  if (!grid && protocol) grid = &kNoGrid;
   if (!grid) fail(path, ": needs a [grid] table (path_type, prediction, methods, steps, ...)");
   check_keys(path, *sweep, "sweep",
              {"name", "model", "samples", "reference_samples", "global_seed", "batch_size",
               "device", "precision", "out", "metrics", "ckpt", "vae", "image_size", "num_classes",
               "reference", "save_images", "inception", "extractor", "dinov2", "clip",
-              "dinov2_resize"});
+              "dinov2_resize", "guide_model", "guide_ckpt", "quantization", "protocol"});
   {
     // every sampler field but those the family keys set
     std::set<std::string> keys = {"ode_methods", "ode_steps",      "sde_methods",
@@ -137,6 +148,12 @@ SweepSpec load_sweep(const std::string& path) {
   spec.out = str("out", "");
   spec.ckpt = str("ckpt", "");
   spec.vae = str("vae", "");
+  spec.guide_model = str("guide_model", "");
+  spec.guide_ckpt = str("guide_ckpt", "");
+  spec.quantization = lowercase(str("quantization", protocol ? protocol->quantization : ""));
+  if (protocol) spec.protocol = protocol->name;
+  if (const toml::node* n = sweep->get("quantization"))
+    in_context(where(path, *n), [&] { return models::parse_quantization(spec.quantization); });
   spec.inception = str("inception", "");
   spec.extractor = str("extractor", "inception");
   if (const toml::node* n = sweep->get("extractor")) {
@@ -166,11 +183,16 @@ SweepSpec load_sweep(const std::string& path) {
   if (spec.save_images != "none" && spec.save_images != "png" && spec.save_images != "npz")
     fail(where(path, *sweep->get("save_images")), ": 'save_images' must be none, png or npz, got '",
          spec.save_images, "'");
+  if (protocol && !analytic &&
+      std::string(model_kind(spec.model).prefix) != protocol->model)
+    fail(where(path, *sweep->get("protocol")), ": protocol ", protocol->name, " samples ",
+         protocol->model, ": models; model ", spec.model, " is a ", model_kind(spec.model).prefix,
+         ": model");
   if (!analytic && spec.ckpt.empty())
     fail(path, ": [sweep] model ", spec.model, " needs 'ckpt' (the checkpoint file)");
   if (analytic)
     for (const char* key : {"ckpt", "vae", "image_size", "num_classes", "inception", "extractor",
-                            "dinov2", "clip", "dinov2_resize"})
+                            "dinov2", "clip", "dinov2_resize", "quantization"})
       if (const toml::node* n = sweep->get(key))
         fail(where(path, *n), ": '", key, "' does not apply to the analytic model ", spec.model);
   for (const char* key : {"inception", "dinov2", "clip"})
@@ -186,7 +208,7 @@ SweepSpec load_sweep(const std::string& path) {
       fail(where(path, *n), ": ", e.what());
     }
   }
-  spec.samples = integer("samples", 1000, 2);
+  spec.samples = integer("samples", protocol ? protocol->num_samples : 1000, 2);
   spec.reference_samples = integer("reference_samples", spec.samples, 2);
   spec.batch_size = integer("batch_size", 500, 1);
   spec.seed = static_cast<uint64_t>(integer("global_seed", 0, 0));
@@ -229,6 +251,11 @@ SweepSpec load_sweep(const std::string& path) {
              spec.samples, " and ", spec.reference_samples);
   }
 
+  // The configuration a family's grid starts from: the protocol's for its family.
+  auto base_spec = [&](samplers::SamplerFamily family) {
+    return protocol && protocol->family == family ? protocol_spec(*protocol)
+                                                  : default_sampler_spec(family);
+  };
   // Expand the grid; every value is parsed by its field's row.
   using samplers::SamplerFamily;
   struct Axis {
@@ -268,11 +295,12 @@ SweepSpec load_sweep(const std::string& path) {
     }
     const std::string methods = cat(prefix, "_methods"), steps = cat(prefix, "_steps");
     if (!grid->get(methods)) continue;
-    const SamplerSpec defaults = default_sampler_spec(family);
+    const SamplerSpec defaults = base_spec(family);
     own[family].push_back(grid_axis(methods.c_str(), *find_sampler_field("method"), family, {}));
     own[family].push_back(grid_axis(steps.c_str(), *find_sampler_field("num_steps"), family,
                                     {std::to_string(defaults.config.num_steps)}));
   }
+  if (protocol && !own.count(protocol->family)) own[protocol->family] = {};  // the preset itself
   if (own.empty())
     fail(where(path, *grid),
          ": [grid] needs ode_methods, sde_methods, ddpm_respacing and/or ddim_respacing");
@@ -304,7 +332,7 @@ SweepSpec load_sweep(const std::string& path) {
   SamplerSpec start;
   cross(shared, 0, start, [&](SamplerSpec& common) {
     for (const auto& [family, axes] : own) {
-      SamplerSpec s = default_sampler_spec(family);
+      SamplerSpec s = base_spec(family);
       for (const Axis& a : shared)
         if (a.field->applies_to(family)) a.field->set(s, a.field->print(common));
       cross(axes, 0, s, [&](SamplerSpec& c) {
@@ -438,9 +466,13 @@ SweepSpec load_sweep(const std::string& path) {
   if (analytic) {
     GeneratorSettings settings;
     settings.model = spec.model;
+    settings.guide_model = spec.guide_model;
+    settings.guide_ckpt = spec.guide_ckpt;
     const auto model = in_context(path, [&] { return Generator::create(settings); });
+    const auto guide = in_context(path, [&] { return Generator::create_guide(settings, *model); });
     for (const auto& c : spec.configs)
-      in_context(cat(path, ": configuration ", c.label()), [&] { check_sampler(c, *model); });
+      in_context(cat(path, ": configuration ", c.label()),
+                 [&] { check_sampler(c, *model, guide.get()); });
   }
   return spec;
 }

@@ -26,6 +26,12 @@ struct SweepSpec {
   /// Network models (model = "sit:SiT-XL/2"): checkpoint, VAE folder, image size in
   /// pixels and classes (0: the checkpoint's). Paths are relative to the working directory.
   std::string ckpt, vae;
+  /// Autoguidance's guiding network (guidance = "autoguidance"): its kind and checkpoint.
+  std::string guide_model, guide_ckpt;
+  std::string quantization;  ///< uint8 rule ("dit", "repa"); empty: the model's
+  /// A protocol preset (eval/protocols.h): its family starts from the preset's settings,
+  /// samples and quantization default to its; records carry its fingerprint.
+  std::string protocol;
   std::string inception;  ///< TorchScript Inception: image features (FID, sFID, IS, P/R)
   std::string extractor = "inception";  ///< the kind of the 'inception' file
   std::string dinov2;                   ///< DINOv2 TorchScript (fd_dinov2, precision_dinov2)

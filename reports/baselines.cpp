@@ -96,11 +96,35 @@ Baselines Baselines::load(const std::string& name_or_path) {
         b.rows_.push_back(r);  // later rows (longer training) win
       }
     }
+  if (const toml::array* protos = t["protocol"].as_array())
+    for (const auto& node : *protos) {
+      const toml::table& s = *node.as_table();
+      Row r;
+      r.table = "protocol";
+      r.protocol = s["name"].value_or(std::string());
+      r.sampler = "protocol " + r.protocol;
+      r.note = s["source"].value_or(std::string());
+      r.metrics = metrics_of(s);
+      b.rows_.push_back(r);
+    }
   if (b.rows_.empty()) fail(name_or_path, ": no [[system]] or [[size]] rows");
   return b;
 }
 
 std::optional<Published> Baselines::match(const Record& r) const {
+  const std::string protocol = r.value("protocol", "");
+  const std::string feature_space = r.value("feature_space", "");
+  const bool inception = feature_space.empty() ||
+                         feature_space.find("Inception") != std::string::npos ||
+                         feature_space.find("inception") != std::string::npos;
+  if (!protocol.empty() && inception && r.value("protocol_overrides", "").empty())
+    for (const Row& row : rows_)
+      if (row.protocol == protocol) {
+        Published p;
+        p.where = "protocol " + protocol + ": " + row.note;
+        p.metrics = row.metrics;
+        return p;
+      }
   const std::string model = r.value("model", "");
   if (model.rfind("sit:", 0) != 0 && model.rfind("dit:", 0) != 0) return std::nullopt;
   const std::string name = model.substr(4);
@@ -119,7 +143,8 @@ std::optional<Published> Baselines::match(const Record& r) const {
   const int64_t nfe = r.value("nfe_planned", int64_t{-1});
   const Row* best = nullptr;
   for (const Row& row : rows_) {
-    if (row.model != name || row.family != mode || row.cfg != cfg) continue;
+    if (!row.protocol.empty() || row.model != name || row.family != mode || row.cfg != cfg)
+      continue;
     if (row.nfe >= 0 && row.nfe != nfe) continue;
     if (!row.method.empty() && row.method != method) continue;
     // plain family rows give way to a row naming this very method

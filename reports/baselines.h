@@ -10,6 +10,9 @@
 ///  - Table 8 rows ([[size]], no guidance, 250 NFE): same model, cfg 1, planned NFE 250,
 ///    ode or sde by the record's mode. SiT-XL/2 has a 400K and a 7M row; the 7M row (the
 ///    released checkpoint) is used.
+///  - [[protocol]] rows (published protocols, eval/protocols.h): a record that ran the
+///    preset of that name unchanged (it carries `protocol` and no `protocol_overrides`),
+///    any model kind. Checked first.
 /// Tables 1, 4-6 (ablations at 400K steps) are in the file but not matched.
 
 #include <map>
@@ -37,6 +40,7 @@ class Baselines {
  private:
   struct Row {
     std::string table, model, sampler, family, method, note;
+    std::string protocol;  ///< [[protocol]] rows: the preset's name
     double cfg = 1.0;
     int64_t nfe = -1;  ///< -1: any
     std::map<std::string, double> metrics;

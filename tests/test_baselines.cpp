@@ -309,3 +309,29 @@ TEST(PaperTables, EveryLatexOutputCompilesWithPdflatex) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/tables.pdf"));
   EXPECT_EQ(out.find("Missing character"), std::string::npos) << out;
 }
+
+// Published protocols: a record that ran a preset unchanged (no protocol_overrides) with
+// Inception features matches its [[protocol]] row, whatever the model kind; a changed one
+// falls back to the table rules (and a REPA model matches none of them).
+TEST(Baselines, UnchangedProtocolRunsMatchTheirPublishedNumbers) {
+  const Baselines b = Baselines::load("sit-paper");
+  Record repa = record("repa:SiT-XL/2", "SDE", "Euler", 1.8, 250, 1.5);
+  repa["protocol"] = "repa-sde";
+  repa["protocol_fingerprint"] = "c999d9081323";
+  repa["feature_space"] = "Inception-v3 (pool_3) of the decoded uint8 images";
+  const auto p = b.match(repa);
+  ASSERT_TRUE(p);
+  EXPECT_DOUBLE_EQ(p->metrics.at("fid"), 1.42);
+  EXPECT_NE(p->where.find("REPA README"), std::string::npos) << p->where;
+  repa["protocol_overrides"] = "samples 50000 -> 10000";
+  EXPECT_FALSE(b.match(repa));
+  Record light = record("lightningdit:LightningDiT-XL/1", "ODE", "euler", 6.7, 249, 1.4);
+  light["protocol"] = "lightningdit";
+  EXPECT_DOUBLE_EQ(b.match(light)->metrics.at("fid"), 1.35);
+  light["feature_space"] = "latent (flattened SiT latents, C x H x W order)";
+  EXPECT_FALSE(b.match(light));  // not FID
+  Record sde = record("sit:SiT-XL/2", "SDE", "Euler", 1.5, 250, 2.1);
+  sde["protocol"] = "sit-sde";
+  sde["protocol_overrides"] = "samples 50000 -> 10000";
+  EXPECT_DOUBLE_EQ(b.match(sde)->metrics.at("fid"), 2.06);  // Table 7's rule still holds
+}

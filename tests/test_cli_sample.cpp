@@ -112,7 +112,7 @@ TEST(CliSample, BadConfigurationsExitOneWithTheFix) {
   EXPECT_TRUE(contains(r.err, "labels must lie in [0, 10]")) << r.err;
   r = run("sample ODE --model vae:SD --out " + out);
   EXPECT_EQ(r.code, 1);
-  EXPECT_TRUE(contains(r.err, "model must be gmm:PRESET or gmm:FILE.toml or sit:SiT-{S,B,L,XL}/{2,4,8} or dit:DiT-{S,B,L,XL}/{2,4,8}, got 'vae:SD'")) << r.err;
+  EXPECT_TRUE(contains(r.err, "model must be gmm:PRESET or gmm:FILE.toml or sit:SiT-{S,B,L,XL}/{2,4,8} or dit:DiT-{S,B,L,XL}/{2,4,8} or repa:SiT-{S,B,L,XL}/{2,4,8}, got 'vae:SD'")) << r.err;
 }
 
 // Numeric options are range-checked before any sampling; names are case-insensitive; the
@@ -185,4 +185,54 @@ TEST(CliSample, NoiseFileSetsTheSampleCount) {
           " --out " + out);
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "--noise must have shape (4, 1)")) << r.err;
+}
+
+// Protocol presets and guidance forms from the command line: the preset's settings, its
+// fingerprint and the overrides on stderr, nfe_uncond in the output; refusals.
+TEST(CliSample, ProtocolPresetsAndGuidanceForms) {
+  const auto dir = sit::test::temp_dir();
+  const auto out = (dir / "p.npz").string();
+  CliRun r = run("sample SDE --model gmm:demo --protocol repa-sde --num-samples 6 --batch-size 4 "
+                 "--out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "protocol repa-sde: fingerprint ")) << r.err;
+  EXPECT_TRUE(contains(r.err, "overrides: samples 50000 -> 6 (the preset's own fingerprint "
+                              "c999d9081323)")) << r.err;
+  EXPECT_TRUE(contains(r.err, "mean NFE 250 per sample (172 guided)")) << r.err;
+  sit::io::NpzReader z(out);
+  EXPECT_EQ(z.open("nfe_uncond").read_all<int64_t>(), std::vector<int64_t>(6, 172));
+  r = run("sample ODE --model gmm:demo --protocol lightningdit --num-samples 2 --cfg-scale 4 "
+          "--out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "overrides: cfg_scale 6.7 -> 4.0, samples 50000 -> 2")) << r.err;
+  EXPECT_TRUE(contains(r.err, "mean NFE 249 per sample (168 guided)")) << r.err;
+  r = run("sample ODE --model gmm:demo --sampling-method dpm++2m --num-sampling-steps 9 "
+          "--num-samples 2 --cfg-scale 2 --cfg-channels all --guidance-steps 2,5 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "mean NFE 8 per sample (4 guided)")) << r.err;
+
+  const std::pair<std::string, std::vector<std::string>> bad[] = {
+      {"sample ODE --model gmm:demo --protocol sit-sde",
+       {"--protocol sit-sde samples with SDE", "sit-eval sample SDE --protocol sit-sde"}},
+      {"sample SDE --model gmm:demo --protocol sit-sdf", {"unknown protocol 'sit-sdf'", "repa-sde"}},
+      {"sample SDE --model sit --ckpt x.pt --protocol repa-sde",
+       {"--protocol repa-sde samples repa: models", "is a sit: model"}},
+      {"sample ODE --model gmm:demo --cfg-scale 2 --guidance-interval 0.9,0.2",
+       {"--guidance-interval", "the first not above the second, got '0.9,0.2'"}},
+      {"sample ODE --model gmm:demo --cfg-scale 2 --guidance-steps 3,4",
+       {"guidance_steps needs a fixed-step method: dopri5"}},
+      {"sample ODE --model gmm:demo --sampling-method euler --cfg-scale 2 --guidance autoguidance",
+       {"autoguidance needs a guiding network", "--guide-model"}},
+      {"sample ODE --model gmm:demo --sampling-method euler --cfg-scale 2 --guidance autoguidance "
+       "--guide-model gmm:mix1d",
+       {"guide_model mix1d has states of shape (1,), model demo (32,)"}},
+      {"sample ODE --model gmm:mix1d --cfg-scale 2 --guide-model gmm:demo --guide-ckpt x.pt",
+       {"guide_ckpt does not apply to the analytic guide_model gmm:demo"}},
+  };
+  for (const auto& [args, fragments] : bad) {
+    r = run(args + " --out " + out);
+    EXPECT_EQ(r.code, 1) << args;
+    for (const auto& f : fragments)
+      EXPECT_TRUE(contains(r.err, f)) << args << "\n" << r.err;
+  }
 }

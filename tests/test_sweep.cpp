@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -611,4 +612,205 @@ ddpm_respacing = ["10"]
                                        "ddim_respacing = [\"ddim300\"]\n";
   sit::test::expect_error([&] { eval::load_sweep((bad_dir / "r.toml").string()); },
                           {"r.toml:5", "'ddim_respacing'", "no integer stride gives exactly 300"});
+}
+
+// Multistep samplers and every guidance form as sweep keys (issue 16): records carry the
+// fields and nfe_uncond (guided evaluations), autoguidance uses the run's guide_model and
+// joins the run identity; settings that cannot apply are refused when the file is read.
+TEST(Sweep, MultistepSamplersAndGuidanceFormsOnTheExactMixture) {
+  const auto dir = sit::test::temp_dir();
+  const std::string good = R"(dim = 2
+num_classes = 2
+[[component]]
+weight = 1.0
+mean = [0.0, 1.0]
+std = 0.5
+class = 0
+[[component]]
+weight = 1.0
+mean = [2.0, -1.0]
+std = [0.3, 0.6]
+class = 1
+)";
+  std::ofstream(dir / "good.toml") << good;
+  std::string weak = good;  // wider components: a weaker model of the same conditioning
+  weak.replace(weak.find("std = 0.5"), 9, "std = 0.9");
+  std::ofstream(dir / "weak.toml") << weak;
+  const std::string text = R"([sweep]
+name = "protocols"
+model = "gmm:good.toml"
+guide_model = "gmm:weak.toml"
+samples = 300
+reference_samples = 300
+batch_size = 100
+global_seed = 2
+metrics = ["fid"]
+[grid]
+path_type = ["Linear"]
+prediction = ["velocity"]
+ode_methods = ["ab2", "ab4", "dpm++2m", "heun2"]
+ode_steps = [11]
+cfg_scale = [1.5]
+cfg_channels = ["all"]
+guidance_interval = ["", "0.3,1"]
+[[include]]
+mode = "SDE"
+method = "Euler"
+num_steps = 21
+cfg_scale = 2.0
+cfg_channels = "all"
+cfg_interval_start = 0.2
+cfg_schedule = "linear"
+[[include]]
+mode = "ODE"
+method = "heun2"
+num_steps = 11
+cfg_scale = 2.0
+cfg_channels = "all"
+guidance = "autoguidance"
+guidance_steps = "2,4"
+)";
+  const fs::path old_cwd = fs::current_path();
+  fs::current_path(dir);  // mixture paths are relative to the working directory
+  const auto spec = eval::load_sweep(write_sweep(dir, text).string());
+  ASSERT_EQ(spec.configs.size(), 10u);
+  std::set<std::string> labels;
+  for (const auto& c : spec.configs)
+    labels.insert(c.label());
+  for (const char* l : {"ODE Linear/velocity ab4 11 cfg 1.5 cfg_channels all",
+                        "ODE Linear/velocity dpm++2m 11 cfg 1.5 cfg_channels all guidance_interval "
+                        "0.3,1.0",
+                        "ODE Linear/velocity heun2 11 cfg 2.0 cfg_channels all guidance "
+                        "autoguidance guidance_steps 2,4"})
+    EXPECT_TRUE(labels.count(l)) << l << " among " << *labels.begin();
+  std::ostringstream log;
+  eval::SweepOptions o;
+  o.out_dir = (dir / "run").string();
+  o.quiet = true;
+  const auto s = eval::run_sweep(spec, o, log);
+  fs::current_path(old_cwd);
+  EXPECT_EQ(s.ok, 10) << log.str();
+  const auto records = reports::load_results((dir / "run" / "results.jsonl").string());
+  ASSERT_EQ(records.size(), 10u);
+  for (const auto& r : records) {
+    ASSERT_TRUE(r.contains("nfe_uncond")) << r.dump();
+    const double nfe = r["nfe"], guided = r["nfe_uncond"];
+    const std::string method = r["method"];
+    if (r.contains("guidance_interval")) {  // steps 3..9 of 10 start at t >= 0.3
+      EXPECT_EQ(r["guidance_interval"], "0.3,1.0");
+      EXPECT_EQ(guided, method == "heun2" ? 14 : 7) << r.dump();
+    } else if (r.contains("guidance_steps")) {
+      EXPECT_EQ(r["guidance"], "autoguidance");
+      EXPECT_EQ(guided, 6);  // 3 heun2 steps, both stages
+    } else if (r.contains("cfg_interval_start")) {
+      EXPECT_EQ(r["cfg_schedule"], "linear");
+      EXPECT_LT(guided, nfe);
+      EXPECT_GT(guided, 0);
+    } else {
+      EXPECT_EQ(guided, nfe) << r.dump();
+    }
+    EXPECT_EQ(nfe, r["nfe_planned"].get<int64_t>()) << r.dump();
+    EXPECT_TRUE(std::isfinite(r["fid"].get<double>())) << r.dump();
+  }
+  const std::string identity = slurp(dir / "run" / "run.json");
+  EXPECT_NE(identity.find("\"guide_model\": \"gmm:weak.toml\""), std::string::npos) << identity;
+  EXPECT_NE(identity.find("guide_mixture_sha256"), std::string::npos) << identity;
+
+  // refused when the file is read, with the configuration named
+  const std::pair<const char*, std::vector<std::string>> bad_files[] = {
+      {"[grid]\node_methods = [\"dopri5\"]\ncfg_scale = [1.5]\ncfg_channels = [\"all\"]\nguidance_steps = [\"1,2\"]\n",
+       {"guidance_steps needs a fixed-step method"}},
+      {"[grid]\node_methods = [\"euler\"]\node_steps = [5]\ncfg_scale = [1.5]\ncfg_channels = [\"all\"]\n"
+       "guidance_steps = [\"4,6\"]\n",
+       {"guidance_steps [4, 6] starts after the last step", "4 steps"}},
+      {"[grid]\node_methods = [\"euler\"]\ncfg_scale = [1.5]\ncfg_channels = [\"all\"]\nguidance_interval = [\"0.5\"]\n",
+       {"'guidance_interval'", "expected \"LOW,HIGH\" (two numbers), got '0.5'"}},
+      {"[grid]\node_methods = [\"euler\"]\ncfg_scale = [1.5]\ncfg_channels = [\"all\"]\nguidance = [\"autoguidance\"]\n",
+       {"autoguidance needs a guiding network", "guide_model"}},
+      {"[grid]\node_methods = [\"euler\"]\ncfg_scale = [1.5]\n",
+       {"cfg_channels 3 guides channels 0..2", "states of shape (2,)", "cfg_channels = \"all\""}},
+  };
+  for (const auto& [grid, fragments] : bad_files) {
+    const std::string file =
+        "[sweep]\nmodel = \"gmm:" + (dir / "good.toml").string() + "\"\nsamples = 100\n" + grid;
+    try {
+      const auto bad = eval::load_sweep(write_sweep(dir / "run", file).string());
+      std::ostringstream quiet;
+      eval::SweepOptions bo;
+      bo.out_dir = (dir / "bad").string();
+      bo.quiet = true;
+      eval::run_sweep(bad, bo, quiet);
+      ADD_FAILURE() << "accepted: " << grid;
+    } catch (const Error& e) {
+      for (const auto& f : fragments)
+        EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << f << " in " << e.what();
+    }
+  }
+}
+
+// protocol = "NAME": the preset is a configuration (no [grid] needed), grid keys vary it;
+// records carry the preset, the fingerprint of what ran and the overrides.
+TEST(Sweep, ProtocolPresetsAreConfigurationsWithFingerprints) {
+  const auto dir = sit::test::temp_dir();
+  const std::string text = R"([sweep]
+model = "gmm:demo"
+protocol = "repa-ode"
+samples = 200
+reference_samples = 200
+batch_size = 100
+metrics = ["fid"]
+[grid]
+cfg_scale = [1.5, 2.0]
+ode_methods = ["euler", "heun-last-euler"]
+ode_steps = [11]
+)";
+  const auto spec = eval::load_sweep(write_sweep(dir, text).string());
+  ASSERT_EQ(spec.configs.size(), 4u);
+  for (const auto& c : spec.configs) {
+    EXPECT_EQ(c.value("cfg_channels"), "all");  // the preset's, not the default 3
+    EXPECT_EQ(c.family(), samplers::SamplerFamily::kOde);
+  }
+  EXPECT_EQ(spec.samples, 200);
+  EXPECT_EQ(spec.quantization, "repa");
+  std::ostringstream log;
+  eval::SweepOptions o;
+  o.out_dir = (dir / "run").string();
+  o.quiet = true;
+  EXPECT_EQ(eval::run_sweep(spec, o, log).ok, 4) << log.str();
+  const auto records = reports::load_results((dir / "run" / "results.jsonl").string());
+  std::set<std::string> fingerprints;
+  for (const auto& r : records) {
+    EXPECT_EQ(r["protocol"], "repa-ode");
+    fingerprints.insert(r["protocol_fingerprint"].get<std::string>());
+    const std::string overrides = r["protocol_overrides"];
+    EXPECT_NE(overrides.find("num_steps 51 -> 11"), std::string::npos) << overrides;
+    EXPECT_NE(overrides.find("samples 50000 -> 200"), std::string::npos) << overrides;
+    EXPECT_EQ(overrides.find("method euler -> heun-last-euler") != std::string::npos,
+              r["method"] == "heun-last-euler")
+        << overrides;
+    EXPECT_EQ(overrides.find("cfg_scale") != std::string::npos, r["cfg_scale"] == 2.0);
+    EXPECT_EQ(r["nfe"].get<double>(), r["method"] == "euler" ? 10 : 19);
+  }
+  EXPECT_EQ(fingerprints.size(), 4u);
+  EXPECT_NE(slurp(dir / "run" / "run.json").find("\"protocol\": \"repa-ode\""), std::string::npos);
+
+  // no [grid]: the preset alone; a preset for another model kind, an unknown name
+  const std::string alone =
+      "[sweep]\nmodel = \"gmm:demo\"\nprotocol = \"lightningdit\"\nsamples = 10\n";
+  const auto one = eval::load_sweep(write_sweep(dir, alone).string());
+  ASSERT_EQ(one.configs.size(), 1u);
+  EXPECT_EQ(one.configs[0].nfe_estimate(), 249);
+  sit::test::expect_error(
+      [&] {
+        eval::load_sweep(
+            write_sweep(dir, "[sweep]\nmodel = \"sit\"\nckpt = \"x.pt\"\nprotocol = \"dit-ddpm\"\n")
+                .string());
+      },
+      {"sweep.toml:4", "protocol dit-ddpm samples dit: models", "is a sit: model"});
+  sit::test::expect_error(
+      [&] {
+        eval::load_sweep(
+            write_sweep(dir, "[sweep]\nmodel = \"gmm:demo\"\nprotocol = \"repa\"\n").string());
+      },
+      {"sweep.toml:3", "unknown protocol 'repa'", "repa-sde, repa-ode"});
 }

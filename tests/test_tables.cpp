@@ -14,6 +14,7 @@
 
 #include "eval/metric_table.h"
 #include "eval/metrics_job.h"
+#include "eval/protocols.h"
 #include "eval/sampler_spec.h"
 #include "eval/sweep_config.h"
 #include "metrics/frechet.h"
@@ -562,4 +563,56 @@ TEST(Tables, DitRecipeIsTheReferenceProtocol) {
                      {"'eta': expected a number >= 0, got -1"});
   eval::set_sampler_field(ddim, "eta", "-0.0");  // -0 is 0: one configuration
   EXPECT_EQ(ddim.value("eta"), "0.0");
+}
+
+// Protocol presets (eval/protocols.h, protocols.md): each resolves to the published
+// settings and NFE; the fingerprints of the presets as published are pinned (a change of
+// any preset setting must be deliberate); an override is named and moves the fingerprint.
+TEST(Protocols, PresetsResolveToThePublishedSettings) {
+  struct Want {
+    const char* name;
+    int64_t nfe;
+    const char* label;
+  };
+  const Want want[] = {
+      {"sit-sde", 250, "SDE Linear/velocity Euler 250 sigma cfg 1.5"},
+      {"sit-ode-heun", 250, "ODE Linear/velocity heun2 126 cfg 1.5"},
+      {"dit-ddpm", 250, "DDPM 250 learned-range cfg 1.5"},
+      {"repa-sde", 250,
+       "SDE Linear/velocity Euler 250 sigma cfg 1.8 cfg_channels all guidance_interval 0.3,1.0"},
+      {"repa-ode", 50, "ODE Linear/velocity euler 51 cfg 1.5 cfg_channels all"},
+      {"lightningdit", 249, "ODE Linear/velocity euler 250 shift 0.3 cfg 6.7 cfg_start 0.125"},
+      {"lightningdit-64ep", 249, "ODE Linear/velocity euler 250 shift 0.3 cfg 10.0 cfg_start 0.1"}};
+  ASSERT_EQ(eval::protocols().size(), std::size(want));
+  std::set<std::string> fingerprints;
+  for (const Want& w : want) {
+    const eval::Protocol& p = eval::find_protocol(w.name);
+    const eval::SamplerSpec s = eval::protocol_spec(p);
+    EXPECT_EQ(s.nfe_estimate(), w.nfe) << w.name;
+    EXPECT_EQ(s.label(), w.label) << w.name;
+    eval::ProtocolRun run{&p, s, p.num_samples, p.quantization};
+    EXPECT_EQ(run.overrides(), "") << w.name;
+    EXPECT_EQ(run.fingerprint().size(), 12u);
+    fingerprints.insert(run.fingerprint());
+    EXPECT_EQ(p.num_samples, 50000);
+  }
+  EXPECT_EQ(fingerprints.size(), std::size(want));
+  // pinned: the presets as published
+  const eval::Protocol& sde = eval::find_protocol("SIT-SDE");
+  eval::ProtocolRun run{&sde, eval::protocol_spec(sde), 50000, "dit"};
+  EXPECT_EQ(run.fingerprint(), "ce09840c48ab");
+  const eval::Protocol& repa = eval::find_protocol("repa-sde");
+  EXPECT_EQ((eval::ProtocolRun{&repa, eval::protocol_spec(repa), 50000, "repa"}.fingerprint()),
+            "c999d9081323");
+  // overrides are named and move the fingerprint
+  eval::SamplerSpec changed = eval::protocol_spec(sde);
+  eval::set_sampler_field(changed, "cfg_scale", "2.0");
+  eval::ProtocolRun other{&sde, changed, 1000, "repa"};
+  EXPECT_EQ(other.overrides(), "cfg_scale 1.5 -> 2.0, samples 50000 -> 1000, quantization dit -> repa");
+  EXPECT_NE(other.fingerprint(), run.fingerprint());
+  eval::SamplerSpec ode = eval::default_sampler_spec(samplers::SamplerFamily::kOde);
+  EXPECT_EQ((eval::ProtocolRun{&sde, ode, 50000, "dit"}.overrides().rfind("mode SDE -> ODE", 0)),
+            0u);
+  sit::test::expect_error([] { eval::find_protocol("sit-dde"); },
+                          {"unknown protocol 'sit-dde'", "sit-sde, sit-ode-heun, dit-ddpm"});
 }
