@@ -200,11 +200,19 @@ at::Tensor integrate_dpm_solver(const DriftFn& f, const at::Tensor& x0,
                                 const std::vector<double>& grid, const Interpolant& path,
                                 const StepHook& on_step) {
   at::Tensor x = x0;
+  // the path's end points exactly: alpha(0) = 0, sigma(1) = 0 (GVP's cos(pi/2) rounds to
+  // 6e-17, which would make the last lambda step finite and the second-order weights huge)
+  const auto exact_ends = [&](double t) {
+    Coefficients c = path.at(t);
+    if (t == 0.0) c.alpha = 0.0;
+    if (t == 1.0) c.sigma = 0.0;
+    return c;
+  };
   at::Tensor d_prev;  // D_{i-2}
   double h_prev = 0;  // h_{i-1}
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
     if (on_step) on_step(static_cast<int64_t>(i), grid[i]);
-    const Coefficients s = path.at(grid[i]), u = path.at(grid[i + 1]);
+    const Coefficients s = exact_ends(grid[i]), u = exact_ends(grid[i + 1]);
     // the x1 (data) estimate from the velocity: solve x = alpha x1 + sigma x0 and
     // v = d_alpha x1 + d_sigma x0 for x1 (Linear: D = x + (1 - t) v)
     const at::Tensor v = f(x, grid[i]);
