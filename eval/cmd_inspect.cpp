@@ -19,6 +19,7 @@
 #include "reference_stats/image_reader.h"
 #include "reference_stats/npy.h"
 #include "reference_stats/zip.h"
+#include "models/lightningdit.h"
 #include "models/sit.h"
 #include "models/vae.h"
 
@@ -205,7 +206,30 @@ int run_inspect(const std::string& path, bool list_keys) {
     std::cout << " " << name << " x " << count;
   std::cout << "\n";
 
-  if (sd.find("x_embedder.proj.weight").defined()) {
+  bool repa = false;
+  for (const auto& [k, t] : sd.tensors)
+    repa = repa || k.rfind("projectors.", 0) == 0 || k.rfind("decoder_blocks.", 0) == 0;
+  if (sd.find("blocks.0.mlp.w12.weight").defined()) {
+    const models::LightningDiTConfig c = models::detect_lightningdit_config(sd);
+    std::cout << "  architecture: " << c.name() << " (depth " << c.depth << ", hidden " << c.hidden
+              << ", heads " << c.heads << ", patch " << c.patch << ", RMSNorm, SwiGLU "
+              << c.mlp_hidden() << ", RoPE" << (c.qk_norm ? ", qk-norm" : "") << "), latent "
+              << c.input_size << " x " << c.input_size << " x " << c.in_channels << ", "
+              << c.num_classes << " classes + null\n";
+    std::cout << "  sample it as: lightningdit:" << c.name()
+              << " (ODE/SDE, time in [0, 1]; latents out: its VA-VAE is not implemented)\n";
+  } else if (repa && sd.find("x_embedder.proj.weight").defined()) {
+    models::StateDict renamed = sd;
+    const int64_t legacy = models::rename_repa_legacy_keys(renamed);
+    const models::SiTConfig c = models::detect_sit_config(renamed);
+    std::cout << "  architecture: REPA " << c.name() << " (depth " << c.depth << ", hidden "
+              << c.hidden << ", heads " << c.heads << ", patch " << c.patch
+              << (c.qk_norm ? ", qk-norm" : "") << "), learn_sigma "
+              << (c.learn_sigma ? "true" : "false") << ", projection heads (ignored)"
+              << (legacy ? cat(", legacy layout (", legacy, " decoder_blocks keys)") : "") << "\n";
+    std::cout << "  sample it as: repa:" << c.name()
+              << " (ODE/SDE; REPA's time tau = 1 - t and velocity -v adapted)\n";
+  } else if (sd.find("x_embedder.proj.weight").defined()) {
     const models::SiTConfig c = models::detect_sit_config(sd);
     // SiT and DiT checkpoints have the same keys: the file cannot say which it is
     std::cout << "  architecture: " << c.name() << " / DiT" << c.name().substr(3) << " (depth "

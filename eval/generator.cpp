@@ -11,6 +11,7 @@
 #include "eval/sampler_spec.h"
 #include "models/device.h"
 #include "models/gmm.h"
+#include "models/lightningdit.h"
 #include "models/feature_extractor.h"
 #include "models/sit.h"
 #include "models/vae.h"
@@ -96,6 +97,10 @@ class SiTGenerator final : public Generator {
           fail(s.ckpt, ": holds REPA's projection heads ('", key, "'): a REPA checkpoint; load "
                "it with --model repa (model = \"repa:SiT-XL/2\"), which also takes REPA's time "
                "and velocity convention");
+    if (sd.find("blocks.0.mlp.w12.weight").defined())
+      fail(s.ckpt, ": has SwiGLU MLPs and RMSNorm (blocks.0.mlp.w12.weight): a LightningDiT "
+           "checkpoint; load it with --model lightningdit (model = \"lightningdit:"
+           "LightningDiT-XL/1\")");
     if (kind == NetKind::kRepa) {
       // REPA checkpoints: projection heads (training only) ignored, legacy keys renamed
       o.ignore_prefixes = {"projectors."};
@@ -206,6 +211,62 @@ class SiTGenerator final : public Generator {
   std::unique_ptr<models::FeatureExtractor> extractor_;
 };
 
+/// LightningDiT checkpoints (protocols.md §4): SiT code time, velocity, 32-channel latents.
+/// Their VA-VAE decoder is not implemented, so the latents are the output (and features).
+class LightningDiTGenerator final : public Generator {
+ public:
+  explicit LightningDiTGenerator(const GeneratorSettings& s) : settings_(s) {
+    if (s.ckpt.empty()) fail("model ", s.model, " needs a checkpoint (--ckpt / ckpt = \"FILE\")");
+    if (!s.vae.empty())
+      fail("vae ", s.vae, ": LightningDiT decodes with its VA-VAE (f16d32, LDM layout), which "
+           "sit-eval cannot load yet; sample latents without a VAE (sample --save-latents, or "
+           "sweeps on latent features)");
+    if (!s.inception.empty() || !s.dinov2.empty() || !s.clip.empty())
+      fail("image features need images, and LightningDiT's VA-VAE decoder is not implemented");
+    if (s.precision == "fp64" || s.precision == "fp16")
+      fail("precision ", s.precision, " is not available for a network: fp32, tf32 or bf16");
+    if (s.image_size > 0 && s.image_size != 256)
+      fail("image size ", s.image_size, ": LightningDiT checkpoints are 256 px (16 x 16 latents)");
+    const models::Precision precision = models::parse_precision(s.precision);
+    models::apply_precision(precision);
+    models::LightningDiTOptions o;
+    const size_t colon = s.model.find(':');
+    o.name = colon == std::string::npos ? "" : s.model.substr(colon + 1);
+    o.device = s.device;
+    o.precision = precision;
+    net_.emplace(models::load_state_dict(s.ckpt), o);
+    if (s.num_classes > 0 && s.num_classes != net_->config().num_classes)
+      fail(s.ckpt, ": --num-classes ", s.num_classes, " does not match the checkpoint's ",
+           net_->config().num_classes);
+    state_options_ = at::TensorOptions().dtype(at::kFloat).device(at::Device(s.device));
+  }
+  std::string name() const override { return net_->config().name() + " (" + settings_.ckpt + ")"; }
+  std::vector<int64_t> state_shape() const override {
+    const auto& c = net_->config();
+    return {c.in_channels, c.input_size, c.input_size};
+  }
+  int64_t num_classes() const override { return net_->config().num_classes; }
+  int64_t null_class() const override { return net_->config().num_classes; }
+  samplers::ModelFn model_fn(samplers::Prediction, samplers::PathType) const override {
+    const models::LightningDiT* net = &*net_;
+    return [net](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) {
+      return net->forward(x, t, y);
+    };
+  }
+  bool supports(samplers::SamplerFamily f) const override { return !samplers::is_discrete(f); }
+  std::string feature_space() const override {
+    return "latent (flattened LightningDiT latents, C x H x W order, before the VA-VAE's "
+           "per-channel denormalisation)";
+  }
+  std::vector<std::pair<std::string, std::string>> provenance() const override {
+    return {{"checkpoint", settings_.ckpt}, {"checkpoint_sha256", sha256_file(settings_.ckpt)}};
+  }
+
+ private:
+  GeneratorSettings settings_;
+  std::optional<models::LightningDiT> net_;
+};
+
 }  // namespace
 
 const std::vector<ModelKind>& model_registry() {
@@ -231,6 +292,12 @@ const std::vector<ModelKind>& model_registry() {
          GeneratorSettings t = s;
          if (t.model == "repa") t.model = "repa:";  // detected from the checkpoint
          return std::make_unique<SiTGenerator>(t, NetKind::kRepa);
+       }},
+      {"lightningdit", "lightningdit:LightningDiT-{B,L,XL,1p0B,1p6B}/{1,2}", false,
+       [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
+         GeneratorSettings t = s;
+         if (t.model == "lightningdit") t.model = "lightningdit:";  // detected
+         return std::make_unique<LightningDiTGenerator>(t);
        }},
   };
   return kinds;

@@ -413,3 +413,72 @@ TEST(SweepSiT, DinoV2AndClipFeaturesOfTheSameDecodedImages) {
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "cannot compare cmmd") && contains(r.err, "m x m kernel")) << r.err;
 }
+
+// REPA and LightningDiT checkpoints from the command line: inspect names the kind to load,
+// a protocol preset samples them (REPA with its uint8 rule, LightningDiT latents out), and
+// loading one as another kind is refused naming the right one.
+TEST(SampleProtocols, RepaAndLightningDiTCheckpoints) {
+  CliRun r = run("inspect " + mf("repa_s2_legacy.pt"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "REPA SiT-S/2 (depth 12, hidden 384, heads 6, patch 2, qk-norm)"))
+      << r.out;
+  EXPECT_TRUE(contains(r.out, "legacy layout (56 decoder_blocks keys)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "sample it as: repa:SiT-S/2")) << r.out;
+  r = run("inspect " + mf("lightningdit_qk2.pt"));
+  EXPECT_TRUE(contains(r.out, "LightningDiT-B/1 (depth 2, hidden 768, heads 12, patch 1, RMSNorm, "
+                              "SwiGLU 2048, RoPE, qk-norm), latent 8 x 8 x 32"))
+      << r.out;
+
+  const auto dir = sit::test::temp_dir();
+  const std::string out = (dir / "r.npz").string(), png = (dir / "png").string();
+  r = run("sample SDE --model repa --ckpt " + mf("repa_s2_legacy.pt") + " --vae " +
+          mf("vae_new") + " --protocol repa-sde --num-samples 3 --num-sampling-steps 20 --out " +
+          out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "from REPA SiT-S/2")) << r.err;
+  EXPECT_TRUE(contains(r.err, "num_steps 250 -> 20, samples 50000 -> 3")) << r.err;
+  // REPA's uint8 rule by default; --quantization dit is half a level higher
+  const std::string dit_out = (dir / "d.npz").string();
+  r = run("sample SDE --model repa --ckpt " + mf("repa_s2.pt") + " --vae " + mf("vae_new") +
+          " --protocol repa-sde --num-samples 3 --num-sampling-steps 20 --quantization dit --out " +
+          dit_out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "quantization repa -> dit")) << r.err;
+  std::vector<int64_t> shape;
+  const auto repa_u8 = read_u8(io::NpzReader(out), "arr_0", &shape);
+  const auto dit_u8 = read_u8(io::NpzReader(dit_out), "arr_0", &shape);
+  int64_t higher = 0;
+  for (size_t i = 0; i < repa_u8.size(); ++i) {
+    ASSERT_LE(repa_u8[i], dit_u8[i]);
+    ASSERT_LE(dit_u8[i] - repa_u8[i], 1);
+    higher += dit_u8[i] > repa_u8[i];
+  }
+  EXPECT_GT(higher, static_cast<int64_t>(repa_u8.size()) / 4);  // about half of all pixels
+
+  const std::string lat = (dir / "l.npz").string();
+  r = run("sample ODE --model lightningdit --ckpt " + mf("lightningdit_qk2.pt") +
+          " --protocol lightningdit --num-samples 2 --num-sampling-steps 8 --save-latents " + lat);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "mean NFE 7 per sample (4 guided)")) << r.err;
+  EXPECT_EQ(io::NpzReader(lat).open("latents").shape(), (std::vector<int64_t>{2, 32, 8, 8}));
+
+  const std::pair<std::string, std::string> bad[] = {
+      {"sample ODE --model sit --ckpt " + mf("repa_s2.pt") + " --save-latents " + lat,
+       "load it with --model repa"},
+      {"sample ODE --model sit --ckpt " + mf("lightningdit_qk2.pt") + " --save-latents " + lat,
+       "load it with --model lightningdit"},
+      {"sample ODE --model lightningdit --ckpt " + mf("lightningdit_qk2.pt") + " --vae " +
+           mf("vae_new") + " --out " + out,
+       "VA-VAE"},
+      {"sample DDPM --model lightningdit --ckpt " + mf("lightningdit_qk2.pt") + " --save-latents " +
+           lat,
+       "mode DDPM"},
+      {"sample ODE --model lightningdit --ckpt " + mf("dit_s2.pt") + " --save-latents " + lat,
+       "not a LightningDiT checkpoint"},
+  };
+  for (const auto& [args, fragment] : bad) {
+    r = run(args);
+    EXPECT_EQ(r.code, 1) << args;
+    EXPECT_TRUE(contains(r.err, fragment)) << args << "\n" << r.err;
+  }
+}

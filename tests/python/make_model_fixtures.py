@@ -193,6 +193,53 @@ def main():
             save(a.out, "repa_%s_pixels" % tag, (255.0 * ((img + 1) / 2)).permute(0, 2, 3, 1).numpy())
             save(a.out, "repa_%s_u8" % tag, repa.quantize_repa(img))
 
+    # LightningDiT-B/1 in the released layout (training checkpoint: its ema entry, float16
+    # storage to keep the file at 254 MB; the reference uses the rounded weights) and a
+    # two-block qk-norm variant at grid 8 for the sampler: Euler on the shifted grid with
+    # the 3-of-32-channel guidance from t >= start.
+    lb = {k: v.half() for k, v in ref.random_lightningdit("B", seed=11).items()}
+    torch.save({"ema": lb, "config": {"model": {"model_type": "LightningDiT-B/1"}}},
+               os.path.join(a.out, "lightningdit_b1.pt"))
+    lb = {k: v.float() for k, v in lb.items()}
+    g = torch.Generator().manual_seed(12)
+    lx = torch.randn(2, 32, 16, 16, generator=g)
+    lt = torch.tensor([0.3, 0.85])
+    ly = torch.tensor([5, 1000])
+    with torch.no_grad():
+        save(a.out, "lightningdit_b1_out", ref.lightningdit_forward(lb, lx, lt, ly, heads=12).numpy())
+    save(a.out, "lightningdit_x", lx.numpy())
+    save(a.out, "lightningdit_t", lt.numpy())
+    save(a.out, "lightningdit_y", ly.numpy().astype(np.int64))
+
+    small = ref.random_lightningdit("B", seed=13, qk_norm=True, grid=8, depth=2)
+    torch.save(small, os.path.join(a.out, "lightningdit_qk2.pt"))
+
+    def ldit_net(x, t, y):
+        return ref.lightningdit_forward(small, x, t, y, heads=12)
+
+    z = torch.randn(2, 32, 8, 8, generator=g)
+    labels2 = torch.tensor([17, 923])
+    save(a.out, "lightningdit_z", z.numpy())
+    save(a.out, "lightningdit_labels", labels2.numpy().astype(np.int64))
+    # LightningDiT inference.py: t = linspace(0, 1, N) float32, shifted in float32; Euler;
+    # forward_with_cfg: the doubled batch, channels 0..2 guided, the guided value replaced by
+    # the conditional one while t < cfg_interval_start
+    steps, shift, scale, start = 20, 0.3, 6.7, 0.125
+    u = torch.linspace(0, 1, steps, dtype=torch.float32)
+    ts = (shift * u) / (1 + (shift - 1) * u)
+    x = z.clone()
+    with torch.no_grad():
+        for i in range(steps - 1):
+            tt = torch.full((4,), float(ts[i]))
+            out = ldit_net(torch.cat([x, x]), tt, torch.cat([labels2, torch.full_like(labels2, 1000)]))
+            c, un = out.chunk(2)
+            guided = un[:, :3] + scale * (c[:, :3] - un[:, :3])
+            if float(ts[i]) < start:
+                guided = c[:, :3]
+            v = torch.cat([guided, c[:, 3:]], dim=1)
+            x = x + (ts[i + 1] - ts[i]) * v
+    save(a.out, "lightningdit_sample", x.numpy())
+
     with open(stamp_path, "w") as f:
         f.write(stamp)
     print("wrote model fixtures to", a.out)

@@ -273,3 +273,144 @@ def save_safetensors(path, tensors, dtype=None):
         f.write(h)
         for b in blobs:
             f.write(b)
+
+
+# ---------------------------------------------------------------- LightningDiT
+
+LDIT_SIZES = {"XL": (28, 1152, 16), "L": (24, 1024, 16), "B": (12, 768, 12)}
+
+
+def lightningdit_shapes(size, patch=1, grid=16, in_ch=32, num_classes=1000, qk_norm=False,
+                        depth=None):
+    """The released checkpoint's keys (protocols.md §4.2), feat_rope buffers included."""
+    full_depth, d, heads = LDIT_SIZES[size]
+    depth = full_depth if depth is None else depth
+    hd, hidden = d // heads, int(2 / 3 * 4 * d)
+    shapes = {
+        "pos_embed": (1, grid * grid, d),
+        "x_embedder.proj.weight": (d, in_ch, patch, patch), "x_embedder.proj.bias": (d,),
+        "t_embedder.mlp.0.weight": (d, 256), "t_embedder.mlp.0.bias": (d,),
+        "t_embedder.mlp.2.weight": (d, d), "t_embedder.mlp.2.bias": (d,),
+        "y_embedder.embedding_table.weight": (num_classes + 1, d),
+        "feat_rope.freqs_cos": (grid * grid, hd), "feat_rope.freqs_sin": (grid * grid, hd),
+    }
+    for i in range(depth):
+        p = "blocks.%d." % i
+        shapes.update({p + "norm1.weight": (d,), p + "attn.qkv.weight": (3 * d, d),
+                       p + "attn.qkv.bias": (3 * d,), p + "attn.proj.weight": (d, d),
+                       p + "attn.proj.bias": (d,), p + "norm2.weight": (d,),
+                       p + "mlp.w12.weight": (2 * hidden, d), p + "mlp.w12.bias": (2 * hidden,),
+                       p + "mlp.w3.weight": (d, hidden), p + "mlp.w3.bias": (d,),
+                       p + "adaLN_modulation.1.weight": (6 * d, d),
+                       p + "adaLN_modulation.1.bias": (6 * d,)})
+        if qk_norm:
+            shapes[p + "attn.q_norm.weight"] = (hd,)
+            shapes[p + "attn.k_norm.weight"] = (hd,)
+    shapes.update({"final_layer.norm_final.weight": (d,),
+                   "final_layer.linear.weight": (patch * patch * in_ch, d),
+                   "final_layer.linear.bias": (patch * patch * in_ch,),
+                   "final_layer.adaLN_modulation.1.weight": (2 * d, d),
+                   "final_layer.adaLN_modulation.1.bias": (2 * d,)})
+    return shapes
+
+
+def rope_angle(h, w, pair, hd):
+    """Angle of adjacent pair `pair` of a head for the token at row h, column w: the first
+    half of the pairs turn with the row, the second with the column, frequency
+    10000^(-2m / (hd/2)) for the pair's index m within its half."""
+    per_axis = hd // 4
+    pos, m = (h, pair) if pair < per_axis else (w, pair - per_axis)
+    return pos * 10000.0 ** (-2.0 * m / (hd // 2))
+
+
+def random_lightningdit(size, seed, qk_norm=False, grid=16, depth=None):
+    g = torch.Generator().manual_seed(seed)
+    shapes = lightningdit_shapes(size, grid=grid, qk_norm=qk_norm, depth=depth)
+    _, d, heads = LDIT_SIZES[size]
+    hd = d // heads
+    sd = {}
+    for k, shape in shapes.items():
+        if k == "pos_embed":
+            sd[k] = pos_embed_table(d, grid)
+        elif k.startswith("feat_rope"):
+            ang = torch.tensor([[rope_angle(n // grid, n % grid, j // 2, hd) for j in range(hd)]
+                                for n in range(grid * grid)], dtype=torch.float64)
+            sd[k] = (torch.cos(ang) if k.endswith("cos") else torch.sin(ang)).float()
+        elif k.endswith("norm1.weight") or k.endswith("norm2.weight") or "norm" in k:
+            sd[k] = 1.0 + 0.1 * torch.randn(shape, generator=g)
+        elif len(shape) == 1:
+            sd[k] = 0.02 * torch.randn(shape, generator=g)
+        else:
+            fan_in = int(np.prod(shape[1:]))
+            std = 1.0 if k.startswith("y_embedder") else 1.0 / math.sqrt(fan_in)
+            sd[k] = torch.randn(shape, generator=g) * std
+    return sd
+
+
+def lightningdit_forward(sd, x, t, y, heads):
+    """The forward pass of §4.2 written out: RMSNorm, per-head attention with RoPE applied
+    pair by pair, SwiGLU."""
+    d = sd["x_embedder.proj.weight"].shape[0]
+    patch = sd["x_embedder.proj.weight"].shape[2]
+    b, c, hgt, wid = x.shape
+    gh, gw = hgt // patch, wid // patch
+    z = F.conv2d(x, sd["x_embedder.proj.weight"], sd["x_embedder.proj.bias"], stride=patch)
+    z = z.reshape(b, d, gh * gw).permute(0, 2, 1) + sd["pos_embed"]
+
+    k = torch.arange(128, dtype=torch.float32)
+    arg = t.float()[:, None] * torch.exp(-math.log(10000) * k / 128)[None, :]
+    temb = torch.cat([torch.cos(arg), torch.sin(arg)], dim=1)
+    temb = F.linear(temb, sd["t_embedder.mlp.0.weight"], sd["t_embedder.mlp.0.bias"])
+    temb = F.linear(F.silu(temb), sd["t_embedder.mlp.2.weight"], sd["t_embedder.mlp.2.bias"])
+    cond = F.silu(temb + sd["y_embedder.embedding_table.weight"][y])
+
+    def rms(v, weight):
+        return (v.float() * torch.rsqrt(v.float().pow(2).mean(-1, keepdim=True) + 1e-6)) * weight
+
+    hd = d // heads
+    ang = torch.tensor([[rope_angle(n // gw, n % gw, j, hd) for j in range(hd // 2)]
+                        for n in range(gh * gw)], dtype=torch.float64)
+    cos, sin = torch.cos(ang).float(), torch.sin(ang).float()  # (T, hd/2), one per pair
+
+    def rope(v):  # v: (B, T, hd)
+        a, bb = v[..., 0::2], v[..., 1::2]
+        out = torch.empty_like(v)
+        out[..., 0::2] = a * cos - bb * sin
+        out[..., 1::2] = bb * cos + a * sin
+        return out
+
+    depth = 0
+    while "blocks.%d.attn.qkv.weight" % depth in sd:
+        depth += 1
+    for i in range(depth):
+        p = "blocks.%d." % i
+        m = F.linear(cond, sd[p + "adaLN_modulation.1.weight"], sd[p + "adaLN_modulation.1.bias"])
+        sh1, sc1, g1, sh2, sc2, g2 = [m[:, j * d:(j + 1) * d][:, None, :] for j in range(6)]
+        u = rms(z, sd[p + "norm1.weight"]) * (1 + sc1) + sh1
+        qkv = F.linear(u, sd[p + "attn.qkv.weight"], sd[p + "attn.qkv.bias"])
+        q, kk, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]
+        outs = []
+        for head in range(heads):
+            sl = slice(head * hd, (head + 1) * hd)
+            qh, kh = q[..., sl], kk[..., sl]
+            if p + "attn.q_norm.weight" in sd:
+                qh, kh = rms(qh, sd[p + "attn.q_norm.weight"]), rms(kh, sd[p + "attn.k_norm.weight"])
+            qh, kh = rope(qh), rope(kh)
+            att = torch.softmax(qh @ kh.transpose(1, 2) / math.sqrt(hd), dim=-1)
+            outs.append(att @ v[..., sl])
+        z = z + g1 * F.linear(torch.cat(outs, dim=-1), sd[p + "attn.proj.weight"], sd[p + "attn.proj.bias"])
+        u = rms(z, sd[p + "norm2.weight"]) * (1 + sc2) + sh2
+        w12 = F.linear(u, sd[p + "mlp.w12.weight"], sd[p + "mlp.w12.bias"])
+        hidden = w12.shape[-1] // 2
+        z = z + g2 * F.linear(F.silu(w12[..., :hidden]) * w12[..., hidden:],
+                              sd[p + "mlp.w3.weight"], sd[p + "mlp.w3.bias"])
+    m = F.linear(cond, sd["final_layer.adaLN_modulation.1.weight"], sd["final_layer.adaLN_modulation.1.bias"])
+    z = rms(z, sd["final_layer.norm_final.weight"]) * (1 + m[:, None, d:]) + m[:, None, :d]
+    z = F.linear(z, sd["final_layer.linear.weight"], sd["final_layer.linear.bias"])
+    co = z.shape[-1] // (patch * patch)
+    out = torch.zeros(b, co, hgt, wid)
+    for pi in range(patch):
+        for pj in range(patch):
+            for ch in range(co):
+                out[:, ch, pi::patch, pj::patch] = z[:, :, (pi * patch + pj) * co + ch].reshape(b, gh, gw)
+    return out
