@@ -277,27 +277,19 @@ const std::vector<ModelKind>& model_registry() {
        }},
       {"sit", "sit:SiT-{S,B,L,XL}/{2,4,8}", false,
        [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
-         GeneratorSettings t = s;
-         if (t.model == "sit") t.model = "sit:";  // detected from the checkpoint
-         return std::make_unique<SiTGenerator>(t, NetKind::kSiT);
+         return std::make_unique<SiTGenerator>(s, NetKind::kSiT);
        }},
       {"dit", "dit:DiT-{S,B,L,XL}/{2,4,8}", false,
        [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
-         GeneratorSettings t = s;
-         if (t.model == "dit") t.model = "dit:";  // detected from the checkpoint
-         return std::make_unique<SiTGenerator>(t, NetKind::kDiT);
+         return std::make_unique<SiTGenerator>(s, NetKind::kDiT);
        }},
       {"repa", "repa:SiT-{S,B,L,XL}/{2,4,8}", false,
        [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
-         GeneratorSettings t = s;
-         if (t.model == "repa") t.model = "repa:";  // detected from the checkpoint
-         return std::make_unique<SiTGenerator>(t, NetKind::kRepa);
+         return std::make_unique<SiTGenerator>(s, NetKind::kRepa);
        }},
       {"lightningdit", "lightningdit:LightningDiT-{B,L,XL,1p0B,1p6B}/{1,2}", false,
        [](const GeneratorSettings& s) -> std::unique_ptr<Generator> {
-         GeneratorSettings t = s;
-         if (t.model == "lightningdit") t.model = "lightningdit:";  // detected
-         return std::make_unique<LightningDiTGenerator>(t);
+         return std::make_unique<LightningDiTGenerator>(s);
        }},
   };
   return kinds;
@@ -315,7 +307,10 @@ const ModelKind& model_kind(const std::string& model) {
 
 std::unique_ptr<Generator> Generator::create(const GeneratorSettings& s) {
   models::check_device(s.device);
-  return model_kind(s.model).create(s);
+  const ModelKind& kind = model_kind(s.model);
+  GeneratorSettings t = s;
+  if (!kind.analytic && t.model == kind.prefix) t.model += ":";  // "sit": size from the file
+  return kind.create(t);
 }
 
 std::unique_ptr<Generator> Generator::create_guide(const GeneratorSettings& s,

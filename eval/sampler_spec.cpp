@@ -219,49 +219,26 @@ std::vector<SamplerField> make_fields() {
        },
        [](const SamplerSpec& s) -> std::string { return to_string(s.config.guidance.channels); },
        guided},
-      {"guidance",
-       "guidance",
-       "--guidance",
+      {"guidance", "guidance", "--guidance",
        "cfg (classifier-free: the null label) or autoguidance (a weaker guiding network with "
        "the same labels: guide_model / --guide-model; EDM2's D_g + w (D - D_g))",
-       all,
-       false,
-       false,
-       {},
-       FieldShown::kChanged,
-       true,
-       [](SamplerSpec& s, const std::string& t) {
-         s.config.guidance.kind = parse_guidance_kind(t);
-       },
+       all, false, false, {}, FieldShown::kChanged, true,
+       [](SamplerSpec& s, const std::string& t) { s.config.guidance.kind = parse_guidance_kind(t); },
        [](const SamplerSpec& s) -> std::string { return to_string(s.config.guidance.kind); },
        guided},
-      {"cfg_schedule",
-       "cfg_schedule",
-       "--cfg-schedule",
+      {"cfg_schedule", "cfg_schedule", "--cfg-schedule",
        "constant, or linear: scale 1 + (cfg_scale - 1) t at code time t (none at noise, full "
        "at data)",
-       both,
-       false,
-       false,
-       {},
-       FieldShown::kChanged,
-       true,
+       both, false, false, {}, FieldShown::kChanged, true,
        [](SamplerSpec& s, const std::string& t) {
          s.config.guidance.schedule = parse_cfg_schedule(t);
        },
        [](const SamplerSpec& s) -> std::string { return to_string(s.config.guidance.schedule); },
        guided},
-      {"guidance_interval",
-       "guidance_interval",
-       "--guidance-interval",
+      {"guidance_interval", "guidance_interval", "--guidance-interval",
        "\"LOW,HIGH\" in code time: step i guided iff LOW <= t_i <= HIGH at its start (both "
        "stages share it; REPA's guidance_low/high are tau = 1 - t: [0, 0.7] is \"0.3,1\")",
-       both,
-       false,
-       false,
-       {},
-       FieldShown::kChanged,
-       true,
+       both, false, false, {}, FieldShown::kChanged, true,
        [](SamplerSpec& s, const std::string& t) {
          s.config.guidance.interval.time = parse_pair(t, "LOW,HIGH", 0.0, 1.0);
        },
@@ -271,8 +248,8 @@ std::vector<SamplerField> make_fields() {
        },
        guided},
       {"cfg_interval_start", "cfg_start", "--cfg-interval-start",
-       "LightningDiT's cfg_interval_start: evaluations at code time t < START are unguided", both,
-       true, false, between(0, 1), FieldShown::kChanged, true,
+       "LightningDiT's cfg_interval_start: evaluations at code time t < START are unguided",
+       both, true, false, between(0, 1), FieldShown::kChanged, true,
        [](SamplerSpec& s, const std::string& t) {
          if (t.empty())
            s.config.guidance.interval.start.reset();
@@ -280,17 +257,10 @@ std::vector<SamplerField> make_fields() {
            s.config.guidance.interval.start = value(t);
        },
        [](const SamplerSpec& s) { return repr(s.config.guidance.interval.start); }, guided},
-      {"guidance_steps",
-       "guidance_steps",
-       "--guidance-steps",
+      {"guidance_steps", "guidance_steps", "--guidance-steps",
        "\"FIRST,LAST\": steps FIRST..LAST (0-based, inclusive) guided, both stages of a step "
        "(EDM's guidance interval, e.g. \"17,22\" of 32 Heun steps)",
-       all,
-       false,
-       false,
-       {},
-       FieldShown::kChanged,
-       true,
+       all, false, false, {}, FieldShown::kChanged, true,
        [](SamplerSpec& s, const std::string& t) {
          if (t.empty()) {
            s.config.guidance.interval.steps.reset();

@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
-#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
@@ -299,13 +298,7 @@ at::Tensor LightningDiT::Impl::forward(const at::Tensor& x_in, const at::Tensor&
     }
     q = apply_rope(q, rope_cos, rope_sin);  // (B, heads, T, hd) with (T, hd) tables
     k = apply_rope(k, rope_cos, rope_sin);
-#if TORCH_VERSION_MAJOR >= 2
-    at::Tensor a = at::scaled_dot_product_attention(q, k, qkv[2]);
-#else
-    const at::Tensor scores =
-        at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(hd)));
-    at::Tensor a = at::matmul(at::softmax(scores, -1), qkv[2]);
-#endif
+    at::Tensor a = attention(q, k, qkv[2]);
     a = a.transpose(1, 2).reshape({batch, tokens, d});
     x = x + mod[2].unsqueeze(1) * blk.proj(a);
     h = modulate(rms_norm(x, blk.norm2), mod[3], mod[4]);

@@ -257,12 +257,13 @@ SiT::SiT(const StateDict& sd, const SiTOptions& o) : impl_(std::make_unique<Impl
   m.table = get("y_embedder.embedding_table.weight");
   for (int64_t i = 0; i < c.depth; ++i) {
     const std::string b = cat("blocks.", i, ".");
-    m.blocks.push_back({lin(b + "attn.qkv"), lin(b + "attn.proj"), lin(b + "mlp.fc1"),
-                        lin(b + "mlp.fc2"), lin(b + "adaLN_modulation.1")});
+    Block blk{lin(b + "attn.qkv"), lin(b + "attn.proj"), lin(b + "mlp.fc1"),
+              lin(b + "mlp.fc2"), lin(b + "adaLN_modulation.1"), {}, {}};
     if (c.qk_norm) {
-      m.blocks.back().q_norm = lin(b + "attn.q_norm");
-      m.blocks.back().k_norm = lin(b + "attn.k_norm");
+      blk.q_norm = lin(b + "attn.q_norm");
+      blk.k_norm = lin(b + "attn.k_norm");
     }
+    m.blocks.push_back(std::move(blk));
   }
   m.final_ada = lin("final_layer.adaLN_modulation.1");
   m.final_linear = lin("final_layer.linear");
@@ -306,6 +307,16 @@ at::Tensor SiT::forward(const at::Tensor& x, const at::Tensor& t, const at::Tens
   return impl_->forward(x, t, y).to(x.scalar_type());
 }
 
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v);
+#else
+  const at::Tensor scores =
+      at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(q.size(-1))));
+  return at::matmul(at::softmax(scores, -1), v);
+#endif
+}
+
 at::Tensor SiT::forward_repa(const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) const {
   return -forward(x, (1.0 - t).to(at::kFloat), y);
 }
@@ -336,13 +347,7 @@ at::Tensor SiT::Impl::forward(const at::Tensor& x_in, const at::Tensor& t,
       q = at::layer_norm(q, {hd}, blk.q_norm.w, blk.q_norm.b, 1e-5);
       k = at::layer_norm(k, {hd}, blk.k_norm.w, blk.k_norm.b, 1e-5);
     }
-#if TORCH_VERSION_MAJOR >= 2
-    at::Tensor a = at::scaled_dot_product_attention(q, k, qkv[2]);
-#else
-    const at::Tensor scores =
-        at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(hd)));
-    at::Tensor a = at::matmul(at::softmax(scores, -1), qkv[2]);
-#endif
+    at::Tensor a = attention(q, k, qkv[2]);
     a = a.transpose(1, 2).reshape({batch, tokens, d});
     x = x + mod[2].unsqueeze(1) * blk.proj(a);
     h = modulate(at::layer_norm(x, norm_shape, {}, {}, 1e-6), mod[3], mod[4]);

@@ -54,6 +54,11 @@ at::Tensor sincos_pos_embed(int64_t dim, int64_t grid);
 /// (cos first). t: (B) any dtype; returns (B, 256) float32 on t's device.
 at::Tensor timestep_embedding(const at::Tensor& t);
 
+/// softmax(q k^T / sqrt(hd)) v over (B, heads, T, hd) tensors: LibTorch 2.x's
+/// scaled_dot_product_attention, or the same product written out on LibTorch 1.x. Shared by
+/// the SiT and LightningDiT backbones.
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
 /// What a checkpoint says about its architecture (hidden size, patch, depth, classes,
 /// learn_sigma, resolution), matched against the configuration table.
 SiTConfig detect_sit_config(const StateDict& sd);

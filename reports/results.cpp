@@ -301,6 +301,9 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
     }
   }
   header.push_back("status");
+  // runs of protocol presets: the preset and the fingerprint of what ran
+  const bool protocols = any("protocol");
+  if (protocols) header.insert(header.begin() + 1, "protocol (fingerprint)");
   if (runs) header.insert(header.begin(), "run");
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : records) {
@@ -316,6 +319,12 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
     for (const auto& key : metric_columns)
       row.push_back(metric(r, key, digits));
     row.push_back(text_field(r, "status") == "ok" ? "ok" : "failed: " + text_field(r, "error"));
+    if (protocols)
+      row.insert(row.begin() + 1,
+                 r.contains("protocol")
+                     ? text_field(r, "protocol") + " " + text_field(r, "protocol_fingerprint") +
+                           (r.contains("protocol_overrides") ? " (changed)" : "")
+                     : std::string());
     if (runs) row.insert(row.begin(), text_field(r, "run"));
     rows.push_back(std::move(row));
   }

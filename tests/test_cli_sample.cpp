@@ -112,7 +112,7 @@ TEST(CliSample, BadConfigurationsExitOneWithTheFix) {
   EXPECT_TRUE(contains(r.err, "labels must lie in [0, 10]")) << r.err;
   r = run("sample ODE --model vae:SD --out " + out);
   EXPECT_EQ(r.code, 1);
-  EXPECT_TRUE(contains(r.err, "model must be gmm:PRESET or gmm:FILE.toml or sit:SiT-{S,B,L,XL}/{2,4,8} or dit:DiT-{S,B,L,XL}/{2,4,8} or repa:SiT-{S,B,L,XL}/{2,4,8}, got 'vae:SD'")) << r.err;
+  EXPECT_TRUE(contains(r.err, "model must be gmm:PRESET or gmm:FILE.toml or sit:SiT-{S,B,L,XL}/{2,4,8} or dit:DiT-{S,B,L,XL}/{2,4,8} or repa:SiT-{S,B,L,XL}/{2,4,8} or lightningdit:LightningDiT-{B,L,XL,1p0B,1p6B}/{1,2}, got 'vae:SD'")) << r.err;
 }
 
 // Numeric options are range-checked before any sampling; names are case-insensitive; the

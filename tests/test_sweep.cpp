@@ -793,6 +793,10 @@ ode_steps = [11]
   }
   EXPECT_EQ(fingerprints.size(), 4u);
   EXPECT_NE(slurp(dir / "run" / "run.json").find("\"protocol\": \"repa-ode\""), std::string::npos);
+  const std::string table = reports::long_table(records, reports::TableFormat::kMarkdown);
+  EXPECT_NE(table.find("| protocol (fingerprint) |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| repa-ode " + *fingerprints.begin() + " (changed) |"), std::string::npos)
+      << table;
 
   // no [grid]: the preset alone; a preset for another model kind, an unknown name
   const std::string alone =
