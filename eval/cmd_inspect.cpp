@@ -218,14 +218,27 @@ int run_inspect(const std::string& path, bool list_keys) {
               << c.num_classes << " classes + null\n";
     std::cout << "  sample it as: lightningdit:" << c.name()
               << " (ODE/SDE, time in [0, 1]; latents out: its VA-VAE is not implemented)\n";
+    int64_t want = 0;
+    for (const auto& [key, shape] : models::lightningdit_parameter_shapes(c)) {
+      int64_t k = 1;
+      for (int64_t v : shape)
+        k *= v;
+      want += k;
+    }
+    std::cout << "  parameters: " << with_commas(want)
+              << (want == sd.numel() ? " (matches the tensors, RoPE buffers included)"
+                                     : " expected by the architecture; the file differs")
+              << "\n";
   } else if (repa && sd.find("x_embedder.proj.weight").defined()) {
     models::StateDict renamed = sd;
     const int64_t legacy = models::rename_repa_legacy_keys(renamed);
     const models::SiTConfig c = models::detect_sit_config(renamed);
     std::cout << "  architecture: REPA " << c.name() << " (depth " << c.depth << ", hidden "
               << c.hidden << ", heads " << c.heads << ", patch " << c.patch
-              << (c.qk_norm ? ", qk-norm" : "") << "), learn_sigma "
-              << (c.learn_sigma ? "true" : "false") << ", projection heads (ignored)"
+              << (c.qk_norm ? ", qk-norm" : "") << "), latent " << c.input_size << " x "
+              << c.input_size << " x " << c.in_channels << ", " << c.num_classes
+              << " classes + null, learn_sigma " << (c.learn_sigma ? "true" : "false")
+              << ", projection heads (ignored)"
               << (legacy ? cat(", legacy layout (", legacy, " decoder_blocks keys)") : "") << "\n";
     std::cout << "  sample it as: repa:" << c.name()
               << " (ODE/SDE; REPA's time tau = 1 - t and velocity -v adapted)\n";

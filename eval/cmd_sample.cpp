@@ -58,7 +58,12 @@ std::string method_help(samplers::SamplerFamily family) {
 void add_sampler_options(CLI::App* cmd, SampleArgs& a) {
   const SamplerSpec defaults = default_sampler_spec(a.family);
   for (const auto& f : sampler_fields()) {
-    if (!*f.flag || !f.applies_to(a.family)) continue;
+    if (!*f.flag) continue;
+    if (!f.applies_to(a.family)) {
+      // hidden: given, it is refused with the reason (sampler_spec), not as an unknown flag
+      cmd->add_option(f.flag, a.fields[f.key])->group("");
+      continue;
+    }
     std::string help = f.help;
     if (std::string(f.key) == "method") help = method_help(a.family);
     CLI::Option* o = cmd->add_option(f.flag, a.fields[f.key], help);
@@ -73,6 +78,8 @@ void add_sampler_options(CLI::App* cmd, SampleArgs& a) {
 /// without guidance) is noted on stderr and takes no effect.
 SamplerSpec sampler_spec(const SampleArgs& a) {
   SamplerSpec spec = default_sampler_spec(a.family);
+  if (a.cmd->get_option("--protocol")->count() > 0 && a.protocol.empty())
+    fail("--protocol: expected a protocol name (", protocol_names(), "), got ''");
   if (!a.protocol.empty()) {  // the preset, then the flags given override it
     const Protocol& p = *in_context("--protocol", [&] { return &find_protocol(a.protocol); });
     if (p.family != a.family)
@@ -80,6 +87,21 @@ SamplerSpec sampler_spec(const SampleArgs& a) {
            ": run 'sit-eval sample ", samplers::to_string(p.family), " --protocol ", p.name, "'");
     spec = protocol_spec(p);
   }
+  for (const auto& f : sampler_fields())
+    if (*f.flag && !f.applies_to(a.family) && a.cmd->get_option(f.flag)->count() > 0) {
+      std::string families;
+      for (auto family : samplers::all_sampler_families())
+        if (f.applies_to(family))
+          families += (families.empty() ? "" : "/") + std::string(samplers::to_string(family));
+      const bool time_form = std::string(f.key) == "guidance_interval" ||
+                             std::string(f.key) == "cfg_interval_start" ||
+                             std::string(f.key) == "cfg_schedule";
+      fail(f.flag, " does not apply to ", samplers::to_string(a.family), " sampling (it sets ",
+           f.key, " of ", families, ")",
+           time_form ? "; it is in code time t in [0, 1], and DDPM/DDIM step on DiT's integer "
+                       "timesteps: use --guidance-steps FIRST,LAST"
+                     : "");
+    }
   std::vector<const SamplerField*> given;
   for (const auto& f : sampler_fields())
     if (*f.flag && f.applies_to(a.family) && a.cmd->get_option(f.flag)->count() > 0) {
@@ -193,6 +215,9 @@ int run_sample(const SampleArgs& a) {
                  spec.config.guidance.kind == GuidanceKind::kAutoguidance))
     std::cerr << "note: --guide-model is used by --guidance autoguidance with --cfg-scale != 1 "
                  "only (ignored)\n";
+  if (!a.quantization.empty() && !images)
+    std::cerr << "note: --quantization applies to decoded images; " << model.name()
+              << " writes none (ignored)\n";
   if (!analytic && !images && a.save_latents.empty())
     fail("without --vae a SiT/DiT network has no images: give --vae DIR, or --save-latents "
          "FILE.npz");
@@ -350,6 +375,10 @@ int run_sample(const SampleArgs& a) {
         latents ? a.save_latents : std::string()})
     if (!f.empty()) std::cerr << " " << f;
   std::cerr << "\n";
+  if (cfg.guidance.scale != 1.0 &&
+      std::all_of(nfe_uncond.begin(), nfe_uncond.end(), [](int64_t v) { return v == 0; }))
+    std::cerr << "note: guidance was never on (0 guided evaluations): the guidance interval "
+                 "excludes every step\n";
   return 0;
 }
 

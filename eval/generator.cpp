@@ -107,6 +107,10 @@ class SiTGenerator final : public Generator {
       models::rename_repa_legacy_keys(sd);
     }
     net_.emplace(sd, o);
+    if (kind == NetKind::kRepa && net_->config().learn_sigma)
+      fail(s.ckpt, ": has learned-sigma outputs (final_layer.linear.weight ",
+           shape_string(sd.find("final_layer.linear.weight").sizes().vec()),
+           "); REPA's networks have none: a SiT or DiT checkpoint (--model sit:... / dit:...)");
     if (!s.inception.empty() || !s.dinov2.empty() || !s.clip.empty()) {
       if (!vae_)
         fail("image features (Inception, DINOv2, CLIP) need images: give the model a VAE "
@@ -225,8 +229,6 @@ class LightningDiTGenerator final : public Generator {
       fail("image features need images, and LightningDiT's VA-VAE decoder is not implemented");
     if (s.precision == "fp64" || s.precision == "fp16")
       fail("precision ", s.precision, " is not available for a network: fp32, tf32 or bf16");
-    if (s.image_size > 0 && s.image_size != 256)
-      fail("image size ", s.image_size, ": LightningDiT checkpoints are 256 px (16 x 16 latents)");
     const models::Precision precision = models::parse_precision(s.precision);
     models::apply_precision(precision);
     models::LightningDiTOptions o;
@@ -235,6 +237,11 @@ class LightningDiTGenerator final : public Generator {
     o.device = s.device;
     o.precision = precision;
     net_.emplace(models::load_state_dict(s.ckpt), o);
+    // the VA-VAE downsamples by 16: the checkpoint's latent side fixes the image size
+    if (s.image_size > 0 && s.image_size != 16 * net_->config().input_size)
+      fail("image size ", s.image_size, ": ", s.ckpt, " takes ", net_->config().input_size, " x ",
+           net_->config().input_size, " latents (", 16 * net_->config().input_size,
+           " px with the f16 VA-VAE)");
     if (s.num_classes > 0 && s.num_classes != net_->config().num_classes)
       fail(s.ckpt, ": --num-classes ", s.num_classes, " does not match the checkpoint's ",
            net_->config().num_classes);
@@ -316,7 +323,8 @@ std::unique_ptr<Generator> Generator::create(const GeneratorSettings& s) {
 std::unique_ptr<Generator> Generator::create_guide(const GeneratorSettings& s,
                                                    const Generator& model) {
   if (s.guide_model.empty()) {
-    if (!s.guide_ckpt.empty()) fail("guide_ckpt needs guide_model (the guiding network's kind)");
+    if (!s.guide_ckpt.empty())
+      fail("guide_ckpt (--guide-ckpt) needs guide_model (--guide-model: the guiding network)");
     return nullptr;
   }
   if (std::string(model_kind(s.guide_model).prefix) != model_kind(s.model).prefix)
@@ -410,7 +418,8 @@ void check_sampler(const SamplerSpec& spec, const Generator& model, const Genera
     fail("variance_type learned-range needs a model with learned sigma; ", model.name(),
          model.mixture() ? " is an exact eps model" : " was trained without learn_sigma",
          ": use variance_type fixed-small or fixed-large");
-  if (spec.config.guidance.scale != 1.0 && model.num_classes() == 0)
+  if (spec.config.guidance.scale != 1.0 && model.num_classes() == 0 &&
+      spec.config.guidance.kind == samplers::GuidanceKind::kCfg)
     fail("cfg_scale ", spec.value("cfg_scale"), " needs a class-conditional model; ", model.name(),
          " is unconditional");
   if (guided && spec.config.guidance.channels == samplers::CfgChannels::kFirst3 &&

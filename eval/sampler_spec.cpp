@@ -73,6 +73,24 @@ std::optional<std::pair<double, double>> parse_pair(const std::string& t, const 
   return std::make_pair(a, b);
 }
 
+/// "FIRST,LAST" -> two step indices (digits only, at most 9 each), FIRST <= LAST.
+std::pair<int64_t, int64_t> parse_step_range(const std::string& t) {
+  const size_t comma = t.find(',');
+  auto index = [&](std::string part) -> int64_t {
+    const auto b = part.find_first_not_of(" \t"), e = part.find_last_not_of(" \t");
+    part = b == std::string::npos ? std::string() : part.substr(b, e - b + 1);
+    if (part.empty() || part.size() > 9 || part.find_first_not_of("0123456789") != std::string::npos)
+      fail("expected \"FIRST,LAST\": two step indices (digits, 0-based), got '", t, "'");
+    return std::stoll(part);
+  };
+  if (comma == std::string::npos)
+    fail("expected \"FIRST,LAST\": two step indices (digits, 0-based), got '", t, "'");
+  const int64_t first = index(t.substr(0, comma)), last = index(t.substr(comma + 1));
+  if (first > last)
+    fail("expected \"FIRST,LAST\" with FIRST <= LAST, got '", t, "'");
+  return {first, last};
+}
+
 // Ranges shared by the rows and their help.
 const Range kSteps = integers(2, 1000000);
 
@@ -259,18 +277,14 @@ std::vector<SamplerField> make_fields() {
        [](const SamplerSpec& s) { return repr(s.config.guidance.interval.start); }, guided},
       {"guidance_steps", "guidance_steps", "--guidance-steps",
        "\"FIRST,LAST\": steps FIRST..LAST (0-based, inclusive) guided, both stages of a step "
-       "(EDM's guidance interval, e.g. \"17,22\" of 32 Heun steps)",
+       "(EDM's guidance interval, e.g. \"17,22\" of 32 Heun steps); LAST may pass the end",
        all, false, false, {}, FieldShown::kChanged, true,
        [](SamplerSpec& s, const std::string& t) {
          if (t.empty()) {
            s.config.guidance.interval.steps.reset();
            return;
          }
-         const auto p = parse_pair(t, "FIRST,LAST", 0.0, 1e9);
-         if (p->first != std::floor(p->first) || p->second != std::floor(p->second))
-           fail("expected two step indices \"FIRST,LAST\" (integers), got '", t, "'");
-         s.config.guidance.interval.steps =
-             std::make_pair(static_cast<int64_t>(p->first), static_cast<int64_t>(p->second));
+         s.config.guidance.interval.steps = parse_step_range(t);
        },
        [](const SamplerSpec& s) -> std::string {
          const auto& v = s.config.guidance.interval.steps;

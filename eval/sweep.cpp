@@ -135,8 +135,9 @@ json base_record(const SamplerSpec& cfg, const SweepSpec& spec) {
   rec["nfe_planned"] = cfg.nfe_estimate();  // per sample; -1: adaptive (dopri5)
   rec["model"] = spec.model;
   rec["global_seed"] = spec.seed;
-  if (!spec.protocol.empty()) {
-    // which preset, what actually ran (its fingerprint) and what was changed from it
+  if (!spec.protocol.empty() && find_protocol(spec.protocol).family == cfg.family()) {
+    // which preset, what actually ran (its fingerprint) and what was changed from it;
+    // configurations of the grid's other families are not runs of the preset
     ProtocolRun run{&find_protocol(spec.protocol), cfg, spec.samples, spec.quantization};
     rec["protocol"] = spec.protocol;
     rec["protocol_fingerprint"] = run.fingerprint();

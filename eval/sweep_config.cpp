@@ -294,9 +294,17 @@ SweepSpec load_sweep(const std::string& path) {
       continue;
     }
     const std::string methods = cat(prefix, "_methods"), steps = cat(prefix, "_steps");
-    if (!grid->get(methods)) continue;
+    const bool preset = protocol && protocol->family == family;
+    if (!grid->get(methods) && !(preset && grid->get(steps))) {
+      if (const toml::node* n = grid->get(steps))
+        fail(where(path, *n), ": '", steps, "' needs '", methods, "' (the methods to run)");
+      continue;
+    }
     const SamplerSpec defaults = base_spec(family);
-    own[family].push_back(grid_axis(methods.c_str(), *find_sampler_field("method"), family, {}));
+    // a preset's family: its own method unless the grid names others
+    own[family].push_back(grid_axis(methods.c_str(), *find_sampler_field("method"), family,
+                                    preset ? std::vector<std::string>{defaults.stepper().name}
+                                           : std::vector<std::string>{}));
     own[family].push_back(grid_axis(steps.c_str(), *find_sampler_field("num_steps"), family,
                                     {std::to_string(defaults.config.num_steps)}));
   }
@@ -454,7 +462,8 @@ SweepSpec load_sweep(const std::string& path) {
         return Generator::create(settings)->num_classes();
       }) == 0)
     for (const auto& c : spec.configs)
-      if (c.config.guidance.scale != 1.0) {
+      if (c.config.guidance.scale != 1.0 &&
+          c.config.guidance.kind == samplers::GuidanceKind::kCfg) {
         const toml::node* n = grid->get("cfg_scale");
         fail(n ? where(path, *n) : path, ": cfg_scale ", c.value("cfg_scale"),
              " needs a "

@@ -207,21 +207,25 @@ void check_guidance_interval(const SamplerConfig& cfg, int64_t steps) {
   const GuidanceInterval& in = g.interval;
   const bool discrete = is_discrete(cfg.family);
   if (discrete && (in.time || in.start || g.schedule != CfgSchedule::kConstant))
-    fail(in.time    ? "guidance_interval"
-         : in.start ? "cfg_interval_start"
-                    : "cfg_schedule",
+    fail(in.time    ? "guidance_interval (--guidance-interval)"
+         : in.start ? "cfg_interval_start (--cfg-interval-start)"
+                    : "cfg_schedule (--cfg-schedule)",
          " is in code time t in [0, 1]: ", to_string(cfg.family),
-         " steps on DiT's integer timesteps; use guidance_steps (a step-index range)");
+         " steps on DiT's integer timesteps; use guidance_steps (--guidance-steps, a step-index "
+         "range)");
   if (in.time && in.time->first > in.time->second)
-    fail("guidance_interval: low ", in.time->first, " > high ", in.time->second);
+    fail("guidance_interval (--guidance-interval): low ", in.time->first, " > high ",
+         in.time->second);
   if (in.steps) {
     if (in.steps->first > in.steps->second)
-      fail("guidance_steps: first ", in.steps->first, " > last ", in.steps->second);
+      fail("guidance_steps (--guidance-steps): first ", in.steps->first, " > last ",
+           in.steps->second);
     if (cfg.family == SamplerFamily::kOde && ode_stepper(cfg.ode.method).adaptive)
-      fail("guidance_steps needs a fixed-step method: ", ode_stepper(cfg.ode.method).name,
+      fail("guidance_steps (--guidance-steps) needs a fixed-step method: ",
+           ode_stepper(cfg.ode.method).name,
            " chooses its own steps (use guidance_interval, a time range)");
     if (in.steps->first >= steps)
-      fail("guidance_steps [", in.steps->first, ", ", in.steps->second,
+      fail("guidance_steps (--guidance-steps) [", in.steps->first, ", ", in.steps->second,
            "] starts after the last step (the sampler takes ", steps, " steps, 0..", steps - 1,
            ")");
   }

@@ -475,6 +475,11 @@ TEST(SampleProtocols, RepaAndLightningDiTCheckpoints) {
        "mode DDPM"},
       {"sample ODE --model lightningdit --ckpt " + mf("dit_s2.pt") + " --save-latents " + lat,
        "not a LightningDiT checkpoint"},
+      {"sample ODE --model repa --ckpt " + mf("sit_s2_plain.pt") + " --save-latents " + lat,
+       "REPA's networks have none: a SiT or DiT checkpoint"},
+      {"sample ODE --model lightningdit --ckpt " + mf("lightningdit_qk2.pt") +
+           " --image-size 256 --save-latents " + lat,
+       "takes 8 x 8 latents (128 px with the f16 VA-VAE)"},
   };
   for (const auto& [args, fragment] : bad) {
     r = run(args);

@@ -210,6 +210,15 @@ TEST(CliSample, ProtocolPresetsAndGuidanceForms) {
           "--num-samples 2 --cfg-scale 2 --cfg-channels all --guidance-steps 2,5 --out " + out);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.err, "mean NFE 8 per sample (4 guided)")) << r.err;
+  // an interval that excludes every step is said; autoguidance needs no classes
+  r = run("sample ODE --model gmm:demo --sampling-method euler --num-samples 2 --cfg-scale 2 "
+          "--cfg-interval-start 1 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "note: guidance was never on (0 guided evaluations)")) << r.err;
+  r = run("sample ODE --model gmm:mix1d --sampling-method euler --num-samples 2 --cfg-scale 1.5 "
+          "--cfg-channels all --guidance autoguidance --guide-model gmm:mix1d --out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "(49 with the guiding network)")) << r.err;
 
   const std::pair<std::string, std::vector<std::string>> bad[] = {
       {"sample ODE --model gmm:demo --protocol sit-sde",
@@ -220,7 +229,7 @@ TEST(CliSample, ProtocolPresetsAndGuidanceForms) {
       {"sample ODE --model gmm:demo --cfg-scale 2 --guidance-interval 0.9,0.2",
        {"--guidance-interval", "the first not above the second, got '0.9,0.2'"}},
       {"sample ODE --model gmm:demo --cfg-scale 2 --guidance-steps 3,4",
-       {"guidance_steps needs a fixed-step method: dopri5"}},
+       {"guidance_steps (--guidance-steps) needs a fixed-step method: dopri5"}},
       {"sample ODE --model gmm:demo --sampling-method euler --cfg-scale 2 --guidance autoguidance",
        {"autoguidance needs a guiding network", "--guide-model"}},
       {"sample ODE --model gmm:demo --sampling-method euler --cfg-scale 2 --guidance autoguidance "
@@ -228,6 +237,16 @@ TEST(CliSample, ProtocolPresetsAndGuidanceForms) {
        {"guide_model mix1d has states of shape (1,), model demo (32,)"}},
       {"sample ODE --model gmm:mix1d --cfg-scale 2 --guide-model gmm:demo --guide-ckpt x.pt",
        {"guide_ckpt does not apply to the analytic guide_model gmm:demo"}},
+      {"sample DDPM --model gmm:demo --variance-type fixed-small --cfg-scale 2 "
+       "--guidance-interval 0.3,1",
+       {"--guidance-interval does not apply to DDPM sampling", "ODE/SDE", "--guidance-steps"}},
+      {"sample DDIM --model gmm:demo --num-sampling-steps 5",
+       {"--num-sampling-steps does not apply to DDIM sampling"}},
+      {"sample ODE --model gmm:demo --sampling-method euler --cfg-scale 2 --guidance-steps 1e1,20",
+       {"two step indices (digits, 0-based), got '1e1,20'"}},
+      {"sample ODE --model gmm:demo --protocol ''", {"--protocol: expected a protocol name"}},
+      {"sample ODE --model gmm:demo --guide-ckpt x.pt",
+       {"guide_ckpt (--guide-ckpt) needs guide_model (--guide-model"}},
   };
   for (const auto& [args, fragments] : bad) {
     r = run(args + " --out " + out);

@@ -24,6 +24,10 @@ std::vector<int64_t> iota_ids(int64_t n) {
   return ids;
 }
 
+double max_abs(const at::Tensor& t) {
+  return t.abs().max().item<double>();
+}
+
 std::vector<double> uniform_grid(double t0, double t1, int64_t steps) {
   std::vector<double> g(static_cast<size_t>(steps + 1));
   for (int64_t i = 0; i <= steps; ++i)
@@ -285,14 +289,14 @@ TEST(GuidanceInterval, SettingsThatCannotApplyAreRefused) {
   const at::Tensor y = at::zeros({1}, at::kLong);
   auto run = [&] { sample(stub.fn(), cfg, x0, y, iota_ids(1), 0); };
   cfg.guidance.interval.steps = std::make_pair<int64_t, int64_t>(3, 5);  // dopri5 default
-  test::expect_error(run, {"guidance_steps needs a fixed-step method", "dopri5"});
+  test::expect_error(run, {"guidance_steps (--guidance-steps) needs a fixed-step method", "dopri5"});
   cfg.ode.method = OdeMethod::kEuler;
   cfg.num_steps = 4;
-  test::expect_error(run, {"guidance_steps [3, 5] starts after the last step", "3 steps"});
+  test::expect_error(run, {"guidance_steps (--guidance-steps) [3, 5] starts after the last step", "3 steps"});
   cfg.guidance.interval.steps.reset();
   cfg.family = SamplerFamily::kDdim;
   cfg.guidance.interval.time = std::make_pair(0.3, 1.0);
-  test::expect_error(run, {"guidance_interval is in code time", "DDIM", "guidance_steps"});
+  test::expect_error(run, {"guidance_interval (--guidance-interval) is in code time", "DDIM", "guidance_steps"});
   cfg.guidance.interval.time.reset();
   cfg.guidance.schedule = CfgSchedule::kLinear;
   test::expect_error(run, {"cfg_schedule"});
@@ -382,4 +386,82 @@ TEST(Guidance, AutoguidanceCombinesTwoNetworksOnTheSameLabels) {
   };
   const auto rd = sample(via_denoiser, plain, x0, labels, iota_ids(3), 0);
   EXPECT_LT((rv.x - rd.x).abs().max().item<double>(), 1e-10);
+}
+
+// Closed forms on the mixture (the check): with one Gaussian class per model, of
+// mean m and widths s_g (good) and s_b (bad), each model's Linear-path velocity is
+// v = m + beta_s(t) (x - t m), beta_s = (t s^2 - (1 - t)) / V_s(t), V_s = t^2 s^2 + (1 - t)^2,
+// and d/dt ln V_s = 2 beta_s. Autoguidance's velocity D_b + w (D_g - D_b) keeps that form,
+// so the flow maps z to m + z exp(I), I the integral of the guided slope where guidance is
+// on and of beta_g elsewhere: every guidance form has a closed form for I.
+TEST(Guidance, EveryFormMatchesClosedFormsOnTheMixture) {
+  const double m = 2.0, sg = 0.5, sb = 0.8, w = 2.0;
+  auto gaussian = [&](double std) {
+    return models::GaussianMixture("one", {{1.0, {m}, {std}, 0}}, 1);
+  };
+  const auto good = gaussian(sg), bad = gaussian(sb);
+  const ModelFn good_fn = good.model_fn(Prediction::kVelocity, PathType::kLinear);
+  const ModelFn bad_fn = bad.model_fn(Prediction::kVelocity, PathType::kLinear);
+  // 0.5 ln V_s(b) / V_s(a): the integral of beta_s from a to b
+  auto half_log_v = [&](double s, double a, double b) {
+    auto v = [&](double t) { return t * t * s * s + (1 - t) * (1 - t); };
+    return 0.5 * std::log(v(b) / v(a));
+  };
+  auto guided_integral = [&](double a, double b) {  // constant w on [a, b]
+    return (1 - w) * half_log_v(sb, a, b) + w * half_log_v(sg, a, b);
+  };
+  const at::Tensor z = at::tensor({-1.2, 0.4, 1.5}, at::kDouble).view({3, 1});
+  const at::Tensor y = at::zeros({3}, at::kLong);
+  auto run = [&](const GuidanceOptions& g, OdeMethod method, int64_t points) {
+    SamplerConfig cfg;
+    cfg.ode.method = method;
+    cfg.num_steps = points;
+    cfg.guidance = g;
+    return sample(good_fn, cfg, z, y, iota_ids(3), 0, bad_fn).x;
+  };
+  auto closed = [&](double integral) { return m + z * std::exp(integral); };
+  GuidanceOptions g;
+  g.kind = GuidanceKind::kAutoguidance;
+  g.channels = CfgChannels::kAll;
+  g.scale = w;
+  // every step: m + z s_b^(1 - w) s_g^w
+  EXPECT_NEAR(std::exp(guided_integral(0, 1)), std::pow(sb, 1 - w) * std::pow(sg, w), 1e-14);
+  EXPECT_LT(max_abs(run(g, OdeMethod::kRk4, 201) - closed(guided_integral(0, 1))), 1e-6);
+  // time interval [0.3, 1] (steps start on the grid points t_i = i / 200)
+  const double on_late = half_log_v(sg, 0, 0.3) + guided_integral(0.3, 1);
+  GuidanceOptions interval = g;
+  interval.interval.time = std::make_pair(0.3, 1.0);
+  EXPECT_LT(max_abs(run(interval, OdeMethod::kRk4, 201) - closed(on_late)), 1e-6);
+  // step-index form: steps 60..199 of 200 are the same times
+  GuidanceOptions steps = g;
+  steps.interval.steps = std::make_pair<int64_t, int64_t>(60, 199);
+  EXPECT_LT(max_abs(run(steps, OdeMethod::kRk4, 201) - closed(on_late)), 1e-6);
+  // a middle range [0.2, 0.6]: unguided on both sides
+  steps.interval.steps = std::make_pair<int64_t, int64_t>(40, 119);
+  const double middle =
+      half_log_v(sg, 0, 0.2) + guided_integral(0.2, 0.6) + half_log_v(sg, 0.6, 1);
+  EXPECT_LT(max_abs(run(steps, OdeMethod::kRk4, 201) - closed(middle)), 1e-6);
+  // start form, per evaluation: RK4's last stage of the step ending at 0.3 is already
+  // guided, an O(h) error in that one step (h = 1/2000 here)
+  GuidanceOptions start = g;
+  start.interval.start = 0.3;
+  EXPECT_LT(max_abs(run(start, OdeMethod::kRk4, 2001) - closed(on_late)), 1e-3);
+  // linear schedule w(t) = 1 + (w - 1) t: the integral by Simpson's rule (2e5 intervals)
+  GuidanceOptions linear = g;
+  linear.schedule = CfgSchedule::kLinear;
+  auto beta = [&](double s, double t) {
+    return (t * s * s - (1 - t)) / (t * t * s * s + (1 - t) * (1 - t));
+  };
+  const int n = 200000;
+  double integral = 0;
+  for (int i = 0; i <= n; ++i) {
+    const double t = static_cast<double>(i) / n, wt = 1 + (w - 1) * t;
+    const double f = beta(sb, t) + wt * (beta(sg, t) - beta(sb, t));
+    integral += f * (i == 0 || i == n ? 1 : i % 2 ? 4 : 2);
+  }
+  integral /= 3.0 * n;
+  EXPECT_LT(max_abs(run(linear, OdeMethod::kRk4, 201) - closed(integral)), 1e-6);
+  // and the closed forms differ from each other by far more than the tolerances
+  EXPECT_GT(std::abs(std::exp(on_late) - std::exp(guided_integral(0, 1))), 5e-3);
+  EXPECT_GT(std::abs(std::exp(integral) - std::exp(guided_integral(0, 1))), 5e-3);
 }

@@ -719,10 +719,10 @@ guidance_steps = "2,4"
   // refused when the file is read, with the configuration named
   const std::pair<const char*, std::vector<std::string>> bad_files[] = {
       {"[grid]\node_methods = [\"dopri5\"]\ncfg_scale = [1.5]\ncfg_channels = [\"all\"]\nguidance_steps = [\"1,2\"]\n",
-       {"guidance_steps needs a fixed-step method"}},
+       {"guidance_steps (--guidance-steps) needs a fixed-step method"}},
       {"[grid]\node_methods = [\"euler\"]\node_steps = [5]\ncfg_scale = [1.5]\ncfg_channels = [\"all\"]\n"
        "guidance_steps = [\"4,6\"]\n",
-       {"guidance_steps [4, 6] starts after the last step", "4 steps"}},
+       {"guidance_steps (--guidance-steps) [4, 6] starts after the last step", "4 steps"}},
       {"[grid]\node_methods = [\"euler\"]\ncfg_scale = [1.5]\ncfg_channels = [\"all\"]\nguidance_interval = [\"0.5\"]\n",
        {"'guidance_interval'", "expected \"LOW,HIGH\" (two numbers), got '0.5'"}},
       {"[grid]\node_methods = [\"euler\"]\ncfg_scale = [1.5]\ncfg_channels = [\"all\"]\nguidance = [\"autoguidance\"]\n",
@@ -797,6 +797,28 @@ ode_steps = [11]
   EXPECT_NE(table.find("| protocol (fingerprint) |"), std::string::npos) << table;
   EXPECT_NE(table.find("| repa-ode " + *fingerprints.begin() + " (changed) |"), std::string::npos)
       << table;
+
+  // a preset's steps alone vary it; another family's grid gives plain configurations
+  const std::string steps_only =
+      "[sweep]\nmodel = \"gmm:demo\"\nprotocol = \"repa-sde\"\nsamples = 10\n[grid]\n"
+      "sde_steps = [20, 40]\node_methods = [\"euler\"]\node_steps = [5]\n";
+  const auto mixed = eval::load_sweep(write_sweep(dir, steps_only).string());
+  ASSERT_EQ(mixed.configs.size(), 3u);
+  EXPECT_EQ(mixed.configs[0].label(), "ODE Linear/velocity euler 5");  // families in table order
+  EXPECT_EQ(mixed.configs[1].label(),
+            "SDE Linear/velocity Euler 20 sigma cfg 1.8 cfg_channels all guidance_interval 0.3,1.0");
+  std::ostringstream mixed_log;
+  o.out_dir = (dir / "mixed").string();
+  EXPECT_EQ(eval::run_sweep(mixed, o, mixed_log).ok, 3) << mixed_log.str();
+  for (const auto& r : reports::load_results((dir / "mixed" / "results.jsonl").string()))
+    EXPECT_EQ(r.contains("protocol"), r["mode"] == "SDE") << r.dump();
+  sit::test::expect_error(
+      [&] {
+        eval::load_sweep(write_sweep(dir, "[sweep]\nmodel = \"gmm:demo\"\n[grid]\n"
+                                          "ode_steps = [5]\nsde_methods = [\"Euler\"]\n")
+                             .string());
+      },
+      {"sweep.toml:4", "'ode_steps' needs 'ode_methods'"});
 
   // no [grid]: the preset alone; a preset for another model kind, an unknown name
   const std::string alone =
