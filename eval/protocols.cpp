@@ -14,6 +14,23 @@ constexpr const char* kAdmReference =
     "VIRTUAL_imagenet256_labeled.npz (ADM reference batch, ImageNet 256)";
 constexpr const char* kUniformLabels = "uniform over the 1000 ImageNet classes, null label 1000";
 
+using Fields = std::vector<std::pair<const char*, const char*>>;
+
+/// SiT's sample_ddp.py SDE defaults (protocols.md §1.2; REPA's EM is the same, §3.4).
+const Fields kSitEulerMaruyama = {
+    {"path_type", "Linear"}, {"prediction", "velocity"},  {"method", "Euler"},
+    {"num_steps", "250"},    {"diffusion_form", "sigma"}, {"diffusion_norm", "1.0"},
+    {"last_step", "Mean"},   {"last_step_size", "0.04"}};
+/// LightningDiT's inference.py: Euler on 250 points shifted by 0.3, channels 0..2 guided.
+const Fields kLightningDiTEuler = {{"path_type", "Linear"}, {"prediction", "velocity"},
+                                   {"method", "euler"},     {"num_steps", "250"},
+                                   {"time_shift", "0.3"},   {"cfg_channels", "3"}};
+
+Fields with(Fields base, const Fields& more) {
+  base.insert(base.end(), more.begin(), more.end());
+  return base;
+}
+
 std::vector<Protocol> make_protocols() {
   // protocols.md §1-§4; every value as the reference scripts run it
   return {
@@ -22,16 +39,7 @@ std::vector<Protocol> make_protocols() {
        "(D = 1 - t), cfg 1.5 on channels 0..2; published FID 2.06",
        "sit",
        SamplerFamily::kSde,
-       {{"path_type", "Linear"},
-        {"prediction", "velocity"},
-        {"method", "Euler"},
-        {"num_steps", "250"},
-        {"diffusion_form", "sigma"},
-        {"diffusion_norm", "1.0"},
-        {"last_step", "Mean"},
-        {"last_step_size", "0.04"},
-        {"cfg_scale", "1.5"},
-        {"cfg_channels", "3"}},
+       with(kSitEulerMaruyama, {{"cfg_scale", "1.5"}, {"cfg_channels", "3"}}),
        50000,
        "dit",
        kUniformLabels,
@@ -74,17 +82,8 @@ std::vector<Protocol> make_protocols() {
        "uint8 rule; published FID 1.42",
        "repa",
        SamplerFamily::kSde,
-       {{"path_type", "Linear"},
-        {"prediction", "velocity"},
-        {"method", "Euler"},
-        {"num_steps", "250"},
-        {"diffusion_form", "sigma"},
-        {"diffusion_norm", "1.0"},
-        {"last_step", "Mean"},
-        {"last_step_size", "0.04"},
-        {"cfg_scale", "1.8"},
-        {"cfg_channels", "all"},
-        {"guidance_interval", "0.3,1"}},
+       with(kSitEulerMaruyama,
+            {{"cfg_scale", "1.8"}, {"cfg_channels", "all"}, {"guidance_interval", "0.3,1"}}),
        50000,
        "repa",
        kUniformLabels,
@@ -112,14 +111,7 @@ std::vector<Protocol> make_protocols() {
        "channels 0..2 of 32 from t >= 0.125; published FID 1.35",
        "lightningdit",
        SamplerFamily::kOde,
-       {{"path_type", "Linear"},
-        {"prediction", "velocity"},
-        {"method", "euler"},
-        {"num_steps", "250"},
-        {"time_shift", "0.3"},
-        {"cfg_scale", "6.7"},
-        {"cfg_channels", "3"},
-        {"cfg_interval_start", "0.125"}},
+       with(kLightningDiTEuler, {{"cfg_scale", "6.7"}, {"cfg_interval_start", "0.125"}}),
        50000,
        "dit",
        kUniformLabels,
@@ -130,14 +122,7 @@ std::vector<Protocol> make_protocols() {
        "FID 2.11",
        "lightningdit",
        SamplerFamily::kOde,
-       {{"path_type", "Linear"},
-        {"prediction", "velocity"},
-        {"method", "euler"},
-        {"num_steps", "250"},
-        {"time_shift", "0.3"},
-        {"cfg_scale", "10.0"},
-        {"cfg_channels", "3"},
-        {"cfg_interval_start", "0.1"}},
+       with(kLightningDiTEuler, {{"cfg_scale", "10.0"}, {"cfg_interval_start", "0.1"}}),
        50000,
        "dit",
        kUniformLabels,

@@ -12,6 +12,7 @@
 #include "samplers/discrete.h"
 #include "samplers/sampler.h"
 #include "test_util.h"
+#include "torch_test_util.h"
 
 using namespace sit;
 using namespace sit::samplers;
@@ -19,11 +20,8 @@ using sit::test::expect_error;
 
 namespace {
 
-std::vector<int64_t> iota_ids(int64_t n) {
-  std::vector<int64_t> ids(static_cast<size_t>(n));
-  std::iota(ids.begin(), ids.end(), 0);
-  return ids;
-}
+using sit::testing::iota_ids;
+using sit::testing::max_abs;
 
 double f32(double v) {
   return static_cast<double>(static_cast<float>(v));

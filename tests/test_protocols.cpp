@@ -12,21 +12,15 @@
 #include "models/gmm.h"
 #include "samplers/sampler.h"
 #include "test_util.h"
+#include "torch_test_util.h"
 
 using namespace sit;
 using namespace sit::samplers;
 
 namespace {
 
-std::vector<int64_t> iota_ids(int64_t n) {
-  std::vector<int64_t> ids(static_cast<size_t>(n));
-  std::iota(ids.begin(), ids.end(), 0);
-  return ids;
-}
-
-double max_abs(const at::Tensor& t) {
-  return t.abs().max().item<double>();
-}
+using sit::testing::iota_ids;
+using sit::testing::max_abs;
 
 std::vector<double> uniform_grid(double t0, double t1, int64_t steps) {
   std::vector<double> g(static_cast<size_t>(steps + 1));

@@ -9,11 +9,15 @@
 #include "models/gmm.h"
 #include "samplers/sampler.h"
 #include "test_util.h"
+#include "torch_test_util.h"
 
 using namespace sit;
 using namespace sit::samplers;
 
 namespace {
+
+using sit::testing::iota_ids;
+using sit::testing::max_abs;
 
 constexpr double kPi = 3.14159265358979323846;
 const PathType kPaths[] = {PathType::kLinear, PathType::kGVP, PathType::kVP};
@@ -24,16 +28,6 @@ at::Tensor randn64(std::vector<int64_t> shape, uint64_t seed) {
   std::iota(ids.begin(), ids.end(), 0);
   std::vector<int64_t> rest(shape.begin() + 1, shape.end());
   return per_sample_normal(seed, ids, 77, rest, at::TensorOptions().dtype(at::kDouble));
-}
-
-std::vector<int64_t> iota_ids(int64_t n) {
-  std::vector<int64_t> ids(static_cast<size_t>(n));
-  std::iota(ids.begin(), ids.end(), 0);
-  return ids;
-}
-
-double max_abs(const at::Tensor& t) {
-  return t.abs().max().item<double>();
 }
 
 }  // namespace

@@ -2,7 +2,10 @@
 // Helpers for tests that compare LibTorch outputs with fixtures written by NumPy.
 #include <ATen/ATen.h>
 
+#include <cstdint>
+#include <numeric>
 #include <string>
+#include <vector>
 
 #include "reference_stats/npy.h"
 
@@ -24,6 +27,18 @@ inline at::Tensor load_npy_tensor(const std::string& path) {
 /// max |a - b| / max |b|
 inline double relative_error(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
+}
+
+/// Sample ids 0..n-1.
+inline std::vector<int64_t> iota_ids(int64_t n) {
+  std::vector<int64_t> ids(static_cast<size_t>(n));
+  std::iota(ids.begin(), ids.end(), 0);
+  return ids;
+}
+
+/// max |t|
+inline double max_abs(const at::Tensor& t) {
+  return t.abs().max().item<double>();
 }
 
 }  // namespace sit::testing
