@@ -275,6 +275,21 @@ TableFormat parse_table_format(const std::string& name) {
   fail("table format must be one of md, csv, tex, html, json; got '", name, "'");
 }
 
+/// "autoguidance, linear, t in [0.3,1.0] (10)": what decides when and how a guided record's
+/// guidance ran; "" for unguided records.
+std::string guidance_text(const Record& r) {
+  if (!r.contains("nfe_uncond")) return "";
+  std::string s;
+  auto add = [&](const std::string& part) { s += (s.empty() ? "" : ", ") + part; };
+  if (r.contains("guidance")) add(text_field(r, "guidance"));
+  if (r.contains("cfg_schedule")) add(text_field(r, "cfg_schedule"));
+  if (r.contains("guidance_interval")) add("t in [" + text_field(r, "guidance_interval") + "]");
+  if (r.contains("cfg_interval_start")) add("t >= " + num(r, "cfg_interval_start"));
+  if (r.contains("guidance_steps")) add("steps " + text_field(r, "guidance_steps"));
+  if (s.empty()) add("every step");
+  return s + " (" + num(r, "nfe_uncond") + ")";
+}
+
 std::string long_table(const std::vector<Record>& records, TableFormat format, int digits) {
   const bool runs = std::any_of(records.begin(), records.end(),
                                 [](const Record& r) { return r.contains("run"); });
@@ -300,6 +315,10 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
       header.push_back(std::string("\u0394 ") + m.display);
     }
   }
+  // when guidance is on: its form (autoguidance, schedule, interval) and the evaluations
+  // that ran the guiding branch, so configurations differing only there read apart
+  const bool guidance_forms = any("nfe_uncond");
+  if (guidance_forms) header.insert(header.begin() + 9, "guidance (guided NFE)");  // after NFE
   header.push_back("status");
   // runs of protocol presets: the preset and the fingerprint of what ran
   const bool protocols = any("protocol");
@@ -316,6 +335,7 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
                                     form_or_variance(r),
                                     num(r, "cfg_scale"),
                                     num(r, "nfe")};
+    if (guidance_forms) row.push_back(guidance_text(r));
     for (const auto& key : metric_columns)
       row.push_back(metric(r, key, digits));
     row.push_back(text_field(r, "status") == "ok" ? "ok" : "failed: " + text_field(r, "error"));

@@ -712,6 +712,12 @@ guidance_steps = "2,4"
     EXPECT_EQ(nfe, r["nfe_planned"].get<int64_t>()) << r.dump();
     EXPECT_TRUE(std::isfinite(r["fid"].get<double>())) << r.dump();
   }
+  // the long table tells the guidance forms apart (the labels do too)
+  const std::string table = reports::long_table(records, reports::TableFormat::kMarkdown);
+  for (const char* cell : {"| guidance (guided NFE) |", "| t in [0.3,1.0] (7) |",
+                           "| every step (10) |", "| autoguidance, steps 2,4 (6) |",
+                           "| linear, t >= 0.2 ("})
+    EXPECT_NE(table.find(cell), std::string::npos) << cell << "\n" << table;
   const std::string identity = slurp(dir / "run" / "run.json");
   EXPECT_NE(identity.find("\"guide_model\": \"gmm:weak.toml\""), std::string::npos) << identity;
   EXPECT_NE(identity.find("guide_mixture_sha256"), std::string::npos) << identity;
