@@ -3,13 +3,17 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <algorithm>
 #include <set>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "eval/metric_table.h"
@@ -21,6 +25,16 @@
 
 namespace sit::eval {
 namespace {
+
+/// Configurations a run directory has planned (configs.json, the union of every sweep
+/// run into it); 0 when it has none.
+int64_t planned_configurations(const std::string& dir) {
+  const std::string file = dir + "/configs.json";
+  if (!std::filesystem::exists(file)) return 0;
+  std::ifstream in(file);
+  const nlohmann::json all = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return all.is_array() ? static_cast<int64_t>(all.size()) : 0;
+}
 
 /// report.md (long table + FD pivot) and results.csv for a run directory.
 void write_reports(const std::string& dir) {
@@ -74,6 +88,15 @@ Command add_sweep_command(CLI::App& app) {
     o.num_shards = shard.count;
     if (spec.device == "cuda") o.device = "cuda:" + std::to_string(shard.local_rank);
     const SweepSummary s = run_sweep(spec, o, std::cerr);
+    if (s.interrupted) {
+      // the finished configurations' tables, then the way back in
+      if (std::filesystem::exists(s.dir + "/results.jsonl")) write_reports(s.dir);
+      std::cout << "sweep " << spec.name << ": " << s.ok << " ok, " << s.failed << " failed, "
+                << s.skipped << " already done before the "
+                << (s.interrupted == SIGINT ? "interrupt" : "termination signal") << "\n";
+      std::cerr << "interrupted; rerun the same command to resume\n";
+      return 128 + s.interrupted;  // 130 (SIGINT), 143 (SIGTERM)
+    }
     std::cout << "sweep " << spec.name;
     if (shard.count > 1) std::cout << " (shard " << shard.index << "/" << shard.count << ")";
     std::cout << ": " << s.ok << " ok, " << s.failed << " failed, " << s.skipped << " already done";
@@ -178,10 +201,23 @@ Command add_report_command(CLI::App& app) {
       a->metric = m->key;
     }
     std::vector<reports::Record> records;
+    std::string pending_note;
     for (const auto& dir : a->dirs) {
-      if (!std::filesystem::exists(dir + "/results.jsonl"))
+      const bool has_results = std::filesystem::exists(dir + "/results.jsonl");
+      // a sweep still running (or interrupted) has run.json and configs.json first
+      if (!has_results && !std::filesystem::exists(dir + "/run.json"))
         fail(dir, ": not a sweep run directory (no results.jsonl)");
-      auto rs = reports::load_results(dir + "/results.jsonl");
+      auto rs = has_results ? reports::load_results(dir + "/results.jsonl")
+                            : std::vector<reports::Record>();
+      const int64_t planned = planned_configurations(dir);
+      std::set<std::string> finished;
+      for (const auto& r : rs)
+        finished.insert(r.value("id", ""));
+      if (planned > static_cast<int64_t>(finished.size()))
+        pending_note += cat("note: ", dir, ": ", finished.size(), " of ", planned,
+                            " configurations finished, ",
+                            planned - static_cast<int64_t>(finished.size()),
+                            " pending (a sweep still running, or interrupted: rerun it)\n");
       for (auto& r : rs) {
         // several runs: a run column named by the directory
         if (a->dirs.size() > 1) r["run"] = std::filesystem::path(dir).filename().string();
@@ -195,7 +231,11 @@ Command add_report_command(CLI::App& app) {
       digits = std::stoi(a->digits);  // 0..12, checked by the option's validator
     if (records.empty())
       fail(a->dirs.front(), a->dirs.size() > 1 ? " and the other runs" : "",
-           ": no finished configuration yet (results.jsonl is empty)");
+           ": no configuration has finished yet",
+           pending_note.empty() ? std::string(" (results.jsonl is empty)")
+                                : " (" + std::to_string(planned_configurations(a->dirs.front())) +
+                                      " planned; rerun the sweep, or wait for it)");
+    std::cerr << pending_note;
     if (a->metric != "nfe") {
       std::set<std::string> present;
       for (const auto& r : records)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -298,6 +299,46 @@ void append_record(Context& c, const SamplerSpec& cfg, json rec, double wall, in
   }
 }
 
+/// SIGINT / SIGTERM while a sweep runs: the first asks it to stop after the batch in
+/// flight; a second one stops the process at once (the default action).
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+void request_stop(int sig) {
+  if (g_stop_signal != 0) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  g_stop_signal = sig;
+}
+
+/// Thrown between batches once a stop was requested.
+struct Interrupted {};
+
+void stop_if_requested() {
+  if (g_stop_signal != 0) throw Interrupted{};
+}
+
+/// Installs request_stop for SIGINT and SIGTERM while it lives.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    int_ = std::signal(SIGINT, request_stop);
+    term_ = std::signal(SIGTERM, request_stop);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, int_);
+    std::signal(SIGTERM, term_);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  void (*int_)(int) = SIG_DFL;
+  void (*term_)(int) = SIG_DFL;
+};
+
 /// Generates this shard's missing batches of one configuration; each lands atomically,
 /// so a kill loses at most the batch in flight.
 void generate_batches(Context& c, const SamplerSpec& cfg) {
@@ -312,6 +353,7 @@ void generate_batches(Context& c, const SamplerSpec& cfg) {
   for (int64_t k = 0; k < batch_count(c.spec); ++k) {
     if (k % c.options.num_shards != c.options.shard) continue;
     if (fs::exists(batch_path(partial, k))) continue;
+    stop_if_requested();  // between batches: every written batch is whole
     const int64_t s = k * c.spec.batch_size, b = std::min(c.spec.batch_size, n - s);
     const auto ids = id_range(s, b);
     const GeneratedBatch g = generate_batch(c.model, sc, c.spec.seed, ids,
@@ -648,9 +690,11 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
             provenance};
 
   const std::set<std::string> done = recorded_ids(c.results);
+  const StopSignals signals;
   int index = 0;
   for (const auto& cfg : spec.configs) {
     ++index;
+    if (g_stop_signal != 0) break;
     if (done.count(cfg.id())) {
       ++summary.skipped;
       discard_recorded_partial(dir, cfg.id());
@@ -661,6 +705,8 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
     const auto start = std::chrono::steady_clock::now();
     try {
       generate_batches(c, cfg);
+    } catch (const Interrupted&) {
+      break;  // this configuration's batches stay in partial/ for the rerun
     } catch (const std::exception& e) {
       // Deterministic failures (e.g. a refused configuration) fail in every shard alike.
       json rec = base_record(cfg, spec);
@@ -673,6 +719,10 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
     }
     const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - start;
     try_finalize(c, cfg, wall.count(), index);
+  }
+  if (g_stop_signal != 0) {
+    summary.interrupted = g_stop_signal;
+    return summary;
   }
   // Whoever finishes last completes the configurations other shards left (and merge does
   // only this).

@@ -32,6 +32,10 @@ struct SweepSummary {
   int ok = 0, failed = 0, skipped = 0;
   int pending = 0;  ///< configurations still waiting for other shards' batches
   std::string dir;
+  /// The signal (SIGINT, SIGTERM) that stopped the sweep after the batch in flight; 0 when
+  /// it ran to its end. Finished configurations are recorded, started ones keep their
+  /// batches for the rerun.
+  int interrupted = 0;
 };
 
 /// A process's place among launcher ranks.

@@ -846,3 +846,83 @@ ode_steps = [11]
       },
       {"sweep.toml:3", "unknown protocol 'repa'", "repa-sde, repa-ode"});
 }
+
+// SIGINT / SIGTERM: the sweep stops after the batch in flight, writes the finished
+// configurations' report, says how to resume and exits 128 + signal; the rerun completes
+// the run with the results of an uninterrupted one.
+TEST(Sweep, InterruptStopsCleanlyAndTheRerunResumes) {
+  const auto dir = sit::test::temp_dir();
+  const std::string text = R"([sweep]
+model = "gmm:demo"
+samples = 3000
+reference_samples = 500
+batch_size = 500
+global_seed = 4
+metrics = ["fid"]
+[grid]
+ode_methods = ["euler", "heun2"]
+ode_steps = [17, 33]
+)";
+  const fs::path sweep_file = write_sweep(dir, text);
+  const auto spec = eval::load_sweep(sweep_file.string());
+  std::ostringstream log;
+  eval::SweepOptions clean_options;
+  clean_options.out_dir = (dir / "clean").string();
+  clean_options.quiet = true;
+  eval::run_sweep(spec, clean_options, log);
+  const std::string clean = stable_results(dir / "clean" / "results.jsonl");
+
+  const fs::path run_dir = dir / "run";
+  int interrupted = 0;
+  for (const int sig : {SIGINT, SIGTERM}) {
+    const fs::path err = dir / ("stderr" + std::to_string(sig));
+    const size_t before = fs::exists(run_dir / "results.jsonl")
+                              ? reports::load_results((run_dir / "results.jsonl").string()).size()
+                              : 0;
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      freopen(err.c_str(), "w", stderr);
+      freopen("/dev/null", "w", stdout);
+      execl(SIT_EVAL_BINARY, SIT_EVAL_BINARY, "--threads", "1", "sweep", sweep_file.c_str(),
+            "--out", run_dir.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // signal once one more configuration has finished (so the report has something)
+    for (int i = 0; i < 1200; ++i) {
+      usleep(50000);
+      if (fs::exists(run_dir / "results.jsonl") &&
+          reports::load_results((run_dir / "results.jsonl").string()).size() > before)
+        break;
+    }
+    kill(pid, sig);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status)) << "signal " << sig << " killed the process";
+    const size_t after = reports::load_results((run_dir / "results.jsonl").string()).size();
+    if (after == 4) break;  // a slow signal found the sweep done: nothing left to interrupt
+    EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
+    EXPECT_NE(slurp(err).find("interrupted; rerun the same command to resume"), std::string::npos)
+        << slurp(err);
+    EXPECT_TRUE(fs::exists(run_dir / "report.md"));
+    EXPECT_LT(after, 4u);
+    ++interrupted;
+    // report on the unfinished run: the finished configurations, the pending ones counted
+    const fs::path report_err = dir / "report_err";
+    const std::string cmd = std::string(SIT_EVAL_BINARY) + " report " + run_dir.string() +
+                            " > /dev/null 2> " + report_err.string();
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    EXPECT_NE(slurp(report_err).find(std::to_string(after) + " of 4 configurations finished, " +
+                                     std::to_string(4 - after) + " pending"),
+              std::string::npos)
+        << slurp(report_err);
+  }
+  EXPECT_GT(interrupted, 0) << "no signal landed inside the sweep; the test proves nothing";
+  eval::SweepOptions resume;
+  resume.out_dir = run_dir.string();
+  resume.quiet = true;
+  const auto s = eval::run_sweep(spec, resume, log);
+  EXPECT_EQ(s.interrupted, 0);
+  EXPECT_EQ(stable_results(run_dir / "results.jsonl"), clean);
+  EXPECT_FALSE(fs::exists(run_dir / "partial"));
+}

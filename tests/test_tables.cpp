@@ -485,7 +485,7 @@ TEST(Tables, RunDirectoryAndNameErrorsAreClear) {
   const Case cases[] = {
       {"merge " + dir.string(), ": not a sweep run directory (no sweep.toml"},
       {"report " + dir.string(), ": not a sweep run directory (no results.jsonl)"},
-      {"report " + (dir / "empty_run").string(), "no finished configuration yet"},
+      {"report " + (dir / "empty_run").string(), "no configuration has finished yet"},
       {"sweep " + (dir / "x.toml").string(), "x.toml:3: 'extractor' must be one of inception, dinov2, clip, got 'nonsense'"},
       {"sweep " + (dir / "kl.toml").string(), "'loss_table'"},
       {"features " + fx("adm_ref.npz") + " --out " + (dir / "f.h5").string() + " --inception " +
