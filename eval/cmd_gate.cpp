@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "common/atomic_file.h"
@@ -355,10 +356,24 @@ int run_gate(const GateArgs& g) {
     std::string id, label, metric, base, now, tolerance, ci;
   };
   std::vector<Row> regressions;
+  // configurations the run plans (configs.json) but has not finished: pending, not
+  // regressions (a sweep still running, or interrupted)
+  std::set<std::string> planned;
+  if (std::ifstream in(fs::path(g.run) / "configs.json"); in) {
+    const json all = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (all.is_array())
+      for (const auto& c : all)
+        if (c.is_object()) planned.insert(c.value("id", ""));
+  }
+  std::vector<std::string> pending;
   int checked = 0;
   for (const auto& [id, base] : baseline) {
     const std::string label = base.value("label", "");
     auto it = now.find(id);
+    if (it == now.end() && planned.count(id)) {
+      pending.push_back(label.empty() ? id : id + " " + label);
+      continue;
+    }
     if (it == now.end() || it->second.value("status", "") != "ok") {
       const std::string why =
           it == now.end() ? "missing" : "failed: " + it->second.value("error", "");
@@ -407,6 +422,16 @@ int run_gate(const GateArgs& g) {
            w.tolerance == 0 ? "0" : (dir > 0 ? "+" : "-") + fixed(w.tolerance, 4), ci});
     }
   }
+  if (!pending.empty()) {
+    std::cout << "pending: " << pending.size() << " configuration(s) of the baseline have not "
+              << "finished in " << g.run << " (not checked; rerun the sweep to finish them):";
+    for (const auto& p : pending)
+      std::cout << " " << p << ";";
+    std::cout << "\n";
+  }
+  if (checked == 0 && regressions.empty() && !pending.empty())
+    fail(g.run, ": no configuration of the baseline has finished yet (", pending.size(),
+         " pending): nothing to gate");
   if (checked == 0 && regressions.empty())
     fail("no metric of --metrics ", g.metrics, " is in both ", g.baseline, " and ", g.run);
   // A gated metric that no configuration of the run carries gates nothing: say so.
@@ -419,8 +444,9 @@ int run_gate(const GateArgs& g) {
            " was scored with it (the run's metrics are set by its sweep file's 'metrics')");
   }
   if (regressions.empty()) {
-    std::cout << "gate passed: " << checked << " checks on " << baseline.size()
-              << " configurations within tolerance\n";
+    std::cout << "gate passed: " << checked << " checks on " << baseline.size() - pending.size()
+              << " configurations within tolerance"
+              << (pending.empty() ? "" : cat(" (", pending.size(), " pending)")) << "\n";
     return 0;
   }
   std::cout << "gate failed: " << regressions.size() << " regression(s)\n"

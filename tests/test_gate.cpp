@@ -222,3 +222,28 @@ TEST(Report, SeveralRunsJsonAndDigits) {
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "error: --digits: expected paper, sig4 or an integer in [0, 12], got 'many'")) << r.err;
 }
+
+// A run still going (or interrupted): configurations it plans but has not finished are
+// pending, not regressions; with none finished there is nothing to gate.
+TEST(Gate, UnfinishedConfigurationsArePendingNotRegressions) {
+  const fs::path d = sit::test::temp_dir("gate_pending");
+  fs::copy(sweep_run(), d / "run", fs::copy_options::recursive);
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(d / "run" / "results.jsonl");
+    for (std::string line; std::getline(in, line);)
+      lines.push_back(line);
+  }
+  ASSERT_EQ(lines.size(), 3u);
+  std::ofstream(d / "run" / "results.jsonl") << lines[0] << "\n" << lines[1] << "\n";
+  const CliRun r = run("gate " + (d / "run").string() + " --baseline " + sweep_run().string());
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "pending: 1 configuration(s) of the baseline have not finished")) << r.out;
+  EXPECT_TRUE(contains(r.out, "gate passed: 2 checks on 2 configurations within tolerance (1 pending)"))
+      << r.out;
+  std::ofstream(d / "run" / "results.jsonl") << "";
+  const CliRun none = run("gate " + (d / "run").string() + " --baseline " + sweep_run().string());
+  EXPECT_EQ(none.code, 1) << none.out << none.err;
+  EXPECT_TRUE(contains(none.err, "no configuration of the baseline has finished yet (3 pending)"))
+      << none.err;
+}
