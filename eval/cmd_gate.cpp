@@ -19,6 +19,7 @@
 #include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "eval/metric_table.h"
+#include "eval/run_manifest.h"
 #include "metrics/bootstrap.h"
 #include "metrics/inception_score.h"
 #include "metrics/kid.h"
@@ -358,13 +359,7 @@ int run_gate(const GateArgs& g) {
   std::vector<Row> regressions;
   // configurations the run plans (configs.json) but has not finished: pending, not
   // regressions (a sweep still running, or interrupted)
-  std::set<std::string> planned;
-  if (std::ifstream in(fs::path(g.run) / "configs.json"); in) {
-    const json all = json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (all.is_array())
-      for (const auto& c : all)
-        if (c.is_object()) planned.insert(c.value("id", ""));
-  }
+  const std::set<std::string> planned = planned_configurations(g.run);
   std::vector<std::string> pending;
   int checked = 0;
   for (const auto& [id, base] : baseline) {

@@ -7,9 +7,7 @@
 #include <algorithm>
 #include <set>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -17,6 +15,7 @@
 #include "eval/cli_checks.h"
 #include "eval/commands.h"
 #include "eval/metric_table.h"
+#include "eval/run_manifest.h"
 #include "eval/sweep.h"
 #include "reports/baselines.h"
 #include "reports/html.h"
@@ -25,16 +24,6 @@
 
 namespace sit::eval {
 namespace {
-
-/// Configurations a run directory has planned (configs.json, the union of every sweep
-/// run into it); 0 when it has none.
-int64_t planned_configurations(const std::string& dir) {
-  const std::string file = dir + "/configs.json";
-  if (!std::filesystem::exists(file)) return 0;
-  std::ifstream in(file);
-  const nlohmann::json all = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  return all.is_array() ? static_cast<int64_t>(all.size()) : 0;
-}
 
 /// report.md (long table + FD pivot) and results.csv for a run directory.
 void write_reports(const std::string& dir) {
@@ -209,7 +198,7 @@ Command add_report_command(CLI::App& app) {
         fail(dir, ": not a sweep run directory (no results.jsonl)");
       auto rs = has_results ? reports::load_results(dir + "/results.jsonl")
                             : std::vector<reports::Record>();
-      const int64_t planned = planned_configurations(dir);
+      const int64_t planned = static_cast<int64_t>(planned_configurations(dir).size());
       std::set<std::string> finished;
       for (const auto& r : rs)
         finished.insert(r.value("id", ""));
@@ -233,7 +222,7 @@ Command add_report_command(CLI::App& app) {
       fail(a->dirs.front(), a->dirs.size() > 1 ? " and the other runs" : "",
            ": no configuration has finished yet",
            pending_note.empty() ? std::string(" (results.jsonl is empty)")
-                                : " (" + std::to_string(planned_configurations(a->dirs.front())) +
+                                : " (" + std::to_string(planned_configurations(a->dirs.front()).size()) +
                                       " planned; rerun the sweep, or wait for it)");
     std::cerr << pending_note;
     if (a->metric != "nfe") {

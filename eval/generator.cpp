@@ -392,19 +392,7 @@ void check_sampler(const SamplerSpec& spec, const Generator& model, const Genera
       fail("guide_model ", guide->name(), " and model ", model.name(),
            " differ in learned sigma: their outputs cannot be combined");
   }
-  if (guided) {
-    // the guidance interval's rules that the configuration alone decides
-    const int64_t steps =
-        samplers::is_discrete(family)
-            ? static_cast<int64_t>(samplers::space_timesteps(samplers::kDiffusionSteps,
-                                                             spec.config.discrete.respacing)
-                                       .size())
-        : family == samplers::SamplerFamily::kSde
-            ? spec.config.num_steps - 1 +
-                  (spec.config.sde_options.last_step != samplers::LastStep::kNone ? 1 : 0)
-            : spec.config.num_steps - 1;
-    samplers::check_guidance_interval(spec.config, steps);
-  }
+  if (guided) samplers::check_guidance_interval(spec.config);
   if (!model.supports(family))
     fail("mode ", samplers::to_string(family), ": ", model.name(),
          samplers::is_discrete(family)

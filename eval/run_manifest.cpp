@@ -104,4 +104,15 @@ void record_configurations(const std::string& dir, const std::vector<SamplerSpec
   write_file_atomic(file.string(), all.dump(2) + "\n");
 }
 
+std::set<std::string> planned_configurations(const std::string& dir) {
+  std::set<std::string> ids;
+  std::ifstream in(fs::path(dir) / "configs.json");
+  if (!in) return ids;
+  const json all = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (all.is_array())
+    for (const auto& c : all)
+      if (c.is_object()) ids.insert(c.value("id", ""));
+  return ids;
+}
+
 }  // namespace sit::eval

@@ -6,6 +6,7 @@
 /// directory (resume, other shards, merge, added configurations) must have the same
 /// identity, or it is refused before any work, naming each differing key.
 
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,5 +34,8 @@ void check_run_identity(const std::string& dir, const RunIdentity& identity);
 /// DIR/configs.json: the configurations recorded before plus `configs` (id, label,
 /// canonical text), so it lists every configuration results.jsonl can hold.
 void record_configurations(const std::string& dir, const std::vector<SamplerSpec>& configs);
+/// The configuration IDs DIR/configs.json lists (every configuration planned into the run);
+/// empty when there is no such file or it cannot be read.
+std::set<std::string> planned_configurations(const std::string& dir);
 
 }  // namespace sit::eval

@@ -202,7 +202,17 @@ ModelFn guided_model(ModelFn model, const GuidanceOptions& g, std::shared_ptr<Gu
   };
 }
 
-void check_guidance_interval(const SamplerConfig& cfg, int64_t steps) {
+int64_t guidance_step_count(const SamplerConfig& cfg) {
+  if (is_discrete(cfg.family))  // one step per kept timestep
+    return static_cast<int64_t>(space_timesteps(kDiffusionSteps, cfg.discrete.respacing).size());
+  // the SDE's last step is a step of its own (index points - 1)
+  return cfg.num_steps - 1 +
+         (cfg.family == SamplerFamily::kSde && cfg.sde_options.last_step != LastStep::kNone ? 1
+                                                                                            : 0);
+}
+
+void check_guidance_interval(const SamplerConfig& cfg) {
+  const int64_t steps = guidance_step_count(cfg);
   const GuidanceOptions& g = cfg.guidance;
   const GuidanceInterval& in = g.interval;
   const bool discrete = is_discrete(cfg.family);
@@ -242,6 +252,7 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
   const bool autoguidance = guided && cfg.guidance.kind == GuidanceKind::kAutoguidance;
   if (autoguidance && !guide)
     fail("autoguidance needs a guiding model (guide_model): none was given");
+  if (guided) check_guidance_interval(cfg);
   auto state = std::make_shared<GuidanceState>();
   const ModelFn net = guided ? guided_model(model, cfg.guidance, state, guide) : model;
   // the step being taken, for the guidance forms that decide per step
@@ -268,7 +279,6 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
   if (is_discrete(cfg.family)) {
     // DiT's DDPM / DDIM on the respaced integer timesteps; the model receives them
     const GaussianDiffusion d = GaussianDiffusion::spaced(cfg.discrete.respacing);
-    if (guided) check_guidance_interval(cfg, d.num_timesteps());
     const DiscreteResult r = sample_discrete(net, d, cfg.family, cfg.discrete, doubled(x0), y_state,
                                              step_noise, on_step);
     std::fill(result.nfe.begin(), result.nfe.end(), r.network_calls);
@@ -297,12 +307,6 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& cfg, const at::Te
   const bool reaches_end = sde ? sde_stepper(cfg.sde_options.method).evaluates_end_point
                                : ode_stepper(cfg.ode.method).evaluates_end_point;
   const double last_evaluated = reaches_end ? grid.back() : grid[grid.size() - 2];
-  if (guided) {
-    // the SDE's last step is a step of its own (index points - 1)
-    const int64_t steps = static_cast<int64_t>(grid.size()) - 1 +
-                          (sde && cfg.sde_options.last_step != LastStep::kNone ? 1 : 0);
-    check_guidance_interval(cfg, steps);
-  }
   if (sde) {
     // The drift v + D s needs the velocity and the score (from whatever the model predicts).
     const CoefficientUse step{true, true, true, false};

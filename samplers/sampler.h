@@ -141,9 +141,12 @@ SampleResult sample(const ModelFn& model, const SamplerConfig& config, const at:
                     const at::Tensor& y, const std::vector<int64_t>& ids, uint64_t seed,
                     const ModelFn& guide = nullptr);
 
-/// Refuses guidance settings that cannot apply to `config` (see sample()); `steps`: the
-/// sampler's step count. Throws sit::Error naming the setting.
-void check_guidance_interval(const SamplerConfig& config, int64_t steps);
+/// The steps the guidance forms count: grid points - 1 (ODE), plus the last step (SDE),
+/// kept timesteps (DDPM/DDIM).
+int64_t guidance_step_count(const SamplerConfig& config);
+/// Refuses guidance settings that cannot apply to `config` (see sample()). Throws
+/// sit::Error naming the setting. sample() calls it; checks before work call it too.
+void check_guidance_interval(const SamplerConfig& config);
 
 /// Throws sit::Error naming the ids of samples of result.x that are not finite.
 void check_finite(const SampleResult& result, const std::vector<int64_t>& ids,

@@ -219,6 +219,11 @@ TEST(CliSample, ProtocolPresetsAndGuidanceForms) {
           "--cfg-channels all --guidance autoguidance --guide-model gmm:mix1d --out " + out);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.err, "(49 with the guiding network)")) << r.err;
+  r = run("sample ODE --model gmm:demo --sampling-method euler --num-samples 2 "
+          "--quantization repa --out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "note: --quantization applies to decoded images; demo writes none"))
+      << r.err;
 
   const std::pair<std::string, std::vector<std::string>> bad[] = {
       {"sample ODE --model gmm:demo --protocol sit-sde",

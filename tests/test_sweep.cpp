@@ -735,6 +735,10 @@ guidance_steps = "2,4"
        {"autoguidance needs a guiding network", "guide_model"}},
       {"[grid]\node_methods = [\"euler\"]\ncfg_scale = [1.5]\n",
        {"cfg_channels 3 guides channels 0..2", "states of shape (2,)", "cfg_channels = \"all\""}},
+      {"quantization = \"repa\"\n[grid]\node_methods = [\"euler\"]\n",
+       {"'quantization' does not apply to the analytic model"}},
+      {"quantization = \"srgb\"\n[grid]\node_methods = [\"euler\"]\n",
+       {"sweep.toml:4", "quantization must be dit", "got 'srgb'"}},
   };
   for (const auto& [grid, fragments] : bad_files) {
     const std::string file =

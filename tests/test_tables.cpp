@@ -474,6 +474,11 @@ TEST(Tables, RunDirectoryAndNameErrorsAreClear) {
   const auto dir = test::temp_dir();
   fs::create_directories(dir / "empty_run");
   std::ofstream(dir / "empty_run" / "results.jsonl") << "";
+  // a sweep that has started but finished no configuration yet: run.json and configs.json
+  fs::create_directories(dir / "started_run");
+  std::ofstream(dir / "started_run" / "run.json") << "{\"identity\": {}}\n";
+  std::ofstream(dir / "started_run" / "configs.json")
+      << "[{\"id\": \"aaaaaaaaaaaa\"}, {\"id\": \"bbbbbbbbbbbb\"}]\n";
   struct Case {
     std::string args, fragment;
   };
@@ -485,7 +490,10 @@ TEST(Tables, RunDirectoryAndNameErrorsAreClear) {
   const Case cases[] = {
       {"merge " + dir.string(), ": not a sweep run directory (no sweep.toml"},
       {"report " + dir.string(), ": not a sweep run directory (no results.jsonl)"},
-      {"report " + (dir / "empty_run").string(), "no configuration has finished yet"},
+      {"report " + (dir / "empty_run").string(),
+       "no configuration has finished yet (results.jsonl is empty)"},
+      {"report " + (dir / "started_run").string(),
+       "no configuration has finished yet (2 planned; rerun the sweep, or wait for it)"},
       {"sweep " + (dir / "x.toml").string(), "x.toml:3: 'extractor' must be one of inception, dinov2, clip, got 'nonsense'"},
       {"sweep " + (dir / "kl.toml").string(), "'loss_table'"},
       {"features " + fx("adm_ref.npz") + " --out " + (dir / "f.h5").string() + " --inception " +
