@@ -19,6 +19,7 @@
 #include "eval/sweep.h"
 #include "reports/baselines.h"
 #include "reports/html.h"
+#include "reports/latex.h"
 #include "reports/paper_tables.h"
 #include "reports/results.h"
 
@@ -132,7 +133,7 @@ Command add_merge_command(CLI::App& app) {
 Command add_report_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> dirs;
-    std::string format = "md", out, metric = "fid", digits = "paper", baseline, layout;
+    std::string format = "md", out, metric = "fid", digits = "sig4", baseline, layout;
     int64_t bar_nfe = -1;
     bool pivot = false;
   };
@@ -158,8 +159,9 @@ Command add_report_command(CLI::App& app) {
                   "sit-paper (the published SiT/DiT numbers, built in) or a TOML file of the "
                   "same layout: adds published values, differences and a reproduction summary");
   cmd->add_option("--digits", a->digits,
-                  "decimals of the metrics: paper (FID, sFID, IS, P, R with 2; KID 4), "
-                  "sig4 (4 significant digits) or a number")
+                  "metric numbers: sig4 (4 significant digits), paper (FID, sFID, IS, P, R "
+                  "with 2 decimals; KID 4) or a number of decimals; CSV is always at full "
+                  "precision")
       ->capture_default_str()
       ->check(CLI::Validator(
           [](std::string& v) {
@@ -213,10 +215,10 @@ Command add_report_command(CLI::App& app) {
         records.push_back(std::move(r));
       }
     }
-    int digits = reports::kPaper;
-    if (a->digits == "sig4")
-      digits = reports::kSignificant4;
-    else if (a->digits != "paper")
+    int digits = reports::kSignificant4;
+    if (a->digits == "paper")
+      digits = reports::kPaper;
+    else if (a->digits != "sig4")
       digits = std::stoi(a->digits);  // 0..12, checked by the option's validator
     if (records.empty())
       fail(a->dirs.front(), a->dirs.size() > 1 ? " and the other runs" : "",
@@ -283,6 +285,8 @@ Command add_report_command(CLI::App& app) {
           std::cerr << summary;
       }
     }
+    if (!a->layout.empty() || a->format == "tex")
+      text = std::string("% sit-eval tables: \\usepackage{") + reports::kLatexPackages + "}\n" + text;
     if (a->out.empty())
       std::cout << text;
     else

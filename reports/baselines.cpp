@@ -113,10 +113,7 @@ Baselines Baselines::load(const std::string& name_or_path) {
 
 std::optional<Published> Baselines::match(const Record& r) const {
   const std::string protocol = r.value("protocol", "");
-  const std::string feature_space = r.value("feature_space", "");
-  const bool inception = feature_space.empty() ||
-                         feature_space.find("Inception") != std::string::npos ||
-                         feature_space.find("inception") != std::string::npos;
+  const bool inception = inception_features(r);
   if (!protocol.empty() && inception && r.value("protocol_overrides", "").empty())
     for (const Row& row : rows_)
       if (row.protocol == protocol) {
@@ -129,10 +126,7 @@ std::optional<Published> Baselines::match(const Record& r) const {
   if (model.rfind("sit:", 0) != 0 && model.rfind("dit:", 0) != 0) return std::nullopt;
   const std::string name = model.substr(4);
   // published numbers are Inception-feature metrics: latent or data-space FD is not FID
-  const std::string space = r.value("feature_space", "");
-  if (!space.empty() && space.find("Inception") == std::string::npos &&
-      space.find("inception") == std::string::npos)
-    return std::nullopt;
+  if (!inception) return std::nullopt;
   const std::string mode = r.value("mode", ""), method = lower(r.value("method", ""));
   // DiT's published rows are sample_ddp.py's: "250" with learned-range variance
   if (mode == "DDPM" && (r.value("respacing", std::string("250")) != "250" ||

@@ -14,7 +14,7 @@ namespace sit::reports {
 struct HtmlOptions {
   std::string title = "sit-eval report";
   std::string metric = "fid";  ///< plotted and pivoted metric
-  int digits = kPaper;
+  int digits = kSignificant4;
   /// gnuplot program; empty: $SIT_EVAL_GNUPLOT, else "gnuplot" on PATH.
   std::string gnuplot;
   /// Planned NFE of the bar chart; -1: the largest NFE shared by the most configurations.

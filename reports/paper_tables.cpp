@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "eval/metric_table.h"
+#include "reports/latex.h"
 
 namespace sit::reports {
 namespace {
@@ -36,16 +37,14 @@ bool ok(const Record& r) {
 }
 
 std::string format_value(double v, const std::string& key, int digits) {
-  char buf[64];
-  if (digits == kSignificant4)
-    std::snprintf(buf, sizeof buf, "%.4g", v);
-  else
-    std::snprintf(buf, sizeof buf, "%.*f", digits >= 0 ? digits : info(key).paper_digits, v);
-  return buf;
+  info(key);  // an unknown metric is an error
+  return format_metric(v, key, digits);
 }
 
-std::string header_cell(const Metric& m) {
-  return latex_escape(m.display) + (lower_is_better(m) ? "$\\downarrow$" : "$\\uparrow$");
+/// The metric's name over `records` (FD off Inception features) with its direction arrow.
+std::string header_cell(const std::vector<Record>& records, const std::string& key) {
+  return latex_escape(metric_name(records, key)) +
+         (lower_is_better(info(key)) ? "$\\downarrow$" : "$\\uparrow$");
 }
 
 /// A numeric column: formatted cells with the best one in bold (ties: all bold).
@@ -74,9 +73,12 @@ std::vector<std::string> column(const std::vector<const Record*>& rows, const st
   return out;
 }
 
-std::string caption(const std::vector<Record>& records, const std::string& what) {
+/// `what`, then the sample counts and planned NFE of `records` (the records the table shows).
+std::string caption(const std::vector<const Record*>& records, const std::string& what) {
   std::set<int64_t> samples, nfe;
-  for (const auto& r : records) {
+  for (const Record* p : records) {
+    if (!p) continue;
+    const Record& r = *p;
     if (r.contains("n_samples")) samples.insert(r["n_samples"].get<int64_t>());
     if (r.contains("nfe_planned")) nfe.insert(r["nfe_planned"].get<int64_t>());
   }
@@ -93,31 +95,55 @@ std::string caption(const std::vector<Record>& records, const std::string& what)
   return out + ".";
 }
 
-std::string wrap(const std::string& cap, const std::string& cols, const std::string& body) {
-  return "\\begin{table}[t]\n\\centering\n\\caption{" + latex_escape(cap) + "}\n\\begin{tabular}{" +
-         cols + "}\n\\toprule\n" + body + "\\bottomrule\n\\end{tabular}\n\\end{table}\n";
+std::vector<const Record*> pointers(const std::vector<Record>& records) {
+  std::vector<const Record*> out;
+  for (const auto& r : records)
+    out.push_back(&r);
+  return out;
 }
 
-std::string join(const std::vector<std::string>& cells) {
-  std::string s;
-  for (size_t i = 0; i < cells.size(); ++i)
-    s += (i ? " & " : "") + cells[i];
-  return s + " \\\\\n";
+/// A finished LaTeX table (render_latex: fitted to the page, breaking across pages).
+std::string table(const std::string& cap, std::vector<std::string> header,
+                  std::vector<std::vector<std::string>> rows, const std::string& align,
+                  const std::string& group_header = "") {
+  LatexTable t;
+  t.caption = latex_escape(cap);
+  t.header = std::move(header);
+  t.rows = std::move(rows);
+  t.align = align;
+  t.group_header = group_header;
+  return render_latex(t);
 }
 
 std::string diffusion_layout(const std::vector<Record>& records, const std::string& metric,
                              int digits) {
   std::vector<std::string> rows, cols;
   std::map<std::pair<std::string, std::string>, const Record*> cell;
+  std::vector<const Record*> shown;
+  // Several SDE samplers per interpolant / prediction and w(t) (the demo: Euler and Heun at
+  // three step counts): a row for each, so that no configuration hides another.
+  auto pair_of = [](const Record& r) {
+    return text_field(r, "path_type") + " / " + text_field(r, "prediction");
+  };
+  auto sampler_of = [](const Record& r) {
+    std::string s = text_field(r, "method") + " " + std::to_string(r.value("num_steps", int64_t{0}));
+    if (r.value("cfg_scale", 1.0) != 1.0) s += " cfg " + shortest_text(r["cfg_scale"].get<double>());
+    return s;
+  };
+  std::set<std::string> samplers;
+  for (const auto& r : records)
+    if (text_field(r, "mode") == "SDE") samplers.insert(sampler_of(r));
   for (const auto& r : records) {
     if (text_field(r, "mode") != "SDE") continue;
-    const std::string row = text_field(r, "path_type") + " / " + text_field(r, "prediction");
+    const std::string row = pair_of(r) + (samplers.size() > 1 ? ", " + sampler_of(r) : "");
     const std::string col = text_field(r, "diffusion_form");
     if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
     if (std::find(cols.begin(), cols.end(), col) == cols.end()) cols.push_back(col);
     cell[{row, col}] = &r;
   }
   if (rows.empty()) fail("--layout diffusion needs SDE configurations");
+  for (const auto& [key, r] : cell)
+    shown.push_back(r);  // the caption's NFE and sample counts: the cells' own
   std::vector<std::vector<std::string>> grid(rows.size(), std::vector<std::string>(cols.size()));
   for (size_t j = 0; j < cols.size(); ++j) {
     std::vector<const Record*> c;
@@ -129,21 +155,18 @@ std::string diffusion_layout(const std::vector<Record>& records, const std::stri
     for (size_t i = 0; i < rows.size(); ++i)
       grid[i][j] = values[i];
   }
-  std::string body = join([&] {
-    std::vector<std::string> h = {"Interpolant / model"};
-    for (const auto& c : cols)
-      h.push_back("$w(t)$ = " + latex_escape(c));
-    return h;
-  }());
-  body += "\\midrule\n";
+  std::vector<std::string> header = {"Interpolant / model"};
+  for (const auto& c : cols)
+    header.push_back("$w(t)$ = " + latex_escape(c));
+  std::vector<std::vector<std::string>> lines;
   for (size_t i = 0; i < rows.size(); ++i) {
     std::vector<std::string> line = {latex_escape(rows[i])};
     line.insert(line.end(), grid[i].begin(), grid[i].end());
-    body += join(line);
+    lines.push_back(std::move(line));
   }
-  return wrap(caption(records, std::string(info(metric).display) +
-                                   " of SDE sampling by diffusion coefficient (D = w/2)"),
-              "l" + std::string(cols.size(), 'c'), body);
+  return table(caption(shown, metric_name(records, metric) +
+                                  " of SDE sampling by diffusion coefficient (D = w/2)"),
+               std::move(header), std::move(lines), "p" + std::string(cols.size(), 'c'));
 }
 
 std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
@@ -162,6 +185,7 @@ std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
   }
   if (names.empty()) fail("--layout ode-sde needs ODE or SDE configurations (DDPM/DDIM: --layout nfe)");
   std::vector<std::vector<std::string>> grid(names.size());
+  std::vector<const Record*> shown;
   for (const auto* family : {&ode, &sde})
     for (const auto& k : keys) {
       std::vector<const Record*> c;
@@ -171,25 +195,36 @@ std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
       for (size_t i = 0; i < names.size(); ++i)
         grid[i].push_back(values[i]);
     }
+  // each row names the configurations it shows (the caption, so the columns stay narrow)
+  std::string which;
+  for (const auto& n : names)
+    for (const auto* family : {&ode, &sde})
+      if (family->count(n)) {
+        const Record& r = *family->at(n);
+        shown.push_back(&r);
+        std::string label = text_field(r, "label");
+        if (label.empty()) label = text_field(r, "sampler");
+        which += (which.empty() ? "" : "; ") + n + " " + text_field(r, "mode") + ": " + label +
+                 " (" + text_field(r, "id") + ")";
+      }
   const size_t k = keys.size();
-  std::string body = cat(" & \\multicolumn{", k, "}{c}{ODE} & \\multicolumn{", k,
-                         "}{c}{SDE} \\\\\n\\cmidrule(lr){2-", k + 1, "} \\cmidrule(lr){", k + 2,
-                         "-", 2 * k + 1, "}\n");
-  std::vector<std::string> h = {"Model"};
+  const std::string groups = cat(" & \\multicolumn{", k, "}{c}{ODE} & \\multicolumn{", k,
+                                 "}{c}{SDE} \\\\\n\\cmidrule(lr){2-", k + 1, "} \\cmidrule(lr){",
+                                 k + 2, "-", 2 * k + 1, "}\n");
+  std::vector<std::string> header = {"Model"};
   for (int f = 0; f < 2; ++f)
-    for (const auto& k : keys)
-      h.push_back(header_cell(info(k)));
-  body += join(h) + "\\midrule\n";
+    for (const auto& key : keys)
+      header.push_back(header_cell(records, key));
+  std::vector<std::vector<std::string>> lines;
   for (size_t i = 0; i < names.size(); ++i) {
     std::vector<std::string> line = {latex_escape(names[i])};
     line.insert(line.end(), grid[i].begin(), grid[i].end());
-    body += join(line);
+    lines.push_back(std::move(line));
   }
-  return wrap(
-      caption(
-          records,
-          "ODE and SDE sampling side by side (per family, the configuration with the most NFE)"),
-      "l" + std::string(2 * keys.size(), 'c'), body);
+  return table(caption(shown, "ODE and SDE sampling side by side (per model, the configuration "
+                              "of each family with the most NFE: " +
+                                  which + ")"),
+               std::move(header), std::move(lines), "p" + std::string(2 * k, 'c'), groups);
 }
 
 /// The model without its kind prefix: "DiT-XL/2", "SiT-XL/2"; analytic models keep it.
@@ -201,55 +236,79 @@ std::string model_name(const Record& r) {
 std::string nfe_layout(const std::vector<Record>& records, const std::string& metric,
                        int digits) {
   const Metric& m = info(metric);
-  std::set<int64_t> nfes;
-  std::vector<std::string> cols;
+  std::vector<int64_t> nfes;
+  std::vector<std::string> samplers;
   std::map<std::pair<int64_t, std::string>, const Record*> cell;
+  std::vector<const Record*> shown;
   for (const auto& r : records) {
     const int64_t nfe = r.value("nfe_planned", int64_t{-1});
     if (nfe < 0) continue;  // adaptive: no matched budget
-    std::string col = (r.contains("run") ? text_field(r, "run") + ": " : "") + model_name(r) +
-                      " " + sampler_without_steps(r);
-    // two configurations in one cell: the later one gets a column named by its ID
-    if (cell.count({nfe, col})) col += " [" + text_field(r, "id") + "]";
-    if (std::find(cols.begin(), cols.end(), col) == cols.end()) cols.push_back(col);
-    nfes.insert(nfe);
-    cell[{nfe, col}] = &r;
+    std::string name = (r.contains("run") ? text_field(r, "run") + ": " : "") + model_name(r) +
+                       " " + sampler_without_steps(r);
+    // two configurations in one cell: the later one gets its own sampler, named by its ID
+    if (cell.count({nfe, name})) name += " [" + text_field(r, "id") + "]";
+    if (std::find(samplers.begin(), samplers.end(), name) == samplers.end())
+      samplers.push_back(name);
+    if (std::find(nfes.begin(), nfes.end(), nfe) == nfes.end()) nfes.push_back(nfe);
+    cell[{nfe, name}] = &r;
+    shown.push_back(&r);
   }
   if (nfes.empty()) fail("--layout nfe needs configurations with a fixed NFE");
-  std::string body = join([&] {
-    std::vector<std::string> h = {"NFE"};
-    for (const auto& c : cols)
-      h.push_back(latex_escape(c));
-    return h;
-  }());
-  body += "\\midrule\n";
+  std::sort(nfes.begin(), nfes.end());
+  // The samplers compared at one budget: the best of each budget in bold.
+  std::map<int64_t, std::map<std::string, std::string>> text;
   for (int64_t nfe : nfes) {
-    // per row, the best value in bold: the samplers compared at one budget
-    std::vector<std::string> text(cols.size());
     double best = lower_is_better(m) ? 1e300 : -1e300;
-    for (size_t j = 0; j < cols.size(); ++j) {
-      auto it = cell.find({nfe, cols[j]});
+    for (const auto& s : samplers) {
+      auto it = cell.find({nfe, s});
       if (it == cell.end()) continue;
       const Record& r = *it->second;
       if (!ok(r)) {
-        text[j] = "failed";
+        text[nfe][s] = "failed";
       } else if (r.contains(metric)) {
-        text[j] = format_value(r[metric].get<double>(), metric, digits);
-        const double v = std::stod(text[j]);
+        text[nfe][s] = format_value(r[metric].get<double>(), metric, digits);
+        const double v = std::stod(text[nfe][s]);
         best = lower_is_better(m) ? std::min(best, v) : std::max(best, v);
       }
     }
-    std::vector<std::string> line = {std::to_string(nfe)};
-    for (const auto& t : text)
-      line.push_back(!t.empty() && t != "failed" && std::stod(t) == best
-                         ? "\\textbf{" + t + "}"
-                         : (t.empty() ? "--" : t));
-    body += join(line);
+    for (auto& [s, t] : text[nfe])
+      if (t != "failed" && std::stod(t) == best) t = "\\textbf{" + t + "}";
   }
-  return wrap(caption(records, std::string(m.display) +
-                                   " at matched NFE (one network evaluation per sample and "
-                                   "step; a guided pair counts once), best per row in bold"),
-              "r" + std::string(cols.size(), 'c'), body);
+  auto value = [&](int64_t nfe, const std::string& s) {
+    auto it = text[nfe].find(s);
+    return it == text[nfe].end() || it->second.empty() ? std::string("--") : it->second;
+  };
+  // The longer side runs down the page: samplers as rows when they outnumber the budgets.
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> lines;
+  std::string align;
+  if (samplers.size() > nfes.size()) {
+    header = {"Sampler"};
+    for (int64_t nfe : nfes)
+      header.push_back("NFE " + std::to_string(nfe));
+    for (const auto& s : samplers) {
+      std::vector<std::string> line = {latex_escape(s)};
+      for (int64_t nfe : nfes)
+        line.push_back(value(nfe, s));
+      lines.push_back(std::move(line));
+    }
+    align = "p" + std::string(nfes.size(), 'c');
+  } else {
+    header = {"NFE"};
+    for (const auto& s : samplers)
+      header.push_back(latex_escape(s));
+    for (int64_t nfe : nfes) {
+      std::vector<std::string> line = {std::to_string(nfe)};
+      for (const auto& s : samplers)
+        line.push_back(value(nfe, s));
+      lines.push_back(std::move(line));
+    }
+    align = "r" + std::string(samplers.size(), 'c');
+  }
+  return table(caption(shown, metric_name(records, metric) +
+                                  " at matched NFE (one network evaluation per sample and "
+                                  "step; a guided pair counts once), best per NFE in bold"),
+               std::move(header), std::move(lines), align);
 }
 
 std::string system_layout(const std::vector<Record>& records, int digits) {
@@ -261,16 +320,14 @@ std::string system_layout(const std::vector<Record>& records, int digits) {
         std::any_of(records.begin(), records.end(),
                     [&](const Record& r) { return r.contains(m.key) && r[m.key].is_number(); }))
       keys.push_back(m.key);
-  std::vector<const Record*> rows;
-  for (const auto& r : records)
-    rows.push_back(&r);
+  const std::vector<const Record*> rows = pointers(records);
   std::vector<std::vector<std::string>> cols;
   for (const auto& k : keys)
     cols.push_back(column(rows, k, digits));
-  std::vector<std::string> h = {"Configuration"};
+  std::vector<std::string> header = {"Configuration"};
   for (const auto& k : keys)
-    h.push_back(header_cell(info(k)));
-  std::string body = join(h) + "\\midrule\n";
+    header.push_back(header_cell(records, k));
+  std::vector<std::vector<std::string>> lines;
   for (size_t i = 0; i < rows.size(); ++i) {
     const Record& r = *rows[i];
     std::vector<std::string> line = {
@@ -278,10 +335,10 @@ std::string system_layout(const std::vector<Record>& records, int digits) {
                      text_field(r, "model") + " " + text_field(r, "label"))};
     for (const auto& c : cols)
       line.push_back(c[i]);
-    body += join(line);
+    lines.push_back(std::move(line));
   }
-  return wrap(caption(records, "System-level comparison"), "l" + std::string(keys.size(), 'c'),
-              body);
+  return table(caption(rows, "System-level comparison"), std::move(header), std::move(lines),
+               "p" + std::string(keys.size(), 'c'));
 }
 
 }  // namespace

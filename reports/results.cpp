@@ -1,7 +1,9 @@
 #include "reports/results.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
@@ -9,14 +11,19 @@
 
 #include "common/error.h"
 #include "eval/metric_table.h"
+#include "reports/latex.h"
 
 namespace sit::reports {
 namespace {
 
-std::string num(const Record& r, const char* key, int digits = 4) {
+/// A settings number (cfg scale, NFE, eta) as written (its shortest exact text), or with 6
+/// significant digits where that is long (an adaptive solver's mean NFE).
+std::string num(const Record& r, const char* key) {
   if (!r.contains(key) || !r[key].is_number()) return "";
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*g", digits, r[key].get<double>());
+  const std::string text = shortest_text(r[key].get<double>());
+  if (text.size() <= 8) return text;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", r[key].get<double>());
   return buf;
 }
 
@@ -30,18 +37,9 @@ int paper_digits(std::string key) {
 }
 
 /// A metric cell in the chosen number style.
-std::string metric(const Record& r, const std::string& key, int digits, int significant = 4) {
+std::string metric(const Record& r, const std::string& key, int digits) {
   if (!r.contains(key) || !r[key].is_number()) return "";
-  const double v = r[key].get<double>();
-  char buf[64];
-  if (digits >= 0) {
-    std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
-  } else if (digits == kPaper && key != "nfe") {
-    std::snprintf(buf, sizeof(buf), "%.*f", paper_digits(key), v);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%.*g", significant, v);
-  }
-  return buf;
+  return format_metric(r[key].get<double>(), key, digits);
 }
 
 std::string csv_cell(const std::string& s) {
@@ -52,23 +50,31 @@ std::string csv_cell(const std::string& s) {
   return out + "\"";
 }
 
+/// `header` and `rows` as LaTeX through render_latex: text escaped, `align` per column
+/// ('p' for text that may wrap), the first `key_columns` repeated if the table is split.
+std::string render_tex(const std::vector<std::string>& header,
+                       const std::vector<std::vector<std::string>>& rows, const std::string& align,
+                       int key_columns, const std::string& caption = "") {
+  LatexTable t;
+  t.caption = latex_escape(caption);
+  for (const auto& h : header)
+    t.header.push_back(latex_escape(h));
+  for (const auto& r : rows) {
+    std::vector<std::string> line;
+    for (const auto& c : r)
+      line.push_back(latex_escape(c));
+    t.rows.push_back(std::move(line));
+  }
+  t.align = align;
+  t.key_columns = key_columns;
+  return render_latex(t);
+}
+
 std::string render(const std::vector<std::string>& header,
                    const std::vector<std::vector<std::string>>& rows, TableFormat format) {
   std::string out;
-  if (format == TableFormat::kLatex) {
-    // booktabs: compiles with plain pdflatex + \usepackage{booktabs}
-    out = "\\begin{tabular}{l" + std::string(header.size() - 1, 'r') + "}\n\\toprule\n";
-    auto tex_line = [&](const std::vector<std::string>& cells) {
-      for (size_t i = 0; i < cells.size(); ++i)
-        out += (i ? " & " : "") + latex_escape(cells[i]);
-      out += " \\\\\n";
-    };
-    tex_line(header);
-    out += "\\midrule\n";
-    for (const auto& r : rows)
-      tex_line(r);
-    return out + "\\bottomrule\n\\end{tabular}\n";
-  }
+  if (format == TableFormat::kLatex)
+    return render_tex(header, rows, "l" + std::string(header.size() - 1, 'r'), 1);
   if (format == TableFormat::kHtml) {
     out = "<table>\n<thead><tr>";
     for (const auto& c : header)
@@ -204,6 +210,12 @@ std::string latex_escape(const std::string& text) {
       case '~':
         out += "\\textasciitilde{}";
         break;
+      case '<':  // the default OT1 text font has no < and >
+        out += "$<$";
+        break;
+      case '>':
+        out += "$>$";
+        break;
       case '^':
         out += "\\textasciicircum{}";
         break;
@@ -275,6 +287,50 @@ TableFormat parse_table_format(const std::string& name) {
   fail("table format must be one of md, csv, tex, html, json; got '", name, "'");
 }
 
+std::string guidance_text(const Record& r);
+
+/// The long table in LaTeX, with the columns chosen to fit a page: the sampler settings in
+/// one wrapping "configuration" column (the record's label, with its protocol and guidance),
+/// NFE, the metrics, and the status only when a configuration failed.
+std::string long_table_tex(const std::vector<Record>& records,
+                           const std::vector<std::string>& metric_columns,
+                           const std::vector<std::string>& metric_headers, int digits) {
+  const bool runs = std::any_of(records.begin(), records.end(),
+                                [](const Record& r) { return r.contains("run"); });
+  const bool failures = std::any_of(records.begin(), records.end(),
+                                    [](const Record& r) { return text_field(r, "status") != "ok"; });
+  std::vector<std::string> header = {"id", "configuration", "NFE"};
+  std::string align = "lpr";
+  header.insert(header.end(), metric_headers.begin(), metric_headers.end());
+  align += std::string(metric_headers.size(), 'r');
+  if (failures) {
+    header.push_back("status");
+    align += 'p';
+  }
+  if (runs) {
+    header.insert(header.begin(), "run");
+    align = "l" + align;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : records) {
+    std::string config = text_field(r, "label");
+    if (config.empty()) config = sampler_column(r);
+    if (r.contains("protocol"))
+      config += "; protocol " + text_field(r, "protocol") + " " +
+                text_field(r, "protocol_fingerprint") +
+                (r.contains("protocol_overrides") ? " (changed)" : "");
+    if (r.contains("nfe_uncond")) config += "; guidance " + guidance_text(r);
+    std::vector<std::string> row = {text_field(r, "id"), config, num(r, "nfe")};
+    for (const auto& key : metric_columns)
+      row.push_back(metric(r, key, digits));
+    if (failures)
+      row.push_back(text_field(r, "status") == "ok" ? "ok" : "failed: " + text_field(r, "error"));
+    if (runs) row.insert(row.begin(), text_field(r, "run"));
+    rows.push_back(std::move(row));
+  }
+  return render_tex(header, rows, align, runs ? 2 : 1);
+}
+
 /// "autoguidance, linear, t in [0.3,1.0] (10)": what decides when and how a guided record's
 /// guidance ran; "" for unguided records.
 std::string guidance_text(const Record& r) {
@@ -291,6 +347,7 @@ std::string guidance_text(const Record& r) {
 }
 
 std::string long_table(const std::vector<Record>& records, TableFormat format, int digits) {
+  if (format == TableFormat::kCsv) digits = kFull;  // CSV is read by programs: every digit
   const bool runs = std::any_of(records.begin(), records.end(),
                                 [](const Record& r) { return r.contains("run"); });
   // a column for each metric some record has (FID always); the published FID and the
@@ -307,14 +364,20 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
     const std::string key = m.key;
     if (key != "fid" && !any(key)) continue;
     metric_columns.push_back(key);
-    header.push_back(m.display);
+    const std::string name = metric_name(records, key);
+    header.push_back(name);
     if (key == "fid" && any("published_" + key)) {
       metric_columns.push_back("published_" + key);
-      header.push_back(std::string("published ") + m.display);
+      header.push_back("published " + name);
       metric_columns.push_back("delta_" + key);
-      header.push_back(std::string("\u0394 ") + m.display);
+      header.push_back("\u0394 " + name);
     }
   }
+  if (format == TableFormat::kLatex)
+    return long_table_tex(records, metric_columns,
+                          std::vector<std::string>(header.end() - metric_columns.size(),
+                                                   header.end()),
+                          digits);
   // when guidance is on: its form (autoguidance, schedule, interval) and the evaluations
   // that ran the guiding branch, so configurations differing only there read apart
   const bool guidance_forms = any("nfe_uncond");
@@ -353,6 +416,7 @@ std::string long_table(const std::vector<Record>& records, TableFormat format, i
 
 std::string pivot_table(const std::vector<Record>& records, const std::string& metric_key,
                         TableFormat format, int digits) {
+  if (format == TableFormat::kCsv) digits = kFull;
   std::vector<std::string> columns, row_keys;
   std::map<std::pair<std::string, std::string>, std::string> cells;
   auto add_unique = [](std::vector<std::string>& v, const std::string& s) {
@@ -372,6 +436,26 @@ std::string pivot_table(const std::vector<Record>& records, const std::string& m
     add_unique(columns, col);
     cells[{row, col}] = text_field(r, "status") == "ok" ? metric(r, metric_key, digits) : "failed";
   }
+  if (format == TableFormat::kLatex) {
+    // on paper the longer side runs down the page: samplers as rows when they outnumber
+    // the interpolant / prediction pairs (the demo: 40 samplers, 9 pairs)
+    const bool transpose = columns.size() > row_keys.size();
+    const auto& down = transpose ? columns : row_keys;
+    const auto& across = transpose ? row_keys : columns;
+    std::vector<std::string> header = {transpose ? "sampler" : "interpolant / prediction"};
+    header.insert(header.end(), across.begin(), across.end());
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& d : down) {
+      std::vector<std::string> row = {d};
+      for (const auto& a : across) {
+        auto it = transpose ? cells.find({a, d}) : cells.find({d, a});
+        row.push_back(it == cells.end() ? "" : it->second);
+      }
+      rows.push_back(std::move(row));
+    }
+    return render_tex(header, rows, "p" + std::string(across.size(), 'r'), 1,
+                      metric_name(records, metric_key) + " by interpolant / prediction and sampler");
+  }
   std::vector<std::string> header = {"interpolant / prediction"};
   header.insert(header.end(), columns.begin(), columns.end());
   std::vector<std::vector<std::string>> rows;
@@ -384,6 +468,54 @@ std::string pivot_table(const std::vector<Record>& records, const std::string& m
     rows.push_back(std::move(row));
   }
   return render(header, rows, format);
+}
+
+}  // namespace sit::reports
+
+namespace sit::reports {
+
+std::string shortest_text(double v) {
+  if (!std::isfinite(v)) return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+  char buf[40];
+  for (int p = 1; p <= 17; ++p) {
+    std::snprintf(buf, sizeof buf, "%.*g", p, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+std::string format_metric(double v, const std::string& key, int digits) {
+  char buf[64];
+  if (digits == kFull) return shortest_text(v);
+  if (digits >= 0) {
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  } else if (digits == kPaper && key != "nfe") {
+    std::snprintf(buf, sizeof buf, "%.*f", paper_digits(key), v);
+  } else if (std::fabs(v) >= 1e4 && std::isfinite(v)) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);  // 4 significant digits would need an exponent
+  } else {
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+  }
+  return buf;
+}
+
+bool inception_features(const Record& r) {
+  const std::string space = text_field(r, "feature_space");
+  return space.empty() || space.find("Inception") != std::string::npos ||
+         space.find("inception") != std::string::npos;
+}
+
+std::string metric_name(const std::vector<Record>& records, const std::string& key) {
+  const eval::Metric* m = eval::find_metric(key);
+  if (!m) return key == "nfe" ? "NFE" : key;
+  if (key != "fid" && key != "sfid") return m->display;
+  int inception = 0, other = 0;
+  for (const auto& r : records)
+    if (r.contains(key) || r.contains("published_" + key))
+      (inception_features(r) ? inception : other) += 1;
+  const std::string fd = key == "fid" ? "FD" : "sFD";
+  if (other == 0) return m->display;
+  return inception == 0 ? fd : fd + " / " + m->display;
 }
 
 }  // namespace sit::reports

@@ -16,7 +16,7 @@ std::string text_field(const Record& r, const char* key);
 /// record's sampler label with the steps or respacing removed, the interpolant and
 /// prediction in front for ODE/SDE).
 std::string sampler_without_steps(const Record& r);
-/// LaTeX-escaped text (\ & % $ # _ { } ~ ^).
+/// LaTeX-escaped text (\ & % $ # _ { } ~ ^, and < > as math).
 std::string latex_escape(const std::string& text);
 /// HTML-escaped text (& < > ").
 std::string html_escape(const std::string& text);
@@ -28,19 +28,38 @@ enum class TableFormat { kMarkdown, kCsv, kLatex, kHtml };
 /// "md", "csv", "tex", "html" (a table element; html_report makes the page)
 TableFormat parse_table_format(const std::string& name);
 
-/// Number style of metric cells: kSignificant4 (4 significant digits, the sweep's own
-/// report.md), kPaper (FID, sFID, IS, precision and recall with 2 decimals as papers
-/// print them, KID 4), or N >= 0 decimals for every metric.
+/// Number style of metric cells: kSignificant4 (4 significant digits, the default of every
+/// table; values of 10^4 and more print whole), kPaper (FID, sFID, IS, precision and recall
+/// with 2 decimals as papers print them, KID 4), kFull (the shortest text that reads back as
+/// the same double: CSV), or N >= 0 decimals for every metric.
 constexpr int kSignificant4 = -1;
 constexpr int kPaper = -2;
+constexpr int kFull = -3;
+
+/// `v` in the number style `digits` for the metric (or published_/delta_ field) `key`.
+std::string format_metric(double v, const std::string& key, int digits);
+/// The shortest decimal text that parses back to exactly `v` ("0.0775", "1.5", "249").
+std::string shortest_text(double v);
+
+/// The name of metric `key` over `records` for headers, captions and axes: the metric
+/// table's display name, except that a Frechet distance not on Inception features is "FD"
+/// (data-space or latent FD is not FID): "FID" when every record with `key` was scored on
+/// Inception features (records without feature_space predate it: Inception), "FD" when
+/// none was, "FD / FID" for a mix. sFID likewise ("sFD").
+std::string metric_name(const std::vector<Record>& records, const std::string& key);
+/// Whether a record's metrics were computed on Inception features (feature_space).
+bool inception_features(const Record& r);
 
 /// One row per configuration: id, sampler settings, NFE, metrics, status. Records that
-/// carry a "run" field (several runs combined) get a leading run column.
+/// carry a "run" field (several runs combined) get a leading run column. CSV cells are
+/// always at full precision (kFull). LaTeX is a longtable (breaks across pages) in
+/// \footnotesize, needing \usepackage{booktabs,longtable}; see latex_preamble().
 std::string long_table(const std::vector<Record>& records, TableFormat format,
                        int digits = kSignificant4);
 
 /// Rows: interpolant x prediction; columns: sampler (mode, method, steps, w(t)); cells:
-/// `metric` (e.g. "fid") with 4 significant digits, "failed" where the run failed.
+/// `metric` (e.g. "fid") in the number style `digits`, "failed" where the run failed.
+/// CSV cells are always at full precision (kFull).
 std::string pivot_table(const std::vector<Record>& records, const std::string& metric,
                         TableFormat format, int digits = kSignificant4);
 

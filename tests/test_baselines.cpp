@@ -7,6 +7,8 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "reports/latex.h"
+#include "test_util.h"
 #include "reports/baselines.h"
 #include "reports/html.h"
 #include "reports/paper_tables.h"
@@ -182,15 +184,33 @@ TEST(PaperTables, DiffusionLayoutBoldsTheBestPerColumn) {
   const std::vector<Record> rs = {
       sde("Linear", "velocity", "SBDM", 33.6), sde("Linear", "velocity", "sigma", 33.5),
       sde("VP", "score", "SBDM", 35.7), sde("VP", "score", "sigma", 37.1)};
-  EXPECT_EQ(paper_table(rs, "diffusion"),
-            "\\begin{table}[t]\n\\centering\n"
+  // a longtable in \footnotesize (fits portrait: no landscape), the header repeated on
+  // continuation pages
+  const std::string head =
+      "\\toprule\nInterpolant / model & $w(t)$ = SBDM & $w(t)$ = sigma \\\\\n\\midrule\n";
+  EXPECT_EQ(paper_table(rs, "diffusion", "fid", kPaper),
+            "\\begingroup\n\\footnotesize\n\\setlength{\\tabcolsep}{4pt}\n"
+            "\\begin{longtable}{@{}lcc@{}}\n"
             "\\caption{FID of SDE sampling by diffusion coefficient (D = w/2); 50000 samples per "
-            "configuration; NFE 250.}\n"
-            "\\begin{tabular}{lcc}\n\\toprule\n"
-            "Interpolant / model & $w(t)$ = SBDM & $w(t)$ = sigma \\\\\n\\midrule\n"
-            "Linear / velocity & \\textbf{33.60} & \\textbf{33.50} \\\\\n"
-            "VP / score & 35.70 & 37.10 \\\\\n"
-            "\\bottomrule\n\\end{tabular}\n\\end{table}\n");
+            "configuration; NFE 250.}\\\\\n" +
+                head + "\\endfirsthead\n\\caption[]{(continued)}\\\\\n" + head +
+                "\\endhead\n\\bottomrule\n\\endlastfoot\n"
+                "Linear / velocity & \\textbf{33.60} & \\textbf{33.50} \\\\\n"
+                "VP / score & 35.70 & 37.10 \\\\\n"
+                "\\end{longtable}\n\\endgroup\n");
+  // four significant digits by default; the caption counts only the cells shown, and a
+  // Frechet distance off Inception features is FD
+  std::vector<Record> mixed = rs;
+  mixed.push_back(record("sit:SiT-B/2", "ODE", "heun2", 1.0, 64, 1.0));
+  for (auto& r : mixed)
+    r["feature_space"] = "identity (data-space features)";
+  const std::string t = paper_table(mixed, "diffusion");
+  EXPECT_NE(t.find("\\caption{FD of SDE sampling by diffusion coefficient (D = w/2); 50000 "
+                   "samples per configuration; NFE 250.}"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("Linear / velocity & \\textbf{33.6} & \\textbf{33.5} \\\\"), std::string::npos)
+      << t;
 }
 
 TEST(PaperTables, OdeSdeAndSystemLayouts) {
@@ -209,7 +229,7 @@ TEST(PaperTables, OdeSdeAndSystemLayouts) {
       << t;
   Record worse = record("sit:SiT-XL/2", "SDE", "Heun", 1.5, 250, 2.5);
   const std::string s = paper_table({sde_r, worse}, "system");
-  EXPECT_NE(s.find("sit:SiT-XL/2 SDE Heun & \\textbf{2.50}"), std::string::npos) << s;
+  EXPECT_NE(s.find("sit:SiT-XL/2 SDE Heun & \\textbf{2.5}"), std::string::npos) << s;
   EXPECT_NE(s.find("sit:SiT-S/2 SDE Euler & 57.64"), std::string::npos) << s;
   // the modern metrics a record carries join the system table, names escaped for LaTeX
   Record modern = record("sit:SiT-XL/2", "SDE", "Euler", 1.5, 250, 2.2);
@@ -218,7 +238,9 @@ TEST(PaperTables, OdeSdeAndSystemLayouts) {
   const std::string m = paper_table({modern}, "system");
   EXPECT_NE(m.find("Recall$\\uparrow$ & FD\\_DINOv2$\\downarrow$ & CMMD$\\downarrow$"),
             std::string::npos) << m;
-  EXPECT_NE(m.find("& \\textbf{95.50} & \\textbf{0.432}"), std::string::npos) << m;
+  EXPECT_NE(m.find("& \\textbf{95.5} & \\textbf{0.4321}"), std::string::npos) << m;
+  EXPECT_NE(paper_table({modern}, "system", "fid", kPaper).find("& \\textbf{95.50} & \\textbf{0.432}"),
+            std::string::npos);
   EXPECT_NE(paper_table({modern}, "nfe", "fd_dinov2").find("FD\\_DINOv2"), std::string::npos);
   EXPECT_THROW(paper_table({ode}, "diffusion"), sit::Error);  // no SDE rows
   EXPECT_THROW(paper_table({ode}, "poster"), sit::Error);
@@ -237,16 +259,30 @@ TEST(PaperTables, NfeLayoutPutsDitBesideSiTAtMatchedNfe) {
   sde_r["path_type"] = "Linear";
   sde_r["prediction"] = "velocity";
   sde_r["num_steps"] = 250;
-  EXPECT_EQ(paper_table({ddpm, ddpm50, sde_r}, "nfe"),
-            "\\begin{table}[t]\n\\centering\n"
-            "\\caption{FID at matched NFE (one network evaluation per sample and step; a guided "
-            "pair counts once), best per row in bold; NFE 50, 250.}\n"
-            "\\begin{tabular}{rcc}\n\\toprule\n"
-            "NFE & DiT-B/2 DDPM learned-range & SiT-B/2 Linear/velocity SDE Euler sigma \\\\\n"
-            "\\midrule\n"
-            "50 & \\textbf{60.10} & -- \\\\\n"
-            "250 & 43.50 & \\textbf{33.00} \\\\\n"
-            "\\bottomrule\n\\end{tabular}\n\\end{table}\n");
+  // two samplers, two budgets: NFE rows (turned: the sampler names are wide)
+  const std::string two = paper_table({ddpm, ddpm50, sde_r}, "nfe", "fid", kPaper);
+  EXPECT_NE(two.find("\\caption{FID at matched NFE (one network evaluation per sample and step; "
+                     "a guided pair counts once), best per NFE in bold; NFE 50, 250.}"),
+            std::string::npos)
+      << two;
+  EXPECT_NE(two.find("NFE & DiT-B/2 DDPM learned-range & SiT-B/2 Linear/velocity SDE Euler "
+                     "sigma \\\\\n\\midrule\n\\endfirsthead"),
+            std::string::npos)
+      << two;
+  EXPECT_NE(two.find("\\endlastfoot\n50 & \\textbf{60.10} & -- \\\\\n250 & 43.50 & "
+                     "\\textbf{33.00} \\\\\n\\end{longtable}"),
+            std::string::npos)
+      << two;
+  // more samplers than budgets: the samplers run down the page
+  Record ode = sampler(record("sit:SiT-B/2", "ODE", "heun2", 1.0, 250, 35.0), "ODE heun2 126");
+  ode["path_type"] = "Linear";
+  ode["prediction"] = "velocity";
+  ode["num_steps"] = 126;
+  const std::string three = paper_table({ddpm, sde_r, ode}, "nfe");
+  EXPECT_NE(three.find("Sampler & NFE 250 \\\\"), std::string::npos) << three;
+  EXPECT_NE(three.find("SiT-B/2 Linear/velocity SDE Euler sigma & \\textbf{33} \\\\"),
+            std::string::npos)
+      << three;
   EXPECT_THROW(paper_table({record("x", "ODE", "dopri5", 1.0, -1, 1)}, "nfe"), sit::Error);
   // "ddim50" is another sampler than "50" at the same NFE; two records that still share a
   // cell get a column each
@@ -270,10 +306,54 @@ TEST(PaperTables, LatexEscaping) {
   EXPECT_EQ(latex_escape("a_b & 50% #1 $x$ {y} ~ ^ \\"),
             "a\\_b \\& 50\\% \\#1 \\$x\\$ \\{y\\} \\textasciitilde{} \\textasciicircum{} "
             "\\textbackslash{}");
+  EXPECT_EQ(latex_escape("t0 > 0, a < b"), "t0 $>$ 0, a $<$ b");
   // symbols the default fonts lack become math; other UTF-8 passes through
   EXPECT_EQ(latex_escape("\u0394 FD \u2212 1 \u00d7 2 \u03c3 caf\u00e9"),
             "$\\Delta$ FD $-$ 1 $\\times$ 2 $\\sigma$ caf\u00e9");
 }
+
+namespace {
+
+/// The records of a real demo run (scripts/demo.sh, 222 configurations; provenance and
+/// timings dropped): 40 samplers, failures with long reasons, guidance forms, FD values from
+/// 0.0002 to 8512.
+std::vector<Record> demo_records() {
+  return load_results(sit::test::fixture("demo_results.jsonl"));
+}
+
+/// pdflatex's complaints about `doc` that matter: errors, and overfull boxes beyond 1 pt
+/// (what does not fit the page). Empty when the document compiles cleanly.
+std::string pdflatex_problems(const std::string& doc, const std::string& name) {
+  const std::string dir = std::filesystem::temp_directory_path() / "sit-eval-tests" /
+                          ("latex." + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/" + name + ".tex") << doc;
+  const int rc = std::system(("cd '" + dir + "' && pdflatex -interaction=nonstopmode -halt-on-error " +
+                              name + ".tex > " + name + ".out 2>&1")
+                                 .c_str());
+  std::ifstream log(dir + "/" + name + ".out");
+  std::string problems, line;
+  if (rc != 0) problems += "pdflatex failed\n";
+  while (std::getline(log, line)) {
+    if (line.rfind("!", 0) == 0 || line.find("Missing character") != std::string::npos)
+      problems += line + "\n";
+    const auto o = line.find("Overfull \\");
+    if (o != std::string::npos) {
+      const auto paren = line.find('(', o);
+      const double pt = paren == std::string::npos ? 1e9 : std::strtod(line.c_str() + paren + 1, nullptr);
+      if (pt > 1.0) problems += line + "\n";
+    }
+  }
+  if (!std::filesystem::exists(dir + "/" + name + ".pdf")) problems += "no PDF\n";
+  return problems;
+}
+
+std::string document(const std::string& body) {
+  return std::string("\\documentclass{article}\n\\usepackage{") + kLatexPackages +
+         "}\n\\begin{document}\n" + body + "\\end{document}\n";
+}
+
+}  // namespace
 
 TEST(PaperTables, EveryLatexOutputCompilesWithPdflatex) {
   if (std::system("command -v pdflatex > /dev/null 2>&1") != 0)
@@ -286,28 +366,45 @@ TEST(PaperTables, EveryLatexOutputCompilesWithPdflatex) {
   annotate_with_baseline(rs, Baselines::load("sit-paper"));
   std::vector<Record> diffusion = {sde("Linear", "velocity", "SBDM", 33.6),
                                    sde("VP", "score_{x}", "sigma", 37.1)};
-  std::string doc = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n";
-  doc += long_table(rs, TableFormat::kLatex, kPaper);
-  doc += pivot_table(diffusion, "fid", TableFormat::kLatex);
-  doc += paper_table(diffusion, "diffusion");
-  doc += paper_table(rs, "ode-sde");
-  doc += paper_table(rs, "system");
-  doc += paper_table(rs, "nfe");
-  doc += "\\end{document}\n";
-  ASSERT_NE(doc.find("published FID"), std::string::npos);
-  const std::string dir = std::filesystem::temp_directory_path() / "sit-eval-tests" /
-                          ("latex." + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/tables.tex") << doc;
-  const int rc = std::system(("cd '" + dir +
-                              "' && pdflatex -interaction=nonstopmode -halt-on-error tables.tex "
-                              "> pdflatex.out 2>&1")
-                                 .c_str());
-  std::ifstream log(dir + "/pdflatex.out");
-  const std::string out((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(rc, 0) << out << "\n" << doc;
-  EXPECT_TRUE(std::filesystem::exists(dir + "/tables.pdf"));
-  EXPECT_EQ(out.find("Missing character"), std::string::npos) << out;
+  std::string body = long_table(rs, TableFormat::kLatex, kPaper);
+  body += pivot_table(diffusion, "fid", TableFormat::kLatex);
+  body += paper_table(diffusion, "diffusion");
+  body += paper_table(rs, "ode-sde");
+  body += paper_table(rs, "system");
+  body += paper_table(rs, "nfe");
+  ASSERT_NE(body.find("published FID"), std::string::npos);
+  EXPECT_EQ(pdflatex_problems(document(body), "small"), "") << body;
+}
+
+// The demo's tables fit the page: every table of a real 222-configuration run compiles
+// with no overfull box beyond 1 pt (before: the long table 625 pt too wide with a blank
+// first page, the pivot 1820 pt); the long ones break across pages.
+TEST(PaperTables, DemoSizedTablesFitThePage) {
+  if (std::system("command -v pdflatex > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "pdflatex not installed (Debian: texlive-latex-recommended)";
+  const std::vector<Record> rs = demo_records();
+  ASSERT_EQ(rs.size(), 222u);
+  const std::vector<std::pair<std::string, std::string>> tables = {
+      {"long", long_table(rs, TableFormat::kLatex)},
+      {"pivot", pivot_table(rs, "fid", TableFormat::kLatex)},
+      {"diffusion", paper_table(rs, "diffusion")},
+      {"odesde", paper_table(rs, "ode-sde")},
+      {"system", paper_table(rs, "system")},
+      {"nfe", paper_table(rs, "nfe", "recall")}};
+  for (const auto& [name, tex] : tables) {
+    EXPECT_EQ(pdflatex_problems(document(tex), name), "") << name << ":\n" << tex.substr(0, 3000);
+    EXPECT_EQ(tex.find("resizebox"), std::string::npos) << name;
+  }
+  // data-space features: FD, not FID, in headers and captions
+  EXPECT_NE(tables[0].second.find("& FD & "), std::string::npos);
+  EXPECT_EQ(tables[1].second.find("FID"), std::string::npos);
+  EXPECT_NE(tables[2].second.find("\\caption{FD of SDE sampling"), std::string::npos);
+  // the diffusion layout's caption lists the NFE of its own cells (SDE Euler 9, 17, 33 and
+  // Heun 17, 33, 65), not the ODE and DDPM budgets of the run
+  EXPECT_NE(tables[2].second.find("NFE 9, 17, 33, 65.}"), std::string::npos) << tables[2].second;
+  // the ode-sde row names its configurations
+  EXPECT_NE(tables[3].second.find("gmm:demo ODE: ODE "), std::string::npos) << tables[3].second;
+  EXPECT_NE(tables[3].second.find("gmm:demo SDE: SDE "), std::string::npos) << tables[3].second;
 }
 
 // Published protocols: a record that ran a preset unchanged (no protocol_overrides) with

@@ -207,9 +207,25 @@ TEST(Report, SeveralRunsJsonAndDigits) {
   char want[64];
   std::snprintf(want, sizeof want, "| %.3f |", value_of(sweep_run(), ids[0], "fid"));
   EXPECT_TRUE(contains(r.out, want)) << want << "\n" << r.out;
-  r = run("report " + dir);  // paper style: 2 decimals
+  r = run("report " + dir + " --digits paper");  // paper style: 2 decimals
   std::snprintf(want, sizeof want, "| %.2f |", value_of(sweep_run(), ids[0], "fid"));
   EXPECT_TRUE(contains(r.out, want)) << want << "\n" << r.out;
+  r = run("report " + dir);  // the default: 4 significant digits
+  std::snprintf(want, sizeof want, "| %.4g |", value_of(sweep_run(), ids[0], "fid"));
+  EXPECT_TRUE(contains(r.out, want)) << want << "\n" << r.out;
+  // CSV at full precision whatever --digits says: every value reads back exactly
+  r = run("report " + dir + " --format csv --digits 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  {
+    std::istringstream lines(r.out);
+    std::string line, cell;
+    while (std::getline(lines, line) && line.rfind(ids[0] + ",", 0) != 0) {
+    }
+    std::istringstream cells(line);
+    for (int i = 0; i <= 9; ++i)  // id, 8 settings, then FID
+      std::getline(cells, cell, ',');
+    EXPECT_EQ(std::strtod(cell.c_str(), nullptr), value_of(sweep_run(), ids[0], "fid")) << line;
+  }
   r = run("report " + dir + " --format json");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("[\n  {\n    \"id\": \"" + ids[0] + "\"", 0), 0u) << r.out;

@@ -232,15 +232,14 @@ TEST(Sweep, EndToEndRecordsFailuresAndRendersTables) {
   EXPECT_NE(pivot.find("| Linear / velocity |"), std::string::npos);
   EXPECT_NE(pivot.find("failed"), std::string::npos);
   const std::string tex = reports::pivot_table(records, "fid", reports::TableFormat::kLatex);
-  EXPECT_EQ(
-      tex.rfind(
-          "\\begin{tabular}{lrrrrrr}\n\\toprule\ninterpolant / prediction & ODE euler 5 (NFE 4) & ",
-          0),
-      0u)
-      << tex;
-  EXPECT_NE(tex.find("\\bottomrule\n\\end{tabular}"), std::string::npos);
-  EXPECT_NE(reports::long_table(records, reports::TableFormat::kLatex).find("w(t) (D = w/2) / variance"),
-            std::string::npos);
+  // on paper the samplers (more than the interpolant / prediction pairs) run down the page
+  EXPECT_NE(tex.find("\\toprule\nsampler & Linear / velocity & "), std::string::npos) << tex;
+  EXPECT_NE(tex.find("\nODE euler 5 (NFE 4) & "), std::string::npos) << tex;
+  EXPECT_NE(tex.find("\\end{longtable}"), std::string::npos);
+  // the long table's settings in one wrapping column, the failure's reason in the status
+  const std::string long_tex = reports::long_table(records, reports::TableFormat::kLatex);
+  EXPECT_NE(long_tex.find("id & configuration & NFE & FD & "), std::string::npos) << long_tex;
+  EXPECT_NE(long_tex.find("& failed: "), std::string::npos) << long_tex;
   sit::test::expect_error([] { reports::parse_table_format("pdf"); },
                           {"md, csv, tex, html", "'pdf'"});
   const std::string csv = reports::long_table(records, reports::TableFormat::kCsv);
@@ -442,16 +441,22 @@ TEST(Reports, TablesRenderExactlyTheExpectedText) {
   EXPECT_EQ(
       reports::long_table(records, reports::TableFormat::kCsv),
       "id,mode,path,prediction,method,steps,w(t) (D = w/2) / variance,cfg,NFE,FID,Precision,Recall,KID,status\n"
-      "aaa,ODE,Linear,velocity,heun2,5,,1,8,0.1235,0.9,0.8,0.01,ok\n"
+      "aaa,ODE,Linear,velocity,heun2,5,,1,8,0.123456,0.9,0.8,0.01,ok\n"
       "bbb,SDE,Linear,velocity,Euler,9,SBDM,1,,,,,,\"failed: lambda(0) = inf, set --t0\"\n"
       "ccc,ODE,VP,noise,heun2,5,,1,8,2.5,,,,ok\n");
+  // two pairs, two samplers: not transposed; the header repeats on continuation pages
+  const std::string head =
+      "\\toprule\ninterpolant / prediction & ODE heun2 5 (NFE 8) & SDE Euler 9 SBDM (NFE 9) "
+      "\\\\\n\\midrule\n";
   EXPECT_EQ(reports::pivot_table(records, "fid", reports::TableFormat::kLatex),
-            "\\begin{tabular}{lrr}\n\\toprule\n"
-            "interpolant / prediction & ODE heun2 5 (NFE 8) & SDE Euler 9 SBDM (NFE 9) \\\\\n"
-            "\\midrule\n"
-            "Linear / velocity & 0.1235 & failed \\\\\n"
-            "VP / noise & 2.5 &  \\\\\n"
-            "\\bottomrule\n\\end{tabular}\n");
+            "\\begingroup\n\\footnotesize\n\\setlength{\\tabcolsep}{4pt}\n"
+            "\\begin{longtable}{@{}lrr@{}}\n"
+            "\\caption{FID by interpolant / prediction and sampler}\\\\\n" +
+                head + "\\endfirsthead\n\\caption[]{(continued)}\\\\\n" + head +
+                "\\endhead\n\\bottomrule\n\\endlastfoot\n"
+                "Linear / velocity & 0.1235 & failed \\\\\n"
+                "VP / noise & 2.5 &  \\\\\n"
+                "\\end{longtable}\n\\endgroup\n");
 }
 
 // Names in any case and their aliases are one configuration with the canonical spelling's
