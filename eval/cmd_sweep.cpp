@@ -269,6 +269,10 @@ Command add_report_command(CLI::App& app) {
       h.metric = a->metric;
       h.digits = digits;
       h.bar_nfe = a->bar_nfe;
+      if (a->bar_nfe > 0 && !reports::has_configuration_at_nfe(records, a->metric, a->bar_nfe))
+        std::cerr << "note: --bar-nfe " << a->bar_nfe << ": no finished configuration has "
+                  << reports::metric_name(records, a->metric) << " at " << a->bar_nfe
+                  << " planned NFE; the page has no bar chart\n";
       h.summary = summary;
       text = reports::html_report(records, h);
     } else if (a->format == "json") {

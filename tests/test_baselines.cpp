@@ -1,7 +1,9 @@
 // Published-baseline matching and the reproduction summary.
 #include <gtest/gtest.h>
+#include <png.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -30,6 +32,13 @@ Record record(const std::string& model, const std::string& mode, const std::stri
   r["fid"] = fid;
   r["status"] = "ok";
   return r;
+}
+
+/// The records of a real demo run (scripts/demo.sh, 222 configurations; provenance and
+/// timings dropped): 40 samplers, failures with long reasons, guidance forms, FD values from
+/// 0.137 to 8512.
+std::vector<Record> demo_records() {
+  return load_results(sit::test::fixture("demo_results.jsonl"));
 }
 
 }  // namespace
@@ -157,6 +166,128 @@ TEST(HtmlReport, PlotsWithGnuplotAndANoteWithout) {
   EXPECT_EQ(bare.find("<svg"), std::string::npos);
   EXPECT_NE(bare.find("Plots omitted: gnuplot was not found"), std::string::npos) << bare;
   EXPECT_NE(bare.find("<td>heun2</td>"), std::string::npos);  // tables still there
+}
+
+namespace {
+
+bool have_program(const std::string& name) {
+  return std::system(("command -v " + name + " > /dev/null 2>&1").c_str()) == 0;
+}
+
+/// Headless Chromium's screenshot of `html` (a file) at `width` x `height` CSS pixels as
+/// RGB rows; empty on failure.
+std::vector<uint8_t> screenshot(const std::string& html, const std::string& png, int width,
+                                int height) {
+  const std::string cmd = "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+                          "--hide-scrollbars --force-device-scale-factor=1 --screenshot='" +
+                          png + "' --window-size=" + std::to_string(width) + "," +
+                          std::to_string(height) + " 'file://" + html + "' > '" + png +
+                          ".log' 2>&1";
+  if (std::system(cmd.c_str()) != 0) return {};
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_file(&image, png.c_str())) return {};
+  image.format = PNG_FORMAT_RGB;
+  std::vector<uint8_t> rgb(PNG_IMAGE_SIZE(image));
+  if (!png_image_finish_read(&image, nullptr, rgb.data(), 0, nullptr)) return {};
+  if (static_cast<int>(image.width) != width || static_cast<int>(image.height) != height) return {};
+  return rgb;
+}
+
+struct Ink {
+  double any = 0;  ///< fraction of pixels that are not white
+  int64_t coloured = 0;  ///< pixels of a clear hue (data lines; axes and text are grey)
+};
+
+Ink ink(const std::vector<uint8_t>& rgb, int width, int x0, int y0, int w, int h) {
+  Ink k;
+  int64_t n = 0;
+  for (int y = y0; y < y0 + h; ++y)
+    for (int x = x0; x < x0 + w; ++x) {
+      const uint8_t* p = &rgb[(static_cast<size_t>(y) * width + x) * 3];
+      const int hi = std::max({p[0], p[1], p[2]}), lo = std::min({p[0], p[1], p[2]});
+      if (lo < 235) k.any += 1;
+      if (hi - lo > 80) k.coloured += 1;
+      ++n;
+    }
+  k.any /= static_cast<double>(n);
+  return k;
+}
+
+}  // namespace
+
+// The demo's page as a reader sees it: rendered by headless Chromium (Debian's chromium),
+// with every panel non-blank and showing coloured data, legends bounded, FD named as FD,
+// the diverging cells listed as out of range, and the best configuration per budget.
+// Screenshots stay in build/tests/screenshots.
+TEST(HtmlReport, DemoPageRendersInChromium) {
+  if (!have_program("gnuplot")) GTEST_SKIP() << "gnuplot not installed (Debian: gnuplot-nox)";
+  if (!have_program("chromium")) GTEST_SKIP() << "chromium not installed (Debian: chromium)";
+  const std::vector<Record> rs = demo_records();
+  HtmlOptions o;
+  o.gnuplot = "gnuplot";
+  const std::string page = html_report(rs, o);
+  // names: a data-space Frechet distance is FD, nowhere FID
+  EXPECT_EQ(page.find("FID"), std::string::npos);
+  EXPECT_NE(page.find("FD against NFE, one panel per interpolant / prediction"), std::string::npos);
+  // the answer: each front entry better than every configuration with fewer NFE
+  const auto front = pareto_front(rs, "fid");
+  ASSERT_FALSE(front.empty());
+  for (const auto& r : rs)
+    if (text_field(r, "status") == "ok")
+      for (const Record* f : front)
+        if (r["nfe"].get<double>() <= (*f)["nfe"].get<double>() && &r != f) {
+          EXPECT_GE(r["fid"].get<double>(), (*f)["fid"].get<double>()) << text_field(r, "id");
+        }
+  EXPECT_NE(page.find("<td>" + text_field(*front.back(), "id") + "</td>"), std::string::npos);
+  // the diverging SBDM cells (8512) lie beyond the robust range and are listed
+  EXPECT_NE(page.find("<h3>Out of range</h3>"), std::string::npos);
+  EXPECT_NE(page.find("<td>8512</td>"), std::string::npos);
+  // panels: their SVGs, legend entries (the key's 9 pt texts) at most kMaxLegendEntries
+  std::vector<std::string> panels;
+  for (size_t at = 0; (at = page.find("<figure class=\"panel\"", at)) != std::string::npos;) {
+    const size_t end = page.find("</figure>", at);
+    panels.push_back(page.substr(at, end - at));
+    at = end;
+  }
+  ASSERT_GE(panels.size(), 9u);  // 9 interpolant / prediction pairs, DDPM, DDIM
+  for (const auto& p : panels) {
+    int entries = 0;
+    for (size_t at = 0; (at = p.find("font-size=\"9.00\"", at)) != std::string::npos; ++at)
+      ++entries;
+    EXPECT_GE(entries, 1);
+    EXPECT_LE(entries, kMaxLegendEntries) << p.substr(0, 300);
+  }
+  const std::string dir = std::string(SIT_TEST_OUTPUT_DIR) + "/screenshots";
+  std::filesystem::create_directories(dir);
+  // the page itself
+  std::ofstream(dir + "/demo_report.html") << page;
+  const int width = 1400, height = 4000;
+  const auto shot = screenshot(dir + "/demo_report.html", dir + "/demo_report.png", width, height);
+  ASSERT_FALSE(shot.empty()) << "chromium failed; see " << dir << "/demo_report.png.log";
+  EXPECT_GT(ink(shot, width, 0, 0, width, height).coloured, 5000);
+  // every panel on its own tile of a grid: non-blank, with coloured data drawn
+  const int tile_w = 480, tile_h = 440, cols = 4;
+  const int rows = static_cast<int>((panels.size() + cols - 1) / cols);
+  std::ofstream grid(dir + "/demo_panels.html");
+  grid << "<!DOCTYPE html><html><head><style>body{margin:0;background:#fff}"
+          ".t{position:absolute;width:460px;height:400px;overflow:hidden}"
+          ".t svg{width:460px;height:400px}</style></head><body>\n";
+  for (size_t i = 0; i < panels.size(); ++i)
+    grid << "<div class=\"t\" style=\"left:" << (i % cols) * tile_w << "px;top:"
+         << (i / cols) * tile_h << "px\">" << panels[i].substr(panels[i].find("<svg"))
+         << "</div>\n";
+  grid << "</body></html>\n";
+  grid.close();
+  const auto tiles = screenshot(dir + "/demo_panels.html", dir + "/demo_panels.png",
+                                cols * tile_w, rows * tile_h);
+  ASSERT_FALSE(tiles.empty()) << "chromium failed; see " << dir << "/demo_panels.png.log";
+  for (size_t i = 0; i < panels.size(); ++i) {
+    const Ink k = ink(tiles, cols * tile_w, static_cast<int>(i % cols) * tile_w,
+                      static_cast<int>(i / cols) * tile_h, 460, 400);
+    EXPECT_GT(k.any, 0.02) << "panel " << i << " is blank";
+    EXPECT_GT(k.coloured, 30) << "panel " << i << " shows no data";
+  }
 }
 
 TEST(HtmlReport, EscapesText) {
@@ -313,13 +444,6 @@ TEST(PaperTables, LatexEscaping) {
 }
 
 namespace {
-
-/// The records of a real demo run (scripts/demo.sh, 222 configurations; provenance and
-/// timings dropped): 40 samplers, failures with long reasons, guidance forms, FD values from
-/// 0.0002 to 8512.
-std::vector<Record> demo_records() {
-  return load_results(sit::test::fixture("demo_results.jsonl"));
-}
 
 /// pdflatex's complaints about `doc` that matter: errors, and overfull boxes beyond 1 pt
 /// (what does not fit the page). Empty when the document compiles cleanly.

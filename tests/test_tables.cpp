@@ -533,6 +533,9 @@ TEST(Tables, MixtureContentsAreIdentityAndBarNfeIsNoted) {
   EXPECT_TRUE(contains(r.err, "mixture_sha256: ")) << r.err;
   r = run("report " + (dir / "run").string() + " --format html --bar-nfe 12345");
   ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "note: --bar-nfe 12345: no finished configuration has FD at 12345 "
+                              "planned NFE"))
+      << r.err;
   if (!contains(r.out, "Plots omitted")) {  // without gnuplot there are no plots at all
     EXPECT_TRUE(contains(r.out, "No bar chart: no finished configuration has FID at 12345 NFE"));
   }
