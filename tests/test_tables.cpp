@@ -537,7 +537,7 @@ TEST(Tables, MixtureContentsAreIdentityAndBarNfeIsNoted) {
                               "planned NFE"))
       << r.err;
   if (!contains(r.out, "Plots omitted")) {  // without gnuplot there are no plots at all
-    EXPECT_TRUE(contains(r.out, "No bar chart: no finished configuration has FID at 12345 NFE"));
+    EXPECT_TRUE(contains(r.out, "No bar chart: no finished configuration has FD at 12345 NFE"));
   }
 }
 
