@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
@@ -477,9 +478,12 @@ namespace sit::reports {
 std::string shortest_text(double v) {
   if (!std::isfinite(v)) return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
   char buf[40];
+  // the fewest digits that read back exactly; positional rather than "1e+01" for
+  // ordinary magnitudes
+  const bool ordinary = v == 0 || (std::fabs(v) >= 1e-5 && std::fabs(v) < 1e16);
   for (int p = 1; p <= 17; ++p) {
     std::snprintf(buf, sizeof buf, "%.*g", p, v);
-    if (std::strtod(buf, nullptr) == v) break;
+    if (std::strtod(buf, nullptr) == v && !(ordinary && std::strchr(buf, 'e'))) break;
   }
   return buf;
 }
