@@ -17,6 +17,7 @@
 #include "eval/metric_table.h"
 #include "eval/run_manifest.h"
 #include "eval/sweep.h"
+#include "models/device.h"
 #include "reports/baselines.h"
 #include "reports/html.h"
 #include "reports/latex.h"
@@ -29,10 +30,13 @@ namespace {
 /// report.md (long table + FD pivot) and results.csv for a run directory.
 void write_reports(const std::string& dir) {
   const auto records = reports::load_results(dir + "/results.jsonl");
+  // FID on Inception features, FD on data-space or latent ones
+  const std::string name = reports::metric_name(records, "fid");
   const std::string md =
-      "# Sweep results\n\nFrechet distance (FD) in the run's feature space; "
-      "SDE diffusion w(t) with the code convention D = w/2.\n\n## FD by "
-      "interpolant and sampler\n\n" +
+      "# Sweep results\n\n" + name + ": Frechet distance in the run's feature space (" +
+      (records.empty() ? std::string("none") : reports::text_field(records.front(), "feature_space")) +
+      "); SDE diffusion w(t) with the code convention D = w/2.\n\n## " + name +
+      " by interpolant and sampler\n\n" +
       reports::pivot_table(records, "fid", reports::TableFormat::kMarkdown) +
       "\n## All configurations\n\n" + reports::long_table(records, reports::TableFormat::kMarkdown);
   write_file_atomic(dir + "/report.md", md);
@@ -76,7 +80,7 @@ Command add_sweep_command(CLI::App& app) {
     o.tty = ::isatty(STDERR_FILENO) != 0;
     o.shard = shard.index;
     o.num_shards = shard.count;
-    if (spec.device == "cuda") o.device = "cuda:" + std::to_string(shard.local_rank);
+    if (spec.device == "cuda") o.device = models::rank_device(shard.local_rank);
     const SweepSummary s = run_sweep(spec, o, std::cerr);
     if (s.interrupted) {
       // the finished configurations' tables, then the way back in

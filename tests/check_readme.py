@@ -4,8 +4,8 @@
 Markers (HTML comments, invisible on the rendered page):
   <!-- readme-file: NAME -->   the next fenced block is written to WORK/NAME
   <!-- readme-run -->          the next fenced block holds commands (one per line, `\\`
-                               continues a line); they run in WORK (where build/, tests/
-                               and configs/ point into the checkout) and must exit 0. When
+                               continues a line); they run in WORK (where build/, tests/,
+                               configs/ and tools/ point into the checkout) and must exit 0. When
                                another fenced block follows directly, it is their expected
                                standard output: lines must match in order, and a line that
                                ends in `…` matches any line that starts with the rest.
@@ -24,7 +24,7 @@ root = os.path.dirname(os.path.abspath(readme))
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 os.symlink(build, os.path.join(work, "build"))
-for d in ("tests", "configs"):
+for d in ("tests", "configs", "tools"):
     os.symlink(os.path.join(root, d), os.path.join(work, d))
 
 lines = open(readme, encoding="utf-8").read().split("\n")

@@ -576,6 +576,45 @@ TEST(Tables, DitRecipeIsTheReferenceProtocol) {
   EXPECT_EQ(ddim.value("eta"), "0.0");
 }
 
+// The SiT-XL/2 FID-50K recipes (configs/sit_xl2_{sde,ode}_fid50k.toml) run their published
+// presets unchanged: one configuration each, the preset's fingerprint (so `report --baseline
+// sit-paper` matches them), 50,000 samples, 250 NFE, the download paths of README
+// "Reproducing published numbers".
+TEST(Tables, SitRecipesRunThePublishedPresetsUnchanged) {
+  struct Want {
+    const char* file;
+    const char* protocol;
+    const char* label;
+  };
+  for (const Want& w : {Want{"sit_xl2_sde_fid50k.toml", "sit-sde",
+                             "SDE Linear/velocity Euler 250 sigma cfg 1.5"},
+                        Want{"sit_xl2_ode_fid50k.toml", "sit-ode-heun",
+                             "ODE Linear/velocity heun2 126 cfg 1.5"}}) {
+    std::string text = test::slurp(std::string(SIT_SOURCE_DIR) + "/configs/" + w.file);
+    const size_t at = text.find("device = \"cuda\"");
+    ASSERT_NE(at, std::string::npos) << w.file;
+    text.replace(at, 15, "device = \"cpu\"");  // this build may be CPU-only
+    const auto dir = test::temp_dir("sit_recipe");
+    std::ofstream(dir / w.file) << text;
+    const auto spec = eval::load_sweep((dir / w.file).string());
+    ASSERT_EQ(spec.configs.size(), 1u) << w.file;
+    const eval::SamplerSpec& c = spec.configs[0];
+    EXPECT_EQ(c.label(), w.label);
+    EXPECT_EQ(c.nfe_estimate(), 250);
+    EXPECT_EQ(spec.protocol, w.protocol);
+    EXPECT_EQ(spec.samples, 50000);
+    EXPECT_EQ(spec.model, "sit:SiT-XL/2");
+    EXPECT_EQ(spec.image_size, 256);
+    EXPECT_EQ(spec.ckpt, "pretrained_models/SiT-XL-2-256.pt");
+    EXPECT_EQ(spec.reference, "VIRTUAL_imagenet256_labeled.npz");
+    const eval::Protocol& p = eval::find_protocol(w.protocol);
+    const eval::ProtocolRun run{&p, c, spec.samples, spec.quantization};
+    const eval::ProtocolRun preset{&p, eval::protocol_spec(p), p.num_samples, p.quantization};
+    EXPECT_EQ(run.overrides(), "") << w.file;
+    EXPECT_EQ(run.fingerprint(), preset.fingerprint()) << w.file;
+  }
+}
+
 // Protocol presets (eval/protocols.h, protocols.md): each resolves to the published
 // settings and NFE; the fingerprints of the presets as published are pinned (a change of
 // any preset setting must be deliberate); an override is named and moves the fingerprint.

@@ -24,7 +24,9 @@ usage:
 """
 
 import argparse
+import hashlib
 import os
+import re
 
 import torch
 import torch.nn as nn
@@ -201,6 +203,21 @@ def randomise(model, seed):
                 b.copy_(1 + 0.1 * torch.rand(b.shape, generator=g))
 
 
+def check_hash_prefix(path):
+    """Release files named NAME-<8 hex>.pth publish the first 8 hex digits of their SHA-256
+    (torch.hub's convention: pt_inception-2015-12-05-6726825d.pth); refuse a mismatch."""
+    m = re.search(r"-([0-9a-f]{8,})\.pth?$", os.path.basename(path))
+    if not m:
+        return
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if not h.hexdigest().startswith(m.group(1)):
+        raise SystemExit("%s: SHA-256 %s does not start with the %s its name publishes (a "
+                         "truncated or altered download)" % (path, h.hexdigest(), m.group(1)))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
@@ -211,6 +228,7 @@ def main():
 
     model = FidInceptionV3().eval()
     if a.weights:
+        check_hash_prefix(a.weights)
         sd = torch.load(a.weights, map_location="cpu")
         sd = {k: v for k, v in sd.items() if not k.startswith("AuxLogits.")}
         missing, unexpected = model.load_state_dict(sd, strict=False)
