@@ -17,6 +17,7 @@
 #include "eval/generator.h"
 #include "eval/protocols.h"
 #include "eval/sampler_spec.h"
+#include "eval/sweep.h"
 #include "reference_stats/image_writer.h"
 #include "reference_stats/npy.h"
 #include "samplers/names.h"
@@ -178,6 +179,14 @@ void add_shared_options(CLI::App* cmd, SampleArgs& a) {
 }
 
 int run_sample(const SampleArgs& a) {
+  // One process writes one --out. Under a launcher with several ranks every rank would
+  // write the same file; a sweep shards instead (README "Reproducing published numbers").
+  if (const Shard shard = shard_from_environment(); shard.count > 1)
+    fail("sample runs as one process, but the launcher started ", shard.count,
+         " (this is rank ", shard.index, "): every rank would write ", a.out,
+         ". Shard with a sweep: 'sit-eval sweep FILE.toml --save-images npz' under the same "
+         "launcher splits the batches across ranks and writes RUN/images/ID.npz, "
+         "byte-identical to one process (e.g. configs/sit_xl2_sde_fid50k.toml)");
   const bool sde = a.family == samplers::SamplerFamily::kSde;
   using namespace sit::samplers;
   GeneratorSettings settings;

@@ -31,4 +31,13 @@ void check_device(const std::string& name, const char* option) {
          ")");
 }
 
+int visible_gpus() {
+  return at::detail::getCUDAHooks().hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0;
+}
+
+std::string rank_device(int local_rank) {
+  const int n = visible_gpus();
+  return "cuda:" + std::to_string(n > 0 ? local_rank % n : local_rank);
+}
+
 }  // namespace sit::models

@@ -260,3 +260,24 @@ TEST(CliSample, ProtocolPresetsAndGuidanceForms) {
       EXPECT_TRUE(contains(r.err, f)) << args << "\n" << r.err;
   }
 }
+
+// Under a launcher with several ranks, `sample` (one output file) refuses before any work
+// and points at the sharded route, a sweep; a single-rank launcher is fine.
+TEST(CliSample, RefusesSeveralLauncherRanksAndNamesTheShardedRoute) {
+  const auto dir = sit::test::temp_dir();
+  const auto out = (dir / "s.npz").string();
+  ::setenv("RANK", "1", 1);
+  ::setenv("WORLD_SIZE", "8", 1);
+  CliRun r = run("sample ODE --model gmm:demo --num-samples 4 --out " + out);
+  ::setenv("WORLD_SIZE", "1", 1);
+  ::setenv("RANK", "0", 1);
+  const CliRun single = run("sample ODE --model gmm:demo --num-samples 4 --out " + out);
+  ::unsetenv("RANK");
+  ::unsetenv("WORLD_SIZE");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "error: sample runs as one process, but the launcher started 8 "
+                              "(this is rank 1)"))
+      << r.err;
+  EXPECT_TRUE(contains(r.err, "sit-eval sweep FILE.toml --save-images npz")) << r.err;
+  EXPECT_EQ(single.code, 0) << single.err;
+}
