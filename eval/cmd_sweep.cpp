@@ -124,9 +124,8 @@ Command add_merge_command(CLI::App& app) {
     o.merge_only = true;
     const SweepSummary s = run_sweep(spec, o, std::cerr);
     if (s.pending > 0)
-      fail("merge: ", s.pending, " configurations of ", *dir,
-           " still miss batches; run the missing shards first (rerun 'sit-eval sweep' with "
-           "their --shard)");
+      fail("merge: ", s.pending, " configurations of ", *dir, " still miss batches:\n",
+           shard_status(spec, *dir), "then merge again");
     write_reports(s.dir);
     std::cout << "merged " << s.ok + s.failed << " configurations; tables in " << s.dir
               << "/report.md and " << s.dir << "/results.csv\n";

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <map>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -165,6 +168,59 @@ class FileLock {
  private:
   int fd_ = -1;
   bool held_ = false;
+};
+
+/// This process's shard of the run directory: RUN/shards/K-of-N.lock held for the process's
+/// lifetime (a second process of the same shard is refused; `merge` tries the lock to tell
+/// a running shard from a stopped one) and RUN/shards/K-of-N.json (pid, host, start time,
+/// state: running, finished or interrupted; a killed process leaves "running" unlocked).
+class ShardRecord {
+ public:
+  ShardRecord(const fs::path& dir, int shard, int count) {
+    const fs::path shards = dir / "shards";
+    fs::create_directories(shards);
+    const std::string name = std::to_string(shard) + "-of-" + std::to_string(count);
+    info_ = shards / (name + ".json");
+    lock_.emplace(shards / (name + ".lock"), /*wait=*/false);
+    if (!lock_->held()) {
+      const json other = read_info(info_);
+      fail(dir.string(), ": shard ", shard, "/", count, " is already running (pid ",
+           other.value("pid", 0), " on ", other.value("host", std::string("?")), ", since ",
+           other.value("started", std::string("?")),
+           "); one process per shard (another --shard, or wait for it)");
+    }
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    record_["shard"] = std::to_string(shard) + "/" + std::to_string(count);
+    record_["pid"] = static_cast<int64_t>(::getpid());
+    record_["host"] = host;
+    record_["started"] = utc_now();
+    set_state("running");
+  }
+  void set_state(const std::string& state) {
+    record_["state"] = state;
+    record_["updated"] = utc_now();
+    write_file_atomic(info_.string(), record_.dump(2) + "\n");
+  }
+  static json read_info(const fs::path& path) {
+    try {
+      std::ifstream in(path);
+      return json::parse(in);
+    } catch (const std::exception&) {
+      return json::object();
+    }
+  }
+
+ private:
+  static std::string utc_now() {
+    const std::time_t t = std::time(nullptr);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    return buf;
+  }
+  fs::path info_;
+  std::optional<FileLock> lock_;
+  json record_;
 };
 
 std::set<std::string> recorded_ids(const fs::path& results) {
@@ -641,7 +697,9 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   fs::create_directories(dir / "features");
   fs::create_directories(dir / "partial");
   if (spec.save_images != "none") fs::create_directories(dir / "images");
+  std::optional<ShardRecord> shard_record;
   if (!options.merge_only) {
+    shard_record.emplace(dir, options.shard, options.num_shards);
     std::ifstream in(spec.source);
     const std::string text(std::istreambuf_iterator<char>(in), {});
     if (fs::path(spec.source) != dir / "sweep.toml")
@@ -722,6 +780,7 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   }
   if (g_stop_signal != 0) {
     summary.interrupted = g_stop_signal;
+    if (shard_record) shard_record->set_state("interrupted");
     return summary;
   }
   // Whoever finishes last completes the configurations other shards left (and merge does
@@ -737,7 +796,73 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
     summary.pending += !recorded.count(cfg.id());
   std::error_code ec;
   fs::remove(dir / "partial", ec);  // only when empty: other shards may still be working
+  if (shard_record) shard_record->set_state("finished");
   return summary;
+}
+
+std::string shard_status(const SweepSpec& spec, const std::string& run_dir) {
+  const fs::path dir = run_dir;
+  // the batches the unfinished configurations miss
+  const auto recorded = recorded_ids(dir / "results.jsonl");
+  const int64_t batches = batch_count(spec);
+  std::set<int64_t> missing;
+  for (const auto& cfg : spec.configs) {
+    if (recorded.count(cfg.id())) continue;
+    for (int64_t k = 0; k < batches; ++k)
+      if (!fs::exists(batch_path(dir / "partial" / cfg.id(), k))) missing.insert(k);
+  }
+  // the shards that ever started here, and whether each holds its lock now
+  struct Seen {
+    json info;
+    bool running = false;
+  };
+  std::map<int, std::map<int, Seen>> seen;  // N -> K -> record
+  const fs::path shards = dir / "shards";
+  if (fs::exists(shards))
+    for (const auto& entry : fs::directory_iterator(shards)) {
+      const std::string name = entry.path().filename().string();
+      int k = 0, n = 0;
+      char tail[8] = {0};
+      if (std::sscanf(name.c_str(), "%d-of-%d.%7s", &k, &n, tail) != 3 ||
+          std::string(tail) != "json")
+        continue;
+      FileLock probe(shards / (std::to_string(k) + "-of-" + std::to_string(n) + ".lock"), false);
+      seen[n][k] = Seen{ShardRecord::read_info(entry.path()), !probe.held()};
+    }
+  std::ostringstream out;
+  if (missing.empty()) return "";
+  if (seen.empty()) {
+    out << "  no shard has started in " << run_dir << ": run 'sit-eval sweep FILE --out "
+        << run_dir << "' (with --shard K/N, or under a launcher)\n";
+    return out.str();
+  }
+  for (const auto& [n, by_shard] : seen) {
+    std::set<int> owners;
+    for (int64_t k : missing)
+      owners.insert(static_cast<int>(k % n));
+    for (int k : owners) {
+      out << "  shard " << k << "/" << n;
+      auto it = by_shard.find(k);
+      if (it == by_shard.end()) {
+        out << " has not started: run 'sit-eval sweep FILE --out " << run_dir << " --shard " << k
+            << "/" << n << "'\n";
+        continue;
+      }
+      const json& info = it->second.info;
+      const std::string who = cat("pid ", info.value("pid", 0), " on ",
+                                  info.value("host", std::string("?")), ", started ",
+                                  info.value("started", std::string("?")));
+      if (it->second.running)
+        out << " is running (" << who
+            << "): wait for it; the last shard to finish completes the run\n";
+      else
+        out << " stopped before its batches were written (" << who << ", "
+            << (info.value("state", std::string()) == "running" ? std::string("killed")
+                                                                 : info.value("state", std::string("?")))
+            << "): rerun it with --shard " << k << "/" << n << " (its finished batches are kept)\n";
+    }
+  }
+  return out.str();
 }
 
 }  // namespace sit::eval

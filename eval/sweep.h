@@ -49,6 +49,12 @@ Shard shard_from_environment();
 /// "K/N".
 Shard parse_shard(const std::string& text);
 
+/// For `merge` of a run whose configurations still miss batches: one line per shard that
+/// owns a missing batch — running (it holds RUN/shards/K-of-N.lock: wait), stopped (its
+/// record says running but the lock is free: killed; or interrupted: rerun it), or never
+/// started; "" when no batch is missing.
+std::string shard_status(const SweepSpec& spec, const std::string& run_dir);
+
 /// The configurations with IDs and the estimated NFE budget (the --dry-run listing).
 std::string dry_run_listing(const SweepSpec& spec);
 

@@ -1,6 +1,8 @@
 // Sweeps: grid expansion and IDs, an end-to-end run, resume after SIGKILL (bitwise), a
 // failing configuration recorded, bad files, report rendering.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -396,9 +398,44 @@ TEST(Sweep, BadShardsAndIncompleteMergeAreClearErrors) {
             std::string::npos)
       << stderr_of();
   ASSERT_EQ(shell(sweep_command(file, dir / "half", "--shard 0/2")), 0);
-  EXPECT_EQ(shell(bin + " merge " + (dir / "half").string() + " 2>" + err), 1);
-  EXPECT_NE(stderr_of().find("still miss batches; run the missing shards first"), std::string::npos)
+  const std::string merge = bin + " merge " + (dir / "half").string() + " 2>" + err;
+  EXPECT_EQ(shell(merge), 1);
+  EXPECT_NE(stderr_of().find("still miss batches:\n  shard 1/2 has not started: run 'sit-eval "
+                             "sweep FILE --out " + (dir / "half").string() + " --shard 1/2'"),
+            std::string::npos)
       << stderr_of();
+  // Shard 0/2 finished: its record says so and its lock is free.
+  const auto shards = dir / "half" / "shards";
+  EXPECT_NE(slurp(shards / "0-of-2.json").find("\"state\": \"finished\""), std::string::npos);
+  // Shard 1/2 running: a process holds its lock (this test, as a sweep process would).
+  std::ofstream(shards / "1-of-2.json")
+      << "{\"shard\": \"1/2\", \"pid\": " << ::getpid()
+      << ", \"host\": \"node7\", \"started\": \"2026-12-01T06:00:00Z\", \"state\": \"running\"}\n";
+  {
+    const int fd = ::open((shards / "1-of-2.lock").c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+    EXPECT_EQ(shell(merge), 1);
+    EXPECT_NE(stderr_of().find("shard 1/2 is running (pid " + std::to_string(::getpid()) +
+                               " on node7, started 2026-12-01T06:00:00Z): wait for it"),
+              std::string::npos)
+        << stderr_of();
+    // a second process of the same shard is refused while the first runs
+    EXPECT_EQ(shell(sweep_command(file, dir / "half", "--shard 1/2") + " 2>" + err), 1);
+    EXPECT_NE(stderr_of().find("shard 1/2 is already running (pid " + std::to_string(::getpid()) +
+                               " on node7"),
+              std::string::npos)
+        << stderr_of();
+    ::close(fd);  // the process "dies": its lock goes, its record still says running
+  }
+  EXPECT_EQ(shell(merge), 1);
+  EXPECT_NE(stderr_of().find("shard 1/2 stopped before its batches were written (pid " +
+                             std::to_string(::getpid()) + " on node7, started "
+                             "2026-12-01T06:00:00Z, killed): rerun it with --shard 1/2"),
+            std::string::npos)
+      << stderr_of();
+  ASSERT_EQ(shell(sweep_command(file, dir / "half", "--shard 1/2")), 0);
+  EXPECT_EQ(shell(merge), 0) << stderr_of();
 }
 
 TEST(Sweep, MpirunTwoRanksEqualOneProcess) {
