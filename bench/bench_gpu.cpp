@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(batch), static_cast<long long>(rows), device.c_str());
   std::printf("%-6s %14s %16s %22s\n", "prec", "ms/evaluation", "samples x NFE/s",
               "FID-50K, 250 NFE (h)");
+  std::fflush(stdout);
   const models::SiTConfig c = models::SiTConfig::named("SiT-XL/2");
   const models::StateDict weights = random_weights(models::sit_parameter_shapes(c));
   for (const char* name : {"fp32", "tf32", "bf16"}) {
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
     const double s = seconds_per_call([&] { net.forward(x, t, y); }, 2, 10, device);
     const double rate = static_cast<double>(batch) / s;  // samples advanced one NFE per second
     std::printf("%-6s %14.1f %16.1f %22.2f\n", name, 1e3 * s, rate, 50000.0 * 250 / rate / 3600);
+    std::fflush(stdout);
   }
   if (!inception.empty()) {
     const models::InceptionExtractor e(inception, device);
