@@ -189,6 +189,23 @@ class ShardRecord {
            other.value("started", std::string("?")),
            "); one process per shard (another --shard, or wait for it)");
     }
+    // Shards of one sweep run side by side; a sweep split another way (or not at all) must
+    // wait: two splittings would compute the same batches twice.
+    for (const auto& entry : fs::directory_iterator(shards)) {
+      int k = 0, n = 0;
+      char tail[8] = {0};
+      const std::string file = entry.path().filename().string();
+      if (std::sscanf(file.c_str(), "%d-of-%d.%7s", &k, &n, tail) != 3 ||
+          std::string(tail) != "lock" || n == count)
+        continue;
+      FileLock probe(entry.path(), /*wait=*/false);
+      if (probe.held()) continue;
+      const json other = read_info(shards / (std::to_string(k) + "-of-" + std::to_string(n) + ".json"));
+      fail(dir.string(), ": a sweep split into ", n, " shards is running here (shard ", k, "/", n,
+           ", pid ", other.value("pid", 0), " on ", other.value("host", std::string("?")),
+           "); this one is split into ", count,
+           ". One sweep per run directory: wait for it, or run with --shard K/", n);
+    }
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
     record_["shard"] = std::to_string(shard) + "/" + std::to_string(count);

@@ -426,6 +426,13 @@ TEST(Sweep, BadShardsAndIncompleteMergeAreClearErrors) {
                                " on node7"),
               std::string::npos)
         << stderr_of();
+    // another sweep on the same directory, split differently (or not at all), is refused
+    EXPECT_EQ(shell(sweep_command(file, dir / "half", "") + " 2>" + err), 1);
+    EXPECT_NE(stderr_of().find("a sweep split into 2 shards is running here (shard 1/2, pid " +
+                               std::to_string(::getpid()) + " on node7); this one is split "
+                               "into 1. One sweep per run directory"),
+              std::string::npos)
+        << stderr_of();
     ::close(fd);  // the process "dies": its lock goes, its record still says running
   }
   EXPECT_EQ(shell(merge), 1);
