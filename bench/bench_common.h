@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <string>
@@ -101,9 +102,34 @@ inline void add_timed(const char* name, void (*fn)(benchmark::State&), int repet
       ->UseRealTime();
 }
 
+/// Where a benchmark ran, for its report: the CPU model and vector extensions (from
+/// /proc/cpuinfo), the CPUs this process may use, the BLAS libraries and kernel sets in use
+/// and their thread count (numbers differ by machine; README lists each machine measured).
+inline std::string machine_description() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model = "unknown CPU", flags;
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (key == "model name" && model == "unknown CPU") model = value;
+    if (key == "flags" && flags.empty()) flags = " " + value + " ";
+  }
+  std::string isa;
+  for (const char* f : {"avx2", "fma", "avx512f", "avx512_bf16", "amx_tile"})
+    if (flags.find(std::string(" ") + f + " ") != std::string::npos) isa += (isa.empty() ? "" : " ") + std::string(f);
+  return "machine: " + model + " (" + (isa.empty() ? "no AVX2" : isa) + "), " +
+         std::to_string(linalg::hardware_threads()) + " CPUs usable; BLAS: " +
+         linalg::blas_description();
+}
+
 /// Runs the registered benchmarks, passing Google Benchmark's own flags
-/// (--benchmark_filter=..., ...) through; returns the best seconds per benchmark.
+/// (--benchmark_filter=..., ...) through; returns the best seconds per benchmark. Prints
+/// machine_description() first.
 inline std::map<std::string, double> run_all(int argc, char** argv) {
+  std::printf("%s\n", machine_description().c_str());
+  std::fflush(stdout);
   std::vector<char*> bargv = {argv[0]};
   for (int i = 1; i < argc; ++i)
     if (std::string(argv[i]).rfind("--benchmark", 0) == 0) bargv.push_back(argv[i]);

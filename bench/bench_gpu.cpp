@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   const int64_t batch = std::stoll(bench::arg(argc, argv, "--batch", "125"));
   const std::string inception = bench::arg(argc, argv, "--inception", "");
   const int64_t rows = 2 * batch;  // guided: conditional and null-label rows
+  std::printf("%s\n", bench::machine_description().c_str());
   std::printf("SiT-XL/2, random weights, 256 px, guided batch %lld (%lld rows), %s\n",
               static_cast<long long>(batch), static_cast<long long>(rows), device.c_str());
   std::printf("%-6s %14s %16s %22s\n", "prec", "ms/evaluation", "samples x NFE/s",

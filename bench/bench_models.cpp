@@ -27,7 +27,9 @@ models::StateDict random_weights(const models::ShapeList& shapes) {
 
 void sit_forward(benchmark::State& state, const char* name, int64_t batch) {
   const models::SiTConfig c = models::SiTConfig::named(name);
-  const models::SiT net(random_weights(models::sit_parameter_shapes(c)), {name});
+  models::SiTOptions o;
+  o.name = name;
+  const models::SiT net(random_weights(models::sit_parameter_shapes(c)), o);
   const at::Tensor x = at::randn({batch, 4, 32, 32});
   const at::Tensor t = at::rand({batch});
   const at::Tensor y = at::randint(1000, {batch}, at::kLong);

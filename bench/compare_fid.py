@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 import scipy.linalg
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine  # noqa: E402  (bench/machine.py)
 
 
 def features(rng, mix, n, d, shift):
@@ -43,6 +45,7 @@ def numpy_fid(a, b):
 
 
 def main():
+    print(machine.describe())  # every number names its machine
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=50000)

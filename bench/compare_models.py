@@ -19,6 +19,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
 import model_reference as ref  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine  # noqa: E402  (bench/machine.py)
 
 
 def sit_forward(sd, x, t, y, heads, patch):
@@ -73,6 +75,7 @@ def best_rate(fn, batch, min_time=3.0, repetitions=3):
 
 
 def main():
+    print(machine.describe())  # every number names its machine
     p = argparse.ArgumentParser()
     p.add_argument("bench_models")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))

@@ -19,6 +19,8 @@ import sys
 
 import numpy as np
 import torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine  # noqa: E402  (bench/machine.py)
 
 N = 50_000
 
@@ -46,6 +48,7 @@ def peak_mib(binary, args):
 
 
 def main():
+    print(machine.describe())  # every number names its machine
     work, binaries = sys.argv[1], sys.argv[2:]
     os.makedirs(work, exist_ok=True)
     torch.manual_seed(0)
