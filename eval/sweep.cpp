@@ -364,8 +364,11 @@ void append_record(Context& c, const SamplerSpec& cfg, json rec, double wall, in
     c.log << "[" << index << "/" << c.spec.configs.size() << "] " << cfg.id() << " " << cfg.label()
           << ": ";
     if (rec["status"] == "ok")
-      c.log << (rec.contains("fid") ? "FD " + fixed(rec["fid"].get<double>(), 4)
-                                    : std::string("no reference, no metrics"))
+      c.log << (rec.contains("fid")  // FID on Inception features, FD on others; as the tables
+                    ? reports::metric_name({rec}, "fid") + " " +
+                          reports::format_metric(rec["fid"].get<double>(), "fid",
+                                                 reports::kSignificant4)
+                    : std::string("no reference, no metrics"))
             << ", NFE " << rec["nfe"].get<double>() << ", " << fixed(wall, 2) << " s\n";
     else
       c.log << "failed: " << rec["error"].get<std::string>() << "\n";
@@ -449,20 +452,30 @@ void generate_batches(Context& c, const SamplerSpec& cfg) {
   }
 }
 
+/// A batch file that cannot be read whole (truncated, or a member failing its CRC-32):
+/// removed so that its shard generates it again.
+struct CorruptBatch {
+  int64_t batch;
+  std::string reason;
+};
+
 /// When every batch of a configuration is on disk, one process (holding its lock)
 /// assembles them in sample order, scores them and records the result: the outcome does
-/// not depend on interruptions, shard count or which process gets here.
-void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int index) {
+/// not depend on interruptions, shard count or which process gets here. A batch that does
+/// not read back whole (the zip's CRC-32 per member, its directory) is deleted, never
+/// scored: returns false, the configuration stays pending and its shard regenerates the
+/// batch (the caller does at once when it is its own).
+bool try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int index) {
   const std::string id = cfg.id();
   const fs::path partial = c.dir / "partial" / id;
   for (int64_t k = 0; k < batch_count(c.spec); ++k)
-    if (!fs::exists(batch_path(partial, k))) return;
+    if (!fs::exists(batch_path(partial, k))) return true;
   FileLock lock(c.dir / "partial" / (id + ".lock"), /*wait=*/false);
-  if (!lock.held()) return;
+  if (!lock.held()) return true;
   if (recorded_ids(c.results).count(id)) {  // a process killed before its clean-up
     fs::remove_all(partial);
     fs::remove(c.dir / "partial" / (id + ".lock"));
-    return;
+    return true;
   }
   const auto start = std::chrono::steady_clock::now();
   json rec = base_record(cfg, c.spec);
@@ -480,23 +493,38 @@ void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
     std::optional<io::AdmNpzWriter> images;
     for (int64_t k = 0; k < batch_count(c.spec); ++k) {
       const int64_t s = k * c.spec.batch_size, b = std::min(c.spec.batch_size, n - s);
-      io::NpzReader z(batch_path(partial, k).string());
-      if (c.spec.save_images == "npz") {
-        io::NpyArray a = z.open("images");
-        const auto& shape = a.shape();  // (b, H, W, 3)
-        if (!images)
-          images.emplace((c.dir / "images" / (id + ".npz")).string(), n, shape[1], shape[2]);
-        std::vector<uint8_t> pixels(static_cast<size_t>(b * shape[1] * shape[2] * 3));
-        a.read_rows_u8(0, b, pixels.data());
-        images->write(pixels.data(), b, labels.data_ptr<int64_t>() + s);
+      // reading only: what fails here is the batch file, not the computation
+      std::vector<uint8_t> pixels;
+      int64_t height = 0, width_px = 0;
+      try {
+        io::NpzReader z(batch_path(partial, k).string());
+        if (c.spec.save_images == "npz") {
+          io::NpyArray a = z.open("images");
+          const auto& shape = a.shape();  // (b, H, W, 3)
+          if (shape.size() != 4 || shape[0] != b || shape[3] != 3)
+            fail("images of shape ", shape.size(), "-d, expected (", b, ", H, W, 3)");
+          height = shape[1];
+          width_px = shape[2];
+          pixels.resize(static_cast<size_t>(b * height * width_px * 3));
+          a.read_rows_u8(0, b, pixels.data());
+        }
+        for (const auto& [name, width] : layout)
+          z.open(name).read_rows(0, b, features.blocks.at(name).data.data() + s * width);
+        const auto batch_nfe = z.open("nfe").read_all<int64_t>();
+        if (static_cast<int64_t>(batch_nfe.size()) != b)
+          fail("nfe has ", batch_nfe.size(), " entries, expected ", b);
+        nfe.insert(nfe.end(), batch_nfe.begin(), batch_nfe.end());
+        if (z.has("nfe_uncond")) {  // (batches of earlier versions have none)
+          const auto u = z.open("nfe_uncond").read_all<int64_t>();
+          nfe_uncond.insert(nfe_uncond.end(), u.begin(), u.end());
+        }
+      } catch (const std::exception& e) {
+        throw CorruptBatch{k, e.what()};
       }
-      for (const auto& [name, width] : layout)
-        z.open(name).read_rows(0, b, features.blocks.at(name).data.data() + s * width);
-      const auto batch_nfe = z.open("nfe").read_all<int64_t>();
-      nfe.insert(nfe.end(), batch_nfe.begin(), batch_nfe.end());
-      if (z.has("nfe_uncond")) {  // (batches of earlier versions have none)
-        const auto u = z.open("nfe_uncond").read_all<int64_t>();
-        nfe_uncond.insert(nfe_uncond.end(), u.begin(), u.end());
+      if (!pixels.empty()) {
+        if (!images)
+          images.emplace((c.dir / "images" / (id + ".npz")).string(), n, height, width_px);
+        images->write(pixels.data(), b, labels.data_ptr<int64_t>() + s);
       }
       acc.add(features.rows(io::kPool)->data.data() + s * d, b);
     }
@@ -527,6 +555,12 @@ void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
       rec["nfe_uncond"] =
           std::accumulate(nfe_uncond.begin(), nfe_uncond.end(), 0.0) / static_cast<double>(n);
     rec["status"] = "ok";
+  } catch (const CorruptBatch& bad) {
+    fs::remove(batch_path(partial, bad.batch));
+    c.log << "note: batch " << bad.batch << " of " << id << " did not read back (" << bad.reason
+          << "); removed: its shard (" << bad.batch % c.options.num_shards << "/"
+          << c.options.num_shards << " here) generates it again\n";
+    return false;
   } catch (const std::exception& e) {
     rec["status"] = "failed";
     rec["error"] = e.what();
@@ -536,6 +570,7 @@ void try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
   fs::remove_all(partial);
   // Safe while held: a process that still opens the old file re-checks the results.
   fs::remove(c.dir / "partial" / (id + ".lock"));
+  return true;
 }
 
 }  // namespace
@@ -793,7 +828,10 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
       continue;
     }
     const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - start;
-    try_finalize(c, cfg, wall.count(), index);
+    if (!try_finalize(c, cfg, wall.count(), index)) {
+      generate_batches(c, cfg);  // the removed batch, when it is this shard's
+      try_finalize(c, cfg, wall.count(), index);
+    }
   }
   if (g_stop_signal != 0) {
     summary.interrupted = g_stop_signal;
@@ -805,7 +843,10 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
   index = 0;
   for (const auto& cfg : spec.configs) {
     ++index;
-    if (!done.count(cfg.id())) try_finalize(c, cfg, 0.0, index);
+    if (!done.count(cfg.id()) && !try_finalize(c, cfg, 0.0, index) && !options.merge_only) {
+      generate_batches(c, cfg);
+      try_finalize(c, cfg, 0.0, index);
+    }
   }
   summary.pending = 0;
   const auto recorded = recorded_ids(c.results);
@@ -849,8 +890,9 @@ std::string shard_status(const SweepSpec& spec, const std::string& run_dir) {
   std::ostringstream out;
   if (missing.empty()) return "";
   if (seen.empty()) {
-    out << "  no shard has started in " << run_dir << ": run 'sit-eval sweep FILE --out "
-        << run_dir << "' (with --shard K/N, or under a launcher)\n";
+    out << "  no shard has started in " << run_dir << ": run 'sit-eval sweep "
+        << (dir / "sweep.toml").string() << " --out " << run_dir
+        << "' (with --shard K/N, or under a launcher)\n";
     return out.str();
   }
   for (const auto& [n, by_shard] : seen) {
@@ -861,8 +903,8 @@ std::string shard_status(const SweepSpec& spec, const std::string& run_dir) {
       out << "  shard " << k << "/" << n;
       auto it = by_shard.find(k);
       if (it == by_shard.end()) {
-        out << " has not started: run 'sit-eval sweep FILE --out " << run_dir << " --shard " << k
-            << "/" << n << "'\n";
+        out << " has not started: run 'sit-eval sweep " << (dir / "sweep.toml").string()
+            << " --out " << run_dir << " --shard " << k << "/" << n << "'\n";
         continue;
       }
       const json& info = it->second.info;
