@@ -1,5 +1,6 @@
 #include "common/sha256.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -93,7 +94,7 @@ std::string Sha256::hex() {
 
 std::string sha256_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail(path, ": cannot open to compute its checksum");
+  if (!f) fail(path, ": cannot open (", std::strerror(errno), ")");
   Sha256 h;
   std::vector<uint8_t> buf(1 << 20);
   size_t n;

@@ -194,9 +194,29 @@ Command add_report_command(CLI::App& app) {
       if (!m) fail("--metric: unknown metric '", a->metric, "' (", metric_names_help(), ", nfe)");
       a->metric = m->key;
     }
+    // Each run's column label: its folder name, or the path as given where two runs share
+    // a folder name (x/run and y/run); the same run twice is an error.
+    std::vector<std::string> labels;
+    {
+      std::set<std::string> seen, names, clashing;
+      for (const auto& dir : a->dirs) {
+        const std::string canonical = std::filesystem::weakly_canonical(dir).string();
+        if (!seen.insert(canonical).second)
+          fail(dir, ": given twice (", canonical, "); name each run directory once");
+        const std::string name = std::filesystem::path(canonical).filename().string();
+        if (!names.insert(name).second) clashing.insert(name);
+      }
+      for (const auto& dir : a->dirs) {
+        const std::string name =
+            std::filesystem::path(std::filesystem::weakly_canonical(dir)).filename().string();
+        labels.push_back(clashing.count(name) ? std::filesystem::path(dir).lexically_normal().string()
+                                              : name);
+      }
+    }
     std::vector<reports::Record> records;
     std::string pending_note;
-    for (const auto& dir : a->dirs) {
+    for (size_t run_index = 0; run_index < a->dirs.size(); ++run_index) {
+      const std::string& dir = a->dirs[run_index];
       const bool has_results = std::filesystem::exists(dir + "/results.jsonl");
       // a sweep still running (or interrupted) has run.json and configs.json first
       if (!has_results && !std::filesystem::exists(dir + "/run.json"))
@@ -214,7 +234,7 @@ Command add_report_command(CLI::App& app) {
                             " pending (a sweep still running, or interrupted: rerun it)\n");
       for (auto& r : rs) {
         // several runs: a run column named by the directory
-        if (a->dirs.size() > 1) r["run"] = std::filesystem::path(dir).filename().string();
+        if (a->dirs.size() > 1) r["run"] = labels[run_index];
         records.push_back(std::move(r));
       }
     }
@@ -230,6 +250,15 @@ Command add_report_command(CLI::App& app) {
                                 : " (" + std::to_string(planned_configurations(a->dirs.front()).size()) +
                                       " planned; rerun the sweep, or wait for it)");
     std::cerr << pending_note;
+    {  // one column per metric: say so when it mixes Inception FID with data-space / latent FD
+      std::set<std::string> spaces;
+      for (const auto& r : records)
+        if (r.contains("fid")) spaces.insert(reports::inception_features(r) ? "Inception" : "other");
+      if (spaces.size() > 1)
+        std::cerr << "note: these runs mix Inception features (FID) with data-space or latent "
+                     "features (FD); their distances share a column ('FD / FID') but are not "
+                     "comparable\n";
+    }
     if (a->metric != "nfe") {
       std::set<std::string> present;
       for (const auto& r : records)

@@ -331,15 +331,27 @@ NpyArray open_npy(const std::string& path) {
 
 // --- NpzReader -------------------------------------------------------------------------
 
-NpzReader::NpzReader(const std::string& path) : zip_(path) {}
+namespace {
+bool is_npy_member(const std::string& name) {
+  return name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0;
+}
+}  // namespace
+
+NpzReader::NpzReader(const std::string& path) : zip_(path) {
+  // a zip of something else (a TorchScript module, a torch.save checkpoint) is not an npz
+  const auto& entries = zip_.entries();
+  if (!entries.empty() &&
+      std::none_of(entries.begin(), entries.end(),
+                   [](const ZipEntry& e) { return is_npy_member(e.name); }))
+    fail(path, ": not an npz file: none of its ", entries.size(),
+         " zip members is a .npy array (the first is '", entries.front().name,
+         "'; a TorchScript module or a torch.save checkpoint is a zip archive too)");
+}
 
 std::vector<std::string> NpzReader::keys() const {
-  std::vector<std::string> out;
-  for (const auto& e : zip_.entries()) {
-    std::string k = e.name;
-    if (k.size() > 4 && k.compare(k.size() - 4, 4, ".npy") == 0) k.resize(k.size() - 4);
-    out.push_back(k);
-  }
+  std::vector<std::string> out;  // the arrays; other members (none in numpy's files) skipped
+  for (const auto& e : zip_.entries())
+    if (is_npy_member(e.name)) out.push_back(e.name.substr(0, e.name.size() - 4));
   return out;
 }
 
@@ -351,8 +363,10 @@ NpyArray NpzReader::open(const std::string& key) const {
   const ZipEntry* e = zip_.find(key + ".npy");
   if (!e) {
     std::string present;
-    for (const auto& k : keys())
-      present += (present.empty() ? "" : ", ") + k;
+    const auto all = keys();
+    for (size_t i = 0; i < all.size() && i < 20; ++i)
+      present += (present.empty() ? "" : ", ") + all[i];
+    if (all.size() > 20) present += ", ... (" + std::to_string(all.size()) + " in all)";
     fail(zip_.path(), ": required key '", key,
          "' is missing (keys present: ", present.empty() ? "none" : present, ")");
   }

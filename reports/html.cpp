@@ -107,7 +107,9 @@ Axis y_axis(std::vector<double> v, bool lower_better) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   auto quantile = [&](double q) { return v[static_cast<size_t>(std::floor(q * (n - 1) + 0.5))]; };
-  a.log = v.front() > 0;
+  // log when every value is positive and they span a decade (within one, a log axis has
+  // no labelled tick)
+  a.log = v.front() > 0 && v.back() >= 10 * v.front();
   if (a.log) {
     a.lo = v.front() / 1.5;
     a.hi = v.back() * 1.5;
@@ -329,13 +331,16 @@ std::string bar_script(const std::vector<const Record*>& rows, const std::string
                        const Axis& y, int64_t nfe, const std::string& name) {
   std::ostringstream data;
   data.precision(10);
-  for (const Record* r : rows)
-    data << gnuplot_string(label_of(*r)) << " " << y.clamp((*r)[metric].get<double>()) << "\n";
+  for (const Record* r : rows) {
+    std::string label = label_of(*r);
+    if (label.size() > 48) label = label.substr(0, 45) + "...";  // the full label is tabled
+    data << gnuplot_string(label) << " " << y.clamp((*r)[metric].get<double>()) << "\n";
+  }
   const int n = static_cast<int>(rows.size());
   std::ostringstream s;
   s.precision(10);
   // bars from the bottom of the shared axis (zero on a linear one)
-  s << svg_terminal(std::max(600, 26 * n + 160), 560) << "set xtics rotate by -40 left font ',8'\nset bmargin 16\n"
+  s << svg_terminal(std::max(600, 26 * n + 160), 560) << "set xtics rotate by -40 left font ',8'\nset bmargin 20\n"
     << "set rmargin 14\n" << y.gnuplot() << "set xrange [-0.6:" << n - 0.4 << "]\n"
     << "set ylabel " << gnuplot_string(name) << "\nset grid ytics\nunset key\n"
     << "set title " << gnuplot_string("configurations at " + std::to_string(nfe) + " NFE, best first") << "\n"
@@ -398,7 +403,8 @@ std::string html_report(const std::vector<Record>& records, const HtmlOptions& o
        "figure{margin:0}figure.panel{border:1px solid #ddd;padding:4px}"
        "svg{max-width:100%;height:auto}pre{background:#f6f6f6;padding:1em}\n"
     << "</style>\n</head>\n<body>\n<h1>" << html_escape(o.title) << "</h1>\n<p>"
-    << records.size() << " configurations (" << ok << " finished, " << failed
+    << records.size() << (records.size() == 1 ? " configuration (" : " configurations (") << ok
+    << " finished, " << failed
     << " failed); plotted metric: " << html_escape(name)
     << (lower_is_better(o.metric) ? " (lower is better)" : " (higher is better)") << ".</p>\n";
 

@@ -24,11 +24,16 @@ bool lower_is_better(const Metric& m) {
   return m.direction == eval::Direction::kLowerIsBetter;
 }
 
-/// The metrics papers report beside FID (the ADM evaluator's), in table order.
-std::vector<std::string> adm_keys() {
+/// The metrics papers report beside FID (the ADM evaluator's), in table order — those
+/// some record has (a data-space run has no sFID or IS column); FID always.
+std::vector<std::string> adm_keys(const std::vector<Record>& records) {
   std::vector<std::string> keys;
   for (const auto& m : eval::metric_table())
-    if (*m.adm_label) keys.push_back(m.key);
+    if (*m.adm_label &&
+        (std::string(m.key) == "fid" ||
+         std::any_of(records.begin(), records.end(),
+                     [&](const Record& r) { return r.contains(m.key) && r[m.key].is_number(); })))
+      keys.push_back(m.key);
   return keys;
 }
 
@@ -170,7 +175,7 @@ std::string diffusion_layout(const std::vector<Record>& records, const std::stri
 }
 
 std::string ode_sde_layout(const std::vector<Record>& records, int digits) {
-  const std::vector<std::string> keys = adm_keys();
+  const std::vector<std::string> keys = adm_keys(records);
   std::vector<std::string> names;
   std::map<std::string, const Record*> ode, sde;
   for (const auto& r : records) {
@@ -314,7 +319,7 @@ std::string nfe_layout(const std::vector<Record>& records, const std::string& me
 std::string system_layout(const std::vector<Record>& records, int digits) {
   // ADM's columns, then the modern metrics any record carries (FD_DINOv2 beside FID, as
   // EDM2 reports them)
-  std::vector<std::string> keys = adm_keys();
+  std::vector<std::string> keys = adm_keys(records);
   for (const auto& m : eval::metric_table())
     if (!*m.adm_label && m.adm_position >= 6 &&
         std::any_of(records.begin(), records.end(),

@@ -211,6 +211,10 @@ std::string latex_escape(const std::string& text) {
       case '~':
         out += "\\textasciitilde{}";
         break;
+      case '-':  // "--" would print an en dash: "--t0" stays two hyphens
+        out += '-';
+        if (i + 1 < text.size() && text[i + 1] == '-') out += "{}";
+        break;
       case '<':  // the default OT1 text font has no < and >
         out += "$<$";
         break;

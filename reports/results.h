@@ -16,7 +16,7 @@ std::string text_field(const Record& r, const char* key);
 /// record's sampler label with the steps or respacing removed, the interpolant and
 /// prediction in front for ODE/SDE).
 std::string sampler_without_steps(const Record& r);
-/// LaTeX-escaped text (\ & % $ # _ { } ~ ^, and < > as math).
+/// LaTeX-escaped text (\ & % $ # _ { } ~ ^, < > as math, "--" kept as two hyphens).
 std::string latex_escape(const std::string& text);
 /// HTML-escaped text (& < > ").
 std::string html_escape(const std::string& text);

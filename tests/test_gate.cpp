@@ -200,9 +200,24 @@ TEST(Gate, SignificantAppliesToEveryMetric) {
 
 TEST(Report, SeveralRunsJsonAndDigits) {
   const std::string dir = sweep_run().string();
-  CliRun r = run("report " + dir + " " + dir + " --digits 3");
+  // two runs with the same folder name are told apart by their paths; one run twice is
+  // refused
+  const fs::path copies = sit::test::temp_dir("report_runs");
+  fs::create_directories(copies / "a");
+  fs::create_directories(copies / "b");
+  fs::copy(dir, copies / "a" / "run", fs::copy_options::recursive);
+  fs::copy(dir, copies / "b" / "run", fs::copy_options::recursive);
+  CliRun r = run("report " + (copies / "a" / "run").string() + " " +
+                 (copies / "b" / "run").string() + " --digits 3");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("| run | id | mode |", 0), 0u) << r.out;
+  EXPECT_TRUE(contains(r.out, "| " + (copies / "a" / "run").string() + " | ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| " + (copies / "b" / "run").string() + " | ")) << r.out;
+  r = run("report " + dir + " " + dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "error: " + dir + ": given twice")) << r.err;
+  r = run("report " + (copies / "a" / "run").string() + " " + (copies / "b" / "run").string() +
+          " --digits 3");
   const auto ids = ids_of(sweep_run());
   char want[64];
   std::snprintf(want, sizeof want, "| %.3f |", value_of(sweep_run(), ids[0], "fid"));

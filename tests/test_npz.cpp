@@ -192,6 +192,24 @@ TEST(NpzErrors, WrongMagicTruncatedAndCorrupt) {
                           {"magic.npz member 'x'", "wrong magic"});
 }
 
+// A zip of something else — a TorchScript module or torch.save checkpoint (members like
+// "inception/data/0") — is named as not an npz, not as an npz missing a key.
+TEST(NpzErrors, AZipWithoutNpyMembersIsNotAnNpz) {
+  const auto dir = sit::test::temp_dir();
+  {
+    sit::io::ZipWriter w((dir / "module.pt").string(), false);
+    for (const char* name : {"inception/data.pkl", "inception/data/0"}) {
+      w.begin_member(name, 4);
+      w.write("abcd", 4);
+      w.end_member();
+    }
+    w.close();
+  }
+  sit::test::expect_error([&] { NpzReader z((dir / "module.pt").string()); },
+                          {"module.pt: not an npz file: none of its 2 zip members is a .npy array",
+                           "'inception/data.pkl'", "TorchScript"});
+}
+
 TEST(NpzErrors, UnsupportedCompressionMethod) {
   const auto dir = sit::test::temp_dir();
   std::string z = slurp(sit::test::fixture("npz_stored.npz"));
