@@ -34,7 +34,8 @@ def numpy_blas():
         for line in f:
             path = line.split()[-1] if "/" in line else ""
             name = os.path.basename(path)
-            if any(k in name for k in ("blas", "blis", "mkl")) and path not in libs:
+            if name.startswith("lib") and any(k in name for k in ("blas", "blis", "mkl")) \
+                    and path not in libs:
                 libs.append(path)
     out = []
     for path in libs:
