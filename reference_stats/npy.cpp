@@ -90,6 +90,7 @@ struct HeaderParser {
       }
       const std::string w = word();
       if (w.empty() || !std::all_of(w.begin(), w.end(), ::isdigit)) bad("expected a dimension");
+      if (w.size() > 18) bad("dimension " + w + " is out of range");  // < 10^18: no overflow
       out.push_back(std::stoll(w));
       ws();
       if (i < s.size() && s[i] == ',') ++i;
@@ -207,6 +208,19 @@ NpyHeader read_npy_header(ByteStream& stream, const std::string& where) {
     fail(where, ": dtype must be one of |u1, <i4, <i8, <f4, <f8 (little-endian), got '",
          descr_value, "'");
   h.header_bytes = static_cast<int64_t>(prefix + header_len);
+  // The element count in checked arithmetic: a header like (2^62, 8) must be an error, not
+  // a product that wraps around to a small number and passes the size check below.
+  {
+    const uint64_t cap = (uint64_t{1} << 62) / item_size(h.dtype);
+    uint64_t n = 1;
+    for (int64_t dim : h.shape) {
+      if (dim < 0) fail(where, ": negative dimension in shape ", shape_string(h.shape));
+      if (dim != 0 && n > cap / static_cast<uint64_t>(dim))
+        fail(where, ": shape ", shape_string(h.shape), " of ", d,
+             " has more elements than any file can hold");
+      n *= static_cast<uint64_t>(dim);
+    }
+  }
   const uint64_t need =
       static_cast<uint64_t>(h.header_bytes) + static_cast<uint64_t>(h.count()) * item_size(h.dtype);
   if (need > stream.size())

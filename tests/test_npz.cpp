@@ -192,6 +192,35 @@ TEST(NpzErrors, WrongMagicTruncatedAndCorrupt) {
                           {"magic.npz member 'x'", "wrong magic"});
 }
 
+// Declared shapes are checked in overflow-safe arithmetic against the data present: a
+// 2^40-row header over 16 bytes and a shape whose element count wraps around int64 are
+// errors before anything is allocated (the second crashed before).
+TEST(NpzErrors, HugeAndOverflowingShapesAreRefused) {
+  const auto dir = sit::test::temp_dir();
+  auto write_npz = [&](const std::string& name, const std::string& shape) {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+    header += std::string(118 - header.size(), ' ') + "\n";
+    std::string npy = std::string("\x93NUMPY\x01\x00", 8);
+    npy += static_cast<char>(header.size() & 0xff);
+    npy += static_cast<char>(header.size() >> 8);
+    npy += header + std::string(16, '\0');
+    sit::io::ZipWriter w((dir / name).string(), false);
+    w.begin_member("pool.npy", npy.size());
+    w.write(npy.data(), npy.size());
+    w.end_member();
+    w.close();
+  };
+  write_npz("huge.npz", "(1099511627776, 2048)");
+  write_npz("wrap.npz", "(4611686018427387904, 8)");
+  write_npz("long.npz", "(99999999999999999999999, 8)");
+  sit::test::expect_error([&] { NpzReader((dir / "huge.npz").string()).open("pool"); },
+                          {"huge.npz member 'pool'", "truncated array", "(1099511627776, 2048)"});
+  sit::test::expect_error([&] { NpzReader((dir / "wrap.npz").string()).open("pool"); },
+                          {"wrap.npz member 'pool'", "more elements than any file can hold"});
+  sit::test::expect_error([&] { NpzReader((dir / "long.npz").string()).open("pool"); },
+                          {"long.npz member 'pool'", "dimension 99999999999999999999999 is out of range"});
+}
+
 // A zip of something else — a TorchScript module or torch.save checkpoint (members like
 // "inception/data/0") — is named as not an npz, not as an npz missing a key.
 TEST(NpzErrors, AZipWithoutNpyMembersIsNotAnNpz) {
