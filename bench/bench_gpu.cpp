@@ -13,6 +13,7 @@
 #include <string>
 
 #include "bench_common.h"
+#include "random_weights.h"
 #include "models/inception.h"
 #include "models/sit.h"
 
@@ -20,13 +21,6 @@ using namespace sit;
 
 namespace {
 
-models::StateDict random_weights(const models::ShapeList& shapes) {
-  models::StateDict sd;
-  sd.path = "random weights";
-  for (const auto& [key, shape] : shapes)
-    sd.tensors.emplace_back(key, at::randn(shape) * 0.02);
-  return sd;
-}
 
 /// Seconds per call of `f` (after `warmup` calls), synchronising the device.
 template <typename F>
@@ -58,7 +52,7 @@ int main(int argc, char** argv) {
               "FID-50K, 250 NFE (h)");
   std::fflush(stdout);
   const models::SiTConfig c = models::SiTConfig::named("SiT-XL/2");
-  const models::StateDict weights = random_weights(models::sit_parameter_shapes(c));
+  const models::StateDict weights = bench::random_weights(models::sit_parameter_shapes(c));
   for (const char* name : {"fp32", "tf32", "bf16"}) {
     models::SiTOptions o;
     o.name = "SiT-XL/2";

@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "bench_common.h"
+#include "random_weights.h"
 #include "models/sit.h"
 #include "models/vae.h"
 
@@ -16,20 +17,12 @@ using namespace sit;
 
 namespace {
 
-/// Random weights for an architecture's key list (values do not affect speed).
-models::StateDict random_weights(const models::ShapeList& shapes) {
-  models::StateDict sd;
-  sd.path = "random weights";
-  for (const auto& [key, shape] : shapes)
-    sd.tensors.emplace_back(key, at::randn(shape) * 0.02);
-  return sd;
-}
 
 void sit_forward(benchmark::State& state, const char* name, int64_t batch) {
   const models::SiTConfig c = models::SiTConfig::named(name);
   models::SiTOptions o;
   o.name = name;
-  const models::SiT net(random_weights(models::sit_parameter_shapes(c)), o);
+  const models::SiT net(bench::random_weights(models::sit_parameter_shapes(c)), o);
   const at::Tensor x = at::randn({batch, 4, 32, 32});
   const at::Tensor t = at::rand({batch});
   const at::Tensor y = at::randint(1000, {batch}, at::kLong);
@@ -42,7 +35,7 @@ void sit_forward(benchmark::State& state, const char* name, int64_t batch) {
 
 void vae_decode(benchmark::State& state, int64_t batch) {
   const models::VaeConfig c;  // the SD VAE: 128, 256, 512, 512; 2 layers per block
-  const models::VaeDecoder vae(c, random_weights(models::vae_decoder_shapes(c)), "cpu",
+  const models::VaeDecoder vae(c, bench::random_weights(models::vae_decoder_shapes(c)), "cpu",
                                models::Precision::kFp32);
   const at::Tensor z = at::randn({batch, 4, 32, 32});
   vae.decode(z);
