@@ -21,7 +21,6 @@ using namespace sit;
 
 namespace {
 
-
 /// Seconds per call of `f` (after `warmup` calls), synchronising the device.
 template <typename F>
 double seconds_per_call(F&& f, int warmup, int calls, const std::string& device) {

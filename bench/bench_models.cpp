@@ -17,7 +17,6 @@ using namespace sit;
 
 namespace {
 
-
 void sit_forward(benchmark::State& state, const char* name, int64_t batch) {
   const models::SiTConfig c = models::SiTConfig::named(name);
   models::SiTOptions o;
