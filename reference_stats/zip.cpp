@@ -191,7 +191,7 @@ ZipReader::ZipReader(const std::string& path) : path_(path) {
     cd_size = le64(rec + 40);
     cd_offset = le64(rec + 48);
   }
-  if (cd_offset + cd_size > file_size_)
+  if (cd_size > file_size_ || cd_offset > file_size_ - cd_size)  // no wrap-around (ZIP64)
     fail(path, ": truncated zip: central directory at ", cd_offset, " + ", cd_size,
          " bytes lies beyond the end of the file (", file_size_, " bytes)");
   std::vector<unsigned char> cd(cd_size);
@@ -214,7 +214,8 @@ ZipReader::ZipReader(const std::string& path) : path_(path) {
     entry.name.assign(reinterpret_cast<const char*>(h + 46), name_len);
     // ZIP64 extra field: only the fields whose 32-bit value is 0xffffffff, in order.
     const unsigned char* x = h + 46 + name_len;
-    for (uint16_t q = 0; q + 4 <= extra_len;) {
+    // (32-bit position: with 16 bits, a field length near 65535 wrapped it back: a hang)
+    for (uint32_t q = 0; q + 4 <= extra_len;) {
       const uint16_t id = le16(x + q), len = le16(x + q + 2);
       if (id == 0x0001) {
         const unsigned char* f = x + q + 4;
@@ -240,7 +241,7 @@ ZipReader::ZipReader(const std::string& path) : path_(path) {
     if (le32(local) != kLocalSig)
       fail(path, ": corrupt zip: bad local header for member '", entry.name, "'");
     entry.data_offset = entry.local_header_offset + 30 + le16(local + 26) + le16(local + 28);
-    if (entry.data_offset + entry.compressed_size > file_size_)
+    if (entry.data_offset > file_size_ || entry.compressed_size > file_size_ - entry.data_offset)
       fail(path, ": truncated zip: member '", entry.name, "' needs ",
            entry.data_offset + entry.compressed_size, " bytes, the file has ", file_size_);
     entries_.push_back(std::move(entry));

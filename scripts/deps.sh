@@ -6,6 +6,7 @@ SIT_DEBIAN_PACKAGES=(
   libgtest-dev libbenchmark-dev zlib1g-dev libpng-dev libjpeg-dev nlohmann-json3-dev libtomlplusplus-dev
   gnuplot-nox texlive-latex-recommended   # HTML report plots; the pdflatex test of the LaTeX tables
   chromium                      # the HTML report's screenshot test (headless)
+  clang libclang-rt-14-dev      # scripts/fuzz.sh: libFuzzer with ASan + UBSan
   python3-numpy python3-scipy python3-torch   # golden values, interop test, bench/compare_fid.py
   python3-pil                   # the image-decoding test's expected values (Pillow)
   openmpi-bin                   # the mpirun sharding test

@@ -221,6 +221,14 @@ TEST(NpzErrors, HugeAndOverflowingShapesAreRefused) {
                           {"long.npz member 'pool'", "dimension 99999999999999999999999 is out of range"});
 }
 
+// Fuzzing findings (scripts/fuzz.sh), each a fixture that must give a clean error:
+// a ZIP64 extra field whose length wrapped the 16-bit field position (a hang).
+TEST(NpzErrors, FuzzFindingsGiveCleanErrors) {
+  sit::test::expect_error(
+      [] { NpzReader(sit::test::fixture("fuzz_zip_extra_field_hang.npz")); },
+      {"fuzz_zip_extra_field_hang.npz", "truncated zip"});
+}
+
 // A zip of something else — a TorchScript module or torch.save checkpoint (members like
 // "inception/data/0") — is named as not an npz, not as an npz missing a key.
 TEST(NpzErrors, AZipWithoutNpyMembersIsNotAnNpz) {
