@@ -209,13 +209,16 @@ NpyHeader read_npy_header(ByteStream& stream, const std::string& where) {
          descr_value, "'");
   h.header_bytes = static_cast<int64_t>(prefix + header_len);
   // The element count in checked arithmetic: a header like (2^62, 8) must be an error, not
-  // a product that wraps around to a small number and passes the size check below.
+  // a product that wraps around to a small number and passes the size check below. Zero
+  // dimensions are skipped, so that the row size of an empty (0, 2^40, 2^40) is checked
+  // too (a fuzzing finding: it overflowed in row_size()).
   {
     const uint64_t cap = (uint64_t{1} << 62) / item_size(h.dtype);
     uint64_t n = 1;
     for (int64_t dim : h.shape) {
       if (dim < 0) fail(where, ": negative dimension in shape ", shape_string(h.shape));
-      if (dim != 0 && n > cap / static_cast<uint64_t>(dim))
+      if (dim == 0) continue;
+      if (n > cap / static_cast<uint64_t>(dim))
         fail(where, ": shape ", shape_string(h.shape), " of ", d,
              " has more elements than any file can hold");
       n *= static_cast<uint64_t>(dim);

@@ -47,14 +47,17 @@ for t in "${!sources[@]}"; do
   else
     budget=(-max_total_time="$seconds")
   fi
+  corpus_abs="$(realpath "$corpus")"
   (cd "$out/findings_$t" && "../fuzz_$t" "${budget[@]}" -max_len=65536 \
-      -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$(realpath "$corpus")") >"$log" 2>&1
+      -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus_abs") >"$log" 2>&1
   rc=$?
   set -e
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
   findings=$(ls "$out/findings_$t" | wc -l)
-  echo "fuzz_$t: ${SIT_FUZZ_RUNS:+seeded }${seconds} s, $runs executions, coverage $cov edges, $findings findings (exit $rc; log $log)"
+  budget_text="${seconds} s"
+  if [ -n "${SIT_FUZZ_RUNS:-}" ]; then budget_text="$SIT_FUZZ_RUNS seeded inputs"; fi
+  echo "fuzz_$t: $budget_text, $runs executions, coverage $cov edges, $findings findings (exit $rc; log $log)"
   if [ "$rc" -ne 0 ] || [ "$findings" -ne 0 ]; then status=1; fi
 done
 exit $status

@@ -213,20 +213,26 @@ TEST(NpzErrors, HugeAndOverflowingShapesAreRefused) {
   write_npz("huge.npz", "(1099511627776, 2048)");
   write_npz("wrap.npz", "(100000000000000000, 100000)");  // 10^22 wraps int64
   write_npz("long.npz", "(99999999999999999999999, 8)");
+  write_npz("empty.npz", "(0, 8888888888888, 2522222)");  // 0 rows, a row size that wraps
   sit::test::expect_error([&] { NpzReader((dir / "huge.npz").string()).open("pool"); },
                           {"huge.npz member 'pool'", "truncated array", "(1099511627776, 2048)"});
   sit::test::expect_error([&] { NpzReader((dir / "wrap.npz").string()).open("pool"); },
                           {"wrap.npz member 'pool'", "more elements than any file can hold"});
+  sit::test::expect_error([&] { NpzReader((dir / "empty.npz").string()).open("pool"); },
+                          {"empty.npz member 'pool'", "more elements than any file can hold"});
   sit::test::expect_error([&] { NpzReader((dir / "long.npz").string()).open("pool"); },
                           {"long.npz member 'pool'", "dimension 99999999999999999999999 is out of range"});
 }
 
-// Fuzzing findings (scripts/fuzz.sh), each a fixture that must give a clean error:
-// a ZIP64 extra field whose length wrapped the 16-bit field position (a hang).
+// Fuzzing findings (scripts/fuzz.sh), each a fixture that must give a clean error: a ZIP64
+// extra field whose length wrapped the 16-bit field position (a hang); an empty array whose
+// row size overflowed int64 (undefined behaviour in row_size()).
 TEST(NpzErrors, FuzzFindingsGiveCleanErrors) {
   sit::test::expect_error(
       [] { NpzReader(sit::test::fixture("fuzz_zip_extra_field_hang.npz")); },
       {"fuzz_zip_extra_field_hang.npz", "truncated zip"});
+  sit::test::expect_error([] { open_npy(sit::test::fixture("fuzz_npy_empty_row_overflow.npy")); },
+                          {"fuzz_npy_empty_row_overflow.npy", "more elements than any file can hold"});
 }
 
 // A zip of something else — a TorchScript module or torch.save checkpoint (members like
