@@ -20,9 +20,10 @@ flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 # target -> its sources beside fuzz/fuzz_TARGET.cpp, its libraries, its seed files
 declare -A sources=(
   [npz]="reference_stats/npy.cpp reference_stats/zip.cpp common/atomic_file.cpp common/format.cpp"
+  [image]="reference_stats/image_reader.cpp reference_stats/npy.cpp reference_stats/zip.cpp common/atomic_file.cpp common/format.cpp"
 )
-declare -A libs=([npz]="-lz")
-declare -A seeds=([npz]="tests/fixtures/*.npz tests/fixtures/*.npy")
+declare -A libs=([npz]="-lz" [image]="-lpng -ljpeg -lz")
+declare -A seeds=([npz]="tests/fixtures/*.npz tests/fixtures/*.npy" [image]="fuzz/seeds_image/*")
 
 status=0
 for t in "${!sources[@]}"; do
