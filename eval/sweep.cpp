@@ -170,6 +170,21 @@ class FileLock {
   bool held_ = false;
 };
 
+/// A file of RUN/shards named "K-of-N.EXT": its shard K, count N and extension; nullopt for
+/// any other name.
+struct ShardFile {
+  int shard = 0, count = 0;
+  std::string ext;
+  std::string stem() const { return std::to_string(shard) + "-of-" + std::to_string(count); }
+};
+std::optional<ShardFile> parse_shard_file(const std::string& name) {
+  ShardFile f;
+  char ext[8] = {0};
+  if (std::sscanf(name.c_str(), "%d-of-%d.%7s", &f.shard, &f.count, ext) != 3) return std::nullopt;
+  f.ext = ext;
+  return f;
+}
+
 /// This process's shard of the run directory: RUN/shards/K-of-N.lock held for the process's
 /// lifetime (a second process of the same shard is refused; `merge` tries the lock to tell
 /// a running shard from a stopped one) and RUN/shards/K-of-N.json (pid, host, start time,
@@ -179,7 +194,7 @@ class ShardRecord {
   ShardRecord(const fs::path& dir, int shard, int count) {
     const fs::path shards = dir / "shards";
     fs::create_directories(shards);
-    const std::string name = std::to_string(shard) + "-of-" + std::to_string(count);
+    const std::string name = ShardFile{shard, count, ""}.stem();
     info_ = shards / (name + ".json");
     lock_.emplace(shards / (name + ".lock"), /*wait=*/false);
     if (!lock_->held()) {
@@ -192,19 +207,15 @@ class ShardRecord {
     // Shards of one sweep run side by side; a sweep split another way (or not at all) must
     // wait: two splittings would compute the same batches twice.
     for (const auto& entry : fs::directory_iterator(shards)) {
-      int k = 0, n = 0;
-      char tail[8] = {0};
-      const std::string file = entry.path().filename().string();
-      if (std::sscanf(file.c_str(), "%d-of-%d.%7s", &k, &n, tail) != 3 ||
-          std::string(tail) != "lock" || n == count)
-        continue;
+      const auto file = parse_shard_file(entry.path().filename().string());
+      if (!file || file->ext != "lock" || file->count == count) continue;
       FileLock probe(entry.path(), /*wait=*/false);
       if (probe.held()) continue;
-      const json other = read_info(shards / (std::to_string(k) + "-of-" + std::to_string(n) + ".json"));
-      fail(dir.string(), ": a sweep split into ", n, " shards is running here (shard ", k, "/", n,
-           ", pid ", other.value("pid", 0), " on ", other.value("host", std::string("?")),
-           "); this one is split into ", count,
-           ". One sweep per run directory: wait for it, or run with --shard K/", n);
+      const json other = read_info(shards / (file->stem() + ".json"));
+      fail(dir.string(), ": a sweep split into ", file->count, " shards is running here (shard ",
+           file->shard, "/", file->count, ", pid ", other.value("pid", 0), " on ",
+           other.value("host", std::string("?")), "); this one is split into ", count,
+           ". One sweep per run directory: wait for it, or run with --shard K/", file->count);
     }
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
@@ -878,14 +889,10 @@ std::string shard_status(const SweepSpec& spec, const std::string& run_dir) {
   const fs::path shards = dir / "shards";
   if (fs::exists(shards))
     for (const auto& entry : fs::directory_iterator(shards)) {
-      const std::string name = entry.path().filename().string();
-      int k = 0, n = 0;
-      char tail[8] = {0};
-      if (std::sscanf(name.c_str(), "%d-of-%d.%7s", &k, &n, tail) != 3 ||
-          std::string(tail) != "json")
-        continue;
-      FileLock probe(shards / (std::to_string(k) + "-of-" + std::to_string(n) + ".lock"), false);
-      seen[n][k] = Seen{ShardRecord::read_info(entry.path()), !probe.held()};
+      const auto file = parse_shard_file(entry.path().filename().string());
+      if (!file || file->ext != "json") continue;
+      FileLock probe(shards / (file->stem() + ".lock"), false);
+      seen[file->count][file->shard] = Seen{ShardRecord::read_info(entry.path()), !probe.held()};
     }
   std::ostringstream out;
   if (missing.empty()) return "";
