@@ -41,11 +41,6 @@ bool ok(const Record& r) {
   return text_field(r, "status") == "ok";
 }
 
-std::string format_value(double v, const std::string& key, int digits) {
-  info(key);  // an unknown metric is an error
-  return format_metric(v, key, digits);
-}
-
 /// The metric's name over `records` (FD off Inception features) with its direction arrow.
 std::string header_cell(const std::vector<Record>& records, const std::string& key) {
   return latex_escape(metric_name(records, key)) +
@@ -61,7 +56,7 @@ std::vector<std::string> column(const std::vector<const Record*>& rows, const st
   for (const Record* r : rows)
     if (r && ok(*r) && r->contains(key)) {
       // compare what is printed, so equal printed values are equally bold
-      const double v = std::stod(format_value((*r)[key].get<double>(), key, digits));
+      const double v = std::stod(format_metric((*r)[key].get<double>(), key, digits));
       best = lower_is_better(m) ? std::min(best, v) : std::max(best, v);
     }
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -72,7 +67,7 @@ std::vector<std::string> column(const std::vector<const Record*>& rows, const st
       continue;
     }
     if (!r->contains(key)) continue;
-    const std::string text = format_value((*r)[key].get<double>(), key, digits);
+    const std::string text = format_metric((*r)[key].get<double>(), key, digits);
     out[i] = std::stod(text) == best ? "\\textbf{" + text + "}" : text;
   }
   return out;
@@ -271,7 +266,7 @@ std::string nfe_layout(const std::vector<Record>& records, const std::string& me
       if (!ok(r)) {
         text[nfe][s] = "failed";
       } else if (r.contains(metric)) {
-        text[nfe][s] = format_value(r[metric].get<double>(), metric, digits);
+        text[nfe][s] = format_metric(r[metric].get<double>(), metric, digits);
         const double v = std::stod(text[nfe][s]);
         best = lower_is_better(m) ? std::min(best, v) : std::max(best, v);
       }
