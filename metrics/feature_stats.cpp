@@ -120,56 +120,105 @@ FeatureStats StatsAccumulator::finalize() const {
   return make_stats(copy.count_, copy.mean_, copy.scatter_, options_.ddof);
 }
 
-FeatureStats compute_stats(const FeatureView& features, StatsOptions options) {
-  const int64_t n = features.rows, d = features.cols;
-  if (d <= 0) fail("compute_stats: feature dimension must be positive, got ", d);
-  if (n - options.ddof < 1)
-    fail("compute_stats: need at least ", options.ddof + 1, " rows, got ", n);
-  const int64_t block_rows = std::min<int64_t>(options.block_rows, n);
-  // Row chunks whose column sums are combined in a fixed order: the result does not
-  // depend on the number of threads.
-  constexpr int64_t kChunk = 64;
+namespace {
+// Column sums of a block are taken over fixed 64-row chunks and combined in order, so the
+// result does not depend on the number of threads.
+constexpr int64_t kChunk = 64;
+}  // namespace
 
-  // One pass over the data, centred on a shift c = the mean of the first block:
-  //   scatter = sum (x - c)(x - c)^T - n delta delta^T,  mean = c + delta,
-  // with delta = mean(x - c). As |delta| ~ sigma / sqrt(block_rows), the correction is
-  // tiny next to the scatter and costs no precision, and the data is read once.
-  Eigen::VectorXd shift = Eigen::VectorXd::Zero(d);
-  for (int64_t i = 0; i < block_rows; ++i)
-    shift += Eigen::Map<const Eigen::VectorXf>(features.row(i), d).cast<double>();
-  shift /= static_cast<double>(block_rows);
+StreamingStats::StreamingStats(int64_t rows, int64_t dim, StatsOptions options, std::string what)
+    : rows_(rows), dim_(dim), ddof_(options.ddof), what_(std::move(what)) {
+  if (dim <= 0) fail(what_, ": feature dimension must be positive, got ", dim);
+  if (options.block_rows <= 0) fail("StreamingStats: block_rows must be positive, got ", options.block_rows);
+  if (options.ddof < 0) fail("StreamingStats: ddof must be >= 0, got ", options.ddof);
+  if (rows - options.ddof < 1)
+    fail(what_, ": need at least ", options.ddof + 1, " rows for a covariance with ddof ",
+         options.ddof, ", got ", rows);
+  block_rows_ = std::min<int64_t>(options.block_rows, rows);
+  shift_ = Eigen::VectorXd::Zero(dim);
+  delta_sum_ = Eigen::VectorXd::Zero(dim);
+  scatter_ = Eigen::MatrixXd::Zero(dim, dim);
+  chunk_sums_.resize(dim, (block_rows_ + kChunk - 1) / kChunk);
+  block_.resize(static_cast<size_t>(block_rows_ * dim));
+}
 
-  Eigen::MatrixXd scatter = Eigen::MatrixXd::Zero(d, d);
-  Eigen::VectorXd delta_sum = Eigen::VectorXd::Zero(d);
-  std::vector<double> block(static_cast<size_t>(block_rows * d));
-  const int64_t max_chunks = (block_rows + kChunk - 1) / kChunk;
-  Eigen::MatrixXd chunk_sums(d, max_chunks);
-  for (int64_t start = 0; start < n; start += block_rows) {
-    const int64_t rows = std::min(block_rows, n - start);
-    const int64_t chunks = (rows + kChunk - 1) / kChunk;
+void StreamingStats::add(const float* rows, int64_t n) {
+  if (n < 0) fail("StreamingStats::add: row count must be >= 0, got ", n);
+  if (n > rows_ - added_)
+    fail(what_, ": ", added_ + n, " rows added, expected ", rows_);
+  added_ += n;
+  while (n > 0) {
+    const int64_t block = std::min(block_rows_, rows_ - processed_);
+    if (pending_rows_ == 0 && n >= block) {  // a whole block in place
+      process_block(rows, block);
+      rows += block * dim_;
+      n -= block;
+      continue;
+    }
+    if (pending_.empty()) pending_.resize(static_cast<size_t>(block_rows_ * dim_));
+    const int64_t take = std::min(n, block - pending_rows_);
+    std::copy(rows, rows + take * dim_, pending_.data() + pending_rows_ * dim_);
+    pending_rows_ += take;
+    rows += take * dim_;
+    n -= take;
+    if (pending_rows_ == block) {
+      pending_rows_ = 0;
+      process_block(pending_.data(), block);
+    }
+  }
+}
+
+void StreamingStats::process_block(const float* rows, int64_t n) {
+  const int64_t d = dim_;
+  if (!have_shift_) {  // c: the mean of the first block, summed row by row in order
+    for (int64_t i = 0; i < n; ++i)
+      shift_ += Eigen::Map<const Eigen::VectorXf>(rows + i * d, d).cast<double>();
+    shift_ /= static_cast<double>(n);
+    have_shift_ = true;
+  }
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) {
-      // __restrict: without it the possible aliasing of dst and sum keeps this loop from
-      // vectorising (measured: +0.2 s per 50,000 x 2048 set).
-      double* __restrict sum = chunk_sums.col(c).data();
-      const double* __restrict c_shift = shift.data();
-      std::fill(sum, sum + d, 0.0);
-      for (int64_t i = c * kChunk; i < std::min(rows, (c + 1) * kChunk); ++i) {
-        const float* __restrict src = features.row(start + i);
-        double* __restrict dst = block.data() + i * d;
-        for (int64_t j = 0; j < d; ++j) {
-          dst[j] = static_cast<double>(src[j]) - c_shift[j];
-          sum[j] += dst[j];
-        }
+  for (int64_t c = 0; c < chunks; ++c) {
+    // __restrict: without it the possible aliasing of dst and sum keeps this loop from
+    // vectorising (measured: +0.2 s per 50,000 x 2048 set).
+    double* __restrict sum = chunk_sums_.col(c).data();
+    const double* __restrict c_shift = shift_.data();
+    std::fill(sum, sum + d, 0.0);
+    for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) {
+      const float* __restrict src = rows + i * d;
+      double* __restrict dst = block_.data() + i * d;
+      for (int64_t j = 0; j < d; ++j) {
+        dst[j] = static_cast<double>(src[j]) - c_shift[j];
+        sum[j] += dst[j];
       }
     }
-    for (int64_t c = 0; c < chunks; ++c)
-      delta_sum += chunk_sums.col(c);
-    linalg::dsyrk_lower(d, rows, 1.0, block.data(), d, 1.0, scatter.data(), d);
   }
-  const Eigen::VectorXd delta = delta_sum / static_cast<double>(n);
-  linalg::dsyr_lower(d, -static_cast<double>(n), delta.data(), scatter.data(), d);
-  return make_stats(n, shift + delta, scatter, options.ddof);
+  // A NaN or Inf anywhere in the block makes its column sums non-finite (finite floats
+  // cannot overflow a double sum of a block): only then look for the row.
+  for (int64_t c = 0; c < chunks; ++c)
+    if (!chunk_sums_.col(c).allFinite()) check_finite({rows, n, d}, what_, processed_);
+  for (int64_t c = 0; c < chunks; ++c)
+    delta_sum_ += chunk_sums_.col(c);
+  linalg::dsyrk_lower(d, n, 1.0, block_.data(), d, 1.0, scatter_.data(), d);
+  processed_ += n;
+}
+
+FeatureStats StreamingStats::finalize() {
+  if (processed_ != rows_)
+    fail(what_, ": ", added_, " rows added, expected ", rows_);
+  const Eigen::VectorXd delta = delta_sum_ / static_cast<double>(rows_);
+  linalg::dsyr_lower(dim_, -static_cast<double>(rows_), delta.data(), scatter_.data(), dim_);
+  return make_stats(rows_, shift_ + delta, scatter_, ddof_);
+}
+
+FeatureStats compute_stats(const FeatureView& features, StatsOptions options) {
+  if (features.cols <= 0)
+    fail("compute_stats: feature dimension must be positive, got ", features.cols);
+  if (features.rows - options.ddof < 1)
+    fail("compute_stats: need at least ", options.ddof + 1, " rows, got ", features.rows);
+  StreamingStats stats(features.rows, features.cols, options, "features");
+  stats.add(features.data, features.rows);
+  return stats.finalize();
 }
 
 }  // namespace sit::metrics

@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "metrics/features.h"
@@ -62,8 +63,46 @@ class StatsAccumulator {
   int64_t buffered_ = 0;
 };
 
-/// Two-pass statistics of a whole matrix: exact double mean, then centred blocks through
-/// dsyrk. This is numpy's np.mean(axis=0) / np.cov(rowvar=False) in double.
+/// Statistics of `rows` x `dim` float rows arriving in order, in pieces of any size, in one
+/// pass: each row is converted to double, shifted by c (the mean of the first block) and
+/// folded into a centred dsyrk block; scatter = sum (x - c)(x - c)^T - n delta delta^T,
+/// mean = c + delta with delta = mean(x - c). The result is bit for bit the same whatever
+/// the pieces (and the thread count): blocks of `block_rows` rows from the first row, column
+/// sums in fixed 64-row chunks. Only the first block is held (block_rows * dim floats) until
+/// the shift is known; a piece that starts a block is read in place. Memory:
+/// block_rows * dim doubles + dim^2 doubles.
+class StreamingStats {
+ public:
+  /// `what` names the rows in errors ("FILE 'pool'").
+  StreamingStats(int64_t rows, int64_t dim, StatsOptions options, std::string what);
+  /// Adds row-major rows [n, dim]. Throws sit::Error naming `what`, the row (counted from
+  /// the first row added) and column of the first non-finite value of a block, or when more
+  /// than `rows` rows arrive.
+  void add(const float* rows, int64_t n);
+  /// Mean and covariance; throws unless exactly `rows` rows were added, or when
+  /// rows < ddof + 1.
+  FeatureStats finalize();
+  /// The block size pieces should come in to be read in place: min(block_rows, rows).
+  int64_t block_rows() const { return block_rows_; }
+
+ private:
+  void process_block(const float* rows, int64_t n);
+
+  int64_t rows_, dim_, block_rows_;
+  int ddof_;
+  std::string what_;
+  int64_t added_ = 0;      // rows passed to add()
+  int64_t processed_ = 0;  // rows folded into scatter_
+  bool have_shift_ = false;
+  Eigen::VectorXd shift_, delta_sum_;
+  Eigen::MatrixXd scatter_, chunk_sums_;
+  std::vector<double> block_;   // block_rows x dim, shifted rows
+  std::vector<float> pending_;  // a block's rows not yet complete
+  int64_t pending_rows_ = 0;
+};
+
+/// Statistics of a whole matrix, numpy's np.mean(axis=0) / np.cov(rowvar=False) in double:
+/// StreamingStats over the rows in place.
 FeatureStats compute_stats(const FeatureView& features, StatsOptions options = {});
 
 }  // namespace sit::metrics

@@ -7,7 +7,7 @@
 
 namespace sit::metrics {
 
-void check_finite(const FeatureView& features, const std::string& what) {
+void check_finite(const FeatureView& features, const std::string& what, int64_t first_row) {
   int64_t first_bad = std::numeric_limits<int64_t>::max();
 #pragma omp parallel for schedule(static) reduction(min : first_bad)
   for (int64_t i = 0; i < features.rows; ++i) {
@@ -23,7 +23,7 @@ void check_finite(const FeatureView& features, const std::string& what) {
     int64_t col = 0;
     while (col < features.cols && std::isfinite(r[col]))
       ++col;
-    fail(what, ": features must be finite, got ", r[col], " at row ", first_bad, ", column ", col,
+    fail(what, ": features must be finite, got ", r[col], " at row ", first_row + first_bad, ", column ", col,
          " (first bad row)");
   }
 }

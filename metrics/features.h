@@ -14,7 +14,8 @@ struct FeatureView {
   const float* row(int64_t i) const { return data + i * cols; }
 };
 
-/// Throws sit::Error naming `what` and the first row holding NaN or Inf.
-void check_finite(const FeatureView& features, const std::string& what);
+/// Throws sit::Error naming `what` and the first row holding NaN or Inf (rows numbered
+/// from `first_row`: the view is a piece of a larger set).
+void check_finite(const FeatureView& features, const std::string& what, int64_t first_row = 0);
 
 }  // namespace sit::metrics

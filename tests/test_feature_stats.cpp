@@ -143,3 +143,53 @@ TEST(FeatureCheck, NamesTheFirstNonFiniteRow) {
       },
       {"samples.npz 'pool'", "row 3", "column 2", "nan"});
 }
+
+TEST(StreamingStats, BitwiseTheSameWhateverThePieces) {
+  const int64_t n = 1000, d = 9;
+  const auto x = sit::test::gaussian_features(n, d, 6, 2.0, 40.0);
+  StatsOptions o;
+  o.block_rows = 128;
+  const FeatureStats whole = compute_stats({x.data(), n, d}, o);
+  // pieces smaller than a block (the first block is held until the shift is known), equal
+  // to it (read in place), across block boundaries, and one piece of everything
+  for (const std::vector<int64_t>& pieces :
+       std::vector<std::vector<int64_t>>{{1}, {7}, {128}, {333}, {1000}, {5, 128, 200}}) {
+    StreamingStats s(n, d, o, "test");
+    size_t k = 0;
+    for (int64_t start = 0; start < n;) {
+      const int64_t m = std::min(pieces[std::min(k++, pieces.size() - 1)], n - start);
+      s.add(x.data() + start * d, m);
+      start += m;
+    }
+    const FeatureStats r = s.finalize();
+    EXPECT_EQ(r.count, n);
+    EXPECT_EQ((r.mu - whole.mu).norm(), 0.0) << "first piece " << pieces[0];
+    EXPECT_EQ((r.sigma - whole.sigma).norm(), 0.0) << "first piece " << pieces[0];
+  }
+}
+
+TEST(StreamingStats, NamesTheFirstNonFiniteRowOfTheWholeStream) {
+  const int64_t n = 300, d = 4;
+  auto x = sit::test::gaussian_features(n, d, 7);
+  x[261 * d + 3] = -std::numeric_limits<float>::infinity();  // third block of 100
+  StatsOptions o;
+  o.block_rows = 100;
+  StreamingStats s(n, d, o, "ref.npz 'pool'");
+  sit::test::expect_error(
+      [&] {
+        for (int64_t i = 0; i < n; i += 30)
+          s.add(x.data() + i * d, 30);
+      },
+      {"ref.npz 'pool'", "row 261", "column 3", "-inf"});
+}
+
+TEST(StreamingStats, WrongRowCountsAreErrors) {
+  const int64_t d = 3;
+  const auto x = sit::test::gaussian_features(10, d, 8);
+  StreamingStats s(8, d, {}, "f.npz 'pool'");
+  s.add(x.data(), 5);
+  sit::test::expect_error([&] { s.finalize(); }, {"f.npz 'pool'", "5 rows added, expected 8"});
+  sit::test::expect_error([&] { s.add(x.data(), 4); }, {"9 rows added, expected 8"});
+  sit::test::expect_error([] { StreamingStats one(1, 3, {}, "g.npz 'pool'"); },
+                          {"g.npz 'pool'", "at least 2 rows", "got 1"});
+}
