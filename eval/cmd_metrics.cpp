@@ -79,12 +79,17 @@ Command add_metrics_command(CLI::App& app, const GlobalOptions& global) {
 
     if (!args->json.empty()) check_output_path(args->json, "--json", {".json"});
     const auto start = std::chrono::steady_clock::now();
+    // Blocks only FID-like metrics read are streamed into statistics, never held as rows.
+    io::LoadOptions ref_options, samples_options;
+    ref_options.statistics_only = statistics_only_blocks(o.which, MetricInput::kReference);
+    samples_options.statistics_only = statistics_only_blocks(o.which, MetricInput::kSamples);
+    ref_options.stats = samples_options.stats = o.stats;
 #ifdef SIT_HAVE_TORCH  // EDM2's reference pickles need the pickle reader
-    const io::FeatureSet ref = models::load_any_feature_set(args->ref);
-    const io::FeatureSet samples = models::load_any_feature_set(args->samples);
+    const io::FeatureSet ref = models::load_any_feature_set(args->ref, ref_options);
+    const io::FeatureSet samples = models::load_any_feature_set(args->samples, samples_options);
 #else
-    const io::FeatureSet ref = io::load_feature_set(args->ref);
-    const io::FeatureSet samples = io::load_feature_set(args->samples);
+    const io::FeatureSet ref = io::load_feature_set(args->ref, ref_options);
+    const io::FeatureSet samples = io::load_feature_set(args->samples, samples_options);
 #endif
     const std::chrono::duration<double> load = std::chrono::steady_clock::now() - start;
     for (const io::FeatureSet* set : {&ref, &samples})

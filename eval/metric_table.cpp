@@ -366,6 +366,20 @@ std::vector<std::string> parse_metric_list(const std::string& list) {
   return keys;
 }
 
+std::set<std::string> statistics_only_blocks(const std::vector<std::string>& which,
+                                             MetricInput::Side side) {
+  std::set<std::string> stats, rows;
+  for (const std::string& key : which) {
+    const Metric& m = metric(key);
+    const Metric& owner = *m.computed_with ? metric(m.computed_with) : m;
+    for (const MetricInput& in : owner.inputs)
+      if (in.side == side) (in.need == MetricInput::kRows ? rows : stats).insert(in.block);
+  }
+  for (const std::string& block : rows)
+    stats.erase(block);
+  return stats;
+}
+
 std::string missing_input(const Metric& m, const FeatureSet& ref, const FeatureSet& smp) {
   for (const MetricInput& in : m.inputs) {
     const FeatureSet& set = in.side == MetricInput::kReference ? ref : smp;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,11 @@ std::vector<std::string> metric_keys();
 /// A comma-separated list of keys and aliases ("fid,sfid,is,pr,kid") as keys in table
 /// order, duplicates removed. Errors (prefixed by the caller) list the valid names.
 std::vector<std::string> parse_metric_list(const std::string& list);
+/// The blocks of one side that the metrics `which` (keys) read only as statistics, not as
+/// rows: {"pool"} for FID alone, {} once precision/recall need the pool rows. The loader
+/// streams these into statistics instead of holding the rows (io::LoadOptions).
+std::set<std::string> statistics_only_blocks(const std::vector<std::string>& which,
+                                             MetricInput::Side side);
 /// "fid, sfid, inception_score (is), precision (pr), recall (pr), kid": for help and errors.
 std::string metric_names_help();
 /// Why `samples` cannot be scored on `m` against `ref` (a missing input), or "".

@@ -271,9 +271,9 @@ void save_edm2_reference(const std::string& path, const io::FeatureSet& set) {
   write_file_atomic(path, out);
 }
 
-io::FeatureSet load_any_feature_set(const std::string& path) {
+io::FeatureSet load_any_feature_set(const std::string& path, const io::LoadOptions& options) {
   if (is_pickle_file(path)) return load_edm2_reference(path);
-  return io::load_feature_set(path);
+  return io::load_feature_set(path, options);
 }
 
 }  // namespace sit::models

@@ -28,7 +28,8 @@ io::FeatureSet load_edm2_reference(const std::string& path);
 /// num_images = set.provenance.count. Throws sit::Error when it has neither.
 void save_edm2_reference(const std::string& path, const io::FeatureSet& set);
 
-/// A reference or feature file of any kind sit-eval reads: EDM2 pickle, npz or HDF5.
-io::FeatureSet load_any_feature_set(const std::string& path);
+/// A reference or feature file of any kind sit-eval reads: EDM2 pickle, npz or HDF5 (these
+/// two with `options`; an EDM2 pickle holds statistics only).
+io::FeatureSet load_any_feature_set(const std::string& path, const io::LoadOptions& options = {});
 
 }  // namespace sit::models

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <sstream>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -41,6 +43,10 @@ struct ArraySource {
   virtual std::vector<float> f32(const std::string& key) const = 0;
   virtual std::vector<double> f64(const std::string& key) const = 0;
   virtual std::vector<int64_t> i64(const std::string& key) const = 0;
+  /// Rows [start, start + count) of a 2-D array as float32, read in order from `start` = 0
+  /// on (a stream over the whole array verifies its checksum at the end).
+  using RowReader = std::function<void(int64_t start, int64_t count, float* out)>;
+  virtual RowReader row_reader(const std::string& key) const = 0;
 };
 
 struct NpzSource : ArraySource {
@@ -58,6 +64,13 @@ struct NpzSource : ArraySource {
   std::vector<int64_t> i64(const std::string& k) const override {
     return npz.open(k).read_all<int64_t>();
   }
+  RowReader row_reader(const std::string& k) const override {
+    // one member stream for every piece: read through once, its CRC-32 checked at the end
+    auto array = std::make_shared<NpyArray>(npz.open(k));
+    return [array](int64_t start, int64_t count, float* out) {
+      array->read_rows(start, count, out);
+    };
+  }
 };
 
 struct H5Source : ArraySource {
@@ -69,7 +82,27 @@ struct H5Source : ArraySource {
   std::vector<float> f32(const std::string& k) const override { return h5.read_f32(k); }
   std::vector<double> f64(const std::string& k) const override { return h5.read_f64(k); }
   std::vector<int64_t> i64(const std::string& k) const override { return h5.read_i64(k); }
+  RowReader row_reader(const std::string& k) const override {
+    return [this, k](int64_t start, int64_t count, float* out) {
+      h5.read_rows(k, start, count, out);
+    };
+  }
 };
+
+/// The statistics of the rows of `key` ([rows, cols]), streamed in blocks.
+metrics::FeatureStats stream_stats(const ArraySource& src, const std::string& path,
+                                   const std::string& key, const std::string& block,
+                                   int64_t rows, int64_t cols, const metrics::StatsOptions& o) {
+  metrics::StreamingStats stats(rows, cols, o, cat(path, " '", block, "'"));
+  const ArraySource::RowReader read = src.row_reader(key);
+  std::vector<float> piece(static_cast<size_t>(stats.block_rows() * cols));
+  for (int64_t start = 0; start < rows; start += stats.block_rows()) {
+    const int64_t count = std::min(stats.block_rows(), rows - start);
+    read(start, count, piece.data());
+    stats.add(piece.data(), count);
+  }
+  return stats.finalize();
+}
 
 std::optional<metrics::FeatureStats> load_stats(const ArraySource& src, const std::string& path,
                                                 const std::string& mu_key,
@@ -103,7 +136,7 @@ std::optional<metrics::FeatureStats> load_stats(const ArraySource& src, const st
   return s;
 }
 
-FeatureSet load_from(const ArraySource& src, const std::string& path) {
+FeatureSet load_from(const ArraySource& src, const std::string& path, const LoadOptions& options) {
   FeatureSet set;
   set.path = path;
   int64_t n = -1;
@@ -118,6 +151,16 @@ FeatureSet load_from(const ArraySource& src, const std::string& path) {
     }
   };
   const std::vector<std::string> keys = src.keys();
+  // A block wanted as statistics only: computed while streaming its rows, or not read at
+  // all when the file stores its statistics (loaded below, as for any block).
+  auto as_statistics = [&](const std::string& key, const std::string& block,
+                           const std::vector<int64_t>& shp) {
+    if (!options.statistics_only.count(block)) return false;
+    set.unloaded_rows = shp[0];
+    if (!src.has(stats_keys(block).first))
+      set.stats[block] = stream_stats(src, path, key, block, shp[0], shp[1], options.stats);
+    return true;
+  };
   for (const std::string& key : keys) {
     if (reserved_key(key)) continue;
     const auto shp = src.shape(key);
@@ -127,15 +170,17 @@ FeatureSet load_from(const ArraySource& src, const std::string& path) {
       continue;  // not a feature block
     }
     check_rows(key, shp[0]);
-    set.blocks[key] = FeatureMatrix{src.f32(key), shp[0], shp[1]};
+    if (!as_statistics(key, key, shp)) set.blocks[key] = FeatureMatrix{src.f32(key), shp[0], shp[1]};
   }
   // `sit-eval sample` output of an analytic model: its rows are data-space features.
-  if (!set.rows(kPool) && src.has("samples")) {
+  const bool has_pool = src.has(kPool) && src.shape(kPool).size() == 2;
+  if (!has_pool && src.has("samples")) {
     const auto shp = src.shape("samples");
     if (shp.size() != 2)
       fail(path, ": 'samples' must be 2-D [N, D], got shape ", shape_string(shp));
     check_rows("samples", shp[0]);
-    set.blocks[kPool] = FeatureMatrix{src.f32("samples"), shp[0], shp[1]};
+    if (!as_statistics("samples", kPool, shp))
+      set.blocks[kPool] = FeatureMatrix{src.f32("samples"), shp[0], shp[1]};
   }
   if (src.has("labels")) {
     const auto shp = src.shape("labels");
@@ -194,7 +239,7 @@ const metrics::FeatureStats* FeatureSet::statistics(const std::string& block) co
 int64_t FeatureSet::num_rows() const {
   if (!blocks.empty()) return blocks.begin()->second.rows;
   if (labels) return static_cast<int64_t>(labels->size());
-  return 0;
+  return unloaded_rows;
 }
 
 std::map<std::string, std::string> extractor_signatures(const std::string& extractor) {
@@ -269,10 +314,10 @@ Provenance completed(const FeatureSet& set) {
 
 }  // namespace
 
-FeatureSet load_feature_set(const std::string& path) {
+FeatureSet load_feature_set(const std::string& path, const LoadOptions& options) {
   if (detect_file_kind(path) == FileKind::kNpz) {
     NpzSource src(path);
-    FeatureSet set = load_from(src, path);
+    FeatureSet set = load_from(src, path, options);
     if (src.has("provenance")) {  // JSON text as uint8, written by save_feature_set
       NpyArray a = src.npz.open("provenance");
       if (a.dtype() != DType::kU1 || a.shape().size() != 1)
@@ -293,7 +338,7 @@ FeatureSet load_feature_set(const std::string& path) {
     return set;
   }
   H5Source src(path);
-  FeatureSet set = load_from(src, path);
+  FeatureSet set = load_from(src, path, options);
   set.provenance = src.h5.provenance();
   return set;
 }

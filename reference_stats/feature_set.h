@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,6 +51,8 @@ struct FeatureSet {
   std::map<std::string, metrics::FeatureStats> stats;  ///< stored statistics by block
   std::optional<std::vector<int64_t>> labels;
   int64_t image_count = 0;  ///< rows of arr_0, if present
+  /// N of the blocks read only as statistics (LoadOptions::statistics_only), else 0.
+  int64_t unloaded_rows = 0;
   Provenance provenance;
 
   /// The rows of `block`, or nullptr.
@@ -57,7 +60,7 @@ struct FeatureSet {
   FeatureMatrix* rows(const std::string& block);
   /// The stored statistics of `block`, or nullptr.
   const metrics::FeatureStats* statistics(const std::string& block) const;
-  /// Rows of the per-sample arrays (blocks, labels), else 0.
+  /// Rows of the per-sample arrays (blocks, labels, blocks read as statistics), else 0.
   int64_t num_rows() const;
 };
 
@@ -76,9 +79,22 @@ enum class FileKind { kNpz, kHdf5 };
 /// By magic bytes; throws for anything else, naming the file and what was found.
 FileKind detect_file_kind(const std::string& path);
 
-/// Loads every known key. Throws sit::Error naming the file and key on any
-/// inconsistency (wrong rank, mismatched N or D, mu without sigma, ...).
-FeatureSet load_feature_set(const std::string& path);
+/// What load_feature_set keeps of a file's blocks.
+struct LoadOptions {
+  /// Blocks needed only as statistics ("pool" for FID alone): their rows are streamed from
+  /// the file in blocks of `stats.block_rows` through metrics::StreamingStats into
+  /// FeatureSet::stats (with count = N) and never held — 2048 rows in flight instead of the
+  /// whole block (400 MiB for 50,000 x 2048) — with the same result bit for bit as
+  /// compute_stats over the loaded rows. A block whose statistics the file stores (mu /
+  /// sigma) is not read at all: the stored ones are used, as ADM does.
+  std::set<std::string> statistics_only;
+  metrics::StatsOptions stats;
+};
+
+/// Loads every known key (the blocks in `options.statistics_only` as statistics). Throws
+/// sit::Error naming the file and key on any inconsistency (wrong rank, mismatched N or D,
+/// mu without sigma, non-finite rows of a block read as statistics, ...).
+FeatureSet load_feature_set(const std::string& path, const LoadOptions& options = {});
 
 /// Saves to `path` (.npz: stored members; .h5 / .hdf5: the HDF5 store), atomically.
 void save_feature_set(const std::string& path, const FeatureSet& set);

@@ -133,3 +133,51 @@ TEST(FeatureSet, NamedBlocksOfAnyExtractorRoundTrip) {
   EXPECT_EQ(stats_keys("dinov2"), (std::pair<std::string, std::string>{"mu_dinov2", "sigma_dinov2"}));
   EXPECT_TRUE(sit::io::NpzReader((dir / "g.npz").string()).has("mu_dinov2"));
 }
+
+// A block wanted as statistics only is streamed from the file into its statistics, bit
+// for bit those of the loaded rows, and its rows are never held.
+TEST(FeatureSet, StatisticsOnlyBlocksAreStreamedNotHeld) {
+  const auto dir = sit::test::temp_dir();
+  const int64_t n = 5000, d = 6;  // several 2048-row blocks and a short last one
+  FeatureSet s;
+  s.blocks["pool"] = FeatureMatrix{sit::test::gaussian_features(n, d, 11, 1.5, 3.0), n, d};
+  s.blocks["logits"] = FeatureMatrix{sit::test::gaussian_features(n, 3, 12), n, 3};
+  LoadOptions o;
+  o.statistics_only = {"pool"};
+  for (const char* name : {"f.npz", "f.h5"}) {
+    const auto path = (dir / name).string();
+    save_feature_set(path, s);
+    const FeatureSet rows = load_feature_set(path);
+    const FeatureSet streamed = load_feature_set(path, o);
+    EXPECT_FALSE(streamed.rows("pool")) << name;
+    ASSERT_TRUE(streamed.statistics("pool") && streamed.rows("logits")) << name;
+    const auto want = sit::metrics::compute_stats(rows.rows("pool")->view());
+    EXPECT_EQ(streamed.statistics("pool")->count, n);
+    EXPECT_EQ((streamed.statistics("pool")->mu - want.mu).norm(), 0.0) << name;
+    EXPECT_EQ((streamed.statistics("pool")->sigma - want.sigma).norm(), 0.0) << name;
+    EXPECT_EQ(streamed.num_rows(), n);
+  }
+  // ddof travels with the options
+  o.stats.ddof = 0;
+  const auto ddof0 = load_feature_set((dir / "f.npz").string(), o);
+  sit::metrics::StatsOptions zero;
+  zero.ddof = 0;
+  EXPECT_EQ((ddof0.statistics("pool")->sigma -
+             sit::metrics::compute_stats(s.rows("pool")->view(), zero).sigma).norm(), 0.0);
+  // stored statistics win (as ADM): the rows are not read at all
+  FeatureSet with_stats = s;
+  sit::metrics::FeatureStats stored;
+  stored.mu = Eigen::VectorXd::Constant(d, 7.0);
+  stored.sigma = Eigen::MatrixXd::Identity(d, d);
+  with_stats.stats["pool"] = stored;
+  save_feature_set((dir / "stored.npz").string(), with_stats);
+  const auto back = load_feature_set((dir / "stored.npz").string(), o);
+  EXPECT_EQ(back.statistics("pool")->mu, stored.mu);
+  EXPECT_EQ(back.num_rows(), n);
+  // a non-finite value is found while streaming, named by file, block and row
+  FeatureSet bad = s;
+  bad.blocks["pool"].data[4321 * d + 2] = std::numeric_limits<float>::quiet_NaN();
+  save_feature_set((dir / "bad.npz").string(), bad);
+  sit::test::expect_error([&] { load_feature_set((dir / "bad.npz").string(), o); },
+                          {"bad.npz 'pool'", "row 4321", "column 2", "nan"});
+}

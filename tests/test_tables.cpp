@@ -193,6 +193,16 @@ TEST(Tables, MetricTableIsComplete) {
   EXPECT_EQ(eval::parse_metric_list("is,PR,fid"),
             (std::vector<std::string>{"fid", "inception_score", "precision", "recall"}));
   test::expect_error([] { eval::parse_metric_list("fid,fd"); }, {"unknown metric 'fd'"});
+  // the blocks a side's metrics read only as statistics (streamed by the loader)
+  using Blocks = std::set<std::string>;
+  const auto ref_side = eval::MetricInput::kReference, smp_side = eval::MetricInput::kSamples;
+  EXPECT_EQ(eval::statistics_only_blocks({"fid", "sfid"}, smp_side), (Blocks{"pool", "spatial"}));
+  EXPECT_EQ(eval::statistics_only_blocks({"fid", "precision"}, ref_side), Blocks{});
+  EXPECT_EQ(eval::statistics_only_blocks({"recall"}, smp_side), Blocks{});  // with precision
+  EXPECT_EQ(eval::statistics_only_blocks({"fid_infinity"}, ref_side), Blocks{"pool"});
+  EXPECT_EQ(eval::statistics_only_blocks({"fid_infinity"}, smp_side), Blocks{});
+  EXPECT_EQ(eval::statistics_only_blocks({"fid", "fd_dinov2", "inception_score"}, smp_side),
+            (Blocks{"dinov2", "pool"}));
 
   // Every row computes on a feature set that has its inputs, and the value lands under its
   // key (with its spread when it has one).
