@@ -280,3 +280,37 @@ TEST(NpzErrors, ConversionsThatLoseMeaningAreRefused) {
   sit::test::expect_error([&] { z.open("f8").read_rows_u8(0, 1, buf.data()); },
                           {"must be |u1", "got <f8"});
 }
+
+// Pieces of 8 MiB and more are read by every thread, each part checksummed and the CRCs
+// joined: the data and the verdict must be those of the one-thread read.
+TEST(Npz, LargePiecesReadInParallelKeepDataAndChecksum) {
+  const auto dir = sit::test::temp_dir();
+  const int64_t n = 2600, d = 1024;  // 10.2 MiB of float32: one piece spans both threads
+  std::vector<float> x(static_cast<size_t>(n * d));
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = static_cast<float>(i % 9973) * 0.5f;
+  const auto path = (dir / "big.npz").string();
+  {
+    NpzWriter w(path, false);
+    w.add("x", {n, d}, x.data());
+    w.close();
+  }
+  std::vector<float> back(x.size());
+  NpzReader(path).open("x").read_rows(0, n, back.data());  // one piece: the parallel path
+  EXPECT_EQ(back, x);
+  std::vector<float> half(static_cast<size_t>(1300 * d));
+  auto arr = NpzReader(path).open("x");
+  arr.read_rows(0, 1300, half.data());  // two 5 MiB pieces: in order, checked at the end
+  arr.read_rows(1300, 1300, half.data());
+  EXPECT_TRUE(std::equal(half.begin(), half.end(), x.begin() + 1300 * d));
+  // one flipped bit deep in the second thread's part is a CRC mismatch
+  std::string bytes = slurp(path);
+  bytes[bytes.size() - 40 - 200000] ^= 0x10;
+  spit(dir / "flip.npz", bytes);
+  sit::test::expect_error(
+      [&] { NpzReader((dir / "flip.npz").string()).open("x").read_rows(0, n, back.data()); },
+      {"flip.npz", "member 'x.npy' is corrupt (CRC-32 mismatch)"});
+  // cut short: the member's bytes are not all there
+  spit(dir / "cut.npz", slurp(path).substr(0, 6 << 20));
+  sit::test::expect_error([&] { NpzReader((dir / "cut.npz").string()); }, {"cut.npz", "truncated"});
+}
