@@ -1,9 +1,14 @@
 // sit-eval: evaluation and benchmarking harness for SiT / DiT image generators.
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -36,6 +41,43 @@ std::string unknown_command(const CLI::App& app, int argc, char** argv) {
   return "";
 }
 
+#ifdef SIT_TORCH_PROGRAM
+/// Whether this LibTorch-free front runs the command itself: `metrics`, unless an argument
+/// is a pickle (an EDM2 reference needs the pickle reader, which is LibTorch's side).
+bool runs_here(int argc, char** argv) {
+  std::string command;
+  for (int i = 1; i < argc && command.empty(); ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads") ++i;  // its value
+    else if (!a.empty() && a[0] != '-') command = a;
+  }
+  if (command != "metrics") return false;
+  for (int i = 1; i < argc; ++i) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(argv[i], ec)) continue;
+    std::ifstream in(argv[i], std::ios::binary);
+    unsigned char head[2] = {0, 0};
+    in.read(reinterpret_cast<char*>(head), 2);
+    if (in.gcount() == 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) return false;
+  }
+  return true;
+}
+
+/// Replaces this process with SIT_TORCH_PROGRAM from this program's directory, same
+/// arguments; returns only on failure.
+int exec_torch_program(char** argv) {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::filesystem::path program =
+      (ec ? std::filesystem::path(argv[0]) : self).parent_path() / SIT_TORCH_PROGRAM;
+  ::execv(program.c_str(), argv);
+  std::cerr << "error: cannot run " << program.string() << " (" << std::strerror(errno)
+            << "): sit-eval's LibTorch commands live in that program, built beside sit-eval "
+               "(cmake --build build)\n";
+  return 1;
+}
+#endif
+
 std::string command_list(const CLI::App& app) {
   std::string names;
   for (const CLI::App* sub : app.get_subcommands({}))
@@ -47,6 +89,9 @@ std::string command_list(const CLI::App& app) {
 
 int main(int argc, char** argv) {
   using namespace sit::eval;
+#ifdef SIT_TORCH_PROGRAM
+  if (!runs_here(argc, argv)) return exec_torch_program(argv);
+#endif
   CLI::App app{
       "sit-eval: reproducible evaluation of SiT / DiT samplers (FID, sFID, IS, "
       "precision/recall, KID with ADM evaluator semantics)",
@@ -69,7 +114,9 @@ int main(int argc, char** argv) {
 
   std::map<std::string, Command> commands;
   commands["metrics"] = add_metrics_command(app, global);
+#ifndef SIT_TORCH_PROGRAM
   commands["version"] = add_version_command(app);
+#endif
 #ifdef SIT_HAVE_TORCH
   commands["sample"] = add_sample_command(app);
   commands["sweep"] = add_sweep_command(app);

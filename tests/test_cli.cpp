@@ -247,3 +247,55 @@ TEST(Cli, MetricsExplainsImageFilesAndReadsSampleRows) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "FID: ") && contains(r.out, "Precision: ")) << r.out;
 }
+
+// FID alone streams the pool rows into statistics; with KID the rows are loaded whole. The
+// two routes give the same FID bit for bit, and the same counts.
+TEST(Cli, FidAloneStreamsTheRowsAndScoresAlike) {
+  const auto dir = sit::test::temp_dir();
+  const auto a = (dir / "a.json").string(), b = (dir / "b.json").string();
+  const std::string files =
+      " --ref " + fx("features_ref.npz") + " --samples " + fx("features_samples.npz");
+  CliRun r = run("metrics --metrics fid --json " + a + files);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("metrics --metrics fid,kid --json " + b + files);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream ia(a), ib(b);
+  const auto ja = nlohmann::json::parse(ia), jb = nlohmann::json::parse(ib);
+  EXPECT_EQ(ja["fid"].get<double>(), jb["fid"].get<double>());
+  EXPECT_EQ(ja["n_samples"], jb["n_samples"]);
+  EXPECT_EQ(ja["n_ref"], jb["n_ref"]);
+  EXPECT_EQ(ja["n_samples"], 600);
+}
+
+// `sit-eval` runs `metrics` without LibTorch and hands everything else to sit-eval-torch
+// beside it: alone in a folder, it still scores features and names what is missing.
+TEST(Cli, FrontRunsMetricsAloneAndNamesTheLibTorchProgram) {
+  const auto dir = sit::test::temp_dir();
+  const auto front = dir / "sit-eval";
+  std::filesystem::copy_file(SIT_EVAL_BINARY, front);
+  const std::string files =
+      " --ref " + fx("features_ref.npz") + " --samples " + fx("features_samples.npz");
+  auto run_front = [&](const std::string& args) {
+    const std::string cmd = front.string() + " --threads 1 " + args + " 2>&1";
+    FILE* pipe = ::popen(cmd.c_str(), "r");
+    std::string out;
+    std::array<char, 4096> buf{};
+    for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0;)
+      out.append(buf.data(), n);
+    const int status = ::pclose(pipe);
+    return std::make_pair(WEXITSTATUS(status), out);
+  };
+  const auto metrics = run_front("metrics --metrics fid" + files);
+  const CliRun whole = run("metrics --metrics fid" + files);
+  EXPECT_EQ(metrics.first, 0) << metrics.second;
+  EXPECT_EQ(metrics.second, whole.out);
+  if (std::filesystem::exists(std::filesystem::path(SIT_EVAL_BINARY).parent_path() /
+                              "sit-eval-torch")) {  // a build with LibTorch
+    const auto other = run_front("version");
+    EXPECT_EQ(other.first, 1);
+    EXPECT_TRUE(contains(other.second, "error: cannot run " + (dir / "sit-eval-torch").string()))
+        << other.second;
+    EXPECT_TRUE(contains(other.second, "built beside sit-eval")) << other.second;
+    EXPECT_TRUE(contains(run("version").out, "libtorch: "));
+  }
+}

@@ -247,6 +247,12 @@ TEST(EvaluateModern, InspectNamesTheNewFilesAndNumbersNeverComeOutNan) {
   EXPECT_TRUE(contains(r.out, "EDM2 reference statistics pickle of 40 images") &&
               contains(r.out, "fid: mu [4], sigma [4, 4]"))
       << r.out << r.err;
+  // `metrics` with an EDM2 pickle (read on sit-eval-torch's side): the rows' own statistics
+  r = run("metrics --metrics fid --ref " + (d / "ref.pkl").string() + " --samples " +
+          (d / "rows.npz").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "FID: ")) << r.out;
+  EXPECT_LT(std::abs(std::stod(r.out.substr(r.out.find("FID: ") + 5))), 1e-9) << r.out;
   // stored statistics with a NaN are refused when read, naming file and key
   {
     std::vector<double> mu = {0, std::nan(""), 0, 0}, sigma(16, 0.0);
