@@ -92,6 +92,13 @@ inline std::string arg(int argc, char** argv, const std::string& name,
   return fallback;
 }
 
+/// Whether "--name" is among the program's arguments.
+inline bool has_flag(int argc, char** argv, const std::string& name) {
+  for (int i = 1; i < argc; ++i)
+    if (name == argv[i]) return true;
+  return false;
+}
+
 /// Registers a real-time benchmark whose every run is one call, repeated `repetitions`
 /// times (the reporter keeps the best).
 inline void add_timed(const char* name, void (*fn)(benchmark::State&), int repetitions) {
