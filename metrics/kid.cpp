@@ -11,11 +11,14 @@
 namespace sit::metrics {
 namespace {
 
-std::vector<float> gather_rows(const FeatureView& f, const std::vector<int64_t>& idx) {
-  std::vector<float> out(idx.size() * static_cast<size_t>(f.cols));
-  for (size_t i = 0; i < idx.size(); ++i)
+/// The rows `idx` of f into `out` (resized; reused across subsets, so that no subset pays
+/// for fresh pages: measured 0.3 s of 3.8 s for 100 subsets of 1000 x 2048).
+void gather_rows(const FeatureView& f, const std::vector<int64_t>& idx, std::vector<float>& out) {
+  out.resize(idx.size() * static_cast<size_t>(f.cols));
+  const auto n = static_cast<int64_t>(idx.size());
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i)
     std::copy(f.row(idx[i]), f.row(idx[i]) + f.cols, out.data() + i * f.cols);
-  return out;
 }
 
 /// Sum of k(a_i, b_j) over all pairs (exclude_diagonal: over i != j), kernel in double
@@ -56,14 +59,14 @@ KidResult kernel_inception_distance(const FeatureView& reference, const FeatureV
          " reference rows, ", samples.rows, " sample rows)");
   const int64_t d = reference.cols;
   std::mt19937_64 rng(o.seed);
-  std::vector<float> gram(static_cast<size_t>(m * m));
+  std::vector<float> gram(static_cast<size_t>(m * m)), x, y;
   KidResult r;
   r.subset_size = m;
   const double mm1 = static_cast<double>(m) * static_cast<double>(m - 1);
   for (int64_t s = 0; s < o.subsets; ++s) {
     // Sample side first, then reference, in the order of clean-fid / NVIDIA's loops.
-    const auto x = gather_rows(samples, sample_without_replacement(rng, samples.rows, m));
-    const auto y = gather_rows(reference, sample_without_replacement(rng, reference.rows, m));
+    gather_rows(samples, sample_without_replacement(rng, samples.rows, m), x);
+    gather_rows(reference, sample_without_replacement(rng, reference.rows, m), y);
     const double kxx = kernel_sum(x.data(), x.data(), m, d, true, gram);
     const double kyy = kernel_sum(y.data(), y.data(), m, d, true, gram);
     const double kxy = kernel_sum(x.data(), y.data(), m, d, false, gram);
