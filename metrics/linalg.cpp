@@ -72,6 +72,29 @@ const bool kBlisKernelsChosen = [] {
   return false;
 }();
 
+// With BLIS linked first, OpenBLAS serves only LAPACK, whose level-3 calls reach BLIS and
+// its threads. OpenBLAS's own threads, woken for one of its natively threaded routines
+// (dpotrf), then spin against BLIS's: a blocked Cholesky of 2048^2 took 0.08 s instead of
+// 0.027 s, and the FID distance 0.45 s instead of 0.38 s. LAPACK calls run with OpenBLAS
+// serial for their duration; without BLIS, OpenBLAS keeps every thread.
+class SerialOpenBlas {
+ public:
+  SerialOpenBlas() {
+    if (!bli_thread_set_num_threads || !openblas_set_num_threads || !openblas_get_num_threads)
+      return;
+    saved_ = openblas_get_num_threads();
+    if (saved_ > 1) openblas_set_num_threads(1);
+  }
+  ~SerialOpenBlas() {
+    if (saved_ > 1) openblas_set_num_threads(saved_);
+  }
+  SerialOpenBlas(const SerialOpenBlas&) = delete;
+  SerialOpenBlas& operator=(const SerialOpenBlas&) = delete;
+
+ private:
+  int saved_ = 0;
+};
+
 int to_int(int64_t v, const char* what) {
   if (v < 0 || v > INT_MAX) fail("linalg: ", what, " = ", v, " exceeds the 32-bit BLAS interface");
   return static_cast<int>(v);
@@ -161,7 +184,10 @@ bool dpotrf_lower(int64_t n, double* a, int64_t lda) {
     const int kb = static_cast<int>(std::min(kBlock, n - k));
     double* a11 = a + k + k * lda;
     int info = 0;
-    dpotrf_("L", &kb, a11, &lda_, &info);
+    {
+      SerialOpenBlas serial;
+      dpotrf_("L", &kb, a11, &lda_, &info);
+    }
     if (info < 0) fail("linalg: dpotrf argument ", -info, " is invalid");
     if (info > 0) return false;
     const int rest = static_cast<int>(n - k - kb);
@@ -185,6 +211,7 @@ std::vector<double> dsyevd_lower(int64_t n, double* a, int64_t lda, bool vectors
   const int n_ = to_int(n, "n"), lda_ = to_int(lda, "lda");
   const char* jobz = vectors ? "V" : "N";
   std::vector<double> w(static_cast<size_t>(n));
+  SerialOpenBlas serial;
   int info = 0, lwork = -1, liwork = -1, iwork_query = 0;
   double work_query = 0;
   dsyevd_(jobz, "L", &n_, a, &lda_, w.data(), &work_query, &lwork, &iwork_query, &liwork, &info);
