@@ -308,7 +308,9 @@ std::vector<at::Tensor> match_state_dict(const StateDict& sd, const ShapeList& e
                           shape_string(shape)));
     out.push_back(it->second);
   }
-  for (const auto& [key, t] : sd.tensors) {
+  for (const auto& named : sd.tensors) {
+    const std::string& key = named.first;  // a plain reference: clang's C++17 cannot capture a binding
+    const at::Tensor& t = named.second;
     if (wanted.count(key)) continue;
     const bool ignored = std::any_of(check.ignore_prefixes.begin(), check.ignore_prefixes.end(),
                                      [&](const std::string& p) { return key.rfind(p, 0) == 0; });

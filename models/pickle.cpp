@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -40,6 +42,27 @@ class Machine {
  private:
   [[noreturn]] void bad(const std::string& what) const {
     fail(where_, ": pickle byte ", pos_, ": ", what);
+  }
+  /// The whole of `s` as a decimal integer (protocol 0's text opcodes); anything else,
+  /// out of range included, is a clean error (std::stoll threw std::invalid_argument).
+  int64_t text_int(const std::string& s, const char* what) const {
+    int64_t v = 0;
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size())
+      bad(cat(what, " must be a decimal integer, got '", s.substr(0, 40), "'"));
+    return v;
+  }
+  double text_float(const std::string& s) const {
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size())
+      bad(cat("FLOAT must be a decimal number, got '", s.substr(0, 40), "'"));
+    return v;
+  }
+  uint64_t memo_key(const std::string& s) const {
+    const int64_t k = text_int(s, "a memo key");
+    if (k < 0) bad(cat("memo key ", k, " is negative"));
+    return static_cast<uint64_t>(k);
   }
   void need(size_t n) const {
     if (pos_ + n > size_) bad(cat("truncated (needs ", n, " more bytes, ", size_ - pos_, " left)"));
@@ -263,14 +286,14 @@ PyRef Machine::run() {
           b->boolean = s == "01";
           stack_.push_back(b);
         } else {
-          stack_.push_back(make_int(std::stoll(s)));
+          stack_.push_back(make_int(text_int(s, "INT")));
         }
         break;
       }
       case 'L': {  // LONG (text, trailing L)
         std::string s = line();
         if (!s.empty() && s.back() == 'L') s.pop_back();
-        stack_.push_back(make_int(std::stoll(s)));
+        stack_.push_back(make_int(text_int(s, "LONG")));
         break;
       }
       case 'G': {  // BINFLOAT, big-endian double
@@ -285,7 +308,7 @@ PyRef Machine::run() {
       }
       case 'F': {
         auto f = make(PyValue::Kind::kFloat);
-        f->number = std::stod(line());
+        f->number = text_float(line());
         stack_.push_back(f);
         break;
       }
@@ -392,7 +415,7 @@ PyRef Machine::run() {
         break;
       }
       case 'p':
-        memo_[std::stoull(line())] = top();
+        memo_put(memo_key(line()));
         break;
       case 'q':
         memo_put(u8());
@@ -404,7 +427,7 @@ PyRef Machine::run() {
         memo_put(memo_.size());
         break;  // MEMOIZE
       case 'g':
-        stack_.push_back(memo_get(std::stoull(line())));
+        stack_.push_back(memo_get(memo_key(line())));
         break;
       case 'h':
         stack_.push_back(memo_get(u8()));

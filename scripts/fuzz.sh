@@ -7,6 +7,7 @@
 #   scripts/fuzz.sh [SECONDS] [OUT_DIR]        (OUT_DIR default: build-fuzz)
 #   SIT_FUZZ_RUNS=N scripts/fuzz.sh 0 DIR       N inputs per target from seed 1: the same
 #                                               inputs on every machine (ctest fuzz_smoke)
+#   SIT_FUZZ_TARGETS="npz checkpoint" ...       only these targets (default: all)
 #
 # A finding is reproduced with OUT_DIR/fuzz_TARGET FILE; each fixed one becomes a test.
 set -euo pipefail
@@ -22,11 +23,17 @@ declare -A sources=(
   [npz]="reference_stats/npy.cpp reference_stats/zip.cpp common/atomic_file.cpp common/format.cpp"
   [image]="reference_stats/image_reader.cpp reference_stats/npy.cpp reference_stats/zip.cpp common/atomic_file.cpp common/format.cpp"
 )
-declare -A libs=([npz]="-lz" [image]="-lpng -ljpeg -lz")
-declare -A seeds=([npz]="tests/fixtures/*.npz tests/fixtures/*.npy" [image]="fuzz/seeds_image/*")
+# checkpoint: LibTorch itself is not instrumented; our pickle machine, zip and checkpoint
+# readers are (only with LibTorch installed, as the sit-eval build)
+if [ -f /usr/include/ATen/ATen.h ]; then
+  sources[checkpoint]="models/checkpoint.cpp models/pickle.cpp reference_stats/zip.cpp common/atomic_file.cpp common/format.cpp"
+fi
+declare -A libs=([npz]="-lz" [image]="-lpng -ljpeg -lz" [checkpoint]="-ltorch_cpu -lc10 -lz")
+declare -A seeds=([npz]="tests/fixtures/*.npz tests/fixtures/*.npy" [image]="fuzz/seeds_image/*"
+                  [checkpoint]="fuzz/seeds_checkpoint/*")
 
 status=0
-for t in "${!sources[@]}"; do
+for t in ${SIT_FUZZ_TARGETS:-${!sources[@]}}; do
   bin="$out/fuzz_$t"
   if [ ! -x "$bin" ] || [ -n "$(find fuzz/fuzz_$t.cpp ${sources[$t]} -newer "$bin" 2>/dev/null)" ]; then
     # shellcheck disable=SC2086

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "models/checkpoint.h"
 #include "models/lightningdit.h"
+#include "models/pickle.h"
 #include "models/sit.h"
 #include "models/vae.h"
 #include "samplers/discrete.h"
@@ -171,6 +172,40 @@ TEST(Checkpoint, BadFilesGiveClearErrors) {
   EXPECT_NE(e.find("sit_s2_truncated.pt"), std::string::npos) << e;
   e = error_of([] { load_state_dict(fixture("no_such_file.pt")); });
   EXPECT_NE(e.find("cannot open"), std::string::npos) << e;
+}
+
+// Protocol 0's text opcodes (INT, LONG, FLOAT, PUT, GET) hold numbers as text; text that is
+// not one threw std::invalid_argument from std::stoull (fuzzing finding, fuzz_checkpoint).
+TEST(Checkpoint, PickleTextNumbersAreCheckedFuzzFinding) {
+  auto unpickle_text = [](const std::string& bytes) {
+    return error_of([&] {
+      unpickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+               [](const PyRef&) -> PyRef { fail("no persistent ids here"); }, "t.pkl");
+    });
+  };
+  EXPECT_NE(unpickle_text("I12x\n.").find("t.pkl: pickle byte 5: INT must be a decimal integer, "
+                                          "got '12x'"),
+            std::string::npos);
+  EXPECT_NE(unpickle_text("L99999999999999999999999L\n.").find("LONG must be a decimal integer"),
+            std::string::npos);
+  EXPECT_NE(unpickle_text("F1.5e\n.").find("FLOAT must be a decimal number"), std::string::npos);
+  EXPECT_NE(unpickle_text("I1\npabc\n.").find("a memo key must be a decimal integer"),
+            std::string::npos);
+  EXPECT_NE(unpickle_text("g-3\n.").find("memo key -3 is negative"), std::string::npos);
+  EXPECT_EQ(unpickle_text("I7\np0\n0g0\n."), "(no error)");  // well-formed text opcodes read
+  // the fuzzer's input itself: a clean error
+  const std::string found = sit::test::slurp(sit::test::fixture("fuzz_pickle_memo_key.bin"));
+  const std::string e = error_of([&] {
+    unpickle(reinterpret_cast<const uint8_t*>(found.data()), found.size(),
+             [](const PyRef&) {
+               auto s = std::make_shared<PyValue>();
+               s->kind = PyValue::Kind::kStorage;
+               s->tensor = at::arange(16, at::kFloat);
+               return s;
+             },
+             "found.bin");
+  });
+  EXPECT_NE(e.find("found.bin: pickle byte "), std::string::npos) << e;
 }
 
 TEST(Checkpoint, SafetensorsHeaderChecks) {
