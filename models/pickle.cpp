@@ -8,16 +8,67 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <vector>
 
 #include "common/error.h"
 
 namespace sit::models {
 namespace {
 
+// Every value made while unpickling is also held here (see unpickle), so that a graph
+// with a cycle or a very deep nesting can be taken apart without recursion.
+thread_local std::vector<PyRef>* t_arena = nullptr;
+
 PyRef make(PyValue::Kind kind) {
   auto v = std::make_shared<PyValue>();
   v->kind = kind;
+  if (t_arena) t_arena->push_back(v);
   return v;
+}
+
+// Containers may nest this deep; a deeper file is refused (its shared_ptr chain would be
+// freed by recursion, one stack frame per level).
+constexpr size_t kMaxDepth = 1000;
+
+/// Empty when the graph under `root` is a tree or a DAG no deeper than kMaxDepth; else
+/// what is wrong. Iterative depth-first search; `state` ends up holding every value
+/// reached (2 when finished).
+std::string graph_problem(const PyRef& root, std::map<const PyValue*, int>& state) {
+  struct Frame {
+    const PyValue* v;
+    std::vector<const PyValue*> children;
+    size_t next = 0;
+  };
+  auto children_of = [](const PyValue* v) {
+    std::vector<const PyValue*> out;
+    for (const auto& i : v->items)
+      if (i) out.push_back(i.get());
+    for (const auto& [k, x] : v->entries) {
+      if (k) out.push_back(k.get());
+      if (x) out.push_back(x.get());
+    }
+    if (v->state) out.push_back(v->state.get());
+    return out;
+  };
+  std::vector<Frame> stack;
+  stack.push_back({root.get(), children_of(root.get())});
+  state[root.get()] = 1;
+  while (!stack.empty()) {
+    Frame& f = stack.back();
+    if (f.next == f.children.size()) {
+      state[f.v] = 2;
+      stack.pop_back();
+      continue;
+    }
+    const PyValue* c = f.children[f.next++];
+    const int s = state[c];
+    if (s == 1) return "a reference cycle (a container inside itself)";
+    if (s == 2) continue;
+    if (stack.size() >= kMaxDepth) return cat("containers nested deeper than ", kMaxDepth, " levels");
+    state[c] = 1;
+    stack.push_back({c, children_of(c)});
+  }
+  return "";
 }
 
 PyRef make_int(int64_t i) {
@@ -507,7 +558,44 @@ PyRef PyValue::get(const std::string& key) const {
 
 PyRef unpickle(const uint8_t* data, size_t size, const PersistentLoad& load,
                const std::string& where) {
-  return Machine(data, size, load, where).run();
+  std::vector<PyRef> arena;
+  std::vector<PyRef>* const outer = t_arena;
+  t_arena = &arena;
+  // Unlinks every value made here: a cyclic or deep graph is then freed value by value.
+  auto take_apart = [&] {
+    t_arena = outer;
+    for (const PyRef& v : arena) {
+      v->items.clear();
+      v->entries.clear();
+      v->state.reset();
+    }
+  };
+  PyRef root;
+  try {
+    root = Machine(data, size, load, where).run();
+  } catch (...) {
+    take_apart();
+    throw;
+  }
+  t_arena = outer;
+  if (root) {
+    std::map<const PyValue*, int> reached;
+    const std::string problem = graph_problem(root, reached);
+    if (!problem.empty()) {
+      root.reset();
+      take_apart();
+      fail(where, ": the pickle holds ", problem,
+           "; checkpoints and reference statistics never do (a crafted file?)");
+    }
+    // values left on the machine's stack or memo: unlinked, so none is freed by recursion
+    for (const PyRef& v : arena)
+      if (!reached.count(v.get())) {
+        v->items.clear();
+        v->entries.clear();
+        v->state.reset();
+      }
+  }
+  return root;
 }
 
 std::string describe(const PyValue& v) {

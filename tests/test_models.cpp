@@ -208,6 +208,45 @@ TEST(Checkpoint, PickleTextNumbersAreCheckedFuzzFinding) {
   EXPECT_NE(e.find("found.bin: pickle byte "), std::string::npos) << e;
 }
 
+// A pickle can put a container inside itself (fuzzing finding: the shared_ptr cycle leaked,
+// and any walk over the result would not end) or nest containers deep enough that freeing
+// them recursed past the stack. Both are refused, and everything made is freed.
+TEST(Checkpoint, PickleCyclesAndDeepNestingAreRefusedFuzzFinding) {
+  auto unpickle_bytes = [](const std::string& bytes) {
+    return error_of([&] {
+      unpickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+               [](const PyRef&) -> PyRef { fail("no persistent ids here"); }, "c.pkl");
+    });
+  };
+  EXPECT_NE(unpickle_bytes("]p0\ng0\na.").find(
+                "c.pkl: the pickle holds a reference cycle (a container inside itself)"),
+            std::string::npos);
+  const std::string deep = std::string(2000, ']') + std::string(1999, 'a') + ".";
+  EXPECT_NE(unpickle_bytes(deep).find("containers nested deeper than 1000 levels"),
+            std::string::npos);
+  const std::string ok_depth = std::string(900, ']') + std::string(899, 'a') + ".";
+  EXPECT_EQ(unpickle_bytes(ok_depth), "(no error)");
+  // one list under two keys is shared, not a cycle: {'a': [], 'b': <the same list>}
+  const std::string dag = "(dp0\nVa\n(lp1\nsVb\ng1\ns.";
+  const PyRef d = unpickle(reinterpret_cast<const uint8_t*>(dag.data()), dag.size(),
+                           [](const PyRef&) -> PyRef { fail("none"); }, "dag.pkl");
+  ASSERT_EQ(d->entries.size(), 2u);
+  EXPECT_EQ(d->get("a").get(), d->get("b").get());
+  // the fuzzer's input: refused (LeakSanitizer in scripts/fuzz.sh checks nothing leaks)
+  const std::string found = sit::test::slurp(sit::test::fixture("fuzz_pickle_cycle_leak.bin"));
+  const std::string e = error_of([&] {
+    unpickle(reinterpret_cast<const uint8_t*>(found.data()), found.size(),
+             [](const PyRef&) {
+               auto s = std::make_shared<PyValue>();
+               s->kind = PyValue::Kind::kStorage;
+               s->tensor = at::arange(16, at::kFloat);
+               return s;
+             },
+             "found.bin");
+  });
+  EXPECT_NE(e.find("found.bin"), std::string::npos) << e;
+}
+
 TEST(Checkpoint, SafetensorsHeaderChecks) {
   const std::string path = ::testing::TempDir() + "/bad.safetensors";
   auto write = [&](const std::string& header, size_t data) {
