@@ -116,7 +116,8 @@ class Machine {
     return static_cast<uint64_t>(k);
   }
   void need(size_t n) const {
-    if (pos_ + n > size_) bad(cat("truncated (needs ", n, " more bytes, ", size_ - pos_, " left)"));
+    // n - not pos_ + n - against what is left: an 8-byte length near 2^64 wrapped the sum
+    if (n > size_ - pos_) bad(cat("truncated (needs ", n, " more bytes, ", size_ - pos_, " left)"));
   }
   uint8_t u8() {
     need(1);

@@ -193,6 +193,13 @@ TEST(Checkpoint, PickleTextNumbersAreCheckedFuzzFinding) {
             std::string::npos);
   EXPECT_NE(unpickle_text("g-3\n.").find("memo key -3 is negative"), std::string::npos);
   EXPECT_EQ(unpickle_text("I7\np0\n0g0\n."), "(no error)");  // well-formed text opcodes read
+  // an 8-byte length near 2^64 (BYTEARRAY8, BINBYTES8, BINUNICODE8) wrapped the bounds
+  // check and reached std::string with it (std::length_error; fuzzing finding)
+  for (const char op : {'\x96', '\x8e', '\x8d'})
+    EXPECT_NE(unpickle_text(std::string(1, op) + std::string(8, '\xff') + "abc.")
+                  .find("t.pkl: pickle byte 9: truncated (needs 18446744073709551615 more bytes"),
+              std::string::npos)
+        << int(op);
   // the fuzzer's input itself: a clean error
   const std::string found = sit::test::slurp(sit::test::fixture("fuzz_pickle_memo_key.bin"));
   const std::string e = error_of([&] {
