@@ -21,11 +21,17 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::commit() {
   const int fd = ::open(temp_path_.c_str(), O_RDONLY);
-  if (fd < 0) fail("AtomicFile: cannot reopen ", temp_path_, ": ", std::strerror(errno));
-  ::fsync(fd);
+  if (fd < 0) fail_output(path_, ": cannot reopen ", temp_path_, " (", std::strerror(errno), ")");
+  // A failed fsync means the bytes may never reach the disk: the file is not renamed into
+  // place (the destructor removes it), and the error says so.
+  if (::fsync(fd) != 0) {
+    const int e = errno;
+    ::close(fd);
+    fail_output(path_, ": cannot flush ", temp_path_, " to disk (fsync: ", std::strerror(e), ")");
+  }
   ::close(fd);
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
-    fail("AtomicFile: cannot rename ", temp_path_, " to ", path_, ": ", std::strerror(errno));
+    fail_output(path_, ": cannot rename ", temp_path_, " into place (", std::strerror(errno), ")");
   committed_ = true;
 }
 
@@ -62,10 +68,10 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   AtomicFile file(path);
   {
     std::ofstream out(file.temp_path(), std::ios::binary | std::ios::trunc);
-    if (!out) fail(path, ": cannot write (", std::strerror(errno), ")");
+    if (!out) fail_output(path, ": cannot write (", std::strerror(errno), ")");
     out.write(content.data(), static_cast<std::streamsize>(content.size()));
     out.flush();
-    if (!out) fail(path, ": write failed (", std::strerror(errno), ")");
+    if (!out) fail_output(path, ": write failed (", std::strerror(errno), ")");
   }
   file.commit();
 }

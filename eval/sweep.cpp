@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <csignal>
@@ -87,11 +89,26 @@ void append_result(const fs::path& file, const json& record) {
   }
   const std::string line = record.dump() + "\n";
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (fd < 0) fail(file.string(), ": cannot open for appending");
-  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  ::fsync(fd);
+  if (fd < 0) fail_output(file.string(), ": cannot open for appending (", std::strerror(errno), ")");
+  const off_t before = ::lseek(fd, 0, SEEK_END);
+  const ssize_t wrote = ::write(fd, line.data(), line.size());
+  const int write_errno = errno;
+  const bool written = wrote == static_cast<ssize_t>(line.size());
+  const bool synced = written && ::fsync(fd) == 0;
+  const int sync_errno = errno;
+  if (!synced && before >= 0) {
+    // No half record stays behind: cut the file back to its last complete line (the
+    // record is computed again by the rerun).
+    if (::ftruncate(fd, before) == 0) ::fsync(fd);
+  }
   ::close(fd);
-  if (!ok) fail(file.string(), ": write failed (disk full?)");
+  if (!written)
+    fail_output(file.string(), ": cannot append a result (",
+         wrote < 0 ? std::strerror(write_errno) : "short write", "); nothing recorded, rerun the "
+         "same command once the disk has room");
+  if (!synced)
+    fail_output(file.string(), ": cannot flush a result to disk (fsync: ", std::strerror(sync_errno),
+         "); nothing recorded, rerun the same command");
 }
 
 }  // namespace
@@ -572,6 +589,8 @@ bool try_finalize(Context& c, const SamplerSpec& cfg, double wall_so_far, int in
           << "); removed: its shard (" << bad.batch % c.options.num_shards << "/"
           << c.options.num_shards << " here) generates it again\n";
     return false;
+  } catch (const OutputError&) {
+    throw;  // the disk's fault, not the configuration's: stop, nothing recorded
   } catch (const std::exception& e) {
     rec["status"] = "failed";
     rec["error"] = e.what();
@@ -828,6 +847,8 @@ SweepSummary run_sweep(const SweepSpec& file_spec, const SweepOptions& options, 
       generate_batches(c, cfg);
     } catch (const Interrupted&) {
       break;  // this configuration's batches stay in partial/ for the rerun
+    } catch (const OutputError&) {
+      throw;  // a batch could not be written: stop; the rerun generates it again
     } catch (const std::exception& e) {
       // Deterministic failures (e.g. a refused configuration) fail in every shard alike.
       json rec = base_record(cfg, spec);

@@ -22,11 +22,11 @@ void silence_hdf5() {
 }
 
 void check(herr_t rc, const std::string& path, const std::string& what) {
-  if (rc < 0) fail(path, ": HDF5 error while ", what);
+  if (rc < 0) fail_output(path, ": HDF5 error while ", what);
 }
 
 hid_t check_id(hid_t id, const std::string& path, const std::string& what) {
-  if (id < 0) fail(path, ": HDF5 error while ", what);
+  if (id < 0) fail_output(path, ": HDF5 error while ", what);
   return id;
 }
 

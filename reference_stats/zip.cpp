@@ -343,7 +343,7 @@ struct ZipWriter::Impl {
 
   void put(const void* p, uint64_t n) {
     if (std::fwrite(p, 1, n, file) != n)
-      fail(target.path(), ": write failed (disk full?) while writing ", target.temp_path());
+      fail_output(target.path(), ": write failed (disk full?) while writing ", target.temp_path());
   }
   uint64_t tell() { return static_cast<uint64_t>(ftello(file)); }
 };
@@ -370,7 +370,7 @@ ZipWriter::ZipWriter(const std::string& path, bool deflate, bool force_zip64)
   impl_->force_zip64 = force_zip64;
   impl_->file = std::fopen(impl_->target.temp_path().c_str(), "wb");
   if (!impl_->file)
-    fail(path, ": cannot create ", impl_->target.temp_path(), " (", std::strerror(errno), ")");
+    fail_output(path, ": cannot create ", impl_->target.temp_path(), " (", std::strerror(errno), ")");
   impl_->deflate = deflate;
 }
 
@@ -555,7 +555,7 @@ void ZipWriter::close() {
   m.put(tail.data(), tail.size());
   if (std::fflush(m.file) != 0 || std::fclose(m.file) != 0) {
     m.file = nullptr;
-    fail(m.target.path(), ": write failed while closing ", m.target.temp_path());
+    fail_output(m.target.path(), ": write failed while closing ", m.target.temp_path());
   }
   m.file = nullptr;
   m.target.commit();

@@ -18,6 +18,8 @@
 #include "eval/sweep.h"
 #include "eval/sweep_config.h"
 #include "reports/paper_tables.h"
+#include "reference_stats/feature_set.h"
+#include "reference_stats/npy.h"
 #include "reports/results.h"
 #include "test_util.h"
 
@@ -1014,3 +1016,101 @@ ode_steps = [17, 33]
   EXPECT_EQ(stable_results(run_dir / "results.jsonl"), clean);
   EXPECT_FALSE(fs::exists(run_dir / "partial"));
 }
+
+// Fault injection (issue 18): an LD_PRELOAD shim (tests/fault_inject.c) makes one kind of
+// write fail — ENOSPC / EIO from write, fsync or rename — at one write site of a sweep or
+// of merge. The command must fail naming the file, leave no partial or corrupt record in
+// the run directory, and the same command run again must complete the run with the
+// results of a run that never failed.
+struct Fault {
+  const char* name;
+  const char* spec;   // SIT_FAULT: OP:ERRNO:PATH_PART[:SKIP]
+  const char* named;  // what the error must name
+  bool merge = false; // the fault hits `merge` after two shards, not the sweep
+};
+
+void PrintTo(const Fault& f, std::ostream* os) {
+  *os << f.name << " (" << f.spec << ")";
+}
+
+class SweepFaults : public ::testing::TestWithParam<Fault> {};
+
+namespace {
+
+/// No temporary file left, results.jsonl made of whole records, and every batch and
+/// feature file present readable.
+void expect_nothing_partial(const fs::path& run) {
+  for (const auto& e : fs::recursive_directory_iterator(run)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_EQ(name.find(".tmp."), std::string::npos) << e.path();
+    if (name.rfind("batch_", 0) == 0) {
+      io::NpzReader z(e.path().string());
+      for (const auto& key : z.keys()) {
+        const io::DType t = z.open(key).dtype();
+        if (t == io::DType::kI8 || t == io::DType::kI4)
+          z.open(key).read_all<int64_t>();
+        else
+          z.open(key).read_all<double>();
+      }
+    }
+    if (e.path().parent_path().filename() == "features") io::load_feature_set(e.path().string());
+  }
+  if (fs::exists(run / "results.jsonl")) {
+    const std::string text = slurp(run / "results.jsonl");
+    EXPECT_TRUE(text.empty() || text.back() == '\n') << "a torn last record";
+    reports::load_results((run / "results.jsonl").string());
+  }
+}
+
+}  // namespace
+
+TEST_P(SweepFaults, FailsNamingTheFileKeepsTheRunWholeAndTheRerunCompletes) {
+  const Fault& f = GetParam();
+  const auto [dir, file] = single_process_run();
+  const fs::path run = dir / "faulty";
+  const std::string err = (dir / "err.txt").string();
+  const std::string inject =
+      std::string("LD_PRELOAD=") + SIT_FAULT_LIB + " SIT_FAULT='" + f.spec + "' ";
+  if (f.merge) {
+    ASSERT_EQ(shell(sweep_command(file, run, "--shard 0/2") + " && " +
+                    sweep_command(file, run, "--shard 1/2")),
+              0);
+    fs::remove(run / "report.md");
+    ASSERT_NE(shell(inject + SIT_EVAL_BINARY + " merge " + run.string() + " >/dev/null 2>" + err),
+              0);
+  } else {
+    ASSERT_NE(shell(inject + sweep_command(file, run) + " 2>" + err), 0);
+  }
+  const std::string log = slurp(err);
+  EXPECT_NE(log.find("fault_inject: "), std::string::npos) << "no fault was injected: " << log;
+  EXPECT_NE(log.find("error: "), std::string::npos) << log;
+  EXPECT_NE(log.find(f.named), std::string::npos) << log;
+  expect_nothing_partial(run);
+  // space is back: the same command completes the run, as if nothing had failed
+  if (f.merge)
+    ASSERT_EQ(shell(std::string(SIT_EVAL_BINARY) + " merge " + run.string() + " >/dev/null"), 0);
+  else
+    ASSERT_EQ(shell(sweep_command(file, run)), 0);
+  EXPECT_EQ(stable_results(dir / "one" / "results.jsonl"), stable_results(run / "results.jsonl"));
+  EXPECT_TRUE(fs::exists(run / "report.md") && fs::exists(run / "results.csv"));
+  expect_nothing_partial(run);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryWriteSite, SweepFaults,
+    ::testing::Values(
+        Fault{"BatchWriteNoSpace", "write:ENOSPC:/partial/:5", "batch_"},
+        Fault{"BatchFsyncIo", "fsync:EIO:batch_2.npz", "batch_2.npz"},
+        Fault{"BatchRenameIo", "rename:EIO:batch_1.npz", "batch_1.npz"},
+        Fault{"FeaturesWriteNoSpace", "write:ENOSPC:/features/:3", "/features/"},
+        Fault{"ReferenceWriteIo", "write:EIO:reference.h5", "reference.h5"},
+        Fault{"ResultsWriteNoSpace", "write:ENOSPC:results.jsonl:2", "results.jsonl"},
+        Fault{"ResultsFsyncIo", "fsync:EIO:results.jsonl:1", "results.jsonl"},
+        Fault{"RunManifestRenameNoSpace", "rename:ENOSPC:run.json", "run.json"},
+        Fault{"ConfigsWriteNoSpace", "write:ENOSPC:configs.json", "configs.json"},
+        Fault{"ShardRecordRenameIo", "rename:EIO:shards/0-of-1.json", "0-of-1.json"},
+        Fault{"ReportWriteNoSpace", "write:ENOSPC:report.md", "report.md"},
+        Fault{"CsvFsyncIo", "fsync:EIO:results.csv", "results.csv"},
+        Fault{"MergeReportWriteNoSpace", "write:ENOSPC:report.md", "report.md", true},
+        Fault{"MergeCsvRenameIo", "rename:EIO:results.csv", "results.csv", true}),
+    [](const ::testing::TestParamInfo<Fault>& info) { return std::string(info.param.name); });
