@@ -147,12 +147,15 @@ void load_safetensors(const std::string& path, StateDict& sd) {
     const auto off = h["data_offsets"].get<std::vector<uint64_t>>();
     if (off.size() != 2 || off[0] > off[1])
       fail(where, ": data_offsets must be [begin, end], got ", h["data_offsets"].dump());
-    int64_t numel = 1;
+    int64_t numel = 1, nbytes_signed = 0;
     for (int64_t s : shape) {
       if (s < 0) fail(where, ": negative dimension in shape ", shape_string(shape));
-      numel *= s;
+      if (__builtin_mul_overflow(numel, s, &numel))
+        fail(where, ": shape ", shape_string(shape), " has more elements than any file holds");
     }
-    const uint64_t nbytes = static_cast<uint64_t>(numel) * at::elementSize(dtype);
+    if (__builtin_mul_overflow(numel, static_cast<int64_t>(at::elementSize(dtype)), &nbytes_signed))
+      fail(where, ": shape ", shape_string(shape), " needs more bytes than any file holds");
+    const auto nbytes = static_cast<uint64_t>(nbytes_signed);
     if (off[1] - off[0] != nbytes)
       fail(where, ": data_offsets span ", off[1] - off[0], " bytes, shape ", shape_string(shape),
            " x ", at::toString(dtype), " needs ", nbytes);

@@ -241,7 +241,11 @@ PyRef Machine::rebuild_tensor(const std::vector<PyRef>& a) {
   for (size_t d = 0; d < sizes.size(); ++d) {
     if (sizes[d] < 0 || strides[d] < 0) bad("negative tensor size or stride");
     if (sizes[d] == 0) last = -1;
-    if (last >= 0) last += (sizes[d] - 1) * strides[d];
+    int64_t span = 0;  // in checked arithmetic: a crafted size x stride must not wrap
+    if (last >= 0 && (__builtin_mul_overflow(sizes[d] - 1, strides[d], &span) ||
+                      __builtin_add_overflow(last, span, &last)))
+      bad(cat("tensor view (size ", sizes[d], ", stride ", strides[d],
+              ") reaches past any storage"));
   }
   if (offset < 0 || last >= storage.numel())
     bad(cat("tensor view (offset ", offset, ", last element ", last, ") outside its storage of ",

@@ -254,6 +254,23 @@ TEST(Checkpoint, PickleCyclesAndDeepNestingAreRefusedFuzzFinding) {
   EXPECT_NE(e.find("found.bin"), std::string::npos) << e;
 }
 
+// A tensor view whose size x stride wraps int64 (undefined behaviour in the bounds check)
+// is refused as outside its storage.
+TEST(Checkpoint, TensorViewsAreCheckedInOverflowSafeArithmetic) {
+  const std::string bytes = sit::test::slurp(sit::test::fixture("pickle_tensor_view_overflow.pkl"));
+  const std::string e = error_of([&] {
+    unpickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+             [](const PyRef&) {
+               auto s = std::make_shared<PyValue>();
+               s->kind = PyValue::Kind::kStorage;
+               s->tensor = at::zeros({16}, at::kFloat);
+               return s;
+             },
+             "v.pkl");
+  });
+  EXPECT_NE(e.find("reaches past any storage"), std::string::npos) << e;
+}
+
 TEST(Checkpoint, SafetensorsHeaderChecks) {
   const std::string path = ::testing::TempDir() + "/bad.safetensors";
   auto write = [&](const std::string& header, size_t data) {
@@ -273,6 +290,13 @@ TEST(Checkpoint, SafetensorsHeaderChecks) {
             std::string::npos);
   write(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8);
   EXPECT_NE(error_of([&] { load_state_dict(path); }).find("truncated"), std::string::npos);
+  // element counts and byte sizes in checked arithmetic: a crafted shape must not wrap
+  write(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})", 16);
+  EXPECT_NE(error_of([&] { load_state_dict(path); }).find("has more elements than any file holds"),
+            std::string::npos);
+  write(R"({"a":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,16]}})", 16);
+  EXPECT_NE(error_of([&] { load_state_dict(path); }).find("needs more bytes than any file holds"),
+            std::string::npos);
 }
 
 class VaeTest : public ::testing::TestWithParam<const char*> {};
