@@ -265,20 +265,28 @@ GaussianMixture GaussianMixture::from_toml(const std::string& path) {
     if (key != "dim" && key != "num_classes" && key != "component" && key != "name")
       fail(where(node), ": unknown key '", key.str(),
            "' (expected dim, num_classes, name, component)");
+  // Sizes are checked before anything is allocated or looped over: a crafted file must
+  // not ask for 2^60 values or classes.
+  constexpr int64_t kMaxDim = int64_t{1} << 20;
   const auto dim = tbl["dim"].value<int64_t>();
-  if (!dim || *dim < 1) fail(path, ": key 'dim' must be a positive integer");
+  if (!dim || *dim < 1 || *dim > kMaxDim)
+    fail(path, ": key 'dim' must be an integer in [1, ", kMaxDim, "]");
   const int64_t num_classes = tbl["num_classes"].value_or<int64_t>(0);
   const toml::array* comps = tbl["component"].as_array();
   if (!comps || comps->empty()) fail(path, ": needs at least one [[component]] table");
+  if (num_classes < 0 || num_classes > static_cast<int64_t>(comps->size()))
+    fail(path, ": key 'num_classes' must be in [0, ", comps->size(),
+         "] (every class needs a [[component]]), got ", num_classes);
   auto numbers = [&](const toml::node& n, const char* key, int64_t i) {
     std::vector<double> out;
     if (const auto* a = n.as_array()) {
       for (const auto& v : *a) {
         const auto d = v.value<double>();
-        if (!d) fail(where(v), ": component ", i, " '", key, "' must hold numbers");
+        if (!d || !std::isfinite(*d))
+          fail(where(v), ": component ", i, " '", key, "' must hold finite numbers");
         out.push_back(*d);
       }
-    } else if (const auto d = n.value<double>()) {
+    } else if (const auto d = n.value<double>(); d && std::isfinite(*d)) {
       out.assign(static_cast<size_t>(*dim), *d);
     } else {
       fail(where(n), ": component ", i, " '", key, "' must be a number or a list of numbers");
@@ -304,6 +312,8 @@ GaussianMixture GaussianMixture::from_toml(const std::string& path) {
     if (!(*c)["mean"]) fail(where(node), ": component ", i, " needs 'mean'");
     m.mean = numbers(*(*c)["mean"].node(), "mean", i);
     m.std = (*c)["std"] ? numbers(*(*c)["std"].node(), "std", i) : std::vector<double>(*dim, 0.0);
+    for (double sd : m.std)
+      if (sd < 0) fail(where(node), ": component ", i, " 'std' must be >= 0, got ", sd);
     m.label = (*c)["class"].value_or<int64_t>(-1);
     if (const toml::node* l = c->get("class"); l && num_classes == 0)
       fail(where(*l), ": component ", i, " has 'class' but the file sets no num_classes");

@@ -522,4 +522,20 @@ TEST(Gmm, TomlDefinitionsAndErrorsWithLines) {
                           {"--model must be gmm:PRESET or gmm:FILE.toml"});
   sit::test::expect_error([] { models::GaussianMixture::preset("mix2d"); },
                           {"bernoulli1d, mix1d, demo", "'mix2d'"});
+  // sizes checked before anything is allocated or looped over (issue 18: resource limits)
+  std::ofstream(dir / "huge_dim.toml") << "dim = 1000000000000\n[[component]]\nmean = 0.0\n";
+  sit::test::expect_error(
+      [&] { models::GaussianMixture::from_toml((dir / "huge_dim.toml").string()); },
+      {"huge_dim.toml", "'dim' must be an integer in [1, 1048576]"});
+  std::ofstream(dir / "classes.toml")
+      << "dim = 1\nnum_classes = 1000000000000000000\n[[component]]\nmean = 0.0\nclass = 0\n";
+  sit::test::expect_error(
+      [&] { models::GaussianMixture::from_toml((dir / "classes.toml").string()); },
+      {"classes.toml", "'num_classes' must be in [0, 1]"});
+  std::ofstream(dir / "nan.toml") << "dim = 1\n[[component]]\nmean = [nan]\n";
+  sit::test::expect_error([&] { models::GaussianMixture::from_toml((dir / "nan.toml").string()); },
+                          {"nan.toml:3", "'mean' must hold finite numbers"});
+  std::ofstream(dir / "std.toml") << "dim = 1\n[[component]]\nmean = 0.0\nstd = -1.0\n";
+  sit::test::expect_error([&] { models::GaussianMixture::from_toml((dir / "std.toml").string()); },
+                          {"std.toml", "'std' must be >= 0, got -1"});
 }
