@@ -300,6 +300,15 @@ ZipReader::ZipReader(const std::string& path) : path_(path) {
     if (entry.data_offset > file_size_ || entry.compressed_size > file_size_ - entry.data_offset)
       fail(path, ": truncated zip: member '", entry.name, "' needs ",
            entry.data_offset + entry.compressed_size, " bytes, the file has ", file_size_);
+    // The declared size is what readers allocate: it must be one the data can produce.
+    // Stored: the bytes present; deflated: at most deflate's 1032:1 expansion.
+    if (entry.method == 0 && entry.uncompressed_size != entry.compressed_size)
+      fail(path, ": corrupt zip: stored member '", entry.name, "' declares ",
+           entry.uncompressed_size, " bytes but holds ", entry.compressed_size);
+    if (entry.method == 8 && entry.uncompressed_size / 1032 > entry.compressed_size)
+      fail(path, ": corrupt zip: member '", entry.name, "' declares ", entry.uncompressed_size,
+           " bytes from ", entry.compressed_size, " deflated bytes, more than deflate can "
+           "produce (a zip bomb or a damaged directory)");
     entries_.push_back(std::move(entry));
     p += 46 + name_len + extra_len + comment_len;
   }

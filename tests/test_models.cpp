@@ -172,6 +172,10 @@ TEST(Checkpoint, BadFilesGiveClearErrors) {
   EXPECT_NE(e.find("sit_s2_truncated.pt"), std::string::npos) << e;
   e = error_of([] { load_state_dict(fixture("no_such_file.pt")); });
   EXPECT_NE(e.find("cannot open"), std::string::npos) << e;
+  // fuzzing finding (fuzz_checkpoint, out of memory): data.pkl's declared size (2.7 GB) was
+  // allocated before reading from an 805-byte file
+  e = error_of([] { load_state_dict(sit::test::fixture("fuzz_zip_declared_size_oom.pt")); });
+  EXPECT_NE(e.find("declares"), std::string::npos) << e;
 }
 
 // Protocol 0's text opcodes (INT, LONG, FLOAT, PUT, GET) hold numbers as text; text that is

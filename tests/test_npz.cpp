@@ -314,3 +314,20 @@ TEST(Npz, LargePiecesReadInParallelKeepDataAndChecksum) {
   spit(dir / "cut.npz", slurp(path).substr(0, 6 << 20));
   sit::test::expect_error([&] { NpzReader((dir / "cut.npz").string()); }, {"cut.npz", "truncated"});
 }
+
+// A member's declared size is what readers allocate: it must be one its data can produce
+// (stored: the bytes present; deflated: deflate's 1032:1 at most). A zip bomb's directory
+// or a damaged one is refused when the file is opened.
+TEST(NpzErrors, DeclaredSizesBeyondTheDataAreRefused) {
+  const auto dir = sit::test::temp_dir();
+  for (const char* name : {"npz_deflated.npz", "npz_stored.npz"}) {
+    std::string bytes = slurp(sit::test::fixture(name));
+    const size_t cd = bytes.find("PK\x01\x02");
+    ASSERT_NE(cd, std::string::npos);
+    for (int i = 0; i < 4; ++i)  // uncompressed size of the first member: 0x7fffffff
+      bytes[cd + 24 + i] = static_cast<char>(i == 3 ? 0x7f : 0xff);
+    spit(dir / name, bytes);
+    sit::test::expect_error([&] { NpzReader((dir / name).string()); },
+                            {name, "corrupt zip", "declares 2147483647 bytes"});
+  }
+}
