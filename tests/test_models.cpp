@@ -178,15 +178,31 @@ TEST(Checkpoint, BadFilesGiveClearErrors) {
   EXPECT_NE(e.find("declares"), std::string::npos) << e;
 }
 
+namespace {
+
+/// The error of unpickling `bytes` as `where` ("(no error)" when it reads): persistent ids
+/// are refused, or (with_storage) each becomes a 16-element float storage.
+std::string unpickle_error(const std::string& bytes, const std::string& where,
+                           bool with_storage = false) {
+  return error_of([&] {
+    unpickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+             [&](const PyRef&) -> PyRef {
+               if (!with_storage) fail("no persistent ids here");
+               auto s = std::make_shared<PyValue>();
+               s->kind = PyValue::Kind::kStorage;
+               s->tensor = at::zeros({16}, at::kFloat);
+               return s;
+             },
+             where);
+  });
+}
+
+}  // namespace
+
 // Protocol 0's text opcodes (INT, LONG, FLOAT, PUT, GET) hold numbers as text; text that is
 // not one threw std::invalid_argument from std::stoull (fuzzing finding, fuzz_checkpoint).
 TEST(Checkpoint, PickleTextNumbersAreCheckedFuzzFinding) {
-  auto unpickle_text = [](const std::string& bytes) {
-    return error_of([&] {
-      unpickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-               [](const PyRef&) -> PyRef { fail("no persistent ids here"); }, "t.pkl");
-    });
-  };
+  auto unpickle_text = [](const std::string& bytes) { return unpickle_error(bytes, "t.pkl"); };
   EXPECT_NE(unpickle_text("I12x\n.").find("t.pkl: pickle byte 5: INT must be a decimal integer, "
                                           "got '12x'"),
             std::string::npos);
@@ -205,17 +221,8 @@ TEST(Checkpoint, PickleTextNumbersAreCheckedFuzzFinding) {
               std::string::npos)
         << int(op);
   // the fuzzer's input itself: a clean error
-  const std::string found = sit::test::slurp(sit::test::fixture("fuzz_pickle_memo_key.bin"));
-  const std::string e = error_of([&] {
-    unpickle(reinterpret_cast<const uint8_t*>(found.data()), found.size(),
-             [](const PyRef&) {
-               auto s = std::make_shared<PyValue>();
-               s->kind = PyValue::Kind::kStorage;
-               s->tensor = at::arange(16, at::kFloat);
-               return s;
-             },
-             "found.bin");
-  });
+  const std::string e = unpickle_error(
+      sit::test::slurp(sit::test::fixture("fuzz_pickle_memo_key.bin")), "found.bin", true);
   EXPECT_NE(e.find("found.bin: pickle byte "), std::string::npos) << e;
 }
 
@@ -223,12 +230,7 @@ TEST(Checkpoint, PickleTextNumbersAreCheckedFuzzFinding) {
 // and any walk over the result would not end) or nest containers deep enough that freeing
 // them recursed past the stack. Both are refused, and everything made is freed.
 TEST(Checkpoint, PickleCyclesAndDeepNestingAreRefusedFuzzFinding) {
-  auto unpickle_bytes = [](const std::string& bytes) {
-    return error_of([&] {
-      unpickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-               [](const PyRef&) -> PyRef { fail("no persistent ids here"); }, "c.pkl");
-    });
-  };
+  auto unpickle_bytes = [](const std::string& bytes) { return unpickle_error(bytes, "c.pkl"); };
   EXPECT_NE(unpickle_bytes("]p0\ng0\na.").find(
                 "c.pkl: the pickle holds a reference cycle (a container inside itself)"),
             std::string::npos);
@@ -244,34 +246,16 @@ TEST(Checkpoint, PickleCyclesAndDeepNestingAreRefusedFuzzFinding) {
   ASSERT_EQ(d->entries.size(), 2u);
   EXPECT_EQ(d->get("a").get(), d->get("b").get());
   // the fuzzer's input: refused (LeakSanitizer in scripts/fuzz.sh checks nothing leaks)
-  const std::string found = sit::test::slurp(sit::test::fixture("fuzz_pickle_cycle_leak.bin"));
-  const std::string e = error_of([&] {
-    unpickle(reinterpret_cast<const uint8_t*>(found.data()), found.size(),
-             [](const PyRef&) {
-               auto s = std::make_shared<PyValue>();
-               s->kind = PyValue::Kind::kStorage;
-               s->tensor = at::arange(16, at::kFloat);
-               return s;
-             },
-             "found.bin");
-  });
+  const std::string e = unpickle_error(
+      sit::test::slurp(sit::test::fixture("fuzz_pickle_cycle_leak.bin")), "found.bin", true);
   EXPECT_NE(e.find("found.bin"), std::string::npos) << e;
 }
 
 // A tensor view whose size x stride wraps int64 (undefined behaviour in the bounds check)
 // is refused as outside its storage.
 TEST(Checkpoint, TensorViewsAreCheckedInOverflowSafeArithmetic) {
-  const std::string bytes = sit::test::slurp(sit::test::fixture("pickle_tensor_view_overflow.pkl"));
-  const std::string e = error_of([&] {
-    unpickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-             [](const PyRef&) {
-               auto s = std::make_shared<PyValue>();
-               s->kind = PyValue::Kind::kStorage;
-               s->tensor = at::zeros({16}, at::kFloat);
-               return s;
-             },
-             "v.pkl");
-  });
+  const std::string e = unpickle_error(
+      sit::test::slurp(sit::test::fixture("pickle_tensor_view_overflow.pkl")), "v.pkl", true);
   EXPECT_NE(e.find("reaches past any storage"), std::string::npos) << e;
 }
 
