@@ -115,6 +115,12 @@ class Machine {
     if (k < 0) bad(cat("memo key ", k, " is negative"));
     return static_cast<uint64_t>(k);
   }
+  /// A value from the persistent loader joins the values made here: opcodes can give it
+  /// children (a storage appended to itself), so it is checked and unlinked like them.
+  static PyRef loaded(PyRef v) {
+    if (t_arena && v) t_arena->push_back(v);
+    return v;
+  }
   void need(size_t n) const {
     // n - not pos_ + n - against what is left: an 8-byte length near 2^64 wrapped the sum
     if (n > size_ - pos_) bad(cat("truncated (needs ", n, " more bytes, ", size_ - pos_, " left)"));
@@ -504,12 +510,12 @@ PyRef Machine::run() {
       case 'Q': {  // BINPERSID
         PyRef pid = pop();
         if (!load_) bad("persistent id without a loader");
-        stack_.push_back(load_(pid));
+        stack_.push_back(loaded(load_(pid)));
         break;
       }
       case 'P': {  // PERSID (text)
         if (!load_) bad("persistent id without a loader");
-        stack_.push_back(load_(make_text(PyValue::Kind::kString, line())));
+        stack_.push_back(loaded(load_(make_text(PyValue::Kind::kString, line()))));
         break;
       }
       case 'R': {  // REDUCE

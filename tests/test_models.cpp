@@ -249,6 +249,12 @@ TEST(Checkpoint, PickleCyclesAndDeepNestingAreRefusedFuzzFinding) {
   const std::string e = unpickle_error(
       sit::test::slurp(sit::test::fixture("fuzz_pickle_cycle_leak.bin")), "found.bin", true);
   EXPECT_NE(e.find("found.bin"), std::string::npos) << e;
+  // a storage from the persistent loader appended to itself (second leak finding): refused
+  EXPECT_NE(unpickle_error("(S'x'\nQp0\ng0\ng0\na.", "s.pkl", true).find("reference cycle"),
+            std::string::npos);
+  const std::string e2 = unpickle_error(
+      sit::test::slurp(sit::test::fixture("fuzz_pickle_storage_cycle_leak.bin")), "f2.bin", true);
+  EXPECT_NE(e2.find("f2.bin"), std::string::npos) << e2;
 }
 
 // A tensor view whose size x stride wraps int64 (undefined behaviour in the bounds check)
