@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -42,38 +43,54 @@ std::string unknown_command(const CLI::App& app, int argc, char** argv) {
 }
 
 #ifdef SIT_TORCH_PROGRAM
-/// Whether this LibTorch-free front runs the command itself: `metrics`, unless an argument
-/// is a pickle (an EDM2 reference needs the pickle reader, which is LibTorch's side).
-bool runs_here(int argc, char** argv) {
-  std::string command;
-  for (int i = 1; i < argc && command.empty(); ++i) {
+/// The command word of the arguments ("" for none: --help, --version).
+std::string command_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads") ++i;  // its value
-    else if (!a.empty() && a[0] != '-') command = a;
+    else if (!a.empty() && a[0] != '-') return a;
   }
-  if (command != "metrics") return false;
+  return "";
+}
+
+/// An argument naming a pickle file (an EDM2 reference: its reader is LibTorch's side).
+bool names_a_pickle(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(argv[i], ec)) continue;
     std::ifstream in(argv[i], std::ios::binary);
     unsigned char head[2] = {0, 0};
     in.read(reinterpret_cast<char*>(head), 2);
-    if (in.gcount() == 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) return false;
+    if (in.gcount() == 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) return true;
   }
-  return true;
+  return false;
 }
 
 /// Replaces this process with SIT_TORCH_PROGRAM from this program's directory, same
-/// arguments; returns only on failure.
-int exec_torch_program(char** argv) {
+/// arguments, unless this LibTorch-free front runs `metrics` itself (npz / HDF5 inputs).
+/// Returns 1 after an error message when the program is needed and missing, -1 when the
+/// front should go on alone (--help, --version, an unknown command: the front answers
+/// them for its own commands).
+int exec_torch_program(int argc, char** argv) {
+  const std::string command = command_word(argc, argv);
+  const bool pickle = command == "metrics" && names_a_pickle(argc, argv);
+  if (command == "metrics" && !pickle) return -1;
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   const std::filesystem::path program =
       (ec ? std::filesystem::path(argv[0]) : self).parent_path() / SIT_TORCH_PROGRAM;
   ::execv(program.c_str(), argv);
-  std::cerr << "error: cannot run " << program.string() << " (" << std::strerror(errno)
-            << "): sit-eval's LibTorch commands live in that program, built beside sit-eval "
-               "(cmake --build build)\n";
+  const int e = errno;
+  static const char* const kTorchCommands[] = {
+      "version", "sample", "sweep", "report", "merge", "inspect", "compare", "gate",
+      "evaluate", "features", "ref-stats", "convert-ref"};
+  if (!pickle && std::find(std::begin(kTorchCommands), std::end(kTorchCommands), command) ==
+                     std::end(kTorchCommands))
+    return -1;
+  std::cerr << "error: cannot run " << program.string() << " (" << std::strerror(e) << "): "
+            << (pickle ? "reading an EDM2 reference pickle" : "'" + command + "'")
+            << " needs that program, which holds sit-eval's LibTorch side; build it beside "
+               "sit-eval (cmake --build build) and copy both together\n";
   return 1;
 }
 #endif
@@ -90,7 +107,7 @@ std::string command_list(const CLI::App& app) {
 int main(int argc, char** argv) {
   using namespace sit::eval;
 #ifdef SIT_TORCH_PROGRAM
-  if (!runs_here(argc, argv)) return exec_torch_program(argv);
+  if (const int rc = exec_torch_program(argc, argv); rc >= 0) return rc;
 #endif
   CLI::App app{
       "sit-eval: reproducible evaluation of SiT / DiT samplers (FID, sFID, IS, "

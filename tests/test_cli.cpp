@@ -295,7 +295,13 @@ TEST(Cli, FrontRunsMetricsAloneAndNamesTheLibTorchProgram) {
     EXPECT_EQ(other.first, 1);
     EXPECT_TRUE(contains(other.second, "error: cannot run " + (dir / "sit-eval-torch").string()))
         << other.second;
-    EXPECT_TRUE(contains(other.second, "built beside sit-eval")) << other.second;
+    EXPECT_TRUE(contains(other.second, "'version' needs that program")) << other.second;
+    // without it, the front still answers --help, --version and unknown commands
+    EXPECT_EQ(run_front("--version").first, 0);
+    EXPECT_TRUE(contains(run_front("--help").second, "metrics"));
+    const auto unknown = run_front("bogus");
+    EXPECT_EQ(unknown.first, 1);
+    EXPECT_TRUE(contains(unknown.second, "unknown command 'bogus'")) << unknown.second;
     EXPECT_TRUE(contains(run("version").out, "libtorch: "));
   }
 }
