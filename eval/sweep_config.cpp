@@ -324,6 +324,22 @@ SweepSpec load_sweep(const std::string& path) {
       own[families.front()].push_back(grid_axis(f.key, f, families.front(), {}));
     }
   }
+  // The grid's combinations before excludes and duplicates are dropped, counted before
+  // any is made: a few array axes multiply past what a run could sample or memory hold.
+  {
+    double combinations = 0;  // a double: 40 axes of 10 values do not wrap
+    for (const auto& [family, axes] : own) {
+      double n = 1;
+      for (const Axis& a : axes) n *= static_cast<double>(a.values.size());
+      combinations += n;
+    }
+    for (const Axis& a : shared) combinations *= static_cast<double>(a.values.size());
+    if (combinations > kMaxGridCombinations)
+      fail(where(path, *grid), ": the grid expands to ",
+           combinations < 1e18 ? std::to_string(static_cast<int64_t>(combinations)) : "over 10^18",
+           " combinations, more than ", kMaxGridCombinations,
+           " (before [[exclude]]): split the sweep into several files");
+  }
   // Every combination of `axes`, first axis outermost.
   const std::function<void(const std::vector<Axis>&, size_t, SamplerSpec&,
                            const std::function<void(SamplerSpec&)>&)>

@@ -45,7 +45,12 @@ struct SweepSpec {
   std::vector<SamplerSpec> configs;  ///< expanded, excludes applied, in grid order
 };
 
-/// Parses and expands a sweep file. Errors name the file, the line and the key.
+/// The most combinations a [grid] may expand to (before [[exclude]] rules and duplicates
+/// are dropped): a larger grid is refused before any configuration is made.
+inline constexpr int64_t kMaxGridCombinations = 100000;
+
+/// Parses and expands a sweep file. Errors name the file, the line and the key; a grid of
+/// more than kMaxGridCombinations combinations is an error.
 SweepSpec load_sweep(const std::string& path);
 
 }  // namespace sit::eval

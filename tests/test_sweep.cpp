@@ -184,6 +184,34 @@ TEST(SweepConfig, BadFilesNameFileLineAndKey) {
   }
 }
 
+TEST(SweepConfig, GridsTooLargeAreRefusedBeforeExpanding) {
+  // Array axes multiply: 100 x 100 x 99 ODE combinations, and 3 x 3 x 1000^3 (a count
+  // past 32 bits, 9e9 configurations to make), are refused before any is made.
+  const auto dir = sit::test::temp_dir();
+  auto values = [](int n, double scale) {
+    std::string text = "[";
+    for (int i = 1; i <= n; ++i) text += (i > 1 ? ", " : "") + std::to_string(i * scale);
+    return text + "]";
+  };
+  auto integers = [](int from, int to) {
+    std::string text = "[";
+    for (int i = from; i <= to; ++i) text += (i > from ? ", " : "") + std::to_string(i);
+    return text + "]";
+  };
+  const std::string big = "[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"dopri5\"]\n"
+                          "ode_steps = " + integers(2, 101) + "\natol = " + values(100, 1e-6) +
+                          "\nrtol = " + values(99, 1e-4) + "\n";
+  sit::test::expect_error([&] { eval::load_sweep(write_sweep(dir, big).string()); },
+                          {"sweep.toml:3: the grid expands to 990000 combinations, more than 100000",
+                           "split the sweep"});
+  const std::string huge = "[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\npath_type = [\"Linear\", "
+                           "\"GVP\", \"VP\"]\nprediction = [\"velocity\", \"score\", \"noise\"]\n"
+                           "ode_methods = [\"euler\"]\node_steps = " + integers(2, 1001) + "\natol = " +
+                           values(1000, 1e-6) + "\nrtol = " + values(1000, 1e-4) + "\n";
+  sit::test::expect_error([&] { eval::load_sweep(write_sweep(dir, huge).string()); },
+                          {"the grid expands to 9000000000 combinations"});
+}
+
 TEST(Sweep, EndToEndRecordsFailuresAndRendersTables) {
   const auto dir = sit::test::temp_dir();
   const auto spec = eval::load_sweep(write_sweep(dir, kSmallSweep).string());
