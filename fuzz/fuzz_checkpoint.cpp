@@ -1,7 +1,8 @@
 // libFuzzer target: checkpoint loading on arbitrary bytes — a torch.save zip through our
 // pickle machine (models/pickle) and storage reader, or a safetensors file — as
 // `sit-eval sample --ckpt FILE` reads a file from the internet (models/checkpoint). Also
-// the pickle machine alone on the raw bytes (EDM2 reference pickles are plain pickles). A
+// the pickle machine alone on the raw bytes, and the bytes as an EDM2 reference pickle
+// (models/edm2_reference: numpy arrays as numpy pickles them, the statistics dict). A
 // clean error is the expected outcome for bad input; a crash, a hang, an unbounded
 // allocation or a sanitizer report is a finding. Built and run by scripts/fuzz.sh.
 #include <ATen/ATen.h>
@@ -14,6 +15,7 @@
 
 #include "common/error.h"
 #include "models/checkpoint.h"
+#include "models/edm2_reference.h"
 #include "models/pickle.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -38,6 +40,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)sit::models::describe(*root);
   } catch (const sit::Error&) {
   } catch (const c10::Error&) {
+  }
+  try {  // an EDM2 reference: {'num_images', 'fid': {'mu', 'sigma'}, 'fd_dinov2': ...}
+    (void)sit::models::load_edm2_reference(path);
+  } catch (const sit::Error&) {
   }
   return 0;
 }

@@ -253,13 +253,31 @@ std::vector<std::string> H5FeatureReader::keys() const {
 std::vector<int64_t> H5FeatureReader::shape(const std::string& name) const {
   if (!has(name)) fail(path_, ": required dataset '", name, "' is missing");
   const hid_t dset = H5Dopen2(file_, name.c_str(), H5P_DEFAULT);
+  if (dset < 0) fail(path_, ": cannot open dataset '", name, "' (corrupt file?)");
   const hid_t space = H5Dget_space(dset);
-  const int rank = H5Sget_simple_extent_ndims(space);
+  const int rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
   std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 0)));
-  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
-  H5Sclose(space);
+  if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  const hid_t type = H5Dget_type(dset);
+  const size_t element_bytes = type < 0 ? 0 : H5Tget_size(type);
+  const hsize_t stored = H5Dget_storage_size(dset);
+  if (type >= 0) H5Tclose(type);
+  if (space >= 0) H5Sclose(space);
   H5Dclose(dset);
-  return std::vector<int64_t>(dims.begin(), dims.end());
+  if (rank < 0 || element_bytes == 0)
+    fail(path_, ": cannot read the shape and type of dataset '", name, "' (corrupt file?)");
+  const std::vector<int64_t> shape(dims.begin(), dims.end());
+  // The declared size against the bytes the file holds for the dataset, before anything is
+  // allocated or read: a damaged header can declare 2^60 rows. Deflate compresses by at
+  // most 1032:1; compact and tiny datasets get 64 KiB of slack.
+  double declared = static_cast<double>(element_bytes);
+  for (hsize_t d : dims) declared *= static_cast<double>(d);
+  if (declared > 1032.0 * static_cast<double>(stored) + 65536.0 ||
+      std::any_of(dims.begin(), dims.end(), [](hsize_t d) { return d > (hsize_t{1} << 62); }))
+    fail(path_, ": dataset '", name, "' declares shape ", shape_string(shape), " (",
+         declared, " bytes) but the file holds ", stored,
+         " bytes of it: a damaged file, or not a feature file");
+  return shape;
 }
 
 namespace {

@@ -28,10 +28,16 @@ std::string num(const Record& r, const char* key) {
   return buf;
 }
 
-/// The decimals papers print for a metric key, its spread or a published_/delta_ field.
-int paper_digits(std::string key) {
+/// A published_ / delta_ field's metric key ("published_fid" -> "fid"); others as they are.
+std::string without_baseline_prefix(std::string key) {
   for (const char* prefix : {"published_", "delta_"})
     if (key.rfind(prefix, 0) == 0) key = key.substr(std::string(prefix).size());
+  return key;
+}
+
+/// The decimals papers print for a metric key, its spread or a published_/delta_ field.
+int paper_digits(const std::string& field) {
+  const std::string key = without_baseline_prefix(field);
   for (const auto& m : eval::metric_table())
     if (key == m.key || key == m.spread) return m.paper_digits;
   return 2;
@@ -264,6 +270,67 @@ std::string html_escape(const std::string& text) {
   return out;
 }
 
+namespace {
+
+enum class FieldType { kText, kNumber, kInteger };
+
+/// The record fields the reports, `compare` and `gate` read, with the JSON type sit-eval
+/// writes them as (eval/sweep.cpp: base_record and the metric fields; the sampler fields'
+/// types are eval/sampler_spec's numeric / integer flags). Other fields pass unchecked.
+const std::map<std::string, FieldType>& record_field_types() {
+  static const std::map<std::string, FieldType> types = [] {
+    std::map<std::string, FieldType> t;
+    for (const char* k : {"id", "label", "sampler", "model", "mode", "path_type", "prediction",
+                          "method", "status", "error", "run", "shard", "feature_space",
+                          "protocol", "protocol_fingerprint", "protocol_overrides", "respacing",
+                          "variance_type", "clip_denoised", "diffusion_form",
+                          "diffusion_convention", "last_step", "cfg_channels", "cfg_schedule",
+                          "guidance", "guidance_interval", "guidance_steps", "error_norm",
+                          "loss_table"})
+      t[k] = FieldType::kText;
+    for (const char* k : {"nfe", "nfe_uncond", "cfg_scale", "cfg_interval_start", "eta", "atol",
+                          "rtol", "diffusion_norm", "last_step_size", "diffusion_eta",
+                          "time_shift", "sample_eps", "wall_s", "samples_per_s"})
+      t[k] = FieldType::kNumber;
+    for (const char* k : {"num_steps", "nfe_planned", "n_samples", "global_seed", "null_class"})
+      t[k] = FieldType::kInteger;
+    return t;
+  }();
+  return types;
+}
+
+/// Refuses a record that is not an object or whose known fields have another JSON type
+/// than sit-eval writes (a file from another tool, edited by hand, or damaged), so that no
+/// table fails halfway on it. Metrics and their spreads are numbers, or null (NaN).
+void check_record(const Record& r, const std::string& path, int line_no) {
+  if (!r.is_object())
+    fail(path, ":", line_no, ": a result record must be a JSON object, got ", r.type_name());
+  for (const auto& [key, value] : r.items()) {
+    const auto it = record_field_types().find(key);
+    const char* expected = nullptr;
+    if (it != record_field_types().end()) {
+      if (it->second == FieldType::kText && !value.is_string()) expected = "a string";
+      if (it->second == FieldType::kNumber && !value.is_number()) expected = "a number";
+      if (it->second == FieldType::kInteger && !value.is_number_integer()) expected = "an integer";
+    } else if (is_metric_field(key) && !value.is_number() && !value.is_null()) {
+      expected = "a number or null";
+    }
+    if (expected)
+      fail(path, ":", line_no, ": field '", key, "' must be ", expected, ", got ",
+           value.is_string() ? "\"" + value.get<std::string>().substr(0, 40) + "\""
+                             : std::string(value.type_name()));
+  }
+}
+
+}  // namespace
+
+bool is_metric_field(const std::string& field) {
+  const std::string key = without_baseline_prefix(field);
+  for (const auto& m : eval::metric_table())
+    if (key == m.key || (*m.spread && key == m.spread)) return true;
+  return false;
+}
+
 std::vector<Record> load_results(const std::string& path) {
   std::ifstream in(path);
   if (!in) fail(path, ": cannot open the results file");
@@ -280,6 +347,7 @@ std::vector<Record> load_results(const std::string& path) {
     } catch (const std::exception&) {
       fail(path, ":", line_no, ": not a JSON record");
     }
+    check_record(out.back(), path, line_no);
   }
   return out;  // anything after the last newline is a torn write and is ignored
 }

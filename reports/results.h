@@ -21,8 +21,14 @@ std::string latex_escape(const std::string& text);
 /// HTML-escaped text (& < > ").
 std::string html_escape(const std::string& text);
 
-/// Complete lines of a results.jsonl (a torn last line from a crash is ignored).
+/// Complete lines of a results.jsonl (a torn last line from a crash is ignored). Throws
+/// sit::Error naming the file and line for a line that is not a JSON object, and for a
+/// field the reports read whose JSON type is not the one sit-eval writes ("cfg_scale" a
+/// number, "num_steps" an integer, "label" a string, a metric a number or null).
 std::vector<Record> load_results(const std::string& path);
+/// Whether `key` is a metric of eval::metric_table(), its spread ("kid_std"), or a
+/// published_ / delta_ field of one.
+bool is_metric_field(const std::string& key);
 
 enum class TableFormat { kMarkdown, kCsv, kLatex, kHtml };
 /// "md", "csv", "tex", "html" (a table element; html_report makes the page)

@@ -9,15 +9,21 @@
 #                                               inputs on every machine (ctest fuzz_smoke)
 #   SIT_FUZZ_TARGETS="npz checkpoint" ...       only these targets (default: all)
 #
+# The targets are compiled through a ninja file written into OUT_DIR: each source once for
+# all targets, in parallel, again only when it, a header it includes or the flags change.
 # A finding is reproduced with OUT_DIR/fuzz_TARGET FILE; each fixed one becomes a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$PWD"
 seconds="${1:-600}"
 out="${2:-build-fuzz}"
 command -v clang++ >/dev/null || { echo "fuzz.sh: needs clang++ (Debian: clang)" >&2; exit 1; }
+command -v ninja >/dev/null || { echo "fuzz.sh: needs ninja (Debian: ninja-build)" >&2; exit 1; }
 mkdir -p "$out"
+out="$(realpath "$out")"
 
-flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.)
+flags=(-std=c++17 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I"$root")
+flags+=(-I/usr/include/hdf5/serial -I/usr/include/eigen3)
 # toml++ 3.3 asserts on some malformed files ("[[[") in its debug checks, an upstream
 # bug; sit-eval's builds define NDEBUG, where the same input is a clean parse error
 # (tests/test_samplers.cpp), so the fuzzers compile its checks as the builds do
@@ -26,29 +32,109 @@ flags+=("-DTOML_ASSERT(expr)=static_cast<void>(0)")
 # (is_non_ascii_horizontal_whitespace misses one table bit; upstream bug, still a clean parse
 # error in sit-eval's builds, tested): the "unreachable" check is left out
 flags+=(-fno-sanitize=unreachable)
-# target -> its sources beside fuzz/fuzz_TARGET.cpp, its libraries, its seed files
-declare -A sources=(
-  [npz]="reference_stats/npy.cpp reference_stats/zip.cpp common/atomic_file.cpp common/format.cpp"
-  [image]="reference_stats/image_reader.cpp reference_stats/npy.cpp reference_stats/zip.cpp common/atomic_file.cpp common/format.cpp"
-)
-# checkpoint: LibTorch itself is not instrumented; our pickle machine, zip and checkpoint
-# readers are (only with LibTorch installed, as the sit-eval build)
-if [ -f /usr/include/ATen/ATen.h ]; then
-  sources[checkpoint]="models/checkpoint.cpp models/pickle.cpp reference_stats/zip.cpp common/atomic_file.cpp common/format.cpp"
-  sources[mixture]="models/gmm.cpp $(echo samplers/*.cpp) common/format.cpp"
-fi
-declare -A libs=([npz]="-lz" [image]="-lpng -ljpeg -lz" [checkpoint]="-ltorch_cpu -lc10 -lz"
-                 [mixture]="-ltorch_cpu -lc10")
-declare -A seeds=([npz]="tests/fixtures/*.npz tests/fixtures/*.npy" [image]="fuzz/seeds_image/*"
-                  [checkpoint]="fuzz/seeds_checkpoint/*" [mixture]="fuzz/seeds_mixture/*")
 
-status=0
-for t in ${SIT_FUZZ_TARGETS:-${!sources[@]}}; do
-  bin="$out/fuzz_$t"
-  if [ ! -x "$bin" ] || [ -n "$(find fuzz/fuzz_$t.cpp ${sources[$t]} scripts/fuzz.sh -newer "$bin" 2>/dev/null)" ]; then
-    # shellcheck disable=SC2086
-    clang++ "${flags[@]}" "fuzz/fuzz_$t.cpp" ${sources[$t]} ${libs[$t]} -o "$bin"
+common="common/atomic_file.cpp common/format.cpp"
+zipnpy="reference_stats/npy.cpp reference_stats/zip.cpp"
+# target -> the sources compiled with it (instrumented), its libraries, its seed files
+declare -A sources=(
+  [npz]="$zipnpy $common"
+  [image]="reference_stats/image_reader.cpp $zipnpy $common"
+  [features]="reference_stats/feature_set.cpp reference_stats/h5_store.cpp metrics/feature_stats.cpp
+              metrics/linalg.cpp metrics/features.cpp $zipnpy $common @build_info.cpp"
+  [results]="reports/results.cpp reports/latex.cpp reports/baselines.cpp reports/paper_tables.cpp
+             reports/html.cpp @baselines_data.cpp eval/metric_table.cpp eval/metrics_job.cpp
+             $(echo metrics/*.cpp) reference_stats/feature_set.cpp reference_stats/h5_store.cpp
+             $zipnpy $common @build_info.cpp"
+)
+declare -A libs=([npz]="-lz" [image]="-lpng -ljpeg -lz"
+                 [features]="-lhdf5_serial -llapack -lblas -lz -lgomp")
+libs[results]="${libs[features]}"
+declare -A seeds=([npz]="tests/fixtures/*.npz tests/fixtures/*.npy" [image]="fuzz/seeds_image/*"
+                  [features]="fuzz/seeds_features/*" [results]="fuzz/seeds_results/*")
+# the LibTorch targets: our pickle machine, zip and checkpoint readers, the mixture and
+# sweep TOML are instrumented, LibTorch itself is not (only with LibTorch installed)
+if [ -f /usr/include/ATen/ATen.h ]; then
+  torch="-ltorch_cpu -lc10"
+  sources[checkpoint]="models/checkpoint.cpp models/pickle.cpp models/edm2_reference.cpp
+                       ${sources[features]}"
+  sources[mixture]="models/gmm.cpp $(echo samplers/*.cpp) common/format.cpp"
+  libs[checkpoint]="$torch ${libs[features]}"
+  libs[mixture]="$torch"
+  seeds[checkpoint]="fuzz/seeds_checkpoint/*"
+  seeds[mixture]="fuzz/seeds_mixture/*"
+  # sweep: the sweep parser (sampler fields, protocols) and the baselines reader are
+  # instrumented; what a sweep file names (models, extractors, samplers) is resolved by the
+  # rest of the program, linked uninstrumented from sit-eval's build in SIT_BUILD_DIR
+  # (default build/; ctest passes its own), which must be an unsanitized build
+  lib_dir="${SIT_BUILD_DIR:-build}"
+  if [ -f "$lib_dir/eval/libsit_eval.a" ] &&
+     grep -q '^SIT_SANITIZE:STRING=$' "$lib_dir/CMakeCache.txt" 2>/dev/null; then
+    lib_dir="$(realpath "$lib_dir")"
+    archives=""
+    for l in eval/libsit_eval models/libsit_models samplers/libsit_samplers reports/libsit_reports \
+             eval/libsit_metric_table reference_stats/libsit_reference_stats \
+             metrics/libsit_metrics common/libsit_common; do
+      archives+=" $lib_dir/$l.a"
+    done
+    sources[sweep]="eval/sweep_config.cpp eval/sampler_spec.cpp eval/protocols.cpp
+                    reports/baselines.cpp @baselines_data.cpp"
+    libs[sweep]="-Wl,--start-group$archives -Wl,--end-group $torch -lhdf5_serial -lpng -ljpeg
+                 -ltomlplusplus -llapack -lblas -lz -lgomp"
+    seeds[sweep]="fuzz/seeds_sweep/*"
+  elif [ -n "${SIT_FUZZ_TARGETS:-}" ] && [[ " $SIT_FUZZ_TARGETS " == *" sweep "* ]]; then
+    echo "fuzz.sh: the sweep target links sit-eval's unsanitized build: build it into" \
+         "'$lib_dir' first (or set SIT_BUILD_DIR)" >&2
+    exit 1
   fi
+fi
+targets="${SIT_FUZZ_TARGETS:-$(printf '%s\n' "${!sources[@]}" | sort | tr '\n' ' ')}"
+
+# generated sources: the build provenance and the compiled-in baselines, as CMake makes them
+sed 's/@[A-Za-z0-9_]*@/fuzz build/g' common/build_info.cpp.in >"$out/build_info.cpp.new"
+perl -0pe 'BEGIN { local $/; open my $f, "<", "reports/baselines/sit_paper.toml" or die;
+                   $t = <$f> } s/\@SIT_PAPER_BASELINES\@/$t/' \
+     reports/baselines_data.cpp.in >"$out/baselines_data.cpp.new"
+for g in build_info.cpp baselines_data.cpp; do  # rewritten only when changed: no rebuild
+  if cmp -s "$out/$g.new" "$out/$g"; then rm "$out/$g.new"; else mv "$out/$g.new" "$out/$g"; fi
+done
+
+{
+  echo "cxx = clang++"
+  echo "flags = $(printf '%q ' "${flags[@]}")"  # quoted for the shell ninja runs
+  echo "rule cxx"
+  echo "  command = \$cxx \$flags -MMD -MF \$out.d -c \$in -o \$out"
+  echo "  depfile = \$out.d"
+  echo "  deps = gcc"
+  echo "  description = clang++ \$in"
+  echo "rule link"
+  echo "  command = \$cxx \$flags -fsanitize=fuzzer \$in \$libs -o \$out"
+  echo "  description = link \$out"
+  declare -A seen=()
+  for t in $targets; do
+    [ -n "${sources[$t]+x}" ] || { echo "fuzz.sh: unknown target '$t'" >&2; exit 1; }
+    objs=()
+    for s in "fuzz/fuzz_$t.cpp" ${sources[$t]}; do
+      if [[ "$s" == @* ]]; then src="$out/${s#@}"; obj="obj/generated/${s#@}.o"
+      else src="$root/$s"; obj="obj/$s.o"; fi
+      objs+=("$obj")
+      if [ -z "${seen[$obj]+x}" ]; then
+        seen[$obj]=1
+        echo "build $obj: cxx $src"
+      fi
+    done
+    echo "build fuzz_$t: link ${objs[*]}"
+    echo "  libs = $(echo ${libs[$t]})"  # one line
+  done
+} >"$out/build.ninja.new"
+mv "$out/build.ninja.new" "$out/build.ninja"
+fuzzers=()
+for t in $targets; do fuzzers+=("fuzz_$t"); done
+ninja -C "$out" -j "${SIT_JOBS:-$(nproc)}" "${fuzzers[@]}"
+
+# leaks inside uninstrumented libraries that are theirs, not sit-eval's (see the file)
+export LSAN_OPTIONS="suppressions=$root/scripts/fuzz_lsan.supp:print_suppressions=0:${LSAN_OPTIONS:-}"
+status=0
+for t in $targets; do
   corpus="$out/corpus_$t"
   mkdir -p "$corpus" "$out/findings_$t"
   # shellcheck disable=SC2086
@@ -65,9 +151,8 @@ for t in ${SIT_FUZZ_TARGETS:-${!sources[@]}}; do
   else
     budget=(-max_total_time="$seconds")
   fi
-  corpus_abs="$(realpath "$corpus")"
   (cd "$out/findings_$t" && "../fuzz_$t" "${budget[@]}" -max_len=65536 \
-      -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus_abs") >"$log" 2>&1
+      -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus") >"$log" 2>&1
   rc=$?
   set -e
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")

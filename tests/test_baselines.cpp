@@ -43,6 +43,45 @@ std::vector<Record> demo_records() {
 
 }  // namespace
 
+TEST(Results, RecordsOfTheWrongShapeAreRefusedWithFileLineAndField) {
+  // Found by fuzz_results: a field of another JSON type than sit-eval writes reached the
+  // tables and threw inside nlohmann::json (a protocol_overrides array, a line that is
+  // not an object). Every such record is refused where the file is read.
+  const auto dir = sit::test::temp_dir();
+  const std::string good = record("sit:SiT-XL/2", "SDE", "Euler", 1.5, 250, 2.1).dump();
+  struct Case {
+    std::string line, fragment;
+  };
+  const Case cases[] = {
+      {"[1, 2]", "results.jsonl:2: a result record must be a JSON object, got array"},
+      {"\"ok\"", "results.jsonl:2: a result record must be a JSON object, got string"},
+      {R"({"id": "x", "protocol": "sit-sde", "protocol_overrides": ["num_steps"]})",
+       "results.jsonl:2: field 'protocol_overrides' must be a string, got array"},
+      {R"({"id": "x", "cfg_scale": "1.5"})",
+       "results.jsonl:2: field 'cfg_scale' must be a number, got \"1.5\""},
+      {R"({"id": "x", "nfe_planned": 2.5})",
+       "results.jsonl:2: field 'nfe_planned' must be an integer, got number"},
+      {R"({"id": "x", "label": {"a": 1}})",
+       "results.jsonl:2: field 'label' must be a string, got object"},
+      {R"({"id": "x", "fid": "2.06"})", "results.jsonl:2: field 'fid' must be a number or null"},
+      {R"({"id": "x", "published_fid": true})",
+       "results.jsonl:2: field 'published_fid' must be a number or null, got boolean"},
+  };
+  for (const auto& c : cases) {
+    const auto path = dir / "results.jsonl";
+    std::ofstream(path) << good << "\n" << c.line << "\n";
+    sit::test::expect_error([&] { load_results(path.string()); }, {c.fragment});
+  }
+  // what sit-eval writes passes: NaN metrics as null, fields the reports do not read as is
+  const auto path = dir / "results.jsonl";
+  std::ofstream(path) << good << "\n"
+                      << R"({"id": "y", "fid": null, "warnings": ["w"], "provenance": {"t": 1}})"
+                      << "\n";
+  EXPECT_EQ(load_results(path.string()).size(), 2u);
+  const auto demo = demo_records();  // a real run's records
+  EXPECT_EQ(demo.size(), 222u);
+}
+
 TEST(Baselines, GuidedXL2MatchesTable7AndSummarises) {
   const Baselines b = Baselines::load("sit-paper");
   const Record sde = record("sit:SiT-XL/2", "SDE", "Euler", 1.5, 250, 2.09);
