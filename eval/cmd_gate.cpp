@@ -1,6 +1,5 @@
 // sit-eval compare (paired bootstrap of two runs' configurations) and sit-eval gate (CI
 // regression check against a baseline run or a committed file of expected values).
-#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <filesystem>
@@ -51,13 +50,6 @@ RunRef parse_run_ref(const std::string& text) {
   if (!fs::exists(fs::path(r.dir) / "results.jsonl"))
     fail(r.dir, ": no results.jsonl (not a sweep run directory)");
   return r;
-}
-
-std::vector<reports::Record> ok_records(const std::string& dir) {
-  std::vector<reports::Record> out;
-  for (auto& r : reports::load_results(dir + "/results.jsonl"))
-    if (r.value("status", "") == "ok") out.push_back(r);
-  return out;
 }
 
 std::string resolve_config(const std::vector<reports::Record>& records, const std::string& prefix,
@@ -190,7 +182,7 @@ int run_compare(const std::string& a_text, const std::string& b_text,
   const RunRef a = parse_run_ref(a_text), b = parse_run_ref(b_text);
   std::vector<std::string> which;
   if (!metric_names.empty()) which = metric_list(metric_names, "--metrics");
-  const auto ra = ok_records(a.dir), rb = ok_records(b.dir);
+  const auto ra = reports::ok_records(a.dir), rb = reports::ok_records(b.dir);
   auto record = [](const std::vector<reports::Record>& rs, const std::string& id) {
     for (const auto& r : rs)
       if (r.value("id", "") == id) return r;
@@ -258,66 +250,6 @@ int direction(const std::string& key) {
   return metric(key).direction == Direction::kLowerIsBetter ? +1 : -1;
 }
 
-/// Baseline values by configuration ID: a run directory, a JSON file (an array of
-/// records, or {"configurations": [...]}) or a TOML file ([[configuration]] tables).
-std::map<std::string, json> load_baseline(const std::string& path) {
-  std::vector<json> rows;
-  if (fs::is_directory(path)) {
-    for (auto& r : ok_records(path))
-      rows.push_back(r);
-  } else if (!fs::exists(path)) {
-    fail(path, ": baseline not found");
-  } else if (fs::path(path).extension() == ".toml") {
-    toml::table t;
-    try {
-      t = toml::parse_file(path);
-    } catch (const toml::parse_error& e) {
-      fail(path, ":", e.source().begin.line, ": ", e.description());
-    }
-    const toml::array* configs = t["configuration"].as_array();
-    if (!configs) fail(path, ": needs [[configuration]] tables with id and metric values");
-    for (const auto& node : *configs) {
-      const toml::table* c = node.as_table();
-      if (!c) fail(path, ": every [[configuration]] must be a table");
-      json row;
-      for (const auto& [k, v] : *c) {
-        if (auto s = v.value<std::string>())
-          row[std::string(k.str())] = *s;
-        else if (auto d = v.value<double>())
-          row[std::string(k.str())] = *d;
-        else
-          fail(path, ": key '", k.str(), "' must be a string or a number");
-      }
-      rows.push_back(row);
-    }
-  } else {
-    std::ifstream in(path);
-    json j;
-    try {
-      j = json::parse(in);
-    } catch (const std::exception& e) {
-      fail(path, ": not valid JSON: ", e.what());
-    }
-    const json& list = j.is_object() && j.contains("configurations") ? j["configurations"] : j;
-    if (!list.is_array())
-      fail(path, ": expected an array of configurations or {\"configurations\": [...]}");
-    for (const auto& r : list)
-      rows.push_back(r);
-  }
-  std::map<std::string, json> out;
-  for (const auto& r : rows) {
-    if (!r.contains("id") || !r["id"].is_string())
-      fail(path, ": every baseline configuration needs a string 'id'");
-    for (const auto& m : metric_keys())
-      if (r.contains(m) && !r[m].is_number())
-        fail(path, ": configuration ", r["id"].get<std::string>(), ": '", m,
-             "' must be a number, got ", r[m].dump());
-    out[r["id"].get<std::string>()] = r;
-  }
-  if (out.empty()) fail(path, ": the baseline has no configurations");
-  return out;
-}
-
 struct GateArgs {
   std::string run, baseline, metrics = "fid";
   double max_fid_increase = 0.05;
@@ -330,7 +262,7 @@ struct GateArgs {
 int run_gate(const GateArgs& g) {
   if (!fs::is_directory(g.run) || !fs::exists(fs::path(g.run) / "results.jsonl"))
     fail(g.run, ": not a sweep run directory (no results.jsonl)");
-  const auto baseline = load_baseline(g.baseline);
+  const auto baseline = reports::load_gate_baseline(g.baseline);
   std::map<std::string, json> now;
   for (auto& r : reports::load_results(g.run + "/results.jsonl"))
     now[r.value("id", "")] = r;

@@ -1,7 +1,8 @@
 // libFuzzer target: the TOML files sit-eval reads besides mixtures — a sweep file as
 // `sit-eval sweep FILE` parses and expands it (eval/sweep_config: load_sweep: keys, grid
 // axes, [[include]] / [[exclude]], protocol presets) and the same bytes as a published
-// baselines file (`--baseline FILE`, reports/baselines). A clean sit::Error is the
+// baselines file (`--baseline FILE`, reports/baselines) and as a `gate` baseline of
+// [[configuration]] tables (reports/results: load_gate_baseline). A clean sit::Error is the
 // expected outcome for bad input; a crash, a hang, an unbounded allocation (a grid whose
 // expansion has no end) or a sanitizer report is a finding. Built and run by scripts/fuzz.sh.
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "common/error.h"
 #include "eval/sweep_config.h"
 #include "reports/baselines.h"
+#include "reports/results.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/sit-fuzz-sweep-" + std::to_string(::getpid()) + ".toml";
@@ -26,6 +28,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   try {
     (void)sit::reports::Baselines::load(path);
+  } catch (const sit::Error&) {
+  }
+  try {  // a `gate` baseline of [[configuration]] tables
+    (void)sit::reports::load_gate_baseline(path);
   } catch (const sit::Error&) {
   }
   return 0;

@@ -5,10 +5,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+
+#include <toml++/toml.h>
 
 #include "common/error.h"
 #include "eval/metric_table.h"
@@ -592,6 +595,72 @@ std::string metric_name(const std::vector<Record>& records, const std::string& k
   const std::string fd = key == "fid" ? "FD" : "sFD";
   if (other == 0) return m->display;
   return inception == 0 ? fd : fd + " / " + m->display;
+}
+
+std::vector<Record> ok_records(const std::string& dir) {
+  std::vector<Record> out;
+  for (auto& r : load_results(dir + "/results.jsonl"))
+    if (r.value("status", "") == "ok") out.push_back(r);
+  return out;
+}
+
+std::map<std::string, Record> load_gate_baseline(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::vector<Record> rows;
+  if (fs::is_directory(path)) {
+    for (auto& r : ok_records(path))
+      rows.push_back(r);
+  } else if (!fs::exists(path)) {
+    fail(path, ": baseline not found");
+  } else if (fs::path(path).extension() == ".toml") {
+    toml::table t;
+    try {
+      t = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+      fail(path, ":", e.source().begin.line, ": ", e.description());
+    }
+    const toml::array* configs = t["configuration"].as_array();
+    if (!configs) fail(path, ": needs [[configuration]] tables with id and metric values");
+    for (const auto& node : *configs) {
+      const toml::table* c = node.as_table();
+      if (!c) fail(path, ": every [[configuration]] must be a table");
+      Record row;
+      for (const auto& [k, v] : *c) {
+        if (auto s = v.value<std::string>())
+          row[std::string(k.str())] = *s;
+        else if (auto d = v.value<double>())
+          row[std::string(k.str())] = *d;
+        else
+          fail(path, ": key '", k.str(), "' must be a string or a number");
+      }
+      rows.push_back(row);
+    }
+  } else {
+    std::ifstream in(path);
+    Record j;
+    try {
+      j = Record::parse(in);
+    } catch (const std::exception& e) {
+      fail(path, ": not valid JSON: ", e.what());
+    }
+    const Record& list = j.is_object() && j.contains("configurations") ? j["configurations"] : j;
+    if (!list.is_array())
+      fail(path, ": expected an array of configurations or {\"configurations\": [...]}");
+    for (const auto& r : list)
+      rows.push_back(r);
+  }
+  std::map<std::string, Record> out;
+  for (const auto& r : rows) {
+    if (!r.contains("id") || !r["id"].is_string())
+      fail(path, ": every baseline configuration needs a string 'id'");
+    for (const auto& m : eval::metric_keys())
+      if (r.contains(m) && !r[m].is_number())
+        fail(path, ": configuration ", r["id"].get<std::string>(), ": '", m,
+             "' must be a number, got ", r[m].dump());
+    out[r["id"].get<std::string>()] = r;
+  }
+  if (out.empty()) fail(path, ": the baseline has no configurations");
+  return out;
 }
 
 }  // namespace sit::reports

@@ -1,6 +1,7 @@
 #pragma once
 /// Result records of sweeps (results.jsonl) and the tables made from them.
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -29,6 +30,16 @@ std::vector<Record> load_results(const std::string& path);
 /// Whether `key` is a metric of eval::metric_table(), its spread ("kid_std"), or a
 /// published_ / delta_ field of one.
 bool is_metric_field(const std::string& key);
+
+/// The finished records (status "ok") of RUN_DIR/results.jsonl.
+std::vector<Record> ok_records(const std::string& run_dir);
+
+/// The baseline of `sit-eval gate`, by configuration ID: a run directory (its finished
+/// records), a JSON file (an array of records, or {"configurations": [...]}) or a TOML file
+/// ([[configuration]] tables of id and metric values). Throws sit::Error naming the file
+/// for anything else: no configurations, one without a string id, a metric that is not a
+/// number, a TOML value that is neither string nor number.
+std::map<std::string, Record> load_gate_baseline(const std::string& path);
 
 enum class TableFormat { kMarkdown, kCsv, kLatex, kHtml };
 /// "md", "csv", "tex", "html" (a table element; html_report makes the page)

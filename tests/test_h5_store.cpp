@@ -99,6 +99,11 @@ TEST(H5Store, DamagedObjectHeaderIsRefusedNamingTheDataset) {
   const std::string path = sit::test::fixture("fuzz_h5_damaged_object_header.h5");
   sit::test::expect_error([&] { load_feature_set(path); },
                           {"fuzz_h5_damaged_object_header.h5", "dataset", "corrupt file?"});
+  // Found by fuzz_features: a damaged header on which libhdf5 asks malloc for 2^59 bytes;
+  // the allocation fails (malloc returns NULL), HDF5 reports it and the file is refused.
+  const std::string huge = sit::test::fixture("fuzz_h5_huge_metadata_allocation.h5");
+  sit::test::expect_error([&] { load_feature_set(huge); },
+                          {"fuzz_h5_huge_metadata_allocation.h5: cannot open HDF5 file"});
 }
 
 // A header may declare any extent; rows are allocated, or streamed through StreamingStats,
