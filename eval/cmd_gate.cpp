@@ -295,7 +295,7 @@ int run_gate(const GateArgs& g) {
   std::vector<std::string> pending;
   int checked = 0;
   for (const auto& [id, base] : baseline) {
-    const std::string label = base.value("label", "");
+    const std::string label = reports::text_field(base, "label");
     auto it = now.find(id);
     if (it == now.end() && planned.count(id)) {
       pending.push_back(label.empty() ? id : id + " " + label);
@@ -316,8 +316,9 @@ int run_gate(const GateArgs& g) {
     std::vector<Worse> worse;
     for (const auto& m : metrics) {
       if (!base.contains(m)) continue;
-      if (!it->second.contains(m)) {
-        regressions.push_back({id, label, m, fixed(base[m].get<double>(), 4), "absent", "", ""});
+      if (!it->second.contains(m) || !it->second[m].is_number()) {  // absent, or null: NaN
+        regressions.push_back({id, label, m, fixed(base[m].get<double>(), 4),
+                               it->second.contains(m) ? "NaN" : "absent", "", ""});
         continue;
       }
       ++checked;

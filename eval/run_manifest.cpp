@@ -111,7 +111,8 @@ std::set<std::string> planned_configurations(const std::string& dir) {
   const json all = json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (all.is_array())
     for (const auto& c : all)
-      if (c.is_object()) ids.insert(c.value("id", ""));
+      if (c.is_object() && c.contains("id") && c["id"].is_string())  // else not one of ours
+        ids.insert(c["id"].get<std::string>());
   return ids;
 }
 

@@ -374,6 +374,10 @@ SweepSpec load_sweep(const std::string& path) {
   if (const toml::node* ex = tbl.get("exclude")) {
     const toml::array* arr = ex->as_array();
     if (!arr) fail(where(path, *ex), ": 'exclude' must be [[exclude]] tables");
+    // each rule is matched against every configuration of the grid
+    if (arr->size() > kMaxExcludeRules)
+      fail(where(path, *ex), ": ", arr->size(), " [[exclude]] rules, more than ", kMaxExcludeRules,
+           ": narrow the grid instead, or split the sweep");
     for (const auto& r : *arr) {
       const toml::table* t = r.as_table();
       if (!t) fail(where(path, r), ": each [[exclude]] must be a table");

@@ -48,6 +48,8 @@ struct SweepSpec {
 /// The most combinations a [grid] may expand to (before [[exclude]] rules and duplicates
 /// are dropped): a larger grid is refused before any configuration is made.
 inline constexpr int64_t kMaxGridCombinations = 100000;
+/// The most [[exclude]] rules (each is matched against every combination of the grid).
+inline constexpr size_t kMaxExcludeRules = 1000;
 
 /// Parses and expands a sweep file. Errors name the file, the line and the key; a grid of
 /// more than kMaxGridCombinations combinations is an error.

@@ -2,7 +2,9 @@
 
 #include <toml++/toml.h>
 #include <cstdio>
+#include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 #include <string_view>
 
@@ -15,13 +17,52 @@ extern const char* const kSitPaperBaselines;  // generated from baselines/sit_pa
 
 namespace {
 
+/// "FILE:LINE" of a node of a baselines file.
+std::string where(const std::string& file, const toml::node& n) {
+  return file + ":" + std::to_string(n.source().begin.line);
+}
+
+/// Number key `key` of a row (nullopt when absent); anything but a finite number is an
+/// error naming it.
+std::optional<double> number_of(const toml::table& row, std::string_view key,
+                                const std::string& file) {
+  const toml::node* n = row.get(key);
+  if (!n) return std::nullopt;
+  const auto v = n->value<double>();
+  if (!v || !std::isfinite(*v)) fail(where(file, *n), ": '", key, "' must be a finite number");
+  return v;
+}
+
 /// Published values by metric key; a row may name a metric by its key or an alias ("is").
-std::map<std::string, double> metrics_of(const toml::table& t) {
+std::map<std::string, double> metrics_of(const toml::table& t, const std::string& file) {
   std::map<std::string, double> m;
   for (const auto& [k, v] : t)
     if (const eval::Metric* metric = eval::find_metric(std::string(k.str())))
-      if (auto d = v.value<double>()) m[metric->key] = *d;
+      m[metric->key] = *number_of(t, k.str(), file);
   return m;
+}
+
+/// The rows of array-of-tables `key` ([[system]]); each must be a table.
+std::vector<const toml::table*> rows_of(const toml::table& t, const char* key,
+                                        const std::string& file) {
+  std::vector<const toml::table*> out;
+  const toml::node* n = t.get(key);
+  if (!n) return out;
+  const toml::array* a = n->as_array();
+  if (!a) fail(where(file, *n), ": '", key, "' must be [[", key, "]] tables");
+  for (const auto& row : *a) {
+    if (!row.is_table()) fail(where(file, row), ": each [[", key, "]] must be a table");
+    out.push_back(row.as_table());
+  }
+  return out;
+}
+
+/// String key `key` of a row ("" when absent); another type is an error naming it.
+std::string text_of(const toml::table& row, const char* key, const std::string& file) {
+  const toml::node* n = row.get(key);
+  if (!n) return "";
+  if (!n->is_string()) fail(where(file, *n), ": '", key, "' must be a string");
+  return *n->value<std::string>();
 }
 
 std::string lower(std::string s) {
@@ -48,65 +89,62 @@ Baselines Baselines::load(const std::string& name_or_path) {
   } catch (const std::exception& e) {
     fail(name_or_path, ": cannot read baselines (", e.what(), "); use sit-paper or a TOML file");
   }
-  if (const toml::array* sys = t["system"].as_array())
-    for (const auto& node : *sys) {
-      const toml::table& s = *node.as_table();
-      Row r;
-      r.table = "Table 7";
-      r.model = s["model"].value_or(std::string());
-      r.sampler = s["sampler"].value_or(std::string());
-      r.family = r.sampler.substr(0, r.sampler.find(' '));
-      const auto paren = r.sampler.find(' ');
-      if (paren != std::string::npos && (r.family == "ODE" || r.family == "SDE"))
-        r.method = lower(r.sampler.substr(4, r.sampler.find(' ', 4) - 4));
-      if (r.family == "DDPM" || r.family == "DDIM")  // "DDPM 250 steps": one call per step
-        r.nfe = std::atoi(r.sampler.c_str() + r.family.size() + 1);
-      r.cfg = s["cfg"].value_or(1.0);
-      r.note = s["note"].value_or(std::string());
-      r.metrics = metrics_of(s);
-      if (r.family == "ODE" || r.family == "SDE" || r.family == "DDPM") b.rows_.push_back(r);
-    }
+  const std::string& file = name_or_path;
+  for (const toml::table* row : rows_of(t, "system", file)) {
+    const toml::table& s = *row;
+    Row r;
+    r.table = "Table 7";
+    r.model = text_of(s, "model", file);
+    r.sampler = text_of(s, "sampler", file);
+    r.family = r.sampler.substr(0, r.sampler.find(' '));
+    const auto paren = r.sampler.find(' ');
+    if (paren != std::string::npos && (r.family == "ODE" || r.family == "SDE"))
+      r.method = lower(r.sampler.substr(4, r.sampler.find(' ', 4) - 4));
+    if (r.family == "DDPM" || r.family == "DDIM")  // "DDPM 250 steps": one call per step
+      r.nfe = std::atoi(r.sampler.c_str() + r.family.size() + 1);
+    if (const auto cfg = number_of(s, "cfg", file)) r.cfg = *cfg;
+    r.note = text_of(s, "note", file);
+    r.metrics = metrics_of(s, file);
+    if (r.family == "ODE" || r.family == "SDE" || r.family == "DDPM") b.rows_.push_back(r);
+  }
   // Table 1: DiT (DDPM, 250 steps, no guidance; the DiT paper's numbers) at 400K steps;
   // the SiT column is Table 8's SDE row at two digits.
-  if (const toml::array* pairs = t["dit_vs_sit"].as_array())
-    for (const auto& node : *pairs) {
-      const toml::table& s = *node.as_table();
+  for (const toml::table* row : rows_of(t, "dit_vs_sit", file)) {
+    const toml::table& s = *row;
+    Row r;
+    r.table = "Table 1";
+    r.model = "DiT-" + text_of(s, "size", file) + "/2";
+    r.family = "DDPM";
+    r.sampler = "DDPM 250 steps, 400K steps";
+    r.nfe = 250;
+    if (const auto dit = number_of(s, "dit", file)) r.metrics["fid"] = *dit;
+    b.rows_.push_back(r);
+  }
+  for (const toml::table* row : rows_of(t, "size", file)) {
+    const toml::table& s = *row;
+    for (const char* fam : {"ode", "sde"}) {
+      const toml::table* m = s[fam].as_table();
+      if (!m) continue;
       Row r;
-      r.table = "Table 1";
-      r.model = "DiT-" + s["size"].value_or(std::string()) + "/2";
-      r.family = "DDPM";
-      r.sampler = "DDPM 250 steps, 400K steps";
+      r.table = "Table 8";
+      r.model = text_of(s, "model", file);
+      r.family = fam == std::string("ode") ? "ODE" : "SDE";
+      r.sampler = r.family + " 250 NFE, " + text_of(s, "steps", file) + " steps";
       r.nfe = 250;
-      if (auto fid = s["dit"].value<double>()) r.metrics["fid"] = *fid;
-      b.rows_.push_back(r);
+      r.metrics = metrics_of(*m, file);
+      b.rows_.push_back(r);  // later rows (longer training) win
     }
-  if (const toml::array* sizes = t["size"].as_array())
-    for (const auto& node : *sizes) {
-      const toml::table& s = *node.as_table();
-      for (const char* fam : {"ode", "sde"}) {
-        const toml::table* m = s[fam].as_table();
-        if (!m) continue;
-        Row r;
-        r.table = "Table 8";
-        r.model = s["model"].value_or(std::string());
-        r.family = fam == std::string("ode") ? "ODE" : "SDE";
-        r.sampler = r.family + " 250 NFE, " + s["steps"].value_or(std::string()) + " steps";
-        r.nfe = 250;
-        r.metrics = metrics_of(*m);
-        b.rows_.push_back(r);  // later rows (longer training) win
-      }
-    }
-  if (const toml::array* protos = t["protocol"].as_array())
-    for (const auto& node : *protos) {
-      const toml::table& s = *node.as_table();
-      Row r;
-      r.table = "protocol";
-      r.protocol = s["name"].value_or(std::string());
-      r.sampler = "protocol " + r.protocol;
-      r.note = s["source"].value_or(std::string());
-      r.metrics = metrics_of(s);
-      b.rows_.push_back(r);
-    }
+  }
+  for (const toml::table* row : rows_of(t, "protocol", file)) {
+    const toml::table& s = *row;
+    Row r;
+    r.table = "protocol";
+    r.protocol = text_of(s, "name", file);
+    r.sampler = "protocol " + r.protocol;
+    r.note = text_of(s, "source", file);
+    r.metrics = metrics_of(s, file);
+    b.rows_.push_back(r);
+  }
   if (b.rows_.empty()) fail(name_or_path, ": no [[system]] or [[size]] rows");
   return b;
 }

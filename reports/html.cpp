@@ -428,9 +428,13 @@ std::string html_report(const std::vector<Record>& records, const HtmlOptions& o
     const std::string pareto =
         run_gnuplot(program, pareto_script(records, front, y, x, o.metric, name), error);
     if (!error.empty()) {
+      // the install advice only where gnuplot is missing, not where it refused the data
+      const bool missing = error.rfind("gnuplot was not found", 0) == 0;
       h << "<p class=\"note\">Plots omitted: " << html_escape(error)
-        << ". Install gnuplot (Debian: gnuplot-nox) and rerun <code>sit-eval report --format "
-           "html</code>; the tables below are complete.</p>\n";
+        << (missing ? ". Install gnuplot (Debian: gnuplot-nox) and rerun <code>sit-eval report "
+                      "--format html</code>; the"
+                    : ". The")
+        << " tables below are complete.</p>\n";
     } else {
       h << "<figure class=\"pareto\">" << pareto << "</figure>\n";
     }

@@ -37,6 +37,10 @@ std::vector<std::string> adm_keys(const std::vector<Record>& records) {
   return keys;
 }
 
+bool has_number(const Record& r, const std::string& key) {
+  return r.contains(key) && r[key].is_number();
+}
+
 bool ok(const Record& r) {
   return text_field(r, "status") == "ok";
 }
@@ -53,10 +57,12 @@ std::vector<std::string> column(const std::vector<const Record*>& rows, const st
   const Metric& m = info(key);
   std::vector<std::string> out(rows.size());
   double best = lower_is_better(m) ? 1e300 : -1e300;
+  // compare what is printed, so equal printed values are equally bold (strtod: a subnormal
+  // value prints as itself, which std::stod refuses)
+  auto printed_value = [](const std::string& text) { return std::strtod(text.c_str(), nullptr); };
   for (const Record* r : rows)
-    if (r && ok(*r) && r->contains(key)) {
-      // compare what is printed, so equal printed values are equally bold
-      const double v = std::stod(format_metric((*r)[key].get<double>(), key, digits));
+    if (r && ok(*r) && has_number(*r, key)) {
+      const double v = printed_value(format_metric((*r)[key].get<double>(), key, digits));
       best = lower_is_better(m) ? std::min(best, v) : std::max(best, v);
     }
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -66,9 +72,9 @@ std::vector<std::string> column(const std::vector<const Record*>& rows, const st
       out[i] = "failed";
       continue;
     }
-    if (!r->contains(key)) continue;
+    if (!has_number(*r, key)) continue;  // absent, or null (a NaN result)
     const std::string text = format_metric((*r)[key].get<double>(), key, digits);
-    out[i] = std::stod(text) == best ? "\\textbf{" + text + "}" : text;
+    out[i] = printed_value(text) == best ? "\\textbf{" + text + "}" : text;
   }
   return out;
 }
@@ -265,14 +271,14 @@ std::string nfe_layout(const std::vector<Record>& records, const std::string& me
       const Record& r = *it->second;
       if (!ok(r)) {
         text[nfe][s] = "failed";
-      } else if (r.contains(metric)) {
+      } else if (has_number(r, metric)) {
         text[nfe][s] = format_metric(r[metric].get<double>(), metric, digits);
-        const double v = std::stod(text[nfe][s]);
+        const double v = std::strtod(text[nfe][s].c_str(), nullptr);
         best = lower_is_better(m) ? std::min(best, v) : std::max(best, v);
       }
     }
     for (auto& [s, t] : text[nfe])
-      if (t != "failed" && std::stod(t) == best) t = "\\textbf{" + t + "}";
+      if (t != "failed" && std::strtod(t.c_str(), nullptr) == best) t = "\\textbf{" + t + "}";
   }
   auto value = [&](int64_t nfe, const std::string& s) {
     auto it = text[nfe].find(s);

@@ -563,19 +563,25 @@ std::string shortest_text(double v) {
   return buf;
 }
 
+namespace {
+/// printf of one precision and one double into a string of whatever length it takes.
+std::string printed(const char* format, int precision, double v) {
+  const int n = std::snprintf(nullptr, 0, format, precision, v);
+  std::string out(static_cast<size_t>(std::max(n, 0)) + 1, '\0');
+  std::snprintf(out.data(), out.size(), format, precision, v);
+  out.resize(out.size() - 1);
+  return out;
+}
+}  // namespace
+
 std::string format_metric(double v, const std::string& key, int digits) {
-  char buf[64];
   if (digits == kFull) return shortest_text(v);
-  if (digits >= 0) {
-    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  } else if (digits == kPaper && key != "nfe") {
-    std::snprintf(buf, sizeof buf, "%.*f", paper_digits(key), v);
-  } else if (std::fabs(v) >= 1e4 && std::isfinite(v)) {
-    std::snprintf(buf, sizeof buf, "%.0f", v);  // 4 significant digits would need an exponent
-  } else {
-    std::snprintf(buf, sizeof buf, "%.4g", v);
-  }
-  return buf;
+  if (digits >= 0) return printed("%.*f", digits, v);
+  if (digits == kPaper && key != "nfe") return printed("%.*f", paper_digits(key), v);
+  // 4 significant digits would need an exponent from 10^4: whole numbers up to 10^15,
+  // beyond that (no metric's range) the exponent after all
+  if (std::fabs(v) >= 1e4 && std::fabs(v) < 1e15) return printed("%.*f", 0, v);
+  return printed("%.*g", 4, v);
 }
 
 bool inception_features(const Record& r) {
@@ -654,9 +660,13 @@ std::map<std::string, Record> load_gate_baseline(const std::string& path) {
     if (!r.contains("id") || !r["id"].is_string())
       fail(path, ": every baseline configuration needs a string 'id'");
     for (const auto& m : eval::metric_keys())
-      if (r.contains(m) && !r[m].is_number())
+      if (r.contains(m) && (!r[m].is_number() || !std::isfinite(r[m].get<double>())))
         fail(path, ": configuration ", r["id"].get<std::string>(), ": '", m,
-             "' must be a number, got ", r[m].dump());
+             "' must be a finite number, got ",
+             r[m].is_number() ? shortest_text(r[m].get<double>()) : r[m].dump());
+    if (r.contains("label") && !r["label"].is_string())
+      fail(path, ": configuration ", r["id"].get<std::string>(), ": 'label' must be a string, got ",
+           r["label"].dump());
     out[r["id"].get<std::string>()] = r;
   }
   if (out.empty()) fail(path, ": the baseline has no configurations");

@@ -22,7 +22,7 @@ command -v ninja >/dev/null || { echo "fuzz.sh: needs ninja (Debian: ninja-build
 mkdir -p "$out"
 out="$(realpath "$out")"
 
-flags=(-std=c++17 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I"$root")
+flags=(-std=c++17 -O1 -gline-tables-only -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I"$root")
 flags+=(-I/usr/include/hdf5/serial -I/usr/include/eigen3)
 # toml++ 3.3 asserts on some malformed files ("[[[") in its debug checks, an upstream
 # bug; sit-eval's builds define NDEBUG, where the same input is a clean parse error

@@ -82,6 +82,56 @@ TEST(Results, RecordsOfTheWrongShapeAreRefusedWithFileLineAndField) {
   EXPECT_EQ(demo.size(), 222u);
 }
 
+TEST(Results, NullSubnormalAndHugeMetricsRenderInEveryTable) {
+  // Found by a helper session: a NaN result (null in the file) threw inside nlohmann::json in
+  // the system / nfe / ode-sde layouts, a subnormal FID made std::stod throw on its printed
+  // text, and 1e300 was cut at 63 digits by a fixed buffer.
+  std::vector<Record> rs;
+  for (const double fid : {0.0, 5e-324, 1e300}) {
+    rs.push_back(record("sit:SiT-XL/2", "SDE", "Euler", 1.5, 250, fid));
+    rs.back()["nfe"] = 250.0;
+    rs.back()["num_steps"] = 250;
+  }
+  rs[0]["fid"] = nullptr;
+  for (const char* layout : {"diffusion", "ode-sde", "system", "nfe"})
+    EXPECT_NO_THROW(paper_table(rs, layout)) << layout;
+  for (const TableFormat f : {TableFormat::kMarkdown, TableFormat::kCsv, TableFormat::kLatex,
+                              TableFormat::kHtml})
+    EXPECT_NO_THROW(long_table(rs, f));
+  EXPECT_EQ(format_metric(1e300, "fid", kSignificant4), "1e+300");
+  EXPECT_EQ(format_metric(123456.7, "fid", kSignificant4), "123457");
+  const std::string full = format_metric(1e300, "fid", 2);  // every digit, as printf gives
+  EXPECT_EQ(full.size(), 304u);
+  EXPECT_EQ(full.substr(0, 20), "10000000000000000525");
+  EXPECT_EQ(format_metric(5e-324, "fid", kSignificant4), "4.941e-324");
+}
+
+TEST(Baselines, BadBaselineFilesNameLineAndKey) {
+  // Found by a helper session: a NaN published value printed "published nan", a number for
+  // a text key dropped the row silently, and a [[system]] element that is not a table was
+  // dereferenced as one.
+  const auto dir = sit::test::temp_dir();
+  struct Case {
+    std::string text, fragment;
+  };
+  const Case cases[] = {
+      {"[[system]]\nmodel = \"SiT-XL/2\"\nsampler = \"SDE\"\nfid = nan\n",
+       "b.toml:4: 'fid' must be a finite number"},
+      {"[[system]]\nmodel = 5\nsampler = \"SDE\"\nfid = 2.0\n", "b.toml:2: 'model' must be a string"},
+      {"system = [1, 2]\n", "b.toml:1: each [[system]] must be a table"},
+      {"system = 3\n", "b.toml:1: 'system' must be [[system]] tables"},
+      {"[[size]]\nmodel = \"SiT-XL/2\"\n[size.ode]\nfid = \"x\"\n",
+       "b.toml:4: 'fid' must be a finite number"},
+      {"[[system]]\nmodel = \"SiT-XL/2\"\nsampler = \"SDE\"\ncfg = \"1.5\"\n",
+       "b.toml:4: 'cfg' must be a finite number"},
+  };
+  for (const auto& c : cases) {
+    const auto path = dir / "b.toml";
+    std::ofstream(path) << c.text;
+    sit::test::expect_error([&] { Baselines::load(path.string()); }, {c.fragment});
+  }
+}
+
 TEST(Baselines, GuidedXL2MatchesTable7AndSummarises) {
   const Baselines b = Baselines::load("sit-paper");
   const Record sde = record("sit:SiT-XL/2", "SDE", "Euler", 1.5, 250, 2.09);

@@ -107,6 +107,21 @@ TEST(FeatureSet, InconsistentFilesAreClearErrors) {
   });
   sit::test::expect_error([&] { load_feature_set(shape); },
                           {"shape.npz", "'sigma' has shape (2, 2), expected (3, 3)"});
+  // Stored statistics that are no covariance (found by a helper session: FID -8.365 from
+  // sigma = -5 I) are refused; a covariance with rounding-level asymmetry is not.
+  auto stats = [&](const std::string& name, const std::vector<double>& s2) {
+    return write(name, [&](NpzWriter& w) {
+      w.add("mu", {2}, mu.data());
+      w.add("sigma", {2, 2}, s2.data());
+    });
+  };
+  sit::test::expect_error([&] { load_feature_set(stats("neg.npz", {-5, 0, 0, -5})); },
+                          {"neg.npz: 'sigma' is not a covariance matrix: diagonal entry 0 is -5"});
+  sit::test::expect_error([&] { load_feature_set(stats("asym.npz", {1, 100, -100, 1})); },
+                          {"asym.npz: 'sigma' is not a covariance matrix: entries (1, 0) and (0, 1)"});
+  sit::test::expect_error([&] { load_feature_set(stats("cs.npz", {1, 2, 2, 1})); },
+                          {"cs.npz: 'sigma' is not a covariance matrix", "|sigma_ij| <="});
+  EXPECT_EQ(load_feature_set(stats("ok.npz", {2, 1, 1 + 1e-15, 1})).stats.count("pool"), 1u);
 }
 
 // Blocks of any name (another extractor's) round-trip with their statistics under

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "test_util.h"
@@ -103,6 +104,38 @@ TEST(Gate, BadInputExitsOne) {
           " --metrics fidd");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "unknown metric 'fidd'")) << r.err;
+  // A baseline that could never fail (NaN compares false) or has a label of another type is
+  // refused naming the configuration (found by a helper session trying bad inputs).
+  const auto ids = ids_of(sweep_run());
+  std::ofstream(d / "nan.toml") << "[[configuration]]\nid = \"" << ids[0] << "\"\nfid = nan\n";
+  r = run("gate " + sweep_run().string() + " --baseline " + (d / "nan.toml").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "nan.toml: configuration " + ids[0] +
+                                  ": 'fid' must be a finite number, got nan"))
+      << r.err;
+  std::ofstream(d / "label.json") << "[{\"id\": \"" << ids[0] << "\", \"label\": 5, \"fid\": 1}]";
+  r = run("gate " + sweep_run().string() + " --baseline " + (d / "label.json").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "'label' must be a string, got 5")) << r.err;
+}
+
+TEST(Gate, ANaNResultIsARegression) {
+  // A metric recorded as null (NaN) in the run is a regression, not an exception.
+  const fs::path d = sit::test::temp_dir("gate_nan");
+  const auto ids = ids_of(sweep_run());
+  fs::copy(sweep_run(), d / "run", fs::copy_options::recursive);
+  std::string text, line;
+  std::ifstream in(d / "run" / "results.jsonl");
+  while (std::getline(in, line)) {
+    auto r = nlohmann::ordered_json::parse(line);
+    if (r["id"] == ids[0]) r["fid"] = nullptr;
+    text += r.dump() + "\n";
+  }
+  std::ofstream(d / "run" / "results.jsonl") << text;
+  const CliRun r = run("gate " + (d / "run").string() + " --baseline " + sweep_run().string());
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "| fid |")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| NaN |")) << r.out;
 }
 
 TEST(Compare, IdenticalRunsDifferByZeroAndDifferentSamplersAreSignificant) {

@@ -210,6 +210,12 @@ TEST(SweepConfig, GridsTooLargeAreRefusedBeforeExpanding) {
                            values(1000, 1e-6) + "\nrtol = " + values(1000, 1e-4) + "\n";
   sit::test::expect_error([&] { eval::load_sweep(write_sweep(dir, huge).string()); },
                           {"the grid expands to 9000000000 combinations"});
+  // Rules cost rules x combinations (found by a helper session: 1,000 rules on a full grid
+  // took 15 s, and a 2.5 MB file could ask for 20 minutes)
+  std::string rules = "[sweep]\nmodel = \"gmm:mix1d\"\n[grid]\node_methods = [\"euler\"]\n";
+  for (int i = 0; i < 1001; ++i) rules += "[[exclude]]\nnum_steps = " + std::to_string(i + 2) + "\n";
+  sit::test::expect_error([&] { eval::load_sweep(write_sweep(dir, rules).string()); },
+                          {"sweep.toml:5: 1001 [[exclude]] rules, more than 1000"});
 }
 
 TEST(Sweep, EndToEndRecordsFailuresAndRendersTables) {
