@@ -46,7 +46,7 @@ enum class TableFormat { kMarkdown, kCsv, kLatex, kHtml };
 TableFormat parse_table_format(const std::string& name);
 
 /// Number style of metric cells: kSignificant4 (4 significant digits, the default of every
-/// table; values of 10^4 and more print whole), kPaper (FID, sFID, IS, precision and recall
+/// table; values from 10^4 to 10^15 print whole), kPaper (FID, sFID, IS, precision and recall
 /// with 2 decimals as papers print them, KID 4), kFull (the shortest text that reads back as
 /// the same double: CSV), or N >= 0 decimals for every metric.
 constexpr int kSignificant4 = -1;
