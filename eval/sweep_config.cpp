@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/range.h"
+#include "common/toml_where.h"
 #include "eval/metric_table.h"
 #include "reference_stats/feature_set.h"
 #include "models/device.h"
@@ -31,10 +32,6 @@
 namespace sit::eval {
 namespace {
 
-std::string where(const std::string& file, const toml::node& n) {
-  return cat(file, ":", n.source().begin.line);
-}
-
 /// The text of a TOML scalar: a string as is, an integer in digits, a float in shortest
 /// round-trip form (so field parsers see one text form from TOML and from the CLI).
 std::string scalar_text(const std::string& file, const toml::node& v, const std::string& what) {
@@ -42,7 +39,7 @@ std::string scalar_text(const std::string& file, const toml::node& v, const std:
   if (const auto b = v.value_exact<bool>()) return *b ? "true" : "false";
   if (v.is_integer()) return std::to_string(*v.value<int64_t>());
   if (v.is_floating_point()) return python_repr(*v.value<double>());
-  fail(where(file, v), ": ", what, " must be a string or a number, got ", v.type());
+  fail(toml_where(file, v), ": ", what, " must be a string or a number, got ", v.type());
 }
 
 /// Fields a family's own grid keys set (ode_methods, ode_steps, ddpm_respacing, ...).
@@ -56,7 +53,7 @@ std::vector<std::string> value_texts(const std::string& file, const toml::node& 
   std::vector<std::string> out;
   auto take = [&](const toml::node& v) {
     if (numeric ? !v.is_number() : !(v.is_string() || v.is_boolean()))
-      fail(where(file, v), ": '", key, "' must hold ", numeric ? "numbers" : "strings");
+      fail(toml_where(file, v), ": '", key, "' must hold ", numeric ? "numbers" : "strings");
     out.push_back(scalar_text(file, v, cat("'", key, "'")));
   };
   if (const auto* a = n.as_array()) {
@@ -65,7 +62,7 @@ std::vector<std::string> value_texts(const std::string& file, const toml::node& 
   } else {
     take(n);
   }
-  if (out.empty()) fail(where(file, n), ": '", key, "' must not be empty");
+  if (out.empty()) fail(toml_where(file, n), ": '", key, "' must not be empty");
   return out;
 }
 
@@ -76,7 +73,7 @@ void check_keys(const std::string& file, const toml::table& t, const char* secti
       std::string list;
       for (const auto& a : allowed)
         list += (list.empty() ? "" : ", ") + a;
-      fail(where(file, node), ": unknown key '", key.str(), "' in [", section, "] (expected ", list,
+      fail(toml_where(file, node), ": unknown key '", key.str(), "' in [", section, "] (expected ", list,
            ")");
     }
 }
@@ -98,8 +95,8 @@ SweepSpec load_sweep(const std::string& path) {
   const Protocol* protocol = nullptr;
   if (const toml::node* n = sweep->get("protocol")) {
     const auto name = n->value<std::string>();
-    if (!name) fail(where(path, *n), ": 'protocol' must be a string (", protocol_names(), ")");
-    protocol = in_context(where(path, *n), [&] { return &find_protocol(*name); });
+    if (!name) fail(toml_where(path, *n), ": 'protocol' must be a string (", protocol_names(), ")");
+    protocol = in_context(toml_where(path, *n), [&] { return &find_protocol(*name); });
   }
   static const toml::table kNoGrid;
   if (!grid && protocol) grid = &kNoGrid;
@@ -124,7 +121,7 @@ SweepSpec load_sweep(const std::string& path) {
     const toml::node* n = sweep->get(key);
     if (!n) return fallback;
     const auto v = n->value<std::string>();
-    if (!v) fail(where(path, *n), ": '", key, "' must be a string");
+    if (!v) fail(toml_where(path, *n), ": '", key, "' must be a string");
     return *v;
   };
   auto integer = [&](const char* key, int64_t fallback, int64_t min) {
@@ -132,10 +129,10 @@ SweepSpec load_sweep(const std::string& path) {
     if (!n) return fallback;
     const auto v = n->value<int64_t>();
     if (!v || !n->is_integer())
-      fail(where(path, *n), ": '", key, "': expected ", at_least(min).describe(), ", got ",
+      fail(toml_where(path, *n), ": '", key, "': expected ", at_least(min).describe(), ", got ",
            n->type());
     const std::string bad = at_least(min).check(static_cast<double>(*v));
-    if (!bad.empty()) fail(where(path, *n), ": '", key, "': ", bad);
+    if (!bad.empty()) fail(toml_where(path, *n), ": '", key, "': ", bad);
     return *v;
   };
   spec.model = str("model", "");
@@ -153,39 +150,39 @@ SweepSpec load_sweep(const std::string& path) {
   spec.quantization = lowercase(str("quantization", protocol ? protocol->quantization : ""));
   if (protocol) spec.protocol = protocol->name;
   if (const toml::node* n = sweep->get("quantization"))
-    in_context(where(path, *n), [&] { return models::parse_quantization(spec.quantization); });
+    in_context(toml_where(path, *n), [&] { return models::parse_quantization(spec.quantization); });
   spec.inception = str("inception", "");
   spec.extractor = str("extractor", "inception");
   if (const toml::node* n = sweep->get("extractor")) {
     if (!models::find_extractor_kind(spec.extractor))
-      fail(where(path, *n), ": 'extractor' must be one of ", models::extractor_kind_names(),
+      fail(toml_where(path, *n), ": 'extractor' must be one of ", models::extractor_kind_names(),
            ", got '", spec.extractor, "'");
     if (spec.extractor != "inception")
-      fail(where(path, *n), ": 'extractor' names the kind of the 'inception' file; give a ",
+      fail(toml_where(path, *n), ": 'extractor' names the kind of the 'inception' file; give a ",
            spec.extractor, " file as ", spec.extractor, " = \"FILE\" instead");
   }
   spec.dinov2 = str("dinov2", "");
   spec.clip = str("clip", "");
   spec.dinov2_resize = str("dinov2_resize", "pil");
   if (const toml::node* n = sweep->get("dinov2_resize"))
-    in_context(where(path, *n), [&] { return models::parse_resize_mode(spec.dinov2_resize); });
+    in_context(toml_where(path, *n), [&] { return models::parse_resize_mode(spec.dinov2_resize); });
   spec.reference = str("reference", "");
   spec.save_images = str("save_images", "none");
   spec.image_size = integer("image_size", 0, 0);
   spec.num_classes = integer("num_classes", 0, 0);
-  const bool analytic = in_context(where(path, *sweep->get("model")),
+  const bool analytic = in_context(toml_where(path, *sweep->get("model")),
                                    [&] { return model_kind(spec.model).analytic; });
   if (analytic ? spec.precision != "fp32" && spec.precision != "fp64"
                : spec.precision != "fp32" && spec.precision != "tf32" && spec.precision != "bf16")
-    fail(where(path, *sweep->get("precision")), ": 'precision' must be ",
+    fail(toml_where(path, *sweep->get("precision")), ": 'precision' must be ",
          analytic ? "fp32 or fp64 for an analytic model" : "fp32, tf32 or bf16 for a network",
          ", got '", spec.precision, "'");
   if (spec.save_images != "none" && spec.save_images != "png" && spec.save_images != "npz")
-    fail(where(path, *sweep->get("save_images")), ": 'save_images' must be none, png or npz, got '",
+    fail(toml_where(path, *sweep->get("save_images")), ": 'save_images' must be none, png or npz, got '",
          spec.save_images, "'");
   if (protocol && !analytic &&
       std::string(model_kind(spec.model).prefix) != protocol->model)
-    fail(where(path, *sweep->get("protocol")), ": protocol ", protocol->name, " samples ",
+    fail(toml_where(path, *sweep->get("protocol")), ": protocol ", protocol->name, " samples ",
          protocol->model, ": models; model ", spec.model, " is a ", model_kind(spec.model).prefix,
          ": model");
   if (!analytic && spec.ckpt.empty())
@@ -194,18 +191,18 @@ SweepSpec load_sweep(const std::string& path) {
     for (const char* key : {"ckpt", "vae", "image_size", "num_classes", "inception", "extractor",
                             "dinov2", "clip", "dinov2_resize", "quantization"})
       if (const toml::node* n = sweep->get(key))
-        fail(where(path, *n), ": '", key, "' does not apply to the analytic model ", spec.model);
+        fail(toml_where(path, *n), ": '", key, "' does not apply to the analytic model ", spec.model);
   for (const char* key : {"inception", "dinov2", "clip"})
     if (const toml::node* n = sweep->get(key); n && spec.vae.empty())
-      fail(where(path, *n), ": '", key, "' needs a model with images ('vae')");
+      fail(toml_where(path, *n), ": '", key, "' needs a model with images ('vae')");
   if (spec.save_images != "none" && spec.vae.empty())
-    fail(where(path, *sweep->get("save_images")),
+    fail(toml_where(path, *sweep->get("save_images")),
          ": 'save_images' needs a model with images ('vae')");
   if (const toml::node* n = sweep->get("device")) {
     try {
       models::check_device(spec.device, "'device'");
     } catch (const Error& e) {
-      fail(where(path, *n), ": ", e.what());
+      fail(toml_where(path, *n), ": ", e.what());
     }
   }
   spec.samples = integer("samples", protocol ? protocol->num_samples : 1000, 2);
@@ -219,14 +216,14 @@ SweepSpec load_sweep(const std::string& path) {
     for (const auto& m : spec.metrics)
       list += m + ",";
     const toml::node* node = sweep->get("metrics");
-    spec.metrics = in_context(node ? where(path, *node) + ": 'metrics'" : path,
+    spec.metrics = in_context(node ? toml_where(path, *node) + ": 'metrics'" : path,
                               [&] { return parse_metric_list(list); });
   }
   // DINOv2 and CLIP run beside Inception, whose pool features are a run's primary ones
   // (streamed statistics, bootstrap pairing).
   for (const char* key : {"dinov2", "clip"})
     if (const toml::node* n = sweep->get(key); n && spec.inception.empty())
-      fail(where(path, *n), ": '", key, "' runs beside Inception: give 'inception' too");
+      fail(toml_where(path, *n), ": '", key, "' runs beside Inception: give 'inception' too");
   // The blocks the run's features have: Inception's with 'inception' (and DINOv2's, CLIP's),
   // else one block of data-space or latent features.
   std::set<std::string> blocks = spec.inception.empty()
@@ -240,7 +237,7 @@ SweepSpec load_sweep(const std::string& path) {
       if (in.side == MetricInput::kSamples && !blocks.count(in.block)) {
         const auto* kind = models::extractor_kind_of_block(in.block);
         const std::string file = kind ? kind->name : "inception";
-        fail(where(path, sweep->get("metrics") ? *sweep->get("metrics") : *sweep), ": '", key,
+        fail(toml_where(path, sweep->get("metrics") ? *sweep->get("metrics") : *sweep), ": '", key,
              "' needs the '", in.block, "' features of ", file, " (a model with 'vae' and '",
              file, "'); ", spec.model,
              analytic ? " is an analytic model" : " has no '" + file + "'");
@@ -274,7 +271,7 @@ SweepSpec load_sweep(const std::string& path) {
     }
     for (const std::string& text : value_texts(path, *n, key, field.numeric)) {
       SamplerSpec probe = default_sampler_spec(family);
-      in_context(cat(where(path, *n), ": '", key, "'"), [&] { field.set(probe, text); });
+      in_context(cat(toml_where(path, *n), ": '", key, "'"), [&] { field.set(probe, text); });
       a.values.push_back(field.print(probe));
     }
     return a;
@@ -297,7 +294,7 @@ SweepSpec load_sweep(const std::string& path) {
     const bool preset = protocol && protocol->family == family;
     if (!grid->get(methods) && !(preset && grid->get(steps))) {
       if (const toml::node* n = grid->get(steps))
-        fail(where(path, *n), ": '", steps, "' needs '", methods, "' (the methods to run)");
+        fail(toml_where(path, *n), ": '", steps, "' needs '", methods, "' (the methods to run)");
       continue;
     }
     const SamplerSpec defaults = base_spec(family);
@@ -310,7 +307,7 @@ SweepSpec load_sweep(const std::string& path) {
   }
   if (protocol && !own.count(protocol->family)) own[protocol->family] = {};  // the preset itself
   if (own.empty())
-    fail(where(path, *grid),
+    fail(toml_where(path, *grid),
          ": [grid] needs ode_methods, sde_methods, ddpm_respacing and/or ddim_respacing");
   for (const auto& f : sampler_fields()) {
     if (family_key(f.key) || !grid->get(f.key)) continue;
@@ -335,7 +332,7 @@ SweepSpec load_sweep(const std::string& path) {
     }
     for (const Axis& a : shared) combinations *= static_cast<double>(a.values.size());
     if (combinations > kMaxGridCombinations)
-      fail(where(path, *grid), ": the grid expands to ",
+      fail(toml_where(path, *grid), ": the grid expands to ",
            combinations < 1e18 ? std::to_string(static_cast<int64_t>(combinations)) : "over 10^18",
            " combinations, more than ", kMaxGridCombinations,
            " (before [[exclude]]): split the sweep into several files");
@@ -373,14 +370,14 @@ SweepSpec load_sweep(const std::string& path) {
   std::vector<std::map<std::string, std::string>> rules;
   if (const toml::node* ex = tbl.get("exclude")) {
     const toml::array* arr = ex->as_array();
-    if (!arr) fail(where(path, *ex), ": 'exclude' must be [[exclude]] tables");
+    if (!arr) fail(toml_where(path, *ex), ": 'exclude' must be [[exclude]] tables");
     // each rule is matched against every configuration of the grid
     if (arr->size() > kMaxExcludeRules)
-      fail(where(path, *ex), ": ", arr->size(), " [[exclude]] rules, more than ", kMaxExcludeRules,
+      fail(toml_where(path, *ex), ": ", arr->size(), " [[exclude]] rules, more than ", kMaxExcludeRules,
            ": narrow the grid instead, or split the sweep");
     for (const auto& r : *arr) {
       const toml::table* t = r.as_table();
-      if (!t) fail(where(path, r), ": each [[exclude]] must be a table");
+      if (!t) fail(toml_where(path, r), ": each [[exclude]] must be a table");
       check_keys(path, *t, "exclude", rule_keys);
       std::map<std::string, std::string> rule;
       for (const auto& [k, v] : *t) {
@@ -401,7 +398,7 @@ SweepSpec load_sweep(const std::string& path) {
               error += (error.empty() ? "" : "; ") + std::string(e.what());
           }
         }
-        if (!valid) fail(where(path, v), ": exclude '", key, "': ", error);
+        if (!valid) fail(toml_where(path, v), ": exclude '", key, "': ", error);
         rule[key] = text;
       }
       // a rule whose keys no one family has can never match: a mistake, not a rule
@@ -417,7 +414,7 @@ SweepSpec load_sweep(const std::string& path) {
         std::string keys;
         for (const auto& [k, text] : rule)
           keys += (keys.empty() ? "" : ", ") + k + " = " + text;
-        fail(where(path, r), ": this [[exclude]] rule can never match: no sampler family has all "
+        fail(toml_where(path, r), ": this [[exclude]] rule can never match: no sampler family has all "
              "of ", keys);
       }
       rules.push_back(std::move(rule));
@@ -439,22 +436,22 @@ SweepSpec load_sweep(const std::string& path) {
   // [[include]] tables add configurations outside the grid (after the excludes).
   if (const toml::node* inc = tbl.get("include")) {
     const toml::array* arr = inc->as_array();
-    if (!arr) fail(where(path, *inc), ": 'include' must be [[include]] tables");
+    if (!arr) fail(toml_where(path, *inc), ": 'include' must be [[include]] tables");
     for (const auto& node : *arr) {
       const toml::table* t = node.as_table();
-      if (!t) fail(where(path, node), ": each [[include]] must be a table");
+      if (!t) fail(toml_where(path, node), ": each [[include]] must be a table");
       check_keys(path, *t, "include", rule_keys);
       const toml::node* mode = t->get("mode");
-      if (!mode) fail(where(path, node), ": include needs 'mode' (\"ODE\", \"SDE\", \"DDPM\" or \"DDIM\")");
+      if (!mode) fail(toml_where(path, node), ": include needs 'mode' (\"ODE\", \"SDE\", \"DDPM\" or \"DDIM\")");
       SamplerSpec c;
-      in_context(cat(where(path, *mode), ": include 'mode'"), [&] {
+      in_context(cat(toml_where(path, *mode), ": include 'mode'"), [&] {
         c = default_sampler_spec(
             samplers::parse_sampler_family(scalar_text(path, *mode, "include 'mode'")));
       });
       for (const auto& f : sampler_fields()) {
         const toml::node* n = t->get(f.key);
         if (!n || std::string(f.key) == "mode") continue;
-        const std::string context = cat(where(path, *n), ": include '", f.key, "'");
+        const std::string context = cat(toml_where(path, *n), ": include '", f.key, "'");
         if (!f.applies_to(c.family()))
           fail(context, " does not apply to ", samplers::to_string(c.family()), " sampling");
         const std::string text = scalar_text(path, *n, cat("include '", f.key, "'"));
@@ -485,7 +482,7 @@ SweepSpec load_sweep(const std::string& path) {
       if (c.config.guidance.scale != 1.0 &&
           c.config.guidance.kind == samplers::GuidanceKind::kCfg) {
         const toml::node* n = grid->get("cfg_scale");
-        fail(n ? where(path, *n) : path, ": cfg_scale ", c.value("cfg_scale"),
+        fail(n ? toml_where(path, *n) : path, ": cfg_scale ", c.value("cfg_scale"),
              " needs a "
              "class-conditional model, and ",
              spec.model, " is unconditional");

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/toml_where.h"
 #include "samplers/discrete.h"
 #include "samplers/sampler.h"
 
@@ -261,7 +262,7 @@ GaussianMixture GaussianMixture::from_toml(const std::string& path) {
   } catch (const toml::parse_error& e) {
     fail(path, ":", e.source().begin.line, ": ", e.description());
   }
-  auto where = [&](const toml::node& n) { return cat(path, ":", n.source().begin.line); };
+  auto where = [&](const toml::node& n) { return toml_where(path, n); };
   for (const auto& [key, node] : tbl)
     if (key != "dim" && key != "num_classes" && key != "component" && key != "name")
       fail(where(node), ": unknown key '", key.str(),

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "common/toml_where.h"
 #include "eval/metric_table.h"
 
 namespace sit::reports {
@@ -17,11 +18,6 @@ extern const char* const kSitPaperBaselines;  // generated from baselines/sit_pa
 
 namespace {
 
-/// "FILE:LINE" of a node of a baselines file.
-std::string where(const std::string& file, const toml::node& n) {
-  return file + ":" + std::to_string(n.source().begin.line);
-}
-
 /// Number key `key` of a row (nullopt when absent); anything but a finite number is an
 /// error naming it.
 std::optional<double> number_of(const toml::table& row, std::string_view key,
@@ -29,7 +25,8 @@ std::optional<double> number_of(const toml::table& row, std::string_view key,
   const toml::node* n = row.get(key);
   if (!n) return std::nullopt;
   const auto v = n->value<double>();
-  if (!v || !std::isfinite(*v)) fail(where(file, *n), ": '", key, "' must be a finite number");
+  if (!v || !std::isfinite(*v))
+    fail(toml_where(file, *n), ": '", key, "' must be a finite number");
   return v;
 }
 
@@ -49,9 +46,9 @@ std::vector<const toml::table*> rows_of(const toml::table& t, const char* key,
   const toml::node* n = t.get(key);
   if (!n) return out;
   const toml::array* a = n->as_array();
-  if (!a) fail(where(file, *n), ": '", key, "' must be [[", key, "]] tables");
+  if (!a) fail(toml_where(file, *n), ": '", key, "' must be [[", key, "]] tables");
   for (const auto& row : *a) {
-    if (!row.is_table()) fail(where(file, row), ": each [[", key, "]] must be a table");
+    if (!row.is_table()) fail(toml_where(file, row), ": each [[", key, "]] must be a table");
     out.push_back(row.as_table());
   }
   return out;
@@ -61,7 +58,7 @@ std::vector<const toml::table*> rows_of(const toml::table& t, const char* key,
 std::string text_of(const toml::table& row, const char* key, const std::string& file) {
   const toml::node* n = row.get(key);
   if (!n) return "";
-  if (!n->is_string()) fail(where(file, *n), ": '", key, "' must be a string");
+  if (!n->is_string()) fail(toml_where(file, *n), ": '", key, "' must be a string");
   return *n->value<std::string>();
 }
 
