@@ -46,13 +46,43 @@ void write_string_attr(hid_t loc, const std::string& path, const char* name,
   H5Tclose(type);
 }
 
-std::string read_string_attr(hid_t loc, const char* name) {
-  if (H5Aexists(loc, name) <= 0) return "";
-  const hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
+// Provenance strings are short (a path, an extractor's signature); a damaged header may
+// declare any length.
+constexpr size_t kMaxAttributeBytes = size_t{1} << 20;
+
+// Opens attribute NAME, which must hold one value (H5Aread writes every element of its
+// dataspace into the buffer it is given); -1 when absent.
+hid_t open_scalar_attr(hid_t file, const std::string& path, const char* name) {
+  if (H5Aexists(file, name) <= 0) return -1;
+  const hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
+  if (attr < 0) fail(path, ": cannot open attribute '", name, "' (corrupt file?)");
+  const hid_t space = H5Aget_space(attr);
+  const hssize_t n = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+  if (space >= 0) H5Sclose(space);
+  if (n != 1) {
+    H5Aclose(attr);
+    fail(path, ": attribute '", name, "' must hold one value, its dataspace holds ", n,
+         ": a damaged file, or not a feature file");
+  }
+  return attr;
+}
+
+std::string read_string_attr(hid_t file, const std::string& path, const char* name) {
+  const hid_t attr = open_scalar_attr(file, path, name);
+  if (attr < 0) return "";
   const hid_t ftype = H5Aget_type(attr);
   std::string out;
-  if (H5Tget_class(ftype) == H5T_STRING && !H5Tis_variable_str(ftype)) {
+  if (ftype >= 0 && H5Tget_class(ftype) == H5T_STRING && !H5Tis_variable_str(ftype)) {
     const size_t n = H5Tget_size(ftype);
+    hsize_t file_bytes = 0;
+    H5Fget_filesize(file, &file_bytes);
+    if (n > kMaxAttributeBytes || n > file_bytes) {
+      H5Tclose(ftype);
+      H5Aclose(attr);
+      fail(path, ": attribute '", name, "' declares a string of ", n, " bytes (the file has ",
+           file_bytes, ", provenance strings at most ", kMaxAttributeBytes,
+           "): a damaged file, or not a feature file");
+    }
     std::string buf(n, '\0');
     const hid_t mtype = H5Tcopy(H5T_C_S1);
     H5Tset_size(mtype, n);
@@ -60,7 +90,7 @@ std::string read_string_attr(hid_t loc, const char* name) {
     if (H5Aread(attr, mtype, buf.data()) >= 0) out = buf.substr(0, buf.find('\0'));
     H5Tclose(mtype);
   }
-  H5Tclose(ftype);
+  if (ftype >= 0) H5Tclose(ftype);
   H5Aclose(attr);
   return out;
 }
@@ -260,7 +290,11 @@ std::vector<int64_t> H5FeatureReader::shape(const std::string& name) const {
   if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
   const hid_t type = H5Dget_type(dset);
   const size_t element_bytes = type < 0 ? 0 : H5Tget_size(type);
-  const hsize_t stored = H5Dget_storage_size(dset);
+  // a damaged chunk index can claim more than the file has (datasets in external files are
+  // not feature files)
+  hsize_t file_bytes = 0;
+  H5Fget_filesize(file_, &file_bytes);
+  const hsize_t stored = std::min(H5Dget_storage_size(dset), file_bytes);
   if (type >= 0) H5Tclose(type);
   if (space >= 0) H5Sclose(space);
   H5Dclose(dset);
@@ -338,14 +372,18 @@ std::vector<int64_t> H5FeatureReader::read_i64(const std::string& name) const {
 
 Provenance H5FeatureReader::provenance() const {
   Provenance p;
-  p.source = read_string_attr(file_, "source");
-  p.extractor = read_string_attr(file_, "extractor");
-  p.created = read_string_attr(file_, "created");
-  p.program_version = read_string_attr(file_, "program_version");
-  if (H5Aexists(file_, "count") > 0) {
-    const hid_t attr = H5Aopen(file_, "count", H5P_DEFAULT);
-    H5Aread(attr, H5T_NATIVE_INT64, &p.count);
-    H5Aclose(attr);
+  p.source = read_string_attr(file_, path_, "source");
+  p.extractor = read_string_attr(file_, path_, "extractor");
+  p.created = read_string_attr(file_, path_, "created");
+  p.program_version = read_string_attr(file_, path_, "program_version");
+  const hid_t count = open_scalar_attr(file_, path_, "count");
+  if (count >= 0) {
+    const hid_t type = H5Aget_type(count);
+    const bool integer = type >= 0 && H5Tget_class(type) == H5T_INTEGER;
+    if (type >= 0) H5Tclose(type);
+    const herr_t rc = integer ? H5Aread(count, H5T_NATIVE_INT64, &p.count) : -1;
+    H5Aclose(count);
+    if (rc < 0) fail(path_, ": attribute 'count' is not an integer (corrupt file?)");
   }
   return p;
 }

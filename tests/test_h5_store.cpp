@@ -94,7 +94,7 @@ TEST(H5Store, Errors) {
 
 // Found by fuzz_features: a damaged object header made H5Dopen2 fail, and the failure was
 // not checked (the dataset read as shape ()); HDF5 1.10.8 itself leaks the header it was
-// decoding (scripts/fuzz_lsan.supp). The file is refused naming the dataset.
+// decoding (scripts/lsan.supp). The file is refused naming the dataset.
 TEST(H5Store, DamagedObjectHeaderIsRefusedNamingTheDataset) {
   const std::string path = sit::test::fixture("fuzz_h5_damaged_object_header.h5");
   sit::test::expect_error([&] { load_feature_set(path); },
@@ -104,6 +104,13 @@ TEST(H5Store, DamagedObjectHeaderIsRefusedNamingTheDataset) {
   const std::string huge = sit::test::fixture("fuzz_h5_huge_metadata_allocation.h5");
   sit::test::expect_error([&] { load_feature_set(huge); },
                           {"fuzz_h5_huge_metadata_allocation.h5: cannot open HDF5 file"});
+  // Found by fuzz_features (CI's fuzz_smoke stopped on an out-of-memory of this kind): an
+  // object header declaring 4 GiB, which libhdf5 allocates
+  // (address space only: it then finds the file does not hold them); refused, whether the
+  // allocation succeeds or, under a memory limit, fails.
+  const std::string header = sit::test::fixture("fuzz_h5_4gib_object_header.h5");
+  sit::test::expect_error([&] { load_feature_set(header); },
+                          {"fuzz_h5_4gib_object_header.h5: cannot open HDF5 file"});
 }
 
 // A header may declare any extent; rows are allocated, or streamed through StreamingStats,
@@ -132,4 +139,45 @@ TEST(H5Store, DeclaredShapesLargerThanTheFileAreRefusedBeforeReading) {
                             {"huge.h5: dataset 'pool' declares shape (1099511627776, 4)",
                              "but the file holds 0 bytes of it"});
   }
+}
+
+// The provenance attributes hold one value each. H5Aread writes every element of an
+// attribute's dataspace into the buffer it is given, so a 'count' of 1,000 elements wrote
+// 8,000 bytes into one int64 (found reviewing fuzz_features' out-of-memory in CI); a string
+// attribute of several elements, or one declaring more bytes than the file has, likewise.
+TEST(H5Store, ProvenanceAttributesMustHoldOneValue) {
+  const auto dir = sit::test::temp_dir();
+  const auto write_file = [&](const std::string& name, const char* attribute, hid_t type,
+                              hsize_t elements) {
+    const std::string path = (dir / name).string();
+    {
+      H5FeatureWriter w(path);
+      const std::vector<float> rows(6, 1.0f);
+      w.append_rows("pool", rows.data(), 2, 3);
+      w.close();
+    }
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hid_t space = H5Screate_simple(1, &elements, nullptr);
+    const hid_t a = H5Acreate2(f, attribute, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    const std::vector<char> zeros(H5Tget_size(type) * elements, 0);
+    EXPECT_GE(H5Awrite(a, type, zeros.data()), 0);
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Fclose(f);
+    return path;
+  };
+  const std::string count = write_file("count.h5", "count", H5T_STD_I64LE, 1000);
+  sit::test::expect_error([&] { load_feature_set(count); },
+                          {"count.h5: attribute 'count' must hold one value, its dataspace "
+                           "holds 1000"});
+  const hid_t text = H5Tcopy(H5T_C_S1);
+  H5Tset_size(text, 8);
+  const std::string source = write_file("source.h5", "source", text, 2);
+  H5Tclose(text);
+  sit::test::expect_error([&] { load_feature_set(source); },
+                          {"source.h5: attribute 'source' must hold one value, its dataspace "
+                           "holds 2"});
+  const std::string real = write_file("real.h5", "count", H5T_IEEE_F64LE, 1);
+  sit::test::expect_error([&] { load_feature_set(real); },
+                          {"real.h5: attribute 'count' is not an integer"});
 }
