@@ -1,6 +1,7 @@
 #include "metrics/feature_stats.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/error.h"
 #include "metrics/linalg.h"
@@ -219,6 +220,33 @@ FeatureStats compute_stats(const FeatureView& features, StatsOptions options) {
   StreamingStats stats(features.rows, features.cols, options, "features");
   stats.add(features.data, features.rows);
   return stats.finalize();
+}
+
+void check_stored_stats(const FeatureStats& stats, const std::string& mu_name,
+                        const std::string& sigma_name) {
+  const int64_t d = stats.mu.size();
+  for (int64_t i = 0; i < d; ++i)
+    if (!std::isfinite(stats.mu(i)))
+      fail(mu_name, " holds NaN or Inf (entry ", i, "); statistics must be finite");
+  const Eigen::MatrixXd& sigma = stats.sigma;
+  for (int64_t i = 0; i < d; ++i)
+    for (int64_t j = 0; j < d; ++j)
+      if (!std::isfinite(sigma(i, j)))
+        fail(sigma_name, " holds NaN or Inf (entry (", i, ", ", j,
+             ")); statistics must be finite");
+  for (int64_t i = 0; i < d; ++i)
+    if (sigma(i, i) < 0)
+      fail(sigma_name, " is not a covariance matrix: diagonal entry ", i, " is ", sigma(i, i));
+  for (int64_t i = 0; i < d; ++i)
+    for (int64_t j = 0; j < i; ++j) {
+      const double scale = std::sqrt(sigma(i, i) * sigma(j, j));
+      if (std::fabs(sigma(i, j) - sigma(j, i)) > 1e-6 * scale + 1e-300 ||
+          std::fabs(sigma(i, j)) > scale * (1 + 1e-6) + 1e-300)
+        fail(sigma_name, " is not a covariance matrix: entries (", i, ", ", j, ") and (", j, ", ",
+             i, ") are ", sigma(i, j), " and ", sigma(j, i), " with variances ", sigma(i, i),
+             " and ", sigma(j, j), " (it must be symmetric with |sigma_ij| <= "
+             "sqrt(sigma_ii sigma_jj))");
+    }
 }
 
 }  // namespace sit::metrics

@@ -101,6 +101,15 @@ class StreamingStats {
   int64_t pending_rows_ = 0;
 };
 
+/// Checks statistics read from a file (npz / HDF5 mu and sigma, EDM2 reference pickles)
+/// before they are used: every entry finite, and sigma a covariance matrix as far as O(D^2)
+/// can tell: a non-negative diagonal, symmetric, |sigma_ij| <= sqrt(sigma_ii sigma_jj) (each
+/// within 1e-6 of the scale, for rounding). Otherwise FID comes out negative or complex (ADM's
+/// evaluator does not check). `mu_name` / `sigma_name` name the arrays in the errors
+/// ("FILE: 'mu'"). Throws sit::Error naming the first bad entry.
+void check_stored_stats(const FeatureStats& stats, const std::string& mu_name,
+                        const std::string& sigma_name);
+
 /// Statistics of a whole matrix, numpy's np.mean(axis=0) / np.cov(rowvar=False) in double:
 /// StreamingStats over the rows in place.
 FeatureStats compute_stats(const FeatureView& features, StatsOptions options = {});

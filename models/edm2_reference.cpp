@@ -133,15 +133,11 @@ metrics::FeatureStats stats_of(const PyRef& entry, const std::string& where) {
   const int64_t d = m.shape[0];
   if (s.shape != std::vector<int64_t>{d, d})
     fail(where, "['sigma'] must be [", d, ", ", d, "], got shape ", shape_string(s.shape));
-  for (const auto* a : {&m, &s})
-    for (size_t i = 0; i < a->values.size(); ++i)
-      if (!std::isfinite(a->values[i]))
-        fail(where, a == &m ? "['mu']" : "['sigma']", " holds NaN or Inf (entry ", i,
-             "); statistics must be finite");
   metrics::FeatureStats st;
   st.mu = Eigen::Map<const Eigen::VectorXd>(m.values.data(), d);
   st.sigma = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
       s.values.data(), d, d);
+  metrics::check_stored_stats(st, where + "['mu']", where + "['sigma']");
   return st;
 }
 

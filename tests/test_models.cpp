@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "models/checkpoint.h"
+#include "models/edm2_reference.h"
 #include "models/lightningdit.h"
 #include "models/pickle.h"
 #include "models/sit.h"
@@ -570,4 +571,38 @@ TEST(LightningDiT, ReleasedLayoutForwardAndSamplerMatchThePythonReference) {
   std::cout << "LightningDiT sampler: max |latent difference| " << sdiff << "\n";
   EXPECT_LT(sdiff, 1e-5 * std::max(1.0, sampled.abs().max().item<double>()));
   EXPECT_EQ(r.nfe[0], 19);
+}
+
+// EDM2 reference pickles get the checks of stored statistics in npz / HDF5 files
+// (metrics::check_stored_stats): a sigma that is no covariance matrix gave a negative FID.
+TEST(Edm2Reference, StatisticsThatAreNoCovarianceAreRefused) {
+  const auto dir = sit::test::temp_dir();
+  const auto write = [&](const std::string& name, const Eigen::MatrixXd& sigma) {
+    sit::io::FeatureSet set;
+    set.path = name;
+    set.provenance.count = 10;
+    set.stats[sit::io::kPool].mu = Eigen::VectorXd::Zero(sigma.rows());
+    set.stats[sit::io::kPool].sigma = sigma;
+    const std::string path = (dir / name).string();
+    sit::models::save_edm2_reference(path, set);
+    return path;
+  };
+  Eigen::MatrixXd good = Eigen::MatrixXd::Identity(3, 3);
+  good(0, 1) = good(1, 0) = 0.5;
+  EXPECT_NEAR(sit::models::load_edm2_reference(write("good.pkl", good))
+                  .stats.at(sit::io::kPool).sigma(0, 1),
+              0.5, 0.0);
+  const Eigen::MatrixXd negative = -5.0 * Eigen::MatrixXd::Identity(3, 3);
+  sit::test::expect_error(
+      [&] { sit::models::load_edm2_reference(write("neg.pkl", negative)); },
+      {"neg.pkl: ['fid']['sigma'] is not a covariance matrix: diagonal entry 0 is -5"});
+  Eigen::MatrixXd asymmetric = good;
+  asymmetric(2, 0) = 0.25;
+  sit::test::expect_error(
+      [&] { sit::models::load_edm2_reference(write("asym.pkl", asymmetric)); },
+      {"asym.pkl: ['fid']['sigma'] is not a covariance matrix: entries (2, 0) and (0, 2)"});
+  Eigen::MatrixXd nan = good;
+  nan(1, 2) = std::nan("");
+  sit::test::expect_error([&] { sit::models::load_edm2_reference(write("nan.pkl", nan)); },
+                          {"nan.pkl: ['fid']['sigma'] holds NaN or Inf (entry (1, 2))"});
 }
