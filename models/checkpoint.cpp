@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -105,6 +106,21 @@ at::ScalarType safetensors_dtype(const std::string& name, const std::string& whe
   return it->second;
 }
 
+// A safetensors shape or data_offsets: an array of non-negative integers that fit int64.
+// nlohmann reads 2^64 and beyond as a double, and converting that to an integer is undefined
+// behaviour (found by fuzz_checkpoint), as is reading a string or a 1.5 as one.
+std::vector<int64_t> safetensors_integers(const nlohmann::json& v, const std::string& where,
+                                          const char* field) {
+  if (!v.is_array()) fail(where, ": ", field, " must be an array of integers, got ", v.dump());
+  std::vector<int64_t> out;
+  for (const auto& e : v) {
+    if (!e.is_number_unsigned() || e.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      fail(where, ": ", field, " must hold non-negative integers below 2^63, got ", v.dump());
+    out.push_back(static_cast<int64_t>(e.get<uint64_t>()));
+  }
+  return out;
+}
+
 void load_safetensors(const std::string& path, StateDict& sd) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
@@ -142,27 +158,28 @@ void load_safetensors(const std::string& path, StateDict& sd) {
     if (!h.is_object() || !h.contains("dtype") || !h.contains("shape") ||
         !h.contains("data_offsets"))
       fail(where, " must have dtype, shape and data_offsets");
+    if (!h["dtype"].is_string())
+      fail(where, ": dtype must be a string, got ", h["dtype"].dump());
     const at::ScalarType dtype = safetensors_dtype(h["dtype"].get<std::string>(), where);
-    const auto shape = h["shape"].get<std::vector<int64_t>>();
-    const auto off = h["data_offsets"].get<std::vector<uint64_t>>();
+    const std::vector<int64_t> shape = safetensors_integers(h["shape"], where, "shape");
+    const std::vector<int64_t> off = safetensors_integers(h["data_offsets"], where, "data_offsets");
     if (off.size() != 2 || off[0] > off[1])
       fail(where, ": data_offsets must be [begin, end], got ", h["data_offsets"].dump());
     int64_t numel = 1, nbytes_signed = 0;
     for (int64_t s : shape) {
-      if (s < 0) fail(where, ": negative dimension in shape ", shape_string(shape));
       if (__builtin_mul_overflow(numel, s, &numel))
         fail(where, ": shape ", shape_string(shape), " has more elements than any file holds");
     }
     if (__builtin_mul_overflow(numel, static_cast<int64_t>(at::elementSize(dtype)), &nbytes_signed))
       fail(where, ": shape ", shape_string(shape), " needs more bytes than any file holds");
     const auto nbytes = static_cast<uint64_t>(nbytes_signed);
-    if (off[1] - off[0] != nbytes)
+    if (static_cast<uint64_t>(off[1] - off[0]) != nbytes)
       fail(where, ": data_offsets span ", off[1] - off[0], " bytes, shape ", shape_string(shape),
            " x ", at::toString(dtype), " needs ", nbytes);
-    if (off[1] > data_size)
+    if (static_cast<uint64_t>(off[1]) > data_size)
       fail(where, ": data ends at byte ", off[1], " of a ", data_size,
            "-byte data section: truncated file?");
-    spans.push_back({off[0], off[1], it.key()});
+    spans.push_back({static_cast<uint64_t>(off[0]), static_cast<uint64_t>(off[1]), it.key()});
     // Unaligned data is copied; aligned data is used in place, the mapping kept alive.
     const uint8_t* src = base + data_start + off[0];
     at::Tensor t;

@@ -322,6 +322,9 @@ FeatureSet load_feature_set(const std::string& path, const LoadOptions& options)
       const std::vector<uint8_t> bytes = a.read_all<uint8_t>();
       try {
         const auto j = nlohmann::json::parse(bytes.begin(), bytes.end());
+        // a count of 1e40 read as int64 would be undefined behaviour
+        if (j.is_object() && j.contains("count") && !j["count"].is_number_integer())
+          fail(path, ": 'provenance' count must be an integer, got ", j["count"].dump());
         set.provenance.source = j.value("source", "");
         set.provenance.extractor = j.value("extractor", "");
         set.provenance.created = j.value("created", "");

@@ -122,6 +122,18 @@ TEST(FeatureSet, InconsistentFilesAreClearErrors) {
   sit::test::expect_error([&] { load_feature_set(stats("cs.npz", {1, 2, 2, 1})); },
                           {"cs.npz: 'sigma' is not a covariance matrix", "|sigma_ij| <="});
   EXPECT_EQ(load_feature_set(stats("ok.npz", {2, 1, 1 + 1e-15, 1})).stats.count("pool"), 1u);
+  // The provenance record's count must be an integer: 1e40 read as int64 was undefined
+  // behaviour (the kind fuzz_checkpoint found in safetensors shapes).
+  for (const std::string count : {"1e+40", "2.5", "\"6\""}) {  // as nlohmann prints them
+    const std::string text = "{\"source\": \"x\", \"count\": " + count + "}";
+    const auto path = write("count.npz", [&](NpzWriter& w) {
+      w.add("pool", {4, 3}, a.data());
+      w.add("provenance", {static_cast<int64_t>(text.size())},
+            reinterpret_cast<const uint8_t*>(text.data()));
+    });
+    sit::test::expect_error([&] { load_feature_set(path); },
+                            {"count.npz: 'provenance' count must be an integer, got " + count});
+  }
 }
 
 // Blocks of any name (another extractor's) round-trip with their statistics under

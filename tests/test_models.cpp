@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -177,6 +178,43 @@ TEST(Checkpoint, BadFilesGiveClearErrors) {
   // allocated before reading from an 805-byte file
   e = error_of([] { load_state_dict(sit::test::fixture("fuzz_zip_declared_size_oom.pt")); });
   EXPECT_NE(e.find("declares"), std::string::npos) << e;
+  // fuzzing finding (fuzz_checkpoint, undefined behaviour): a safetensors dimension of 2^64
+  // or more, which nlohmann reads as a double, was converted to int64; every shape and
+  // data_offsets entry must be a non-negative integer below 2^63, and dtype a string
+  e = error_of([] {
+    load_state_dict(sit::test::fixture("fuzz_safetensors_shape_beyond_2_64.safetensors"));
+  });
+  EXPECT_NE(e.find("tensor 'w': shape must hold non-negative integers below 2^63, got [2,3.5"),
+            std::string::npos)
+      << e;
+  const auto dir = sit::test::temp_dir();
+  const auto safetensors = [&](const std::string& name, const std::string& header) {
+    std::string bytes(8, '\0');
+    const uint64_t n = header.size();
+    std::memcpy(bytes.data(), &n, 8);
+    bytes += header + std::string(24, '\0');
+    const std::string path = (dir / name).string();
+    std::ofstream(path, std::ios::binary) << bytes;
+    return path;
+  };
+  for (const auto& [header, expected] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"w": {"dtype": "F32", "shape": [2, -3], "data_offsets": [0, 24]}})",
+            "tensor 'w': shape must hold non-negative integers below 2^63, got [2,-3]"},
+           {R"({"w": {"dtype": "F32", "shape": [2, 3.0], "data_offsets": [0, 24]}})",
+            "tensor 'w': shape must hold non-negative integers below 2^63, got [2,3.0]"},
+           {R"({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": "0-24"}})",
+            "tensor 'w': data_offsets must be an array of integers, got \"0-24\""},
+           {R"({"w": {"dtype": 5, "shape": [2, 3], "data_offsets": [0, 24]}})",
+            "tensor 'w': dtype must be a string, got 5"}}) {
+    e = error_of([&] { load_state_dict(safetensors("h.safetensors", header)); });
+    EXPECT_NE(e.find("h.safetensors: " + expected), std::string::npos) << e;
+  }
+  // the well-formed file of the same layout reads
+  e = error_of([&] {
+    load_state_dict(safetensors(
+        "ok.safetensors", R"({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}})"));
+  });
+  EXPECT_EQ(e, "(no error)") << e;
 }
 
 namespace {
