@@ -5,9 +5,11 @@
 # and the findings (crash-/leak-/timeout-/oom- files); exits 1 when there is a finding.
 #
 #   scripts/fuzz.sh [SECONDS] [OUT_DIR]        (OUT_DIR default: build-fuzz)
-#   SIT_FUZZ_RUNS=N scripts/fuzz.sh 0 DIR       N inputs per target from seed 1: the same
-#                                               inputs on every machine (ctest fuzz_smoke)
+#   SIT_FUZZ_RUNS=N scripts/fuzz.sh 0 DIR       N inputs per target from seed 1, from the
+#                                               seeds alone (ctest fuzz_smoke)
 #   SIT_FUZZ_TARGETS="npz checkpoint" ...       only these targets (default: all)
+#   SIT_BUILD_DIR=DIR                           sit-eval's unsanitized build (default build/):
+#                                               what an input does not reach is linked from it
 #
 # The targets are compiled through a ninja file written into OUT_DIR: each source once for
 # all targets, in parallel, again only when it, a header it includes or the flags change.
@@ -49,6 +51,31 @@ declare -A sources=(
 declare -A libs=([npz]="-lz" [image]="-lpng -ljpeg -lz"
                  [features]="-lhdf5_serial -llapack -lblas -lz -lgomp")
 libs[results]="${libs[features]}"
+# With sit-eval's unsanitized build in SIT_BUILD_DIR (default build/; ctest passes its own),
+# code a target's input does not reach is linked from its archives, uninstrumented, instead
+# of compiled again (the sweep target needs them; elsewhere they save compile time)
+lib_dir="${SIT_BUILD_DIR:-build}"
+have_archives=0
+if [ -f "$lib_dir/common/libsit_common.a" ] &&
+   grep -q '^SIT_SANITIZE:STRING=$' "$lib_dir/CMakeCache.txt" 2>/dev/null; then
+  have_archives=1
+  lib_dir="$(realpath "$lib_dir")"
+fi
+archives() {  # the archives of sit-eval's build named, as one linker group
+  printf -- '-Wl,--start-group'
+  for l in "$@"; do printf ' %s' "$lib_dir/$l.a"; done
+  printf ' -Wl,--end-group'
+}
+if [ "$have_archives" = 1 ]; then
+  # results: the JSON-lines reader and every table are instrumented; the metrics and the
+  # feature-file readers they link against are not reached by a results file
+  sources[results]="reports/results.cpp reports/latex.cpp reports/baselines.cpp
+                    reports/paper_tables.cpp reports/html.cpp @baselines_data.cpp
+                    eval/metric_table.cpp $common @build_info.cpp"
+  libs[results]="$(archives eval/libsit_metric_table reference_stats/libsit_reference_stats \
+                   metrics/libsit_metrics common/libsit_common) -lhdf5_serial -lpng -ljpeg
+                 -ltomlplusplus -llapack -lblas -lz -lgomp"
+fi
 declare -A seeds=([npz]="tests/fixtures/*.npz tests/fixtures/*.npy" [image]="fuzz/seeds_image/*"
                   [features]="fuzz/seeds_features/*" [results]="fuzz/seeds_results/*")
 # the LibTorch targets: our pickle machine, zip and checkpoint readers, the mixture and
@@ -60,25 +87,23 @@ if [ -f /usr/include/ATen/ATen.h ]; then
   sources[mixture]="models/gmm.cpp $(echo samplers/*.cpp) common/format.cpp"
   libs[checkpoint]="$torch ${libs[features]}"
   libs[mixture]="$torch"
+  if [ "$have_archives" = 1 ]; then  # the mixture and its interpolant; the samplers linked
+    sources[mixture]="models/gmm.cpp samplers/path.cpp common/format.cpp"
+    libs[mixture]="$(archives samplers/libsit_samplers common/libsit_common) $torch"
+  fi
   seeds[checkpoint]="fuzz/seeds_checkpoint/*"
   seeds[mixture]="fuzz/seeds_mixture/*"
   # sweep: the sweep parser (sampler fields, protocols) and the baselines reader are
   # instrumented; what a sweep file names (models, extractors, samplers) is resolved by the
   # rest of the program, linked uninstrumented from sit-eval's build in SIT_BUILD_DIR
   # (default build/; ctest passes its own), which must be an unsanitized build
-  lib_dir="${SIT_BUILD_DIR:-build}"
-  if [ -f "$lib_dir/eval/libsit_eval.a" ] &&
-     grep -q '^SIT_SANITIZE:STRING=$' "$lib_dir/CMakeCache.txt" 2>/dev/null; then
-    lib_dir="$(realpath "$lib_dir")"
-    archives=""
-    for l in eval/libsit_eval models/libsit_models samplers/libsit_samplers reports/libsit_reports \
-             eval/libsit_metric_table reference_stats/libsit_reference_stats \
-             metrics/libsit_metrics common/libsit_common; do
-      archives+=" $lib_dir/$l.a"
-    done
+  if [ "$have_archives" = 1 ] && [ -f "$lib_dir/eval/libsit_eval.a" ]; then
     sources[sweep]="eval/sweep_config.cpp eval/sampler_spec.cpp eval/protocols.cpp
                     reports/baselines.cpp reports/results.cpp @baselines_data.cpp"
-    libs[sweep]="-Wl,--start-group$archives -Wl,--end-group $torch -lhdf5_serial -lpng -ljpeg
+    libs[sweep]="$(archives eval/libsit_eval models/libsit_models samplers/libsit_samplers \
+                   reports/libsit_reports eval/libsit_metric_table \
+                   reference_stats/libsit_reference_stats metrics/libsit_metrics \
+                   common/libsit_common) $torch -lhdf5_serial -lpng -ljpeg
                  -ltomlplusplus -llapack -lblas -lz -lgomp"
     seeds[sweep]="fuzz/seeds_sweep/*"
   elif [ -n "${SIT_FUZZ_TARGETS:-}" ] && [[ " $SIT_FUZZ_TARGETS " == *" sweep "* ]]; then
