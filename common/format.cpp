@@ -69,4 +69,21 @@ std::string lowercase(std::string text) {
   return text;
 }
 
+std::string printable(const std::string& bytes, size_t max_chars) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes.size() && i < max_chars; ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  if (bytes.size() > max_chars) out += "...";
+  return out;
+}
+
 }  // namespace sit

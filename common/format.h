@@ -21,4 +21,9 @@ std::string lowercase(std::string text);
 /// Fixed-point with `digits` decimals ("2.06").
 std::string fixed(double value, int digits);
 
+/// Bytes from a file made safe to print in an error message: printable ASCII as is, other
+/// bytes as \xNN, cut after `max_chars` input bytes with "..." (a damaged header can hold
+/// anything, a terminal escape included).
+std::string printable(const std::string& bytes, size_t max_chars = 200);
+
 }  // namespace sit

@@ -55,7 +55,7 @@ struct HeaderParser {
       ++i;
   }
   [[noreturn]] void bad(const std::string& what) {
-    fail(where, ": malformed .npy header (", what, " at position ", i, "): ", s);
+    fail(where, ": malformed .npy header (", what, " at position ", i, "): ", printable(s));
   }
   void expect(char c) {
     ws();
@@ -193,7 +193,8 @@ NpyHeader read_npy_header(ByteStream& stream, const std::string& where) {
     p.ws();
     if (p.i < text.size() && text[p.i] == ',') ++p.i;
   }
-  if (!have_descr || !have_shape) fail(where, ": .npy header lacks 'descr' or 'shape': ", text);
+  if (!have_descr || !have_shape)
+    fail(where, ": .npy header lacks 'descr' or 'shape': ", printable(text));
   if (fortran && h.shape.size() > 1)
     fail(where, ": Fortran-ordered arrays are not supported (save with np.ascontiguousarray)");
   std::string d = descr_value;
@@ -206,7 +207,7 @@ NpyHeader read_npy_header(ByteStream& stream, const std::string& where) {
     }
   if (!found)
     fail(where, ": dtype must be one of |u1, <i4, <i8, <f4, <f8 (little-endian), got '",
-         descr_value, "'");
+         printable(descr_value), "'");
   h.header_bytes = static_cast<int64_t>(prefix + header_len);
   // The element count in checked arithmetic: a header like (2^62, 8) must be an error, not
   // a product that wraps around to a small number and passes the size check below. Zero

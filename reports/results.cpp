@@ -275,6 +275,14 @@ std::string html_escape(const std::string& text) {
 
 namespace {
 
+// nlohmann's message without its "[json.exception.parse_error.101] " tag.
+std::string json_reason(const nlohmann::json::exception& e) {
+  const std::string what = e.what();
+  const size_t tag = what.find("] ");
+  return what.rfind("[json.exception.", 0) == 0 && tag != std::string::npos ? what.substr(tag + 2)
+                                                                             : what;
+}
+
 enum class FieldType { kText, kNumber, kInteger };
 
 /// The record fields the reports, `compare` and `gate` read, with the JSON type sit-eval
@@ -335,6 +343,9 @@ bool is_metric_field(const std::string& field) {
 }
 
 std::vector<Record> load_results(const std::string& path) {
+  if (std::filesystem::is_directory(path))
+    fail(path, ": is a directory, expected a results file (a run directory's is "
+         "RUN_DIR/results.jsonl)");
   std::ifstream in(path);
   if (!in) fail(path, ": cannot open the results file");
   std::vector<Record> out;
@@ -347,8 +358,8 @@ std::vector<Record> load_results(const std::string& path) {
     if (line.empty()) continue;
     try {
       out.push_back(Record::parse(line));
-    } catch (const std::exception&) {
-      fail(path, ":", line_no, ": not a JSON record");
+    } catch (const nlohmann::json::exception& e) {
+      fail(path, ":", line_no, ": not a JSON record (", json_reason(e), ")");
     }
     check_record(out.back(), path, line_no);
   }
@@ -655,6 +666,7 @@ std::map<std::string, Record> load_gate_baseline(const std::string& path) {
     for (const auto& r : list)
       rows.push_back(r);
   }
+  const bool written_by_hand = !fs::is_directory(path);
   std::map<std::string, Record> out;
   for (const auto& r : rows) {
     if (!r.contains("id") || !r["id"].is_string())
@@ -667,7 +679,10 @@ std::map<std::string, Record> load_gate_baseline(const std::string& path) {
     if (r.contains("label") && !r["label"].is_string())
       fail(path, ": configuration ", r["id"].get<std::string>(), ": 'label' must be a string, got ",
            r["label"].dump());
-    out[r["id"].get<std::string>()] = r;
+    const std::string id = r["id"].get<std::string>();
+    if (written_by_hand && out.count(id))
+      fail(path, ": configuration ", id, " is given twice; each id once");
+    out[id] = r;
   }
   if (out.empty()) fail(path, ": the baseline has no configurations");
   return out;

@@ -66,6 +66,8 @@ TEST(Results, RecordsOfTheWrongShapeAreRefusedWithFileLineAndField) {
       {R"({"id": "x", "fid": "2.06"})", "results.jsonl:2: field 'fid' must be a number or null"},
       {R"({"id": "x", "published_fid": true})",
        "results.jsonl:2: field 'published_fid' must be a number or null, got boolean"},
+      {R"({"id": "x", "fid": 2.0,)",  // with the parser's reason
+       "results.jsonl:2: not a JSON record (parse error at line 1, column "},
   };
   for (const auto& c : cases) {
     const auto path = dir / "results.jsonl";
@@ -80,6 +82,15 @@ TEST(Results, RecordsOfTheWrongShapeAreRefusedWithFileLineAndField) {
   EXPECT_EQ(load_results(path.string()).size(), 2u);
   const auto demo = demo_records();  // a real run's records
   EXPECT_EQ(demo.size(), 222u);
+  // a run directory given where its results file is expected (a libstdc++ message before)
+  sit::test::expect_error([&] { load_results(dir.string()); },
+                          {": is a directory, expected a results file (a run directory's is "
+                           "RUN_DIR/results.jsonl)"});
+  // a hand-written gate baseline naming one configuration twice (the last won before)
+  const auto twice = dir / "baseline.json";
+  std::ofstream(twice) << R"([{"id": "a", "fid": 2.0}, {"id": "a", "fid": 3.0}])";
+  sit::test::expect_error([&] { load_gate_baseline(twice.string()); },
+                          {"baseline.json: configuration a is given twice; each id once"});
 }
 
 TEST(Results, NullSubnormalAndHugeMetricsRenderInEveryTable) {

@@ -155,6 +155,24 @@ TEST(NpzErrors, UnsupportedDtypesAndFortranOrder) {
   sit::test::expect_error([] { open_npy(sit::test::fixture("bad_complex.npy")); }, {"'<c8'"});
   sit::test::expect_error([] { open_npy(sit::test::fixture("bad_fortran.npy")); },
                           {"bad_fortran.npy", "Fortran-ordered"});
+  // A header's bytes are echoed printable (a terminal escape as \x1b) and cut at 200.
+  const auto dir = sit::test::temp_dir();
+  const auto npy = [&](const std::string& name, const std::string& header) {
+    std::string bytes = "\x93NUMPY\x01";
+    bytes += '\0';
+    bytes += static_cast<char>(header.size() & 0xff);
+    bytes += static_cast<char>(header.size() >> 8);
+    bytes += header + std::string(8, '\0');
+    spit(dir / name, bytes);
+    return (dir / name).string();
+  };
+  sit::test::expect_error(
+      [&] { open_npy(npy("esc.npy", "{'descr': '\x1b[31m<f4', 'fortran_order': False, "
+                                    "'shape': (2,), }\n")); },
+      {"esc.npy: dtype must be one of |u1, <i4, <i8, <f4, <f8 (little-endian), got "
+       "'\\x1b[31m<f4'"});
+  sit::test::expect_error([&] { open_npy(npy("long.npy", std::string(300, '~') + "\n")); },
+                          {"long.npy: malformed .npy header", std::string(200, '~') + "..."});
 }
 
 TEST(NpzErrors, WrongMagicTruncatedAndCorrupt) {
