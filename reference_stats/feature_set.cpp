@@ -132,6 +132,18 @@ std::optional<metrics::FeatureStats> load_stats(const ArraySource& src, const st
   return s;
 }
 
+// Rows of D features become a D x D covariance: two rows of 10^6 columns (8 KB deflated)
+// asked for 8 TB. Real extractors are far below the cap (Inception's pool 2048, DINOv2
+// ViT-g 1536, CLIP ViT-L 768, ADM's spatial 2023).
+constexpr int64_t kMaxFeatureWidth = 16384;
+
+void check_width(const std::string& path, const std::string& key, int64_t cols) {
+  if (cols > kMaxFeatureWidth)
+    fail(path, ": '", key, "' has ", cols, " columns; feature widths above ", kMaxFeatureWidth,
+         " are refused (their covariance alone would take ",
+         static_cast<double>(cols) * static_cast<double>(cols) * 8.0 / double(1 << 30), " GiB)");
+}
+
 FeatureSet load_from(const ArraySource& src, const std::string& path, const LoadOptions& options) {
   FeatureSet set;
   set.path = path;
@@ -166,6 +178,7 @@ FeatureSet load_from(const ArraySource& src, const std::string& path, const Load
       continue;  // not a feature block
     }
     check_rows(key, shp[0]);
+    check_width(path, key, shp[1]);
     if (!as_statistics(key, key, shp)) set.blocks[key] = FeatureMatrix{src.f32(key), shp[0], shp[1]};
   }
   // `sit-eval sample` output of an analytic model: its rows are data-space features.
@@ -175,6 +188,7 @@ FeatureSet load_from(const ArraySource& src, const std::string& path, const Load
     if (shp.size() != 2)
       fail(path, ": 'samples' must be 2-D [N, D], got shape ", shape_string(shp));
     check_rows("samples", shp[0]);
+    check_width(path, "samples", shp[1]);
     if (!as_statistics("samples", kPool, shp))
       set.blocks[kPool] = FeatureMatrix{src.f32("samples"), shp[0], shp[1]};
   }

@@ -275,6 +275,22 @@ std::string html_escape(const std::string& text) {
 
 namespace {
 
+// JSON nested deeper than this is refused where it is read: copying or printing a value
+// recurses per level (a record with 100,000 nested arrays overflowed the stack in gate and
+// compare, found by a helper session); sit-eval's own records nest 3 levels.
+constexpr int kMaxJsonDepth = 64;
+
+// Parses TEXT (a string or a stream), refusing nesting past kMaxJsonDepth with WHERE.
+template <class Input>
+Record parse_bounded(Input&& text, const std::string& where) {
+  return Record::parse(std::forward<Input>(text),
+                       [&](int depth, Record::parse_event_t, Record&) {
+                         if (depth > kMaxJsonDepth)
+                           fail(where, ": JSON nested deeper than ", kMaxJsonDepth, " levels");
+                         return true;
+                       });
+}
+
 // nlohmann's message without its "[json.exception.parse_error.101] " tag.
 std::string json_reason(const nlohmann::json::exception& e) {
   const std::string what = e.what();
@@ -357,7 +373,7 @@ std::vector<Record> load_results(const std::string& path) {
     const std::string line = content.substr(start, end - start);
     if (line.empty()) continue;
     try {
-      out.push_back(Record::parse(line));
+      out.push_back(parse_bounded(line, cat(path, ":", line_no)));
     } catch (const nlohmann::json::exception& e) {
       fail(path, ":", line_no, ": not a JSON record (", json_reason(e), ")");
     }
@@ -656,9 +672,9 @@ std::map<std::string, Record> load_gate_baseline(const std::string& path) {
     std::ifstream in(path);
     Record j;
     try {
-      j = Record::parse(in);
-    } catch (const std::exception& e) {
-      fail(path, ": not valid JSON: ", e.what());
+      j = parse_bounded(in, path);
+    } catch (const nlohmann::json::exception& e) {
+      fail(path, ": not valid JSON: ", json_reason(e));
     }
     const Record& list = j.is_object() && j.contains("configurations") ? j["configurations"] : j;
     if (!list.is_array())

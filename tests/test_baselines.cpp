@@ -91,6 +91,20 @@ TEST(Results, RecordsOfTheWrongShapeAreRefusedWithFileLineAndField) {
   std::ofstream(twice) << R"([{"id": "a", "fid": 2.0}, {"id": "a", "fid": 3.0}])";
   sit::test::expect_error([&] { load_gate_baseline(twice.string()); },
                           {"baseline.json: configuration a is given twice; each id once"});
+  // JSON nested 100,000 deep overflowed the stack when gate / compare copied the record
+  // (a helper session): refused where read, past 64 levels; 64 still reads
+  const auto nested = [](int depth) {
+    return R"({"id": "a", "fid": 2.0, "extra": )" + std::string(depth, '[') +
+           std::string(depth, ']') + "}";
+  };
+  std::ofstream(path) << good << "\n" << nested(100000) << "\n";
+  sit::test::expect_error([&] { load_results(path.string()); },
+                          {"results.jsonl:2: JSON nested deeper than 64 levels"});
+  std::ofstream(path) << good << "\n" << nested(63) << "\n";
+  EXPECT_EQ(load_results(path.string()).size(), 2u);
+  std::ofstream(twice) << "[" << nested(100000) << "]";
+  sit::test::expect_error([&] { load_gate_baseline(twice.string()); },
+                          {"baseline.json: JSON nested deeper than 64 levels"});
 }
 
 TEST(Results, NullSubnormalAndHugeMetricsRenderInEveryTable) {

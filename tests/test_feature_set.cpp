@@ -122,6 +122,18 @@ TEST(FeatureSet, InconsistentFilesAreClearErrors) {
   sit::test::expect_error([&] { load_feature_set(stats("cs.npz", {1, 2, 2, 1})); },
                           {"cs.npz: 'sigma' is not a covariance matrix", "|sigma_ij| <="});
   EXPECT_EQ(load_feature_set(stats("ok.npz", {2, 1, 1 + 1e-15, 1})).stats.count("pool"), 1u);
+  // Rows of 20,000 features (a 160 KB file) asked for a 3 GiB covariance and minutes of
+  // work before any check (a helper session); widths past 16,384 are refused when read.
+  const std::vector<float> wide(2 * 20000, 0.0f);
+  const auto too_wide =
+      write("wide.npz", [&](NpzWriter& w) { w.add("pool", {2, 20000}, wide.data()); });
+  for (const bool stats_only : {false, true}) {
+    LoadOptions o;
+    if (stats_only) o.statistics_only = {"pool"};
+    sit::test::expect_error([&] { load_feature_set(too_wide, o); },
+                            {"wide.npz: 'pool' has 20000 columns; feature widths above 16384 are "
+                             "refused (their covariance alone would take 2.98"});
+  }
   // The provenance record's count must be an integer: 1e40 read as int64 was undefined
   // behaviour (the kind fuzz_checkpoint found in safetensors shapes).
   for (const std::string count : {"1e+40", "2.5", "\"6\""}) {  // as nlohmann prints them
