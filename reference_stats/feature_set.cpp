@@ -334,19 +334,29 @@ FeatureSet load_feature_set(const std::string& path, const LoadOptions& options)
         fail(path, ": 'provenance' must be uint8 [bytes] of JSON text, got ", descr(a.dtype()), " ",
              shape_string(a.shape()));
       const std::vector<uint8_t> bytes = a.read_all<uint8_t>();
+      nlohmann::json j;
       try {
-        const auto j = nlohmann::json::parse(bytes.begin(), bytes.end());
-        // a count of 1e40 read as int64 would be undefined behaviour
-        if (j.is_object() && j.contains("count") && !j["count"].is_number_integer())
-          fail(path, ": 'provenance' count must be an integer, got ", j["count"].dump());
-        set.provenance.source = j.value("source", "");
-        set.provenance.extractor = j.value("extractor", "");
-        set.provenance.created = j.value("created", "");
-        set.provenance.program_version = j.value("program_version", "");
-        set.provenance.count = j.value("count", int64_t{0});
-      } catch (const nlohmann::json::exception& e) {
-        fail(path, ": 'provenance' is not JSON text: ", e.what());
+        j = nlohmann::json::parse(bytes.begin(), bytes.end());
+      } catch (const nlohmann::json::parse_error& e) {
+        fail(path, ": 'provenance' is not JSON text (byte ", e.byte, ")");
       }
+      if (!j.is_object())
+        fail(path, ": 'provenance' must be a JSON object, got ", j.type_name());
+      const auto text = [&](const char* field) {
+        if (!j.contains(field)) return std::string();
+        if (!j[field].is_string())
+          fail(path, ": 'provenance' field '", field, "' must be a string, got ",
+               j[field].type_name());
+        return j[field].get<std::string>();
+      };
+      set.provenance.source = text("source");
+      set.provenance.extractor = text("extractor");
+      set.provenance.created = text("created");
+      set.provenance.program_version = text("program_version");
+      // a count of 1e40 read as int64 would be undefined behaviour
+      if (j.contains("count") && !j["count"].is_number_integer())
+        fail(path, ": 'provenance' count must be an integer, got ", j["count"].dump());
+      set.provenance.count = j.value("count", int64_t{0});
     }
     return set;
   }

@@ -3,6 +3,7 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 
 #include "common/atomic_file.h"
@@ -53,7 +54,9 @@ constexpr size_t kMaxAttributeBytes = size_t{1} << 20;
 // Opens attribute NAME, which must hold one value (H5Aread writes every element of its
 // dataspace into the buffer it is given); -1 when absent.
 hid_t open_scalar_attr(hid_t file, const std::string& path, const char* name) {
-  if (H5Aexists(file, name) <= 0) return -1;
+  const htri_t exists = H5Aexists(file, name);
+  if (exists < 0) fail(path, ": cannot read attribute '", name, "' (corrupt file?)");
+  if (exists == 0) return -1;
   const hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
   if (attr < 0) fail(path, ": cannot open attribute '", name, "' (corrupt file?)");
   const hid_t space = H5Aget_space(attr);
@@ -67,30 +70,51 @@ hid_t open_scalar_attr(hid_t file, const std::string& path, const char* name) {
   return attr;
 }
 
+// A provenance string: fixed-length (as sit-eval writes it) or variable-length (as h5py
+// writes a str). Anything else, or a string that cannot be read, is an error rather than an
+// absent attribute: a blank 'extractor' would turn off the check that both sides of a metric
+// come from the same network.
 std::string read_string_attr(hid_t file, const std::string& path, const char* name) {
   const hid_t attr = open_scalar_attr(file, path, name);
   if (attr < 0) return "";
   const hid_t ftype = H5Aget_type(attr);
+  const H5T_class_t cls = ftype < 0 ? H5T_NO_CLASS : H5Tget_class(ftype);
+  const htri_t variable = cls == H5T_STRING ? H5Tis_variable_str(ftype) : 0;
+  const size_t n = ftype < 0 ? 0 : H5Tget_size(ftype);
+  if (ftype >= 0) H5Tclose(ftype);
+  const auto refuse = [&](const std::string& why) {
+    H5Aclose(attr);
+    fail(path, ": attribute '", name, "' ", why, ": a damaged file, or not a feature file");
+  };
+  if (cls != H5T_STRING || variable < 0)
+    refuse(cat("must be a string, got HDF5 type class ", static_cast<int>(cls)));
   std::string out;
-  if (ftype >= 0 && H5Tget_class(ftype) == H5T_STRING && !H5Tis_variable_str(ftype)) {
-    const size_t n = H5Tget_size(ftype);
+  const hid_t mtype = H5Tcopy(H5T_C_S1);
+  herr_t rc;
+  if (variable > 0) {
+    H5Tset_size(mtype, H5T_VARIABLE);
+    char* text = nullptr;
+    rc = H5Aread(attr, mtype, &text);
+    if (rc >= 0 && text) {
+      out = std::string(text, ::strnlen(text, kMaxAttributeBytes));
+      H5free_memory(text);
+    }
+  } else {
     hsize_t file_bytes = 0;
     H5Fget_filesize(file, &file_bytes);
     if (n > kMaxAttributeBytes || n > file_bytes) {
-      H5Tclose(ftype);
-      H5Aclose(attr);
-      fail(path, ": attribute '", name, "' declares a string of ", n, " bytes (the file has ",
-           file_bytes, ", provenance strings at most ", kMaxAttributeBytes,
-           "): a damaged file, or not a feature file");
+      H5Tclose(mtype);
+      refuse(cat("declares a string of ", n, " bytes (the file has ", file_bytes,
+                 ", provenance strings at most ", kMaxAttributeBytes, ")"));
     }
     std::string buf(n, '\0');
-    const hid_t mtype = H5Tcopy(H5T_C_S1);
     H5Tset_size(mtype, n);
     H5Tset_strpad(mtype, H5T_STR_NULLPAD);
-    if (H5Aread(attr, mtype, buf.data()) >= 0) out = buf.substr(0, buf.find('\0'));
-    H5Tclose(mtype);
+    rc = H5Aread(attr, mtype, buf.data());
+    if (rc >= 0) out = buf.substr(0, buf.find('\0'));
   }
-  if (ftype >= 0) H5Tclose(ftype);
+  H5Tclose(mtype);
+  if (rc < 0) refuse("cannot be read");
   H5Aclose(attr);
   return out;
 }

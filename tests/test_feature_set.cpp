@@ -146,6 +146,18 @@ TEST(FeatureSet, InconsistentFilesAreClearErrors) {
     sit::test::expect_error([&] { load_feature_set(path); },
                             {"count.npz: 'provenance' count must be an integer, got " + count});
   }
+  // valid JSON of another shape is named as such, not as "not JSON text"
+  for (const auto& [text, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"[1, 2, 3]", "'provenance' must be a JSON object, got array"},
+           {R"({"source": {"a": 1}})", "'provenance' field 'source' must be a string, got object"},
+           {"{\"source\": ", "'provenance' is not JSON text (byte 12)"}}) {
+    const auto path = write("prov.npz", [&](NpzWriter& w) {
+      w.add("pool", {4, 3}, a.data());
+      w.add("provenance", {static_cast<int64_t>(text.size())},
+            reinterpret_cast<const uint8_t*>(text.data()));
+    });
+    sit::test::expect_error([&] { load_feature_set(path); }, {"prov.npz: " + expected});
+  }
 }
 
 // Blocks of any name (another extractor's) round-trip with their statistics under

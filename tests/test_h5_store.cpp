@@ -198,4 +198,26 @@ TEST(H5Store, ProvenanceAttributesMustHoldOneValue) {
   const std::string real = write_file("real.h5", "count", H5T_IEEE_F64LE, 1);
   sit::test::expect_error([&] { load_feature_set(real); },
                           {"real.h5: attribute 'count' is not an integer"});
+  // A provenance string of another type was read as absent, which blanked 'extractor' and
+  // turned off the same-network check (a helper session); h5py's variable-length strings
+  // are read.
+  const std::string number = write_file("number.h5", "extractor", H5T_STD_I32LE, 1);
+  sit::test::expect_error([&] { load_feature_set(number); },
+                          {"number.h5: attribute 'extractor' must be a string, got HDF5 type "
+                           "class 0"});
+  const std::string vlen = write_file("vlen.h5", "pool_dummy", H5T_STD_I32LE, 1);
+  {
+    const hid_t f = H5Fopen(vlen.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t a = H5Acreate2(f, "extractor", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    const char* text = "inception pt_inception.pt (sha256 abcd)";
+    EXPECT_GE(H5Awrite(a, type, &text), 0);
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Fclose(f);
+  }
+  EXPECT_EQ(load_feature_set(vlen).provenance.extractor, "inception pt_inception.pt (sha256 abcd)");
 }
