@@ -114,9 +114,11 @@ int inspect_array_file(const std::string& path, bool hdf5) {
       const auto [mu, sigma] = io::stats_keys(block);
       std::cout << ", " << mu << "/" << sigma << " " << s.dim();
     }
-    std::cout << "\n  source: " << f.provenance.source << "\n  extractor: " << f.provenance.extractor
-              << "\n  created: " << f.provenance.created << " by " << f.provenance.program_version
-              << "\n";
+    // (strings from the file: printed escaped, a terminal escape in them does nothing)
+    std::cout << "\n  source: " << printable(f.provenance.source, 4096)
+              << "\n  extractor: " << printable(f.provenance.extractor, 4096)
+              << "\n  created: " << printable(f.provenance.created) << " by "
+              << printable(f.provenance.program_version) << "\n";
     return 0;
   }
   const io::NpyArray a = io::open_npy(path);

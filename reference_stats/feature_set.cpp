@@ -286,7 +286,8 @@ void check_same_extractor(const FeatureSet& a, const FeatureSet& b) {
     const auto it = sb.find(kind);
     if (it != sb.end() && it->second != signature)
       fail("the feature sets were made by different extractors: ", a.path, " by ",
-           a.provenance.extractor, ", ", b.path, " by ", b.provenance.extractor,
+           printable(a.provenance.extractor, 4096), ", ", b.path, " by ",
+           printable(b.provenance.extractor, 4096),
            "; features of different extractors are not comparable (extract both with the same "
            "one)");
   }

@@ -63,8 +63,8 @@ class StoredStream : public ByteStream {
       : file_(std::move(f)), path_(std::move(path)), entry_(std::move(e)) {}
   void read(void* dst, uint64_t n) override {
     if (pos_ + n > entry_.uncompressed_size)
-      fail(path_, ": member '", entry_.name, "' is truncated: need ", pos_ + n, " bytes, it has ",
-           entry_.uncompressed_size);
+      fail(path_, ": member '", printable(entry_.name), "' is truncated: need ", pos_ + n,
+           " bytes, it has ", entry_.uncompressed_size);
     const bool in_order = crc_pos_ == pos_;
     if (n < kParallelRead) {
       read_at(file_.get(), path_, entry_.data_offset + pos_, dst, n, "member data");
@@ -116,7 +116,7 @@ class StoredStream : public ByteStream {
     if (in_order) {
       crc_pos_ += n;
       if (crc_pos_ == entry_.uncompressed_size && crc_ != entry_.crc32)
-        fail(path_, ": member '", entry_.name, "' is corrupt (CRC-32 mismatch)");
+        fail(path_, ": member '", printable(entry_.name), "' is corrupt (CRC-32 mismatch)");
     }
     pos_ += n;
   }
@@ -143,8 +143,8 @@ class DeflatedStream : public ByteStream {
 
   void read(void* dst, uint64_t n) override {
     if (pos_ + n > entry_.uncompressed_size)
-      fail(path_, ": member '", entry_.name, "' is truncated: need ", pos_ + n, " bytes, it has ",
-           entry_.uncompressed_size);
+      fail(path_, ": member '", printable(entry_.name), "' is truncated: need ", pos_ + n,
+           " bytes, it has ", entry_.uncompressed_size);
     auto* out = static_cast<unsigned char*>(dst);
     uint64_t left = n;
     while (left > 0) {
@@ -155,18 +155,19 @@ class DeflatedStream : public ByteStream {
       const int rc = inflate(&z_, Z_NO_FLUSH);
       const uInt produced = chunk - z_.avail_out;
       if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
-        fail(path_, ": member '", entry_.name,
+        fail(path_, ": member '", printable(entry_.name),
              "' is corrupt (deflate error: ", z_.msg ? z_.msg : "unknown", ")");
       if (produced == 0 && (rc == Z_STREAM_END || rc == Z_BUF_ERROR))
-        fail(path_, ": member '", entry_.name, "' is truncated (deflate stream ended after ", pos_,
-             " of ", entry_.uncompressed_size, " bytes)");
+        fail(path_, ": member '", printable(entry_.name),
+             "' is truncated (deflate stream ended after ", pos_, " of ", entry_.uncompressed_size,
+             " bytes)");
       crc_ = crc_update(crc_, out, produced);
       out += produced;
       left -= produced;
       pos_ += produced;
     }
     if (pos_ == entry_.uncompressed_size && crc_ != entry_.crc32)
-      fail(path_, ": member '", entry_.name, "' is corrupt (CRC-32 mismatch)");
+      fail(path_, ": member '", printable(entry_.name), "' is corrupt (CRC-32 mismatch)");
   }
   void seek(uint64_t pos) override {
     if (pos < pos_) restart();
@@ -288,26 +289,27 @@ ZipReader::ZipReader(const std::string& path) : path_(path) {
       }
       q += 4 + len;
     }
-    if (flags & 1u) fail(path, ": member '", entry.name, "' is encrypted; unsupported");
+    if (flags & 1u) fail(path, ": member '", printable(entry.name), "' is encrypted; unsupported");
     if (entry.method != 0 && entry.method != 8)
-      fail(path, ": member '", entry.name, "' uses compression method ", entry.method,
+      fail(path, ": member '", printable(entry.name), "' uses compression method ", entry.method,
            "; only stored (0) and deflated (8) are supported");
     unsigned char local[30];
     read_at(file_, path, entry.local_header_offset, local, 30, "a local header");
     if (le32(local) != kLocalSig)
-      fail(path, ": corrupt zip: bad local header for member '", entry.name, "'");
+      fail(path, ": corrupt zip: bad local header for member '", printable(entry.name), "'");
     entry.data_offset = entry.local_header_offset + 30 + le16(local + 26) + le16(local + 28);
     if (entry.data_offset > file_size_ || entry.compressed_size > file_size_ - entry.data_offset)
-      fail(path, ": truncated zip: member '", entry.name, "' needs ",
+      fail(path, ": truncated zip: member '", printable(entry.name), "' needs ",
            entry.data_offset + entry.compressed_size, " bytes, the file has ", file_size_);
     // The declared size is what readers allocate: it must be one the data can produce.
     // Stored: the bytes present; deflated: at most deflate's 1032:1 expansion.
     if (entry.method == 0 && entry.uncompressed_size != entry.compressed_size)
-      fail(path, ": corrupt zip: stored member '", entry.name, "' declares ",
+      fail(path, ": corrupt zip: stored member '", printable(entry.name), "' declares ",
            entry.uncompressed_size, " bytes but holds ", entry.compressed_size);
     if (entry.method == 8 && entry.uncompressed_size / 1032 > entry.compressed_size)
-      fail(path, ": corrupt zip: member '", entry.name, "' declares ", entry.uncompressed_size,
-           " bytes from ", entry.compressed_size, " deflated bytes, more than deflate can "
+      fail(path, ": corrupt zip: member '", printable(entry.name), "' declares ",
+           entry.uncompressed_size, " bytes from ", entry.compressed_size,
+           " deflated bytes, more than deflate can "
            "produce (a zip bomb or a damaged directory)");
     entries_.push_back(std::move(entry));
     p += 46 + name_len + extra_len + comment_len;
@@ -325,7 +327,7 @@ const ZipEntry* ZipReader::find(const std::string& name) const {
 std::unique_ptr<ByteStream> ZipReader::open(const ZipEntry& entry) const {
   if (entry.method == 0) {
     if (entry.compressed_size != entry.uncompressed_size)
-      fail(path_, ": corrupt zip: stored member '", entry.name, "' has different sizes");
+      fail(path_, ": corrupt zip: stored member '", printable(entry.name), "' has different sizes");
     return std::make_unique<StoredStream>(handle_, path_, entry);
   }
   return std::make_unique<DeflatedStream>(handle_, path_, entry);

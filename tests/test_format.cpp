@@ -45,3 +45,12 @@ TEST(Sha256, KnownDigests) {
     h.update(million.data() + i, std::min(step, million.size() - i));
   EXPECT_EQ(h.hex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
+
+// Bytes from files in messages and `inspect` output: control bytes escaped (a terminal
+// escape in an npz member name or a provenance string does nothing), long texts cut.
+TEST(Printable, EscapesControlBytesAndCuts) {
+  EXPECT_EQ(sit::printable("pool.npy"), "pool.npy");
+  EXPECT_EQ(sit::printable("a\x1b[2J\x07" "b\n"), "a\\x1b[2J\\x07b\\x0a");
+  EXPECT_EQ(sit::printable(std::string("\xff\x00", 2)), "\\xff\\x00");
+  EXPECT_EQ(sit::printable(std::string(10, 'x'), 4), "xxxx...");
+}
