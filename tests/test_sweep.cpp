@@ -6,12 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <algorithm>
+#include <chrono>
 #include <set>
 #include <sstream>
 
@@ -326,11 +328,24 @@ TEST(Sweep, ResumeAfterSigkillIsBitwiseIdentical) {
             "--out", killed.c_str(), "--quiet", static_cast<char*>(nullptr));
       _exit(127);
     }
-    // Later attempts wait longer, so kills land inside the work even on a loaded machine.
-    usleep(std::uniform_int_distribution<int>(150000, 400000 + 150000 * attempt)(rng));
-    kill(pid, SIGKILL);
+    // The kill lands inside the work however slowly the program starts on a loaded machine
+    // (CI runs this beside the sanitizer build): wait until the run shows work, a batch on
+    // disk or a record that was not there before, then a random 0-300 ms more. (Fixed sleeps of up to 2 s could all
+    // end before the first batch under load: a flaky verdict.)
     int status = 0;
-    waitpid(pid, &status, 0);
+    bool exited = false;
+    const size_t records_before = results_count(), batches_before = batches_on_disk();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!exited && batches_on_disk() == batches_before && results_count() == records_before &&
+           std::chrono::steady_clock::now() < give_up) {
+      exited = waitpid(pid, &status, WNOHANG) == pid;
+      usleep(5000);
+    }
+    if (!exited) {
+      usleep(std::uniform_int_distribution<int>(0, 300000)(rng));
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
     const size_t done = results_count();
     if (WIFSIGNALED(status) && done < 10 && (done > 0 || batches_on_disk() > 0))
       ++interrupted_mid_run;
