@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -16,6 +18,13 @@
 #include "reference_stats/feature_set.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // SIT_FUZZ_SKIP_HDF5 (ctest fuzz_smoke): HDF5 inputs are left to the long runs. libhdf5
+  // 1.10.8 itself crashes on some damaged files (SEGV reading under H5Aexists, SIGFPE in
+  // H5Dopen2; upstream, README "Known limits"), so a short CI run's verdict would depend on
+  // whether its inputs happen to reach one. sit-eval reaches libhdf5 only for files that
+  // start with the HDF5 signature (detect_file_kind).
+  static const bool skip_hdf5 = std::getenv("SIT_FUZZ_SKIP_HDF5") != nullptr;
+  if (skip_hdf5 && size >= 8 && std::memcmp(data, "\x89HDF\r\n\x1a\n", 8) == 0) return 0;
   static const std::string path = "/tmp/sit-fuzz-features-" + std::to_string(::getpid());
   std::ofstream(path, std::ios::binary | std::ios::trunc)
       .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
